@@ -1,0 +1,183 @@
+"""Empirical neural tangent kernels Θ(x, x') = ∇θ f(x) · ∇θ f(x') (000 Eq. 4, 002 §11.5.2, 004 Eq. 7).
+
+Three methods, chosen by name:
+
+* ``"jacobian"``: per-input Jacobians by ``vmap(jacrev)``, contracted (the reference; builds n × P).
+* ``"ntvp"``: NTK-vector products, Θ v = J1 (J2ᵀ v) with ``vjp`` then ``jvp``, column block by block.
+* ``"structured"``: for fully-connected nets, layer l contributes
+  (c_l² a^{l-1}(x)·a^{l-1}(x') + s_b²) · δ^l(x)·δ^l(x'), with δ^l = ∂f/∂h^l the backprop signal.
+  One forward and one backward sweep over the batch; never forms the n × P Jacobian.
+
+Shapes: (n1, n2) for a scalar output, (n1, n2, k, k) for k outputs; ``per_layer=True`` adds a leading
+axis of length L (one block per layer, weights and biases of that layer together).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import torch
+from torch.func import jacrev, jvp, vjp, vmap
+
+from ._validation import check_choice, check_inputs, check_positive_int
+from .networks import ACTIVATIONS, ASI, MLP, Centered
+
+METHODS = ("structured", "jacobian", "ntvp")
+
+
+def empirical_ntk(
+    net,
+    params: Mapping[str, torch.Tensor],
+    x1: torch.Tensor,
+    x2: torch.Tensor | None = None,
+    *,
+    method: str = "structured",
+    per_layer: bool = False,
+    chunk_size: int | None = None,
+) -> torch.Tensor:
+    """Empirical NTK Θ(x1, x2) of ``net`` at ``params`` (x2 = x1 when omitted).
+
+    ``chunk_size`` bounds the rows of x1 (structured, jacobian) or the kernel columns (ntvp) handled
+    at once, trading speed for memory.
+    """
+    check_choice("method", method, METHODS)
+    check_inputs(x1, net.d_in, "x1")
+    if x2 is not None:
+        check_inputs(x2, net.d_in, "x2")
+    if chunk_size is not None:
+        check_positive_int("chunk_size", chunk_size)
+    if method == "structured":
+        return _structured(net, params, x1, x2, per_layer, chunk_size)
+    if method == "jacobian":
+        return _jacobian(net, params, x1, x2, per_layer, chunk_size)
+    return _ntvp(net, params, x1, x2, per_layer, chunk_size)
+
+
+def _finish(theta: torch.Tensor, symmetric: bool, d_out: int) -> torch.Tensor:
+    """(…, n1, n2, k, k) → squeeze k = 1, and symmetrize Θ(X, X) against round-off."""
+    if symmetric:
+        theta = 0.5 * (theta + theta.transpose(-3, -4).transpose(-1, -2))
+    return theta[..., 0, 0] if d_out == 1 else theta
+
+
+# ----- structured ----------------------------------------------------------------------------------
+def _backprop_signals(net: MLP, params: Mapping[str, torch.Tensor], pre: list) -> list:
+    """δ^l = ∂f/∂h^l for l = 1..L, each of shape (n, k, m_l)."""
+    dphi = ACTIVATIONS[net.activation][1]
+    n, k = pre[-1].shape[0], net.d_out
+    delta = torch.eye(k, dtype=pre[-1].dtype, device=pre[-1].device).expand(n, k, k)
+    deltas = [delta]
+    scales = net.weight_scales
+    for l in range(net.depth - 1, 0, -1):
+        delta = (delta @ (scales[l] * params[f"W{l + 1}"])) * dphi(pre[l - 1]).unsqueeze(1)
+        deltas.append(delta)
+    return deltas[::-1]
+
+
+def _mlp_features(net: MLP, params, x):
+    pre, acts = net.forward_cache(params, x)
+    return acts, _backprop_signals(net, params, pre)
+
+
+def _mlp_block(net: MLP, f1, f2) -> torch.Tensor:
+    """Per-layer kernel blocks (L, n1, n2, k, k) from (activations, backprop signals) of two batches."""
+    (a1, d1), (a2, d2) = f1, f2
+    sb2 = net.bias_scale**2
+    blocks = []
+    for l in range(net.depth):
+        act = net.weight_scales[l] ** 2 * (a1[l] @ a2[l].T)
+        if sb2:
+            act = act + sb2
+        back = torch.einsum("iam,jbm->ijab", d1[l], d2[l])
+        blocks.append(act[:, :, None, None] * back)
+    return torch.stack(blocks)
+
+
+def _structured_mlp(net: MLP, params, x1, x2, chunk_size) -> torch.Tensor:
+    with torch.no_grad():
+        f2 = _mlp_features(net, params, x1 if x2 is None else x2)
+        if chunk_size is None or chunk_size >= x1.shape[0]:
+            f1 = f2 if x2 is None else _mlp_features(net, params, x1)
+            return _mlp_block(net, f1, f2)
+        rows = [
+            _mlp_block(net, _mlp_features(net, params, xc), f2) for xc in torch.split(x1, chunk_size)
+        ]
+        return torch.cat(rows, dim=1)
+
+
+def _structured(net, params, x1, x2, per_layer, chunk_size) -> torch.Tensor:
+    if isinstance(net, Centered):
+        return _structured(net.base, params, x1, x2, per_layer, chunk_size)
+    if isinstance(net, ASI):
+        first, second = net.split(params)
+        theta = 0.5 * (
+            _structured_mlp(net.base, first, x1, x2, chunk_size)
+            + _structured_mlp(net.base, second, x1, x2, chunk_size)
+        )
+    elif isinstance(net, MLP):
+        theta = _structured_mlp(net, params, x1, x2, chunk_size)
+    else:
+        raise ValueError(
+            f"method='structured' applies to MLP, ASI and Centered networks, not {type(net).__name__}; "
+            "use method='jacobian' or method='ntvp'"
+        )
+    theta = theta if per_layer else theta.sum(0)
+    return _finish(theta, x2 is None, net.d_out)
+
+
+# ----- jacobian contraction -------------------------------------------------------------------------
+def _jacobians(net, params, x) -> dict[str, torch.Tensor]:
+    """name → (n, k, P_name) per-input Jacobians, by vmap(jacrev)."""
+
+    def f(p, xi):
+        return net(p, xi.unsqueeze(0)).reshape(-1)
+
+    jac = vmap(jacrev(f), in_dims=(None, 0))(dict(params), x)
+    return {name: j.reshape(x.shape[0], net.d_out, -1) for name, j in jac.items()}
+
+
+def _contract(net, j1, j2) -> torch.Tensor:
+    blocks = [None] * net.depth
+    for name in j1:
+        term = torch.einsum("iap,jbp->ijab", j1[name], j2[name])
+        l = net.layer_of(name) - 1
+        blocks[l] = term if blocks[l] is None else blocks[l] + term
+    return torch.stack(blocks)
+
+
+def _jacobian(net, params, x1, x2, per_layer, chunk_size) -> torch.Tensor:
+    j2 = _jacobians(net, params, x1 if x2 is None else x2)
+    if x2 is None and (chunk_size is None or chunk_size >= x1.shape[0]):
+        theta = _contract(net, j2, j2)
+    else:
+        step = chunk_size or x1.shape[0]
+        theta = torch.cat(
+            [_contract(net, _jacobians(net, params, xc), j2) for xc in torch.split(x1, step)], dim=1
+        )
+    theta = theta if per_layer else theta.sum(0)
+    return _finish(theta.detach(), x2 is None, net.d_out)
+
+
+# ----- NTK-vector products ------------------------------------------------------------------------
+def _ntvp(net, params, x1, x2, per_layer, chunk_size) -> torch.Tensor:
+    params = dict(params)
+    x2_ = x1 if x2 is None else x2
+    n1, n2, k = x1.shape[0], x2_.shape[0], net.d_out
+    _, pullback = vjp(lambda p: net(p, x2_).reshape(-1), params)
+    layers = range(1, net.depth + 1) if per_layer else [None]
+
+    def column(v: torch.Tensor, layer: int | None) -> torch.Tensor:
+        (cot,) = pullback(v)
+        if layer is not None:
+            cot = {n: (t if net.layer_of(n) == layer else torch.zeros_like(t)) for n, t in cot.items()}
+        return jvp(lambda p: net(p, x1).reshape(-1), (params,), (cot,))[1]
+
+    eye = torch.eye(n2 * k, dtype=x1.dtype, device=x1.device)
+    step = chunk_size or n2 * k
+    out = []
+    for layer in layers:
+        cols = torch.cat([vmap(lambda v: column(v, layer))(e) for e in torch.split(eye, step)])  # (n2 k, n1 k)
+        out.append(cols.T.reshape(n1, k, n2, k).permute(0, 2, 1, 3))
+    theta = torch.stack(out)
+    theta = theta if per_layer else theta[0]
+    return _finish(theta.detach(), x2 is None, net.d_out)

@@ -1,0 +1,308 @@
+"""Fully-connected networks as pure functions of (params dict, inputs), ready for torch.func.
+
+Conventions (000 Eq. 1, 001 Eq. 1, 002 §11.5–11.6, 004 §1.1). Layers l = 1..L (``depth`` = L weight
+layers; L = 2 is one hidden layer), a^0 = x, h^l = c_l W^l a^{l-1} + s_b b^l, a^l = φ(h^l), f = h^L.
+
+* ``parametrization="ntk"``: c_l = σ/√fan_in_l, s_b = σ, and W, b ~ N(0, 1) (000 Eq. 1, 002 (11.6.1)).
+* ``parametrization="standard"`` (LeCun, 002 (11.5.3)): c_l = s_b = 1, W ~ N(0, σ²/fan_in), b ~ N(0, σ²).
+
+The same seed gives the same function at initialization in both parametrizations; only the gradients
+(and hence the tangent kernel and the training dynamics) differ, as 002 §11.6 explains.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+from ._validation import (
+    check_choice,
+    check_device,
+    check_dtype,
+    check_positive_float,
+    check_positive_int,
+)
+
+Params = dict[str, torch.Tensor]
+
+PARAMETRIZATIONS = ("ntk", "standard")
+BIAS_MODES = ("none", "zero", "normal")
+INITS = ("normal", "orthogonal")
+
+_SQRT_2_OVER_PI = 2.0 / math.sqrt(math.pi)
+
+
+def _relu_grad(h: torch.Tensor) -> torch.Tensor:
+    # derivative 0 at h = 0, as torch's autograd uses (000 App. C)
+    return (h > 0).to(h.dtype)
+
+
+ACTIVATIONS: dict[str, tuple[Callable[[torch.Tensor], torch.Tensor], Callable[[torch.Tensor], torch.Tensor]]] = {
+    "relu": (torch.relu, _relu_grad),
+    "erf": (torch.erf, lambda h: _SQRT_2_OVER_PI * torch.exp(-h * h)),
+    "tanh": (torch.tanh, lambda h: 1.0 - torch.tanh(h) ** 2),
+    "arctan": (torch.atan, lambda h: 1.0 / (1.0 + h * h)),
+}
+
+_KEY = re.compile(r"^([Wb])(\d+)$")
+
+
+@dataclass(frozen=True)
+class MLP:
+    """A fully-connected network f(params, x) with scalar (``d_out=1``) or vector output.
+
+    ``width`` is an int (every hidden layer) or a sequence of ``depth - 1`` ints. ``fan_in`` overrides
+    the fan-ins used in the NTK normalization σ/√fan_in (the doubling trick keeps the original ones);
+    leave it ``None`` otherwise.
+    """
+
+    d_in: int
+    width: int | Sequence[int] = 1024
+    depth: int = 2
+    d_out: int = 1
+    sigma: float = 1.0
+    bias: str = "zero"
+    parametrization: str = "ntk"
+    activation: str = "relu"
+    init_scheme: str = "normal"
+    dtype: torch.dtype | str = torch.float64
+    device: torch.device | str = "cpu"
+    fan_in: tuple[int, ...] | None = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        check_positive_int("d_in", self.d_in)
+        check_positive_int("depth", self.depth)
+        check_positive_int("d_out", self.d_out)
+        if isinstance(self.width, int) and not isinstance(self.width, bool):
+            check_positive_int("width", self.width)
+            widths = (self.width,) * (self.depth - 1)
+        elif isinstance(self.width, Sequence) and not isinstance(self.width, str):
+            widths = tuple(self.width)
+            if len(widths) != self.depth - 1:
+                raise ValueError(
+                    f"width has {len(widths)} entries but depth={self.depth} needs depth - 1 = {self.depth - 1}"
+                )
+            for w in widths:
+                check_positive_int("width", w)
+        else:
+            raise ValueError(f"width must be a positive int or a list of ints, got {self.width!r}")
+        object.__setattr__(self, "width", widths if not isinstance(self.width, int) else self.width)
+        object.__setattr__(self, "sigma", check_positive_float("sigma", self.sigma))
+        check_choice("bias", self.bias, BIAS_MODES)
+        check_choice("parametrization", self.parametrization, PARAMETRIZATIONS)
+        check_choice("activation", self.activation, ACTIVATIONS)
+        check_choice("init_scheme", self.init_scheme, INITS)
+        object.__setattr__(self, "dtype", check_dtype(self.dtype))
+        object.__setattr__(self, "device", check_device(self.device))
+        sizes = (self.d_in, *widths, self.d_out)
+        if self.fan_in is None:
+            object.__setattr__(self, "fan_in", sizes[:-1])
+        elif len(self.fan_in) != self.depth:
+            raise ValueError(f"fan_in must have depth={self.depth} entries, got {self.fan_in!r}")
+
+    # ----- shape -----------------------------------------------------------------------------------
+    @property
+    def hidden(self) -> tuple[int, ...]:
+        """Hidden widths m_1..m_{L-1}."""
+        return self.layer_sizes[1:-1]
+
+    @property
+    def layer_sizes(self) -> tuple[int, ...]:
+        w = self.width
+        widths = (w,) * (self.depth - 1) if isinstance(w, int) else tuple(w)
+        return (self.d_in, *widths, self.d_out)
+
+    @property
+    def n_params(self) -> int:
+        s = self.layer_sizes
+        per_bias = 0 if self.bias == "none" else 1
+        return sum((s[l] + per_bias) * s[l + 1] for l in range(self.depth))
+
+    @property
+    def weight_scales(self) -> tuple[float, ...]:
+        """c_l in h^l = c_l W^l a^{l-1} + s_b b^l."""
+        if self.parametrization == "ntk":
+            return tuple(self.sigma / math.sqrt(f) for f in self.fan_in)
+        return (1.0,) * self.depth
+
+    @property
+    def bias_scale(self) -> float:
+        """s_b in h^l = c_l W^l a^{l-1} + s_b b^l (0 when there are no biases)."""
+        if self.bias == "none":
+            return 0.0
+        return self.sigma if self.parametrization == "ntk" else 1.0
+
+    def layer_of(self, name: str) -> int:
+        """The layer (1..L) that parameter ``name`` ('W3', 'b1', ...) belongs to."""
+        m = _KEY.match(name)
+        if m is None or not 1 <= int(m.group(2)) <= self.depth:
+            raise ValueError(f"{name!r} is not a parameter of this network (W1..W{self.depth}, b1..b{self.depth})")
+        return int(m.group(2))
+
+    # ----- initialization --------------------------------------------------------------------------
+    def init(self, seed: int = 0) -> Params:
+        """Draw θ0 (drawn in float64 on the CPU with ``seed``, then cast: identical across devices)."""
+        gen = torch.Generator().manual_seed(int(seed))
+        s = self.layer_sizes
+        params: Params = {}
+        for l in range(1, self.depth + 1):
+            fan_in, fan_out = s[l - 1], s[l]
+            if self.init_scheme == "orthogonal":
+                w = _orthogonal(fan_out, fan_in, gen) * math.sqrt(max(fan_in, fan_out))
+            else:
+                w = torch.randn(fan_out, fan_in, generator=gen, dtype=torch.float64)
+            if self.parametrization == "standard":
+                w = w * (self.sigma / math.sqrt(self.fan_in[l - 1]))
+            params[f"W{l}"] = w
+            if self.bias == "normal":
+                b = torch.randn(fan_out, generator=gen, dtype=torch.float64)
+                params[f"b{l}"] = b * (self.sigma if self.parametrization == "standard" else 1.0)
+            elif self.bias == "zero":
+                params[f"b{l}"] = torch.zeros(fan_out, dtype=torch.float64)
+        return {k: v.to(dtype=self.dtype, device=self.device) for k, v in params.items()}
+
+    # ----- forward ---------------------------------------------------------------------------------
+    def forward_cache(self, params: Mapping[str, torch.Tensor], x: torch.Tensor) -> tuple[list, list]:
+        """Pre-activations [h^1..h^L] and activations [a^0 = x, a^1..a^{L-1}] (for the structured NTK)."""
+        phi = ACTIVATIONS[self.activation][0]
+        scales, sb = self.weight_scales, self.bias_scale
+        acts, pre = [x], []
+        a = x
+        for l in range(1, self.depth + 1):
+            h = scales[l - 1] * (a @ params[f"W{l}"].T)
+            if sb:
+                h = h + sb * params[f"b{l}"]
+            pre.append(h)
+            if l < self.depth:
+                a = phi(h)
+                acts.append(a)
+        return pre, acts
+
+    def __call__(self, params: Mapping[str, torch.Tensor], x: torch.Tensor) -> torch.Tensor:
+        """f(x; θ): shape (n,) for ``d_out=1`` and (n, d_out) otherwise; a single input (d,) gives () or (d_out,)."""
+        if x.shape[-1] != self.d_in or x.ndim not in (1, 2):
+            raise ValueError(f"x must have shape (n, {self.d_in}) or ({self.d_in},), got {tuple(x.shape)}")
+        pre, _ = self.forward_cache(params, x)
+        out = pre[-1]
+        return out.squeeze(-1) if self.d_out == 1 else out
+
+
+def _orthogonal(rows: int, cols: int, gen: torch.Generator) -> torch.Tensor:
+    """A Haar-random semi-orthogonal (rows × cols) matrix (Saxe et al.; 004 methods)."""
+    a = torch.randn(max(rows, cols), min(rows, cols), generator=gen, dtype=torch.float64)
+    q, r = torch.linalg.qr(a)
+    q = q * torch.sign(torch.diagonal(r)).where(torch.diagonal(r) != 0, torch.ones(()))
+    return q if rows >= cols else q.T
+
+
+@dataclass(frozen=True)
+class ASI:
+    """Antisymmetrical initialization (003 §6): h_ASI(x; θ, θ') = (h(x; θ) − h(x; θ'))/√2, θ'(0) = θ(0).
+
+    The primed copy's parameters carry a trailing "'" in the params dict ('W1' and "W1'")."""
+
+    base: MLP
+
+    @property
+    def depth(self) -> int:
+        return self.base.depth
+
+    @property
+    def d_in(self) -> int:
+        return self.base.d_in
+
+    @property
+    def d_out(self) -> int:
+        return self.base.d_out
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return self.base.dtype
+
+    @property
+    def device(self) -> torch.device:
+        return self.base.device
+
+    @property
+    def n_params(self) -> int:
+        return 2 * self.base.n_params
+
+    def layer_of(self, name: str) -> int:
+        return self.base.layer_of(name.removesuffix("'"))
+
+    def split(self, params: Mapping[str, torch.Tensor]) -> tuple[Params, Params]:
+        """(θ, θ') as two parameter dicts of the base network."""
+        first = {k: v for k, v in params.items() if not k.endswith("'")}
+        second = {k[:-1]: v for k, v in params.items() if k.endswith("'")}
+        return first, second
+
+    def init(self, seed: int = 0) -> Params:
+        p = self.base.init(seed)
+        return {**p, **{f"{k}'": v.clone() for k, v in p.items()}}
+
+    def __call__(self, params: Mapping[str, torch.Tensor], x: torch.Tensor) -> torch.Tensor:
+        first, second = self.split(params)
+        return (self.base(first, x) - self.base(second, x)) / math.sqrt(2.0)
+
+
+@dataclass(frozen=True, eq=False)
+class Centered:
+    """Centered training (004 footnote 5): f(x; θ) − f(x; θ0) with θ0 held fixed.
+
+    The centered net outputs 0 at θ = θ0 and has the same tangent kernel as ``base``."""
+
+    base: Any
+    params0: Mapping[str, torch.Tensor]
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "params0", {k: v.detach() for k, v in self.params0.items()})
+
+    def __getattr__(self, name: str) -> Any:
+        # depth, d_in, d_out, dtype, device, n_params, layer_of: those of the base network
+        if name in ("base", "params0"):
+            raise AttributeError(name)
+        return getattr(self.base, name)
+
+    def init(self, seed: int = 0) -> Params:
+        """θ0 itself (the centering point), cloned."""
+        return {k: v.clone() for k, v in self.params0.items()}
+
+    def __call__(self, params: Mapping[str, torch.Tensor], x: torch.Tensor) -> torch.Tensor:
+        return self.base(params, x) - self.base(self.params0, x)
+
+
+def doubling_trick(net: MLP, params: Mapping[str, torch.Tensor]) -> tuple[MLP, Params]:
+    """Chizat–Bach doubling trick as analysed in 003 §6 / App. 12.
+
+    The last hidden layer is duplicated (same input weights and biases) and the output weights become
+    (W^L, −W^L), so f(·; θ'(0)) = 0. The output layer keeps its original normalization, so that the
+    per-layer kernels of layers L−1 and L double and those of layers ≤ L−2 vanish (003 Thm 10).
+    """
+    if not isinstance(net, MLP):
+        raise ValueError(f"net must be an MLP, got {type(net).__name__}")
+    if net.depth < 2:
+        raise ValueError(f"the doubling trick needs a hidden layer: depth must be >= 2, got {net.depth}")
+    L = net.depth
+    hidden = list(net.hidden)
+    hidden[-1] *= 2
+    doubled = MLP(
+        d_in=net.d_in, width=hidden, depth=L, d_out=net.d_out, sigma=net.sigma, bias=net.bias,
+        parametrization=net.parametrization, activation=net.activation, init_scheme=net.init_scheme,
+        dtype=net.dtype, device=net.device, fan_in=net.fan_in,
+    )
+    new = dict(params)
+    new[f"W{L - 1}"] = torch.cat([params[f"W{L - 1}"], params[f"W{L - 1}"]], dim=0)
+    if f"b{L - 1}" in params:
+        new[f"b{L - 1}"] = torch.cat([params[f"b{L - 1}"], params[f"b{L - 1}"]])
+    new[f"W{L}"] = torch.cat([params[f"W{L}"], -params[f"W{L}"]], dim=1)
+    return doubled, new
+
+
+def n_params(params: Mapping[str, torch.Tensor]) -> int:
+    """Number of scalar parameters in a params dict."""
+    return sum(v.numel() for v in params.values())

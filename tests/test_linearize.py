@@ -1,0 +1,102 @@
+import pytest
+import torch
+from torch.func import jacrev
+
+from ntkbench import MLP, empirical_ntk
+from ntkbench.linearize import (
+    IllConditionedKernel,
+    decomposition,
+    gd_finite_time,
+    gd_infinite_time,
+    kernel_interpolant,
+    linearize,
+    psd_solve,
+)
+
+GEN = torch.Generator().manual_seed(5)
+XT = torch.nn.functional.normalize(torch.randn(12, 6, generator=GEN, dtype=torch.float64), dim=1)
+YT = torch.randn(12, generator=GEN, dtype=torch.float64)
+XS = torch.nn.functional.normalize(torch.randn(9, 6, generator=GEN, dtype=torch.float64), dim=1)
+
+
+def net_and_params(depth=3, sigma=1.5, bias="zero", width=256):
+    net = MLP(d_in=6, width=width, depth=depth, sigma=sigma, bias=bias)
+    return net, net.init(2)
+
+
+def test_linearization_matches_value_and_jacobian_at_theta0_and_is_affine():
+    net, p0 = net_and_params()
+    f_lin = linearize(net, p0)
+    torch.testing.assert_close(f_lin(p0, XS), net(p0, XS), rtol=0, atol=0)
+    j_net = jacrev(lambda p: net(p, XS))(p0)
+    j_lin = jacrev(lambda p: f_lin(p, XS))(p0)
+    for k in p0:
+        torch.testing.assert_close(j_lin[k], j_net[k], rtol=1e-12, atol=1e-12)
+    d = {k: torch.randn(v.shape, generator=GEN, dtype=v.dtype) for k, v in p0.items()}
+    at = lambda a: f_lin({k: p0[k] + a * d[k] for k in p0}, XS)  # noqa: E731
+    torch.testing.assert_close(at(2.0) - at(0.0), 2.0 * (at(1.0) - at(0.0)), rtol=1e-12, atol=1e-12)
+    # the network itself is not affine in θ
+    g = lambda a: net({k: p0[k] + a * d[k] for k in p0}, XS)  # noqa: E731
+    assert (g(2.0) - g(0.0) - 2.0 * (g(1.0) - g(0.0))).abs().max() > 1e-3
+
+
+def test_interpolant_interpolates():
+    net, p0 = net_and_params()
+    k = empirical_ntk(net, p0, XT)
+    torch.testing.assert_close(kernel_interpolant(k, YT, k), YT, rtol=1e-9, atol=1e-9)
+
+
+@pytest.mark.parametrize("depth", [2, 3])
+@pytest.mark.parametrize("bias", ["none", "zero"])
+def test_eq14_equals_eq13_and_init_term_vanishes_on_train(depth, bias):
+    """000 Lemma 2: Eq. 14 = Eq. 13 exactly for zero-bias ReLU nets; the second term is 0 on X."""
+    net, p0 = net_and_params(depth=depth, bias=bias, sigma=2.0)
+    eq13 = gd_infinite_time(net, p0, XT, YT, XS)
+    sol = decomposition(net, p0, XT, YT, XS)
+    scale = eq13.abs().max()
+    assert (sol.test - eq13).abs().max() < 1e-10 * scale
+    assert sol.init_term_train.abs().max() < 1e-10 * sol.init_term.abs().max()
+    assert sol.init_term.abs().max() > 1e-3 * scale  # the second term matters off the training set
+    torch.testing.assert_close(sol.interpolant + sol.init_term, sol.test)
+
+
+def test_eq14_fails_for_nonzero_biases():
+    """Negative control: with biases ≠ 0 at θ0 the homogeneity, hence Eq. 14 = Eq. 13, fails."""
+    net, p0 = net_and_params(bias="normal")
+    eq13 = gd_infinite_time(net, p0, XT, YT, XS)
+    assert (decomposition(net, p0, XT, YT, XS).test - eq13).abs().max() > 1e-3 * eq13.abs().max()
+
+
+def test_finite_time_tends_to_infinite_time_and_starts_at_f0():
+    net, p0 = net_and_params()
+    lam = torch.linalg.eigvalsh(empirical_ntk(net, p0, XT))
+    lr = 1.0 / lam[-1].item()
+    torch.testing.assert_close(gd_finite_time(net, p0, XT, YT, XS, lr=lr, steps=0), net(p0, XS))
+    steps = int(60 * lam[-1] / lam[0])
+    torch.testing.assert_close(
+        gd_finite_time(net, p0, XT, YT, XS, lr=lr, steps=steps), gd_infinite_time(net, p0, XT, YT, XS),
+        rtol=1e-8, atol=1e-8,
+    )
+
+
+def test_singular_gram_raises_with_condition_number():
+    net, p0 = net_and_params()
+    x = torch.cat([XT, XT[:1]])  # a duplicated input makes Θ(X, X) singular
+    y = torch.cat([YT, YT[:1]])
+    with pytest.raises(IllConditionedKernel, match="condition number"):
+        gd_infinite_time(net, p0, x, y, XS)
+    with pytest.raises(ValueError, match="square"):
+        psd_solve(torch.ones(2, 3, dtype=torch.float64), torch.ones(2, dtype=torch.float64))
+
+
+def test_closed_forms_validate_inputs():
+    net, p0 = net_and_params()
+    with pytest.raises(ValueError, match="y_train"):
+        gd_infinite_time(net, p0, XT, YT[:-1], XS)
+    with pytest.raises(ValueError, match="x_test"):
+        gd_infinite_time(net, p0, XT, YT, XS[:, :3])
+    with pytest.raises(ValueError, match="lr"):
+        gd_finite_time(net, p0, XT, YT, XS, lr=-1.0, steps=3)
+    vec = MLP(d_in=6, width=8, d_out=2)
+    with pytest.raises(ValueError, match="d_out"):
+        gd_infinite_time(vec, vec.init(0), XT, YT, XS)

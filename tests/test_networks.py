@@ -1,0 +1,166 @@
+import math
+
+import pytest
+import torch
+from torch.func import grad
+
+from ntkbench import ASI, MLP, Centered, doubling_trick, empirical_ntk
+from ntkbench.networks import n_params
+
+X = torch.randn(6, 4, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+
+
+def test_shapes_and_param_count():
+    net = MLP(d_in=4, width=[5, 7], depth=3, d_out=2)
+    p = net.init(0)
+    assert set(p) == {"W1", "b1", "W2", "b2", "W3", "b3"}
+    assert p["W1"].shape == (5, 4) and p["W3"].shape == (2, 7)
+    assert n_params(p) == net.n_params == (4 + 1) * 5 + (5 + 1) * 7 + (7 + 1) * 2
+    assert net(p, X).shape == (6, 2)
+    assert net(p, X[0]).shape == (2,)
+    scalar = MLP(d_in=4, width=3, depth=2, bias="none")
+    q = scalar.init(0)
+    assert set(q) == {"W1", "W2"} and scalar(q, X).shape == (6,) and scalar(q, X[0]).shape == ()
+
+
+def test_depth_one_is_linear_model():
+    net = MLP(d_in=4, depth=1, bias="none", sigma=2.0)
+    p = net.init(3)
+    assert torch.allclose(net(p, X), 2.0 / 2.0 * X @ p["W1"][0])
+
+
+def test_init_is_deterministic_and_seeded():
+    net = MLP(d_in=4, width=16, depth=3, bias="normal")
+    a, b, c = net.init(5), net.init(5), net.init(6)
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert not torch.equal(a["W1"], c["W1"])
+
+
+@pytest.mark.parametrize("bias", ["none", "zero", "normal"])
+@pytest.mark.parametrize("init_scheme", ["normal", "orthogonal"])
+def test_ntk_and_standard_parametrizations_agree_at_init(bias, init_scheme):
+    """000 §1.2: in a forward pass the NTK parametrization equals the standard one with variances σ²/fan_in."""
+    kw = dict(d_in=4, width=[9, 11], depth=3, sigma=1.7, bias=bias, init_scheme=init_scheme)
+    ntk, std = MLP(parametrization="ntk", **kw), MLP(parametrization="standard", **kw)
+    torch.testing.assert_close(ntk(ntk.init(2), X), std(std.init(2), X), rtol=1e-13, atol=1e-13)
+
+
+def test_orthogonal_init_rows_are_orthogonal():
+    net = MLP(d_in=4, width=32, depth=3, init_scheme="orthogonal", bias="none")
+    w = net.init(0)["W2"]
+    torch.testing.assert_close(w @ w.T, 32.0 * torch.eye(32, dtype=torch.float64))
+    w1 = net.init(0)["W1"]  # 32 × 4: orthogonal columns, entries with unit second moment
+    torch.testing.assert_close(w1.T @ w1, 32.0 * torch.eye(4, dtype=torch.float64))
+
+
+def test_output_scales_like_sigma_to_the_L():
+    """Zero-bias ReLU nets are positively homogeneous in σ: f_σ = σ^L f_1 (000 Lemma 3)."""
+    for depth in (2, 3, 4):
+        f1 = MLP(d_in=4, width=8, depth=depth, bias="zero", sigma=1.0)
+        f3 = MLP(d_in=4, width=8, depth=depth, bias="zero", sigma=3.0)
+        torch.testing.assert_close(f3(f3.init(0), X), 3.0**depth * f1(f1.init(0), X), rtol=1e-12, atol=0)
+
+
+@pytest.mark.parametrize("depth", [1, 2, 3, 5])
+@pytest.mark.parametrize("parametrization", ["ntk", "standard"])
+@pytest.mark.parametrize("bias", ["none", "zero"])
+def test_homogeneity_identity_is_exact(depth, parametrization, bias):
+    """000 App. C Eq. 15: f(x) = (1/L) ⟨θ, ∇θ f(x)⟩ for zero-bias ReLU nets."""
+    net = MLP(d_in=4, width=13, depth=depth, parametrization=parametrization, bias=bias, sigma=1.4)
+    p = net.init(7)
+    for x in X:
+        g = grad(lambda q: net(q, x))(p)
+        inner = sum((p[k] * g[k]).sum() for k in p)
+        torch.testing.assert_close(inner / depth, net(p, x), rtol=1e-12, atol=1e-14)
+
+
+@pytest.mark.parametrize("kw", [dict(bias="normal"), dict(activation="tanh")])
+def test_homogeneity_fails_for_nonzero_bias_or_smooth_activation(kw):
+    """Negative control: the identity needs zero biases and a ReLU."""
+    net = MLP(d_in=4, width=13, depth=3, **kw)
+    p = net.init(7)
+    x = X[0]
+    g = grad(lambda q: net(q, x))(p)
+    inner = sum((p[k] * g[k]).sum() for k in p) / 3
+    assert abs(inner - net(p, x)) > 1e-3 * abs(net(p, x))
+
+
+@pytest.mark.parametrize("parametrization", ["ntk", "standard"])
+def test_asi_outputs_zero_and_keeps_the_kernel(parametrization):
+    """003 §6 Thm 4: h_ASI(·; θ0, θ0) = 0 and Θ_ASI = Θ."""
+    base = MLP(d_in=4, width=[10, 8], depth=3, bias="normal", parametrization=parametrization, sigma=2.0)
+    asi = ASI(base)
+    p = asi.init(1)
+    assert torch.count_nonzero(asi(p, X)) == 0
+    theta = empirical_ntk(base, base.init(1), X)
+    for method in ("structured", "jacobian"):
+        torch.testing.assert_close(empirical_ntk(asi, p, X, method=method), theta, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("depth", [2, 3, 4])
+def test_doubling_trick_per_layer_kernels(depth):
+    """003 App. 12 Thm 10: output 0; per-layer kernels ×2 for layers L−1, L and 0 below."""
+    net = MLP(d_in=4, width=9, depth=depth, bias="none", sigma=1.3)
+    p = net.init(4)
+    dnet, dp = doubling_trick(net, p)
+    # f' = W a − W a summed in one matmul: zero up to round-off
+    assert dnet(dp, X).abs().max() <= 1e-14 * net(p, X).abs().max()
+    before = empirical_ntk(net, p, X, per_layer=True, method="jacobian")
+    after = empirical_ntk(dnet, dp, X, per_layer=True, method="jacobian")
+    expected = [0.0] * (depth - 2) + [2.0, 2.0]
+    for l, factor in enumerate(expected):
+        torch.testing.assert_close(after[l], factor * before[l], rtol=1e-12, atol=1e-12)
+
+
+def test_doubling_trick_needs_a_hidden_layer():
+    with pytest.raises(ValueError, match="depth"):
+        doubling_trick(MLP(d_in=4, depth=1), {})
+
+
+def test_centered_net_is_zero_at_init_with_the_same_kernel():
+    """004 footnote 5: train f − f(·; θ0)."""
+    net = MLP(d_in=4, width=12, depth=3, sigma=1.5)
+    p0 = net.init(0)
+    c = Centered(net, p0)
+    assert torch.count_nonzero(c(c.init(), X)) == 0
+    assert c.depth == 3 and c.d_in == 4
+    torch.testing.assert_close(empirical_ntk(c, p0, X), empirical_ntk(net, p0, X), rtol=0, atol=0)
+    torch.testing.assert_close(empirical_ntk(c, p0, X, method="ntvp"), empirical_ntk(net, p0, X), rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize(
+    "kw, name",
+    [
+        (dict(sigma=0.0), "sigma"),
+        (dict(sigma=-1.0), "sigma"),
+        (dict(sigma=float("nan")), "sigma"),
+        (dict(width=0), "width"),
+        (dict(width=[4, 4], depth=2), "width"),
+        (dict(depth=0), "depth"),
+        (dict(d_in=0), "d_in"),
+        (dict(bias="yes"), "bias"),
+        (dict(parametrization="mup"), "parametrization"),
+        (dict(activation="gelu"), "activation"),
+        (dict(init_scheme="xavier"), "init_scheme"),
+        (dict(dtype=torch.int64), "dtype"),
+        (dict(device="tpu"), "device"),
+    ],
+)
+def test_invalid_arguments_name_the_argument(kw, name):
+    base = dict(d_in=4, width=8, depth=2)
+    with pytest.raises(ValueError, match=name):
+        MLP(**{**base, **kw})
+
+
+def test_wrong_input_dimension():
+    net = MLP(d_in=4, width=8)
+    with pytest.raises(ValueError, match=r"\(n, 4\)"):
+        net(net.init(0), torch.zeros(3, 5, dtype=torch.float64))
+
+
+def test_float32():
+    net = MLP(d_in=4, width=8, dtype="float32")
+    p = net.init(0)
+    assert p["W1"].dtype == torch.float32
+    assert net(p, X.float()).dtype == torch.float32
+    assert math.isfinite(float(net(p, X.float()).sum()))
