@@ -7,7 +7,8 @@
 * ``"hinge"``: mean max(0, Δ), Δ = margin − y f (004 footnote 6); option ``margin``.
 * ``"square_hinge"``: mean ½ max(0, Δ)² (004 Eq. 1); option ``margin``.
 * ``"cross_entropy"``: logistic loss mean log(1 + e^{−y f}) for a scalar output and labels ±1;
-  softmax cross-entropy with integer class labels for a vector output (003 §7.2.3).
+  softmax cross-entropy with integer class labels (n,) or one-hot targets (n, k) for a vector output
+  (003 §7.2.3).
 """
 
 from __future__ import annotations
@@ -41,9 +42,11 @@ def square_hinge(pred: torch.Tensor, y: torch.Tensor, margin: float = 1.0) -> to
 
 
 def cross_entropy(pred: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    if pred.ndim == y.ndim and pred.shape == y.shape:  # scalar output, labels ±1
+    if pred.ndim == 1:  # scalar output, labels ±1
         return F.softplus(-y * pred).mean()
-    return F.cross_entropy(pred, y.long())
+    if pred.shape == y.shape:  # k outputs, one-hot or probability targets (n, k)
+        return F.cross_entropy(pred, y.to(pred.dtype))
+    return F.cross_entropy(pred, y.long())  # k outputs, integer class labels (n,)
 
 
 _FUNCTIONS = {
@@ -56,7 +59,8 @@ _FUNCTIONS = {
 }
 LOSSES = tuple(_FUNCTIONS)
 
-#: curvature of the loss in the predictions (λ_max of ∂²loss/∂f²) for the quadratic losses, per point count n
+#: curvature of the loss in the predictions (λ_max of ∂²loss/∂f²) for the quadratic losses, for n predicted
+#: values (points × outputs: the means run over every entry)
 _CURVATURE = {"mse": lambda n: 2.0 / n, "half_sse": lambda n: 1.0, "square_hinge": lambda n: 1.0 / n}
 
 
@@ -85,6 +89,14 @@ class Loss:
         object.__setattr__(self, "_options", opts)
 
     def __call__(self, pred: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        # no silent broadcasting: y of shape (n, 1) against predictions (n,) would pair every point with every target
+        multiclass = self.name == "cross_entropy" and pred.ndim == y.ndim + 1 and pred.shape[:-1] == y.shape
+        if pred.shape != y.shape and not multiclass:
+            raise ValueError(
+                f"y has shape {tuple(y.shape)} but the predictions have shape {tuple(pred.shape)}; the "
+                f"{self.name!r} loss needs equal shapes"
+                + (" (or integer class labels (n,) for k-output logits (n, k))" if self.name == "cross_entropy" else "")
+            )
         return _FUNCTIONS[self.name][0](pred, y, **self._options)
 
     def curvature(self, n: int) -> float:

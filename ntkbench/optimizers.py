@@ -13,7 +13,7 @@ tensor of shape (S,), one rate per member. Updates follow torch.optim's definiti
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import torch
 
@@ -102,4 +102,8 @@ def get_optimizer(name: str, lr: float | torch.Tensor, **options):
             raise ValueError("lr must be a positive number or a 1-D tensor of positive per-member rates")
     else:
         lr = check_positive_float("lr", lr)
+    allowed = [f.name for f in fields(OPTIMIZERS[name]) if f.name != "lr"]
+    unknown = sorted(set(options) - set(allowed))
+    if unknown:
+        raise ValueError(f"optimizer_options {unknown} are not options of {name!r} (its options: {allowed or 'none'})")
     return OPTIMIZERS[name](lr=lr, **options)

@@ -82,7 +82,8 @@ def lr_from_ntk(net, params: Mapping[str, torch.Tensor], x: torch.Tensor, *, c: 
         n, _, k, _ = theta.shape
         theta = theta.permute(0, 2, 1, 3).reshape(n * k, n * k)
     lam = torch.linalg.eigvalsh(theta)[-1].item()
-    return c / (get_loss(loss).curvature(x.shape[0]) * lam)
+    # curvature per predicted value: n·k of them for k outputs (mse averages over all n·k entries)
+    return c / (get_loss(loss).curvature(theta.shape[0]) * lam)
 
 
 def train(model: Callable, params: Mapping[str, torch.Tensor], x: torch.Tensor, y: torch.Tensor,
@@ -134,6 +135,8 @@ def train_ensemble(
         raise ValueError(f"threshold must be > 0 or None, got {threshold!r}")
     params = {k: v.detach().clone() for k, v in params.items()}
     n_members = next(iter(params.values())).shape[0]
+    if isinstance(lr, torch.Tensor) and lr.ndim == 1 and lr.shape[0] not in (1, n_members):
+        raise ValueError(f"lr has {lr.shape[0]} per-member rates but the ensemble has {n_members} members")
     opt = get_optimizer(optimizer, lr, **dict(optimizer_options or {}))
     state = opt.init(params)
 

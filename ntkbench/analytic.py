@@ -1,0 +1,239 @@
+"""Infinite-width kernels of ``MLP`` networks: the NNGP Σ^L and the analytic NTK Θ^∞ (any depth).
+
+These are the limits that ``empirical_ntk`` (and the covariance of the initial outputs) converge to
+as every hidden width → ∞, for exactly the conventions of ``networks.py``:
+h^l = c_l W^l a^{l-1} + s_b b^l, a^l = φ(h^l), f = h^L (000 Eq. 1; 000 Eq. 4 for the kernel).
+
+Recursion (Jacot et al. 2018's NTK recursion; the closed-form arc-cosine / arcsine expectations as in
+Arora et al. 2019, Cho & Saul 2009 and Williams 1997). Write c̃_l² = σ²/fan_in_l for the *forward*
+weight variance (the same in both parametrizations: "ntk" and "standard" nets with the same seed are
+the same function at initialization), m_l for the width of layer l, and β for the variance the
+initial biases add to a pre-activation (σ² for ``bias="normal"``, 0 for "zero" and "none"):
+
+* A^0(x, x') = x·x'                                        (the input layer is exact)
+* Σ^l(x, x') = c̃_l² A^{l-1}(x, x') + β                     (covariance of one unit of h^l, l = 1..L)
+* A^l(x, x') = m_l E_{(u,v)~N(0, Σ^l)}[φ(u) φ(v)]          (l = 1..L-1: the hidden sums a^l·a'^l)
+* Σ̇^l(x, x') = E_{(u,v)~N(0, Σ^l)}[φ'(u) φ'(v)]             (l = 1..L-1)
+* B^L = 1,  B^l = c̃_{l+1}² m_l Σ̇^l B^{l+1}                  (the backprop overlap δ^l·δ'^l)
+* Θ_l = (c_l² A^{l-1} + s_b²) B^l,  Θ = Σ_l Θ_l             (weights and biases of layer l together)
+
+with the *net's own* c_l and s_b (``net.weight_scales``, ``net.bias_scale``): the bias term s_b² is
+present whenever the biases are trainable (``bias="zero"`` as well as "normal"), even when they start
+at zero, while β (the NNGP) only sees the initial bias distribution.
+
+* ``parametrization="ntk"``: c_l² = σ²/fan_in_l, s_b² = σ²; each hidden sum is an average, so Θ is the
+  width-independent limit of Jacot et al. For one hidden layer, ReLU, σ = 1 and trainable biases this
+  is K^NTK of 002 Theorem 11.30 / Example 11.31: (1 + xᵀz/d)(π − θ)/(2π) + ‖x‖‖z‖/(2πd)(sin θ +
+  (π − θ) cos θ) + 1.
+* ``parametrization="standard"`` (LeCun): c_l = s_b = 1, so Θ_l = (fan_in_l/σ²)·Θ_ntk,l(weights) +
+  (1/σ²)·Θ_ntk,l(bias) (the gradient w.r.t. the standard weight is √fan_in/σ times that w.r.t. the
+  NTK-parametrized one). The empirical kernel grows with the width (002 §11.6), so this function
+  returns its expectation *at the net's actual widths* to leading order: m_l E[·] with the true m_l.
+  The relative error of ``empirical_ntk`` against it still decays like width^(-1/2), and for one
+  hidden layer of width n, Θ/n → K^LC of 002 Theorem 11.16 / Example 11.17,
+  ‖x‖‖z‖/(2πd)(sin θ + (π − θ) cos θ) (the output-layer block Θ_2/n equals it exactly).
+
+Closed forms, for pre-activation covariances q11 = Σ(x, x), q22 = Σ(x', x'), q12 = Σ(x, x'):
+
+* ReLU (arc-cosine kernel of degree 1 / 0): with θ = arccos(q12/√(q11 q22)) (argument clipped to
+  [−1, 1]), E[φ(u)φ(v)] = √(q11 q22)/(2π)·(sin θ + (π − θ) cos θ), E[φ'(u)φ'(v)] = (π − θ)/(2π).
+  A zero-variance input (x = 0 without biases) gives 0 for both (u ≡ 0 and torch's relu'(0) = 0).
+* erf (arcsine kernel): E[φ(u)φ(v)] = (2/π) arcsin(2 q12/√((1 + 2 q11)(1 + 2 q22))),
+  E[φ'(u)φ'(v)] = (4/π)/√((1 + 2 q11)(1 + 2 q22) − 4 q12²).
+
+Other activations (tanh, arctan) have no closed form here and raise ValueError.
+
+Scope: i.i.d. initialization of every layer. ``init_scheme="orthogonal"`` has the same infinite-width
+limit (each row of a scaled Haar-orthogonal matrix is asymptotically N(0, I) and rows decouple), so
+it gets the same kernels. A ``fan_in`` override is honoured (c̃_l² = σ²/fan_in_l with the true widths
+m_l in the sums), but nets built by ``doubling_trick`` have duplicated, not independent, units and are
+not described by these formulas. ``analytic_ntk`` also accepts ``ASI`` and ``Centered`` wrappers:
+their tangent kernel has the limit of the base network.
+
+Shapes follow ``empirical_ntk``: (n1, n2) for ``d_out=1``, (n1, n2, k, k) = Θ ⊗ I_k for k outputs
+(independent output units); ``per_layer=True`` adds a leading axis of length L.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import torch
+
+from ._validation import check_dtype, check_inputs
+from .networks import ASI, MLP, Centered
+
+__all__ = ["analytic_nngp", "analytic_ntk", "SUPPORTED_ACTIVATIONS"]
+
+SUPPORTED_ACTIVATIONS = ("relu", "erf")
+
+
+# ----- closed-form Gaussian expectations ---------------------------------------------------------
+def _relu_moments(q12: torch.Tensor, q11: torch.Tensor, q22: torch.Tensor, same: bool):
+    """(E[relu(u)relu(v)], E[relu'(u)relu'(v)]) for (u, v) ~ N(0, [[q11, q12], [q12, q22]]).
+
+    ``q11`` (n1,) and ``q22`` (n2,) broadcast against ``q12`` (n1, n2). ``same``: q12 is K(X, X), whose
+    diagonal pairs have θ = 0 exactly (arccos near 1 would turn a round-off of ε into θ ≈ √(2ε))."""
+    prod = q11[:, None] * q22[None, :]
+    ok = prod > 0
+    root = torch.sqrt(torch.where(ok, prod, torch.ones_like(prod)))
+    cos = torch.where(ok, q12 / root, torch.zeros_like(q12)).clamp(-1.0, 1.0)
+    if same:
+        cos.diagonal().fill_(1.0)
+    theta = torch.arccos(cos)
+    sin = torch.sqrt((1.0 - cos * cos).clamp_min(0.0))
+    zero = torch.zeros_like(q12)
+    e_phi = torch.where(ok, root / (2 * math.pi) * (sin + (math.pi - theta) * cos), zero)
+    e_dphi = torch.where(ok, (math.pi - theta) / (2 * math.pi), zero)
+    return e_phi, e_dphi
+
+
+def _relu_diag(q: torch.Tensor) -> torch.Tensor:
+    """E[relu(u)²] = q/2 for u ~ N(0, q)."""
+    return 0.5 * q
+
+
+def _erf_moments(q12: torch.Tensor, q11: torch.Tensor, q22: torch.Tensor, same: bool):
+    """(E[erf(u)erf(v)], E[erf'(u)erf'(v)]) (Williams 1997)."""
+    prod = (1.0 + 2.0 * q11)[:, None] * (1.0 + 2.0 * q22)[None, :]
+    e_phi = (2.0 / math.pi) * torch.arcsin((2.0 * q12 / torch.sqrt(prod)).clamp(-1.0, 1.0))
+    # (1+2a)(1+2b) − 4c² ≥ 1 + 2a + 2b ≥ 1 when c² ≤ ab: the clamp only guards round-off
+    e_dphi = (4.0 / math.pi) / torch.sqrt((prod - 4.0 * q12 * q12).clamp_min(1.0))
+    return e_phi, e_dphi
+
+
+def _erf_diag(q: torch.Tensor) -> torch.Tensor:
+    return (2.0 / math.pi) * torch.arcsin(2.0 * q / (1.0 + 2.0 * q))
+
+
+_MOMENTS = {"relu": (_relu_moments, _relu_diag), "erf": (_erf_moments, _erf_diag)}
+
+
+# ----- argument handling -------------------------------------------------------------------------
+def _unwrap(net: Any, allow_wrappers: bool) -> MLP:
+    base = net
+    while allow_wrappers and isinstance(base, (ASI, Centered)):
+        base = base.base
+    if isinstance(base, MLP):
+        return base
+    if isinstance(net, (ASI, Centered)):
+        raise ValueError(
+            f"net is a {type(net).__name__} whose output is identically 0 at initialization, so its NNGP "
+            "is 0; pass net.base for the covariance of the underlying MLP"
+        )
+    raise ValueError(f"net must be an MLP (or, for analytic_ntk, an ASI/Centered MLP), got {type(net).__name__}")
+
+
+def _prepare(net: Any, x1: Any, x2: Any, dtype: Any, allow_wrappers: bool):
+    mlp = _unwrap(net, allow_wrappers)
+    if mlp.activation not in _MOMENTS:
+        raise ValueError(
+            f"activation={mlp.activation!r} has no closed-form infinite-width kernel here; "
+            f"supported activation values: {', '.join(map(repr, SUPPORTED_ACTIVATIONS))}"
+        )
+    dt = torch.float64 if dtype is None else check_dtype(dtype)
+    check_inputs(x1, mlp.d_in, "x1")
+    if x2 is not None:
+        check_inputs(x2, mlp.d_in, "x2")
+    x1 = x1.detach().to(device=mlp.device, dtype=dt)
+    x2 = None if x2 is None else x2.detach().to(device=mlp.device, dtype=dt)
+    return mlp, x1, x2
+
+
+def _recursion(net: MLP, x1: torch.Tensor, x2: torch.Tensor | None):
+    """Forward recursion: lists A^0..A^{L-1}, Σ^1..Σ^L and Σ̇^1..Σ̇^{L-1} (cross matrices n1 × n2)."""
+    moments, diag = _MOMENTS[net.activation]
+    sizes, fan_in, s2 = net.layer_sizes, net.fan_in, net.sigma**2
+    beta = s2 if net.bias == "normal" else 0.0
+    y = x1 if x2 is None else x2
+    a12, a11, a22 = x1 @ y.T, (x1 * x1).sum(1), (y * y).sum(1)
+    A, Sigma, Sdot = [a12], [], []
+    for l in range(1, net.depth + 1):
+        ct2 = s2 / fan_in[l - 1]
+        q12, q11, q22 = ct2 * a12 + beta, ct2 * a11 + beta, ct2 * a22 + beta
+        Sigma.append(q12)
+        if l == net.depth:
+            break
+        e_phi, e_dphi = moments(q12, q11, q22, x2 is None)
+        m = sizes[l]
+        a12, a11, a22 = m * e_phi, m * diag(q11), m * diag(q22)
+        A.append(a12)
+        Sdot.append(e_dphi)
+    return A, Sigma, Sdot
+
+
+def _finish(k: torch.Tensor, symmetric: bool, d_out: int) -> torch.Tensor:
+    """Symmetrize K(X, X) against round-off and tensor with I_k for k outputs."""
+    if symmetric:
+        k = 0.5 * (k + k.transpose(-1, -2))
+    if d_out == 1:
+        return k
+    eye = torch.eye(d_out, dtype=k.dtype, device=k.device)
+    return k[..., None, None] * eye
+
+
+# ----- public API --------------------------------------------------------------------------------
+def analytic_nngp(
+    net: MLP,
+    x1: torch.Tensor,
+    x2: torch.Tensor | None = None,
+    *,
+    per_layer: bool = False,
+    dtype: torch.dtype | str | None = None,
+) -> torch.Tensor:
+    """NNGP kernel Σ^L(x1, x2) = lim Cov[f(x1; θ0), f(x2; θ0)] over the initialization θ0.
+
+    It is the covariance of the *initial* function, so it sees the initial bias distribution: biases add
+    σ² per layer for ``bias="normal"`` (s_b² Var b = σ² in both parametrizations) and nothing for
+    ``"zero"`` or ``"none"``. The same in both parametrizations (002 §11.5.5, 002 Example 11.17 gives the
+    ReLU one-hidden-layer case: Σ^2 = σ² K^LC). For one hidden layer it is exact at every width.
+
+    Returns (n1, n2), or (n1, n2, k, k) = Σ^L ⊗ I_k for ``d_out = k > 1``. ``per_layer=True`` returns
+    instead the stack (L, n1, n2) of Σ^1..Σ^L, the covariance of any single unit of h^l (no k axes).
+    Computed in ``dtype`` (float64 by default) on ``net.device``; x1, x2 may live on any device.
+    """
+    net, x1, x2 = _prepare(net, x1, x2, dtype, allow_wrappers=False)
+    _, Sigma, _ = _recursion(net, x1, x2)
+    if per_layer:
+        out = torch.stack(Sigma)
+        return 0.5 * (out + out.transpose(-1, -2)) if x2 is None else out
+    return _finish(Sigma[-1], x2 is None, net.d_out)
+
+
+def analytic_ntk(
+    net: MLP,
+    x1: torch.Tensor,
+    x2: torch.Tensor | None = None,
+    *,
+    per_layer: bool = False,
+    dtype: torch.dtype | str | None = None,
+) -> torch.Tensor:
+    """Infinite-width NTK Θ(x1, x2): what ``empirical_ntk(net, net.init(seed), x1, x2)`` converges to.
+
+    Per layer l (module docstring for the recursion): Θ_l = (c_l² A^{l-1} + s_b²)·Π_{l'≥l} c̃_{l'+1}² m_{l'}
+    Σ̇^{l'}, the first factor from ∂h^l/∂(W^l, b^l), the product from backpropagation to the output.
+    Jacot et al. 2018 (recursion), Arora et al. 2019 (arc-cosine form); for one hidden layer the
+    result is 002 Example 11.31's K^NTK (``parametrization="ntk"``) or n·K^LC + O(1) of 002 Example 11.17
+    (``"standard"``: the LeCun kernel grows with the width n and K̂_n/n → K^LC; this function keeps the
+    net's real widths so that it is the leading-order expectation of the empirical kernel).
+
+    Orthogonal initialization has the same limit. ``ASI`` and ``Centered`` nets give the kernel of their
+    base network. Shapes as ``empirical_ntk``: (n1, n2), (n1, n2, k, k) = Θ ⊗ I_k for k outputs, and a
+    leading axis of length L with ``per_layer=True``. Computed in ``dtype`` (float64 by default) on
+    ``net.device``; x1, x2 may live on any device.
+    """
+    net, x1, x2 = _prepare(net, x1, x2, dtype, allow_wrappers=True)
+    A, _, Sdot = _recursion(net, x1, x2)
+    sizes, fan_in, s2 = net.layer_sizes, net.fan_in, net.sigma**2
+    w2 = [c * c for c in net.weight_scales]
+    sb2 = net.bias_scale**2
+    L = net.depth
+    back = torch.ones_like(A[0])  # B^L
+    blocks = [None] * L
+    for l in range(L, 0, -1):
+        blocks[l - 1] = (w2[l - 1] * A[l - 1] + sb2) * back
+        if l > 1:  # B^{l-1} = c̃_l² m_{l-1} Σ̇^{l-1} B^l
+            back = (s2 / fan_in[l - 1]) * sizes[l - 1] * Sdot[l - 2] * back
+    theta = torch.stack(blocks) if per_layer else sum(blocks)
+    return _finish(theta, x2 is None, net.d_out)

@@ -1,0 +1,126 @@
+import pytest
+import torch
+
+from ntkbench.optimizers import GD, OPTIMIZERS, AdaGrad, Adam, RMSprop, get_optimizer
+
+STEPS = 20
+GEN = torch.Generator().manual_seed(3)
+# a fixed, ill-conditioned quadratic ½ (θ − θ*)ᵀ A (θ − θ*) over two parameter tensors (5 + 6 = 11 numbers)
+_M = torch.randn(11, 11, generator=GEN, dtype=torch.float64)
+A = _M @ _M.T / 11 + 0.1 * torch.eye(11, dtype=torch.float64)
+TARGET = torch.randn(11, generator=GEN, dtype=torch.float64)
+SHAPES = {"a": (5,), "B": (2, 3)}
+
+
+def flat(params):
+    return torch.cat([params["a"].reshape(-1), params["B"].reshape(-1)])
+
+
+def quad_grads(params):
+    g = A @ (flat(params) - TARGET)
+    return {"a": g[:5].reshape(5), "B": g[5:].reshape(2, 3)}
+
+
+def init_params(seed):
+    gen = torch.Generator().manual_seed(seed)
+    return {k: torch.randn(s, generator=gen, dtype=torch.float64) for k, s in SHAPES.items()}
+
+
+def run_ours(opt, params, steps=STEPS, grads_fn=quad_grads):
+    state = opt.init(params)
+    traj = []
+    for _ in range(steps):
+        params, state = opt.step(params, grads_fn(params), state)
+        traj.append(flat(params))
+    return torch.stack(traj)
+
+
+def run_torch(make, params, steps=STEPS):
+    ps = {k: v.clone().requires_grad_(True) for k, v in params.items()}
+    opt = make(list(ps.values()))
+    traj = []
+    for _ in range(steps):
+        opt.zero_grad()
+        r = flat(ps) - TARGET
+        (0.5 * r @ A @ r).backward()
+        opt.step()
+        traj.append(flat({k: v.detach() for k, v in ps.items()}))
+    return torch.stack(traj)
+
+
+CASES = [
+    ("gd", {}, 0.05, lambda p: torch.optim.SGD(p, lr=0.05)),
+    ("sgd", {}, 0.05, lambda p: torch.optim.SGD(p, lr=0.05)),
+    ("adagrad", {}, 0.3,
+     lambda p: torch.optim.Adagrad(p, lr=0.3, eps=1e-10, initial_accumulator_value=0.0, lr_decay=0.0)),
+    ("adam", {}, 0.05, lambda p: torch.optim.Adam(p, lr=0.05)),
+    ("adam", {"beta1": 0.8, "beta2": 0.99, "eps": 1e-6}, 0.02,
+     lambda p: torch.optim.Adam(p, lr=0.02, betas=(0.8, 0.99), eps=1e-6)),
+    ("rmsprop", {}, 0.01, lambda p: torch.optim.RMSprop(p, lr=0.01)),
+    ("rmsprop", {"alpha": 0.9, "eps": 1e-6}, 0.01, lambda p: torch.optim.RMSprop(p, lr=0.01, alpha=0.9, eps=1e-6)),
+]
+
+
+@pytest.mark.parametrize("name,options,lr,make", CASES, ids=[f"{c[0]}{c[1] or ''}" for c in CASES])
+def test_trajectory_matches_torch_optim(name, options, lr, make):
+    p0 = init_params(0)
+    ours = run_ours(get_optimizer(name, lr, **options), p0)
+    ref = run_torch(make, p0)
+    torch.testing.assert_close(ours, ref, rtol=1e-12, atol=1e-12)
+    # the trajectory actually moves (so the comparison is not vacuous)
+    assert (ours[-1] - flat(p0)).abs().max() > 1e-2
+    # purity: the input parameters are not modified in place
+    torch.testing.assert_close(flat(p0), flat(init_params(0)), rtol=0, atol=0)
+
+
+def test_defaults_match_torch_defaults():
+    assert (Adam(lr=1.0).beta1, Adam(lr=1.0).beta2, Adam(lr=1.0).eps) == (0.9, 0.999, 1e-8)
+    assert (RMSprop(lr=1.0).alpha, RMSprop(lr=1.0).eps) == (0.99, 1e-8)
+    assert AdaGrad(lr=1.0).eps == 1e-10
+    assert OPTIMIZERS["gd"] is GD and OPTIMIZERS["sgd"] is GD
+
+
+@pytest.mark.parametrize("name", ["gd", "adagrad", "adam", "rmsprop"])
+def test_per_member_rates_on_stacked_params_equal_separate_runs(name):
+    S = 3
+    rates = [0.01, 0.03, 0.07]
+    members = [init_params(s) for s in range(S)]
+    stacked = {k: torch.stack([m[k] for m in members]) for k in SHAPES}
+
+    def stacked_grads(p):
+        gs = [quad_grads({k: v[i] for k, v in p.items()}) for i in range(S)]
+        return {k: torch.stack([g[k] for g in gs]) for k in SHAPES}
+
+    opt = get_optimizer(name, torch.tensor(rates, dtype=torch.float64))
+    state = opt.init(stacked)
+    p = stacked
+    for _ in range(STEPS):
+        p, state = opt.step(p, stacked_grads(p), state)
+    for i in range(S):
+        alone = run_ours(get_optimizer(name, rates[i]), members[i])[-1]
+        torch.testing.assert_close(flat({k: v[i] for k, v in p.items()}), alone, rtol=1e-12, atol=1e-12)
+    # the members really used different rates
+    assert not torch.allclose(p["a"][0], p["a"][2])
+
+
+def test_invalid_names_lr_and_options_raise_value_errors():
+    with pytest.raises(ValueError, match="optimizer='sgdm'"):
+        get_optimizer("sgdm", 0.1)
+    with pytest.raises(ValueError, match="optimizer='Adam'"):
+        get_optimizer("Adam", 0.1)
+    for bad in (0, -0.1, float("nan"), float("inf"), "fast", None):
+        with pytest.raises(ValueError, match="lr must be"):
+            get_optimizer("gd", bad)
+    for bad in ([0.1, 0.0], [0.1, -0.2], [0.1, float("nan")], [0.1, float("inf")]):
+        with pytest.raises(ValueError, match="lr must be"):
+            get_optimizer("adam", torch.tensor(bad, dtype=torch.float64))
+    with pytest.raises(ValueError, match="lr must be"):
+        get_optimizer("gd", torch.full((2, 2), 0.1))
+    with pytest.raises(ValueError, match="optimizer_options"):
+        get_optimizer("gd", 0.1, eps=1e-8)
+    with pytest.raises(ValueError, match=r"optimizer_options \['beta'\]"):
+        get_optimizer("adam", 0.1, beta=0.9)
+    # a scalar tensor rate is accepted and behaves as the float
+    p0 = init_params(1)
+    torch.testing.assert_close(run_ours(get_optimizer("adam", torch.tensor(0.05, dtype=torch.float64)), p0),
+                               run_ours(get_optimizer("adam", 0.05), p0), rtol=0, atol=1e-15)

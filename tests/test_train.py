@@ -1,0 +1,362 @@
+import math
+import warnings
+
+import numpy as np
+import pytest
+import torch
+from torch.func import jacrev
+
+from ntkbench import MLP, empirical_ntk
+from ntkbench.linearize import gd_finite_time, linearize
+from ntkbench.losses import Loss
+from ntkbench.train import (
+    TrainResult,
+    init_ensemble,
+    lr_from_ntk,
+    stack_params,
+    train,
+    train_ensemble,
+    unstack_params,
+)
+
+GEN = torch.Generator().manual_seed(0)
+X = torch.nn.functional.normalize(torch.randn(6, 5, generator=GEN, dtype=torch.float64), dim=1)
+Y = torch.randn(6, generator=GEN, dtype=torch.float64)
+XS = torch.nn.functional.normalize(torch.randn(4, 5, generator=GEN, dtype=torch.float64), dim=1)
+YS = torch.randn(4, generator=GEN, dtype=torch.float64)
+NET = MLP(d_in=5, width=64, depth=2)
+SEEDS = [0, 1, 2]
+
+
+def assert_params_close(a, b, tol=1e-12):
+    assert a.keys() == b.keys()
+    for k in a:
+        torch.testing.assert_close(a[k], b[k], rtol=tol, atol=tol)
+
+
+def half_sse(net, p, x, y):
+    return 0.5 * ((net(p, x) - y) ** 2).sum().item()
+
+
+def onehot_model(p, x):
+    """f(x) = x·w: with one-hot inputs, ∂loss/∂w_j ≠ 0 exactly for the points j in the batch."""
+    return x @ p["w"]
+
+
+# ----- (a) linearized GD is 000 Eq. 8 ---------------------------------------------------------------
+
+def test_gd_on_the_linearized_model_equals_the_finite_time_closed_form():
+    net = MLP(d_in=5, width=48, depth=3, bias="normal")
+    p0 = net.init(4)
+    f_lin = linearize(net, p0)
+    lr = lr_from_ntk(net, p0, X, c=1.0)  # half_sse: 1/λ_max(Θ)
+    for t in (1, 40):
+        res = train(f_lin, p0, X, Y, loss="half_sse", optimizer="gd", lr=lr, max_steps=t)
+        assert res.steps.tolist() == [t]
+        with torch.no_grad():
+            for xq in (XS, X):
+                closed = gd_finite_time(net, p0, X, Y, xq, lr=lr, steps=t)
+                torch.testing.assert_close(f_lin(res.params, xq), closed, rtol=0, atol=1e-10)
+    # the identity is a property of the linearized model: the network itself drifts away from Eq. 8
+    res_net = train(net, p0, X, Y, loss="half_sse", lr=lr, max_steps=40)
+    with torch.no_grad():
+        gap = (net(res_net.params, XS) - gd_finite_time(net, p0, X, Y, XS, lr=lr, steps=40)).abs().max()
+    assert gap > 1e-6
+
+
+def test_lr_from_ntk_normalizes_by_the_loss_hessian():
+    p0 = NET.init(0)
+    lam = torch.linalg.eigvalsh(empirical_ntk(NET, p0, X))[-1].item()
+    assert lr_from_ntk(NET, p0, X, c=1.0) == pytest.approx(1.0 / lam, rel=1e-12)
+    assert lr_from_ntk(NET, p0, X, c=1.9, loss="mse") == pytest.approx(1.9 / (2 / 6 * lam), rel=1e-12)
+    psi = torch.linalg.eigvalsh(empirical_ntk(NET, p0, X, per_layer=True)[-1])[-1].item()
+    assert lr_from_ntk(NET, p0, X, kernel="last_layer") == pytest.approx(1.0 / psi, rel=1e-12)
+    # vector output: c = lr · λ_max of the Hessian of the loss in θ for the linearized model (JᵀHJ)
+    net3 = MLP(d_in=5, width=16, depth=2, d_out=3)
+    p3 = net3.init(1)
+    jac = jacrev(lambda p: net3(p, X).reshape(-1))(p3)
+    J = torch.cat([v.reshape(v.shape[0], -1) for v in jac.values()], dim=1)
+    for loss, curv in (("mse", 2.0 / J.shape[0]), ("half_sse", 1.0)):
+        lr = lr_from_ntk(net3, p3, X, c=1.0, loss=loss)
+        assert lr * torch.linalg.eigvalsh(curv * J.T @ J)[-1].item() == pytest.approx(1.0, rel=1e-10)
+    with pytest.raises(ValueError, match="kernel='nngp'"):
+        lr_from_ntk(NET, p0, X, kernel="nngp")
+    with pytest.raises(ValueError, match="no constant curvature"):
+        lr_from_ntk(NET, p0, X, loss=Loss("lp", p=4))
+
+
+# ----- (b) an ensemble is S independent runs -----------------------------------------------------------
+
+def test_stack_unstack_and_init_ensemble_roundtrip():
+    ps = [NET.init(s) for s in SEEDS]
+    stacked = init_ensemble(NET, SEEDS)
+    assert stacked["W1"].shape == (3, 64, 5)
+    for i, p in enumerate(ps):
+        assert_params_close(unstack_params(stacked, i), p, tol=0)
+    assert_params_close(stack_params(ps), stacked, tol=0)
+    with pytest.raises(ValueError, match="params_list is empty"):
+        stack_params([])
+
+
+@pytest.mark.parametrize("optimizer,lr", [("gd", 0.15), ("adam", 0.01)])
+def test_ensemble_equals_separate_runs_full_batch(optimizer, lr):
+    res = train_ensemble(NET, init_ensemble(NET, SEEDS), X, Y, optimizer=optimizer, lr=lr, max_steps=30)
+    assert isinstance(res, TrainResult) and res.params["W1"].shape[0] == 3
+    for i, s in enumerate(SEEDS):
+        alone = train(NET, NET.init(s), X, Y, optimizer=optimizer, lr=lr, max_steps=30)
+        assert_params_close(unstack_params(res.params, i), alone.params)
+        np.testing.assert_allclose(res.loss_curve[i], alone.loss_curve[0], rtol=1e-12, atol=1e-14)
+    assert (res.steps == 30).all()
+    # training did something
+    assert (res.final_loss < res.loss_curve[:, 0]).all()
+
+
+def test_per_member_learning_rates_equal_separate_runs():
+    rates = [0.05, 0.15, 0.3]
+    res = train_ensemble(NET, init_ensemble(NET, [5, 5, 5]), X, Y, optimizer="adam",
+                         lr=torch.tensor(rates, dtype=torch.float64), max_steps=15)
+    for i, r in enumerate(rates):
+        alone = train(NET, NET.init(5), X, Y, optimizer="adam", lr=r, max_steps=15)
+        assert_params_close(unstack_params(res.params, i), alone.params)
+    assert len(set(res.final_loss.round(12).tolist())) == 3
+
+
+def test_minibatch_ensemble_without_shuffle_equals_separate_runs():
+    # shuffle=False: every member cycles through the same batches in data order, so the ensemble is
+    # exactly S separate runs (whatever the seed)
+    kw = dict(optimizer="gd", lr=0.1, max_steps=13, batch_fraction=0.5, shuffle=False)
+    res = train_ensemble(NET, init_ensemble(NET, SEEDS), X, Y, seed=1, **kw)
+    for i, s in enumerate(SEEDS):
+        alone = train(NET, NET.init(s), X, Y, seed=7, **kw)
+        assert_params_close(unstack_params(res.params, i), alone.params)
+
+
+def test_shuffled_minibatches_documented_permutation_stream():
+    """What shuffle=True guarantees: one generator seeded with ``seed`` draws, at the start of every epoch,
+    an (S, n) matrix of uniforms; member i's permutation is the argsort of row i. So members get distinct
+    batch orders, a run is reproducible for a given (seed, S), and ``train(seed=s)`` is member 0 of no
+    larger ensemble beyond its first epoch: a member of a shuffled ensemble is NOT a separate ``train``
+    call with the same seed. This test replays that stream by hand."""
+    S, n, batch, lr, steps, seed = 3, X.shape[0], 3, 0.1, 8, 11
+    res = train_ensemble(NET, init_ensemble(NET, SEEDS), X, Y, lr=lr, max_steps=steps,
+                         batch_fraction=0.5, shuffle=True, seed=seed)
+    gen = torch.Generator().manual_seed(seed)
+    members = [NET.init(s) for s in SEEDS]
+    for t in range(steps):
+        if t % 2 == 0:
+            order = torch.argsort(torch.rand(S, n, generator=gen), dim=1)
+        k = t % 2
+        for i in range(S):
+            idx = order[i, k * batch:(k + 1) * batch]
+            p = {key: v.clone().requires_grad_(True) for key, v in members[i].items()}
+            (0.5 * ((NET(p, X[idx]) - Y[idx]) ** 2).sum()).backward()
+            members[i] = {key: (v - lr * v.grad).detach() for key, v in p.items()}
+    for i in range(S):
+        assert_params_close(unstack_params(res.params, i), members[i])
+    # reproducible for the same seed, different for another seed
+    again = train_ensemble(NET, init_ensemble(NET, SEEDS), X, Y, lr=lr, max_steps=steps,
+                           batch_fraction=0.5, shuffle=True, seed=seed)
+    assert_params_close(again.params, res.params, tol=0)
+    other = train_ensemble(NET, init_ensemble(NET, SEEDS), X, Y, lr=lr, max_steps=steps,
+                           batch_fraction=0.5, shuffle=True, seed=seed + 1)
+    assert not torch.allclose(other.params["W1"], res.params["W1"])
+
+
+def test_shuffled_members_from_one_init_follow_different_batch_orders():
+    x = torch.eye(8, dtype=torch.float64)
+    y = torch.arange(1.0, 9.0, dtype=torch.float64)
+    w0 = {"w": torch.zeros(4, 8, dtype=torch.float64)}
+    res = train_ensemble(onehot_model, w0, x, y, lr=0.5, max_steps=1, batch_fraction=0.25, seed=2)
+    touched = [set(torch.nonzero(res.params["w"][i]).flatten().tolist()) for i in range(4)]
+    assert all(len(s) == 2 for s in touched)
+    assert len({frozenset(s) for s in touched}) > 1
+    order = torch.argsort(torch.rand(4, 8, generator=torch.Generator().manual_seed(2)), dim=1)
+    assert touched == [set(order[i, :2].tolist()) for i in range(4)]
+
+
+# ----- (c) stopping, caps, records ---------------------------------------------------------------------
+
+def test_threshold_stop_is_the_first_crossing_and_stopped_members_are_frozen():
+    thr = 1e-3
+    lr = lr_from_ntk(NET, NET.init(0), X, c=1.5)
+    res = train_ensemble(NET, init_ensemble(NET, SEEDS), X, Y, lr=lr, max_steps=400, threshold=thr)
+    steps = res.steps
+    assert res.converged.all() and not res.diverged.any()
+    assert len(set(steps.tolist())) > 1, "members should stop at different steps"
+    np.testing.assert_array_equal(res.record_steps, np.arange(steps.max() + 1))
+    for i, s in enumerate(steps):
+        curve = res.loss_curve[i]
+        assert curve[s] < thr <= curve[s - 1]
+        assert (curve[:s] >= thr).all()
+        assert np.isnan(curve[s + 1:]).all() and np.isfinite(curve[: s + 1]).all()
+        assert res.final_loss[i] == curve[s]
+        p_i = unstack_params(res.params, i)
+        assert half_sse(NET, p_i, X, Y) == pytest.approx(res.final_loss[i], rel=1e-12)
+        # frozen at the stop: the same as a lone run of exactly s steps
+        alone = train(NET, NET.init(SEEDS[i]), X, Y, lr=lr, max_steps=int(s))
+        assert_params_close(p_i, alone.params)
+        assert not alone.converged[0]
+
+
+def test_max_steps_cap_and_zero_steps():
+    res = train_ensemble(NET, init_ensemble(NET, SEEDS), X, Y, lr=0.1, max_steps=7, threshold=1e-30)
+    assert (res.steps == 7).all() and not res.converged.any() and not res.diverged.any()
+    assert res.record_steps[-1] == 7 and res.loss_curve.shape == (3, 8)
+    for i in range(3):
+        assert res.final_loss[i] == pytest.approx(half_sse(NET, unstack_params(res.params, i), X, Y), rel=1e-12)
+    zero = train(NET, NET.init(0), X, Y, lr=0.1, max_steps=0)
+    assert zero.steps.tolist() == [0] and zero.record_steps.tolist() == [0]
+    assert_params_close(zero.params, NET.init(0), tol=0)
+    assert zero.final_loss[0] == pytest.approx(half_sse(NET, NET.init(0), X, Y), rel=1e-12)
+
+
+def test_record_every_full_batch():
+    every1 = train_ensemble(NET, init_ensemble(NET, SEEDS), X, Y, lr=0.1, max_steps=23)
+    every5 = train_ensemble(NET, init_ensemble(NET, SEEDS), X, Y, lr=0.1, max_steps=23, record_every=5)
+    assert every5.record_steps.tolist() == [0, 5, 10, 15, 20, 23]  # the last step is always recorded
+    np.testing.assert_allclose(every5.loss_curve, every1.loss_curve[:, every5.record_steps], rtol=1e-12)
+    assert_params_close(every5.params, every1.params, tol=0)
+    # a stop between records is recorded too
+    lr = lr_from_ntk(NET, NET.init(0), X, c=1.5)
+    res = train_ensemble(NET, init_ensemble(NET, SEEDS), X, Y, lr=lr, max_steps=400, threshold=1e-3,
+                         record_every=50)
+    for i, s in enumerate(res.steps):
+        assert s in res.record_steps
+        j = res.record_steps.tolist().index(s)
+        assert res.loss_curve[i, j] == res.final_loss[i] < 1e-3
+        assert np.isnan(res.loss_curve[i, j + 1:]).all()
+
+
+def test_minibatch_record_every_is_at_epoch_boundaries():
+    # with mini-batches the full loss is evaluated once per epoch (here 2 steps), so records fall on
+    # epoch boundaries that are multiples of record_every, plus the final step
+    res = train(NET, NET.init(0), X, Y, lr=0.1, max_steps=9, batch_fraction=0.5, shuffle=False, record_every=2)
+    assert res.record_steps.tolist() == [0, 2, 4, 6, 8, 9]
+    assert res.final_loss[0] == pytest.approx(half_sse(NET, res.params, X, Y), rel=1e-12)
+
+
+def test_test_curve_is_recorded_when_x_test_is_given():
+    lr = lr_from_ntk(NET, NET.init(0), X, c=1.5)
+    res = train_ensemble(NET, init_ensemble(NET, SEEDS), X, Y, lr=lr, max_steps=400, threshold=1e-3,
+                         x_test=XS, y_test=YS, loss="half_sse")
+    assert res.test_curve.shape == res.loss_curve.shape
+    np.testing.assert_array_equal(np.isnan(res.test_curve), np.isnan(res.loss_curve))
+    for i, s in enumerate(SEEDS):
+        assert res.test_curve[i, 0] == pytest.approx(half_sse(NET, NET.init(s), XS, YS), rel=1e-12)
+        last = res.steps[i]
+        assert res.test_curve[i, last] == pytest.approx(
+            half_sse(NET, unstack_params(res.params, i), XS, YS), rel=1e-12)
+    assert train(NET, NET.init(0), X, Y, lr=0.1, max_steps=3).test_curve is None
+
+
+# ----- (d) mini-batch SGD --------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("shuffle", [True, False])
+def test_sgd_half_batches_interpolates(shuffle):
+    lr = lr_from_ntk(NET, NET.init(0), X, c=1.0)
+    res = train_ensemble(NET, init_ensemble(NET, SEEDS), X, Y, lr=lr, max_steps=800, threshold=1e-3,
+                         batch_fraction=0.5, shuffle=shuffle, seed=3)
+    assert res.converged.all(), res.final_loss
+    assert (res.steps % 2 == 0).all()  # the stopping rule is checked once per epoch (2 batches)
+    for i in range(3):
+        assert half_sse(NET, unstack_params(res.params, i), X, Y) < 1e-3
+
+
+def test_unshuffled_batches_are_visited_in_data_order():
+    x = torch.eye(5, dtype=torch.float64)
+    y = torch.arange(1.0, 6.0, dtype=torch.float64)
+    w0 = {"w": torch.zeros(5, dtype=torch.float64)}
+    # batch = round(0.4 · 5) = 2 points: batches {0, 1}, {2, 3}, {4} per epoch
+    kw = dict(lr=0.5, batch_fraction=0.4, shuffle=False)
+    expected = [
+        [0.5, 1.0, 0.0, 0.0, 0.0],
+        [0.5, 1.0, 1.5, 2.0, 0.0],
+        [0.5, 1.0, 1.5, 2.0, 2.5],
+        [0.75, 1.5, 1.5, 2.0, 2.5],  # second epoch starts again from the first batch
+    ]
+    for t, e in enumerate(expected, start=1):
+        res = train(onehot_model, w0, x, y, max_steps=t, **kw)
+        torch.testing.assert_close(res.params["w"], torch.tensor(e, dtype=torch.float64), rtol=0, atol=1e-15)
+    # the batch loss is the loss on the batch alone (here the per-point gradient is w_j − y_j, unscaled),
+    # and mse averages over the batch: half the step of half_sse with 2 points, the full step with 1
+    res = train(onehot_model, w0, x, y, max_steps=3, loss="mse", **kw)
+    torch.testing.assert_close(res.params["w"], torch.tensor([0.5, 1.0, 1.5, 2.0, 5.0], dtype=torch.float64),
+                               rtol=0, atol=1e-15)
+
+
+# ----- (e) divergence --------------------------------------------------------------------------------------
+
+def test_divergence_stops_the_member_marks_it_and_warns():
+    x = torch.eye(4, dtype=torch.float64)
+    y = torch.arange(1.0, 5.0, dtype=torch.float64)
+    w0 = {"w": torch.zeros(2, 4, dtype=torch.float64)}
+    with pytest.warns(RuntimeWarning, match="1 of 2 members diverged"):
+        res = train_ensemble(onehot_model, w0, x, y, lr=torch.tensor([1e60, 0.5], dtype=torch.float64),
+                             max_steps=50, threshold=1e-8)
+    assert res.diverged.tolist() == [True, False]
+    assert res.converged.tolist() == [False, True]
+    assert not np.isfinite(res.final_loss[0])
+    s = res.steps[0]
+    assert 0 < s < 50 and np.isfinite(res.loss_curve[0, :s]).all() and not np.isfinite(res.loss_curve[0, s])
+    # the healthy member is untouched by its neighbour
+    alone = train(onehot_model, {"w": torch.zeros(4, dtype=torch.float64)}, x, y, lr=0.5, max_steps=50,
+                  threshold=1e-8)
+    torch.testing.assert_close(res.params["w"][1], alone.params["w"], rtol=0, atol=0)
+    assert res.steps[1] == alone.steps[0]
+
+
+def test_divergence_of_a_network_with_a_huge_rate():
+    with pytest.warns(RuntimeWarning, match="diverged"):
+        res = train(NET, NET.init(0), X, Y, lr=1e4, max_steps=300)
+    assert res.diverged.tolist() == [True] and not res.converged[0]
+    assert res.steps[0] < 300
+
+
+def test_no_warning_without_divergence():
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        res = train(NET, NET.init(0), X, Y, lr=0.1, max_steps=5)
+    assert not res.diverged.any()
+
+
+# ----- (f) validation ---------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize(
+    "kwargs,match",
+    [
+        ({"batch_fraction": 0}, "batch_fraction"),
+        ({"batch_fraction": 1.5}, "batch_fraction"),
+        ({"batch_fraction": -0.5}, "batch_fraction"),
+        ({"threshold": 0}, "threshold"),
+        ({"threshold": -1e-3}, "threshold"),
+        ({"optimizer": "lbfgs"}, "optimizer='lbfgs'"),
+        ({"loss": "l1"}, "loss='l1'"),
+        ({"lr": 0}, "lr must be"),
+        ({"lr": -1.0}, "lr must be"),
+        ({"lr": torch.tensor([0.1, 0.1, 0.1, 0.1], dtype=torch.float64)}, "lr has 4 per-member rates"),
+        ({"max_steps": -1}, "max_steps"),
+        ({"record_every": 0}, "record_every"),
+        ({"x_test": XS}, "y_test is required"),
+        ({"x_test": XS, "y_test": YS[:3]}, "y_test"),
+        ({"x_test": XS[:, :4], "y_test": YS}, "x_test"),
+        ({"optimizer_options": {"momentum": 0.9}}, "optimizer_options"),
+    ],
+)
+def test_invalid_arguments_raise_value_errors_naming_them(kwargs, match):
+    kw = {"lr": 0.1, "max_steps": 2, **kwargs}
+    with pytest.raises(ValueError, match=match):
+        train_ensemble(NET, init_ensemble(NET, SEEDS), X, Y, **kw)
+
+
+def test_invalid_data_raise_value_errors_naming_them():
+    p0 = NET.init(0)
+    with pytest.raises(ValueError, match="y must have shape"):
+        train(NET, p0, X, Y[:5], lr=0.1, max_steps=2)
+    with pytest.raises(ValueError, match="y has shape"):  # (n, 1) against scalar outputs: no broadcasting
+        train(NET, p0, X, Y[:, None], lr=0.1, max_steps=2)
+    with pytest.raises(ValueError, match="x must"):
+        train(NET, p0, X[0], Y, lr=0.1, max_steps=2)
+    bad = X.clone()
+    bad[0, 0] = math.nan
+    with pytest.raises(ValueError, match="x contains NaN"):
+        train(NET, p0, bad, Y, lr=0.1, max_steps=2)
