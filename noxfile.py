@@ -33,3 +33,27 @@ def tests_slow(session: nox.Session) -> None:
     """Only the tests marked slow (minutes each on 2 CPU cores)."""
     _install(session, "test")
     session.run("pytest", "-m", "slow", *session.posargs)
+
+
+@nox.session
+def bench(session: nox.Session) -> None:
+    """asv benchmarks of the current checkout (the working tree, as installed in this venv), recorded
+    under the HEAD commit's hash in benchmarks/.asv/results. ``nox -s bench -- --quick`` runs every
+    benchmark once (a smoke run, ~15 min on 2 cores); other arguments go to ``asv run`` (``-b REGEX``)."""
+    _install(session, "bench")
+    with session.chdir("benchmarks"):
+        session.run("asv", "machine", "--yes")
+        session.run("asv", "run", "--python=same", "--set-commit-hash", "HEAD", *session.posargs)
+
+
+@nox.session
+def bench_compare(session: nox.Session) -> None:
+    """The current checkout against a revision: ``nox -s bench_compare -- REV [--quick] [-b REGEX]``.
+    Both sides run in this venv (REV's ntkbench from ``git archive``); asv's comparison table with
+    factor 1.1, regressions listed last, exit status 1 when there is one (benchmarks/asv_compare.py)."""
+    if not session.posargs:
+        session.error("give the revision to compare against: nox -s bench_compare -- REV [asv run options]")
+    _install(session, "bench")
+    with session.chdir("benchmarks"):
+        session.run("asv", "machine", "--yes")
+    session.run("python", "benchmarks/asv_compare.py", *session.posargs)

@@ -127,6 +127,11 @@ def _unwrap(net: Any, allow_wrappers: bool) -> MLP:
 
 def _prepare(net: Any, x1: Any, x2: Any, dtype: Any, allow_wrappers: bool):
     mlp = _unwrap(net, allow_wrappers)
+    if mlp.parametrization == "mean_field":
+        raise ValueError(
+            "parametrization='mean_field' has no finite infinite-width tangent kernel (it vanishes like 1/m); "
+            "analytic kernels support parametrization 'ntk' and 'standard'"
+        )
     if mlp.activation not in _MOMENTS:
         raise ValueError(
             f"activation={mlp.activation!r} has no closed-form infinite-width kernel here; "

@@ -61,15 +61,30 @@ def _finish(theta: torch.Tensor, symmetric: bool, d_out: int) -> torch.Tensor:
 
 
 # ----- structured ----------------------------------------------------------------------------------
+# Θ(X, X) is symmetric: above two blocks of _GRAM_BLOCK rows, the kernel is assembled from the blocks on
+# and above the diagonal only (b blocks cost (b + 1)/(2b) of the Gram products, which dominate at n ≈ m;
+# torch has no syrk), each block mirrored once. README "Performance" has the measurements.
+_GRAM_BLOCK = 256
+_GRAM_MAX_BLOCKS = 8
+
+
+def _row_spans(n: int) -> list[slice]:
+    nb = max(1, min(_GRAM_MAX_BLOCKS, n // _GRAM_BLOCK))
+    edges = [round(i * n / nb) for i in range(nb + 1)]
+    return [slice(lo, hi) for lo, hi in zip(edges[:-1], edges[1:])]
+
+
 def _backprop_signals(net: MLP, params: Mapping[str, torch.Tensor], pre: list) -> list:
-    """δ^l = ∂f/∂h^l for l = 1..L, each of shape (n, k, m_l)."""
+    """δ^l = ∂f/∂h^l for l = 1..L, each of shape (n, k, m_l) (δ^L = I_k, expanded, not materialized)."""
     dphi = ACTIVATIONS[net.activation][1]
-    n, k = pre[-1].shape[0], net.d_out
-    delta = torch.eye(k, dtype=pre[-1].dtype, device=pre[-1].device).expand(n, k, k)
-    deltas = [delta]
+    n, k, L = pre[-1].shape[0], net.d_out, net.depth
+    deltas = [torch.eye(k, dtype=pre[-1].dtype, device=pre[-1].device).expand(n, k, k)]
     scales = net.weight_scales
-    for l in range(net.depth - 1, 0, -1):
-        delta = (delta @ (scales[l] * params[f"W{l + 1}"])) * dphi(pre[l - 1]).unsqueeze(1)
+    if L > 1:  # δ^{L-1} = c_L W^L ⊙ φ'(h^{L-1}): no product with the identity δ^L
+        delta = (scales[L - 1] * params[f"W{L}"]).unsqueeze(0) * dphi(pre[L - 2]).unsqueeze(1)
+        deltas.append(delta)
+    for l in range(L - 2, 0, -1):  # δ^l = c_{l+1} (δ^{l+1} W^{l+1}) ⊙ φ'(h^l), scaled in place
+        delta = (delta @ params[f"W{l + 1}"]).mul_(scales[l]).mul_(dphi(pre[l - 1]).unsqueeze(1))
         deltas.append(delta)
     return deltas[::-1]
 
@@ -79,30 +94,58 @@ def _mlp_features(net: MLP, params, x):
     return acts, _backprop_signals(net, params, pre)
 
 
-def _mlp_block(net: MLP, f1, f2) -> torch.Tensor:
-    """Per-layer kernel blocks (L, n1, n2, k, k) from (activations, backprop signals) of two batches."""
-    (a1, d1), (a2, d2) = f1, f2
+def _layer_blocks(net: MLP, a1, d1, a2, d2, per_layer: bool) -> torch.Tensor:
+    """Σ_l (c_l² a1^{l-1}·a2^{l-1} + s_b²) δ1^l·δ2^l, (n1, n2, k, k); (L, n1, n2, k, k) with ``per_layer``."""
     sb2 = net.bias_scale**2
-    blocks = []
+    n1, n2, k = a1[0].shape[0], a2[0].shape[0], net.d_out
+    blocks, total = [], None
     for l in range(net.depth):
-        act = net.weight_scales[l] ** 2 * (a1[l] @ a2[l].T)
+        act = (a1[l] @ a2[l].T).mul_(net.weight_scales[l] ** 2)
         if sb2:
-            act = act + sb2
-        back = torch.einsum("iam,jbm->ijab", d1[l], d2[l])
-        blocks.append(act[:, :, None, None] * back)
-    return torch.stack(blocks)
+            act.add_(sb2)
+        act = act[:, :, None, None]
+        if l == net.depth - 1:  # δ^L·δ'^L = I_k
+            block = act * torch.eye(k, dtype=act.dtype, device=act.device)
+        else:
+            back = d1[l].reshape(n1 * k, -1) @ d2[l].reshape(n2 * k, -1).T
+            block = back.reshape(n1, k, n2, k).permute(0, 2, 1, 3).mul_(act)
+        if per_layer:
+            blocks.append(block)
+        else:
+            total = block if total is None else total.add_(block)
+    return torch.stack(blocks) if per_layer else total
 
 
-def _structured_mlp(net: MLP, params, x1, x2, chunk_size) -> torch.Tensor:
+def _mlp_block(net: MLP, f1, f2, per_layer: bool) -> torch.Tensor:
+    """Kernel (n1, n2, k, k) from (activations, backprop signals) of two batches, or the stack
+    (L, n1, n2, k, k) of the layer blocks. ``f1 is f2`` (Θ(X, X)): upper row blocks only, mirrored."""
+    (a1, d1), (a2, d2) = f1, f2
+    spans = _row_spans(a1[0].shape[0]) if f1 is f2 else []
+    if len(spans) < 2:
+        return _layer_blocks(net, a1, d1, a2, d2, per_layer)
+    n, k = a1[0].shape[0], net.d_out
+    out = a1[0].new_empty(((net.depth,) if per_layer else ()) + (n, n, k, k))
+    for i, si in enumerate(spans):
+        for sj in spans[i:]:
+            block = _layer_blocks(net, [a[si] for a in a1], [d[si] for d in d1],
+                                  [a[sj] for a in a1], [d[sj] for d in d1], per_layer)
+            out[..., si, sj, :, :] = block
+            if sj is not si:
+                out[..., sj, si, :, :] = block.transpose(-3, -4).transpose(-1, -2)
+    return out
+
+
+def _structured_mlp(net: MLP, params, x1, x2, per_layer, chunk_size) -> torch.Tensor:
     with torch.no_grad():
         f2 = _mlp_features(net, params, x1 if x2 is None else x2)
         if chunk_size is None or chunk_size >= x1.shape[0]:
             f1 = f2 if x2 is None else _mlp_features(net, params, x1)
-            return _mlp_block(net, f1, f2)
+            return _mlp_block(net, f1, f2, per_layer)
         rows = [
-            _mlp_block(net, _mlp_features(net, params, xc), f2) for xc in torch.split(x1, chunk_size)
+            _mlp_block(net, _mlp_features(net, params, xc), f2, per_layer)
+            for xc in torch.split(x1, chunk_size)
         ]
-        return torch.cat(rows, dim=1)
+        return torch.cat(rows, dim=1 if per_layer else 0)
 
 
 def _structured(net, params, x1, x2, per_layer, chunk_size) -> torch.Tensor:
@@ -111,17 +154,16 @@ def _structured(net, params, x1, x2, per_layer, chunk_size) -> torch.Tensor:
     if isinstance(net, ASI):
         first, second = net.split(params)
         theta = 0.5 * (
-            _structured_mlp(net.base, first, x1, x2, chunk_size)
-            + _structured_mlp(net.base, second, x1, x2, chunk_size)
+            _structured_mlp(net.base, first, x1, x2, per_layer, chunk_size)
+            + _structured_mlp(net.base, second, x1, x2, per_layer, chunk_size)
         )
     elif isinstance(net, MLP):
-        theta = _structured_mlp(net, params, x1, x2, chunk_size)
+        theta = _structured_mlp(net, params, x1, x2, per_layer, chunk_size)
     else:
         raise ValueError(
             f"method='structured' applies to MLP, ASI and Centered networks, not {type(net).__name__}; "
             "use method='jacobian' or method='ntvp'"
         )
-    theta = theta if per_layer else theta.sum(0)
     return _finish(theta, x2 is None, net.d_out)
 
 

@@ -5,6 +5,10 @@ layers; L = 2 is one hidden layer), a^0 = x, h^l = c_l W^l a^{l-1} + s_b b^l, a^
 
 * ``parametrization="ntk"``: c_l = σ/√fan_in_l, s_b = σ, and W, b ~ N(0, 1) (000 Eq. 1, 002 (11.6.1)).
 * ``parametrization="standard"`` (LeCun, 002 (11.5.3)): c_l = s_b = 1, W ~ N(0, σ²/fan_in), b ~ N(0, σ²).
+* ``parametrization="mean_field"``: as "ntk" except the output layer, c_L = σ/fan_in_L (an average, not a
+  1/√m sum). Its tangent kernel vanishes like 1/m and, with the learning rate c/λ_max(Θ), the hidden
+  features move O(1): the net is *not* lazy. ntkbench uses it as the negative control of the
+  linearization claims (the NTK theory's prediction must fail there).
 
 The same seed gives the same function at initialization in both parametrizations; only the gradients
 (and hence the tangent kernel and the training dynamics) differ, as 002 §11.6 explains.
@@ -30,7 +34,7 @@ from ._validation import (
 
 Params = dict[str, torch.Tensor]
 
-PARAMETRIZATIONS = ("ntk", "standard")
+PARAMETRIZATIONS = ("ntk", "standard", "mean_field")
 BIAS_MODES = ("none", "zero", "normal")
 INITS = ("normal", "orthogonal")
 
@@ -128,6 +132,8 @@ class MLP:
         """c_l in h^l = c_l W^l a^{l-1} + s_b b^l."""
         if self.parametrization == "ntk":
             return tuple(self.sigma / math.sqrt(f) for f in self.fan_in)
+        if self.parametrization == "mean_field":
+            return tuple(self.sigma / math.sqrt(f) for f in self.fan_in[:-1]) + (self.sigma / self.fan_in[-1],)
         return (1.0,) * self.depth
 
     @property
@@ -135,7 +141,7 @@ class MLP:
         """s_b in h^l = c_l W^l a^{l-1} + s_b b^l (0 when there are no biases)."""
         if self.bias == "none":
             return 0.0
-        return self.sigma if self.parametrization == "ntk" else 1.0
+        return 1.0 if self.parametrization == "standard" else self.sigma
 
     def layer_of(self, name: str) -> int:
         """The layer (1..L) that parameter ``name`` ('W3', 'b1', ...) belongs to."""

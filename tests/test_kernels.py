@@ -12,7 +12,7 @@ X2 = torch.randn(4, 5, generator=GEN, dtype=torch.float64)
 CASES = [
     dict(depth=d, bias=b, parametrization=p, d_out=k, activation=a)
     for d, b, p, (k, a) in itertools.product(
-        (1, 2, 3, 5), ("none", "zero", "normal"), ("ntk", "standard"), ((1, "relu"), (3, "erf"))
+        (1, 2, 3, 5), ("none", "zero", "normal"), ("ntk", "standard", "mean_field"), ((1, "relu"), (3, "erf"))
     )
 ]
 
@@ -119,3 +119,16 @@ def test_float32_agrees_with_float64():
     k32 = empirical_ntk(n32, n32.init(0), X1.float())
     assert k32.dtype == torch.float32
     assert rel(k32.double(), k64) < 1e-5
+
+
+@pytest.mark.parametrize("d_out, per_layer", [(1, False), (2, True)])
+def test_structured_block_symmetric_path_agrees(d_out, per_layer):
+    """n ≥ 2 row blocks: Θ(X, X) is assembled from its upper blocks; same as the jacobian contraction."""
+    x = torch.randn(700, 3, generator=torch.Generator().manual_seed(5), dtype=torch.float64)
+    net = MLP(d_in=3, width=[6, 5], depth=3, d_out=d_out, bias="normal")
+    p = net.init(2)
+    got = empirical_ntk(net, p, x, per_layer=per_layer)
+    ref = empirical_ntk(net, p, x, method="jacobian", per_layer=per_layer)
+    assert rel(got, ref) < 1e-12
+    assert torch.equal(got, got.transpose(-3, -4).transpose(-1, -2) if d_out > 1 else got.T)
+    torch.testing.assert_close(empirical_ntk(net, p, x, chunk_size=300, per_layer=per_layer), got)

@@ -164,3 +164,26 @@ def test_float32():
     assert p["W1"].dtype == torch.float32
     assert net(p, X.float()).dtype == torch.float32
     assert math.isfinite(float(net(p, X.float()).sum()))
+
+
+def test_mean_field_output_layer_averages():
+    """parametrization='mean_field': c_L = σ/m, so the output is the 'ntk' one divided by √m and the
+    output layer's share of the tangent kernel vanishes like 1/m (the non-lazy negative control)."""
+    kw = dict(d_in=4, width=64, depth=3, sigma=1.5, bias="none")
+    ntk, mf = MLP(parametrization="ntk", **kw), MLP(parametrization="mean_field", **kw)
+    p = ntk.init(1)
+    assert mf.weight_scales[:-1] == ntk.weight_scales[:-1]
+    torch.testing.assert_close(mf(p, X), ntk(p, X) / 8.0, rtol=1e-14, atol=1e-14)
+    kernels = [
+        empirical_ntk(MLP(parametrization="mean_field", **{**kw, "width": m}), MLP(**{**kw, "width": m}).init(0), X)
+        for m in (64, 1024)
+    ]
+    ratio = float(kernels[1].trace() / kernels[0].trace())
+    assert 0.5 / 16 < ratio < 2.0 / 16  # Θ ~ 1/m: ×16 width gives ≈ 1/16
+
+
+def test_analytic_kernels_reject_mean_field():
+    from ntkbench import analytic_ntk
+
+    with pytest.raises(ValueError, match="mean_field"):
+        analytic_ntk(MLP(d_in=4, width=8, depth=2, parametrization="mean_field"), X)

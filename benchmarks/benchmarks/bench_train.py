@@ -1,0 +1,146 @@
+"""Training steps: one network, and S seeds vectorized with ``vmap`` as ``ntkbench.train_ensemble`` does.
+
+Task: n = 100 inputs in d = 784 (MNIST-sized), depth 2, width 64 or 1024, float64, loss ½‖f − y‖².
+GD and SGD use lr = ½/λ_max(Θ) (``lr_from_ntk``, c = 0.5, stable); AdaGrad 1e-2, Adam 1e-3. SGD draws
+batches of 10 (``batch_fraction=0.1``), one permutation per member, as the trainer does.
+
+* ``time_step``: one step, the trainer's arithmetic without its bookkeeping: ``vmap(grad_and_value)``
+  of the loss over the stacked parameters, then the optimizer update (``SingleNetStep``: the same for
+  one unstacked net, without ``vmap``).
+* ``time_train``: ``train_ensemble`` for ``TRAIN_STEPS`` steps (threshold off), bookkeeping included.
+* ``track_step_cost_per_seed``: (S-seed step ÷ S) ÷ single-net step; the goal is ≤ 1.
+* ``track_train_cost_per_seed``: (``train_ensemble`` with S seeds ÷ S) ÷ ``train`` of one net.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch.func import grad_and_value, vmap
+
+import ntkbench as nb
+from ntkbench.losses import get_loss
+from ntkbench.optimizers import get_optimizer
+
+from . import common
+
+OPTIMIZERS = ("gd", "sgd", "adagrad", "adam")
+SEEDS = (1, 10, 20)
+WIDTHS = (64, 1024)
+N, D, DEPTH = 100, 784, 2
+SGD_FRACTION = 0.1
+TRAIN_STEPS = 5
+_LR = {"adagrad": 1e-2, "adam": 1e-3}
+
+
+class TrainingTask:
+    """Everything one benchmark point needs; ``step()`` / ``single_step()`` / ``train()`` are timed."""
+
+    def __init__(self, optimizer: str, seeds: int, width: int):
+        self.name, self.seeds = optimizer, seeds
+        self.net = nb.MLP(d_in=D, width=width, depth=DEPTH)
+        self.x = common.inputs(N, D)
+        self.y = torch.sin(3.0 * self.x[:, 0] * D**0.5) / 2  # a smooth target of size ~0.5
+        p0 = self.net.init(0)
+        self.lr = _LR.get(optimizer) or nb.lr_from_ntk(self.net, p0, self.x, c=0.5)
+        self.opt = get_optimizer(optimizer, self.lr)
+        self.params = nb.init_ensemble(self.net, range(seeds))
+        self.state = self.opt.init(self.params)
+        self.single = p0
+        self.single_state = self.opt.init(p0)
+        loss = get_loss("half_sse")
+
+        def objective(p, xb, yb):
+            return loss(self.net(p, xb), yb)
+
+        self.grad_single = grad_and_value(objective)
+        self.mini = optimizer == "sgd"
+        if self.mini:
+            batch = round(SGD_FRACTION * N)
+            gen = torch.Generator().manual_seed(0)
+            self.idx = torch.argsort(torch.rand(seeds, N, generator=gen), dim=1)[:, :batch]
+            self.grad = vmap(grad_and_value(objective), in_dims=(0, 0, 0))
+        else:
+            self.grad = vmap(grad_and_value(objective), in_dims=(0, None, None))
+
+    def step(self):
+        if self.mini:
+            grads, value = self.grad(self.params, self.x[self.idx], self.y[self.idx])
+        else:
+            grads, value = self.grad(self.params, self.x, self.y)
+        return self.opt.step(self.params, grads, self.state)
+
+    def single_step(self):
+        if self.mini:
+            i = self.idx[0]
+            grads, value = self.grad_single(self.single, self.x[i], self.y[i])
+        else:
+            grads, value = self.grad_single(self.single, self.x, self.y)
+        return self.opt.step(self.single, grads, self.single_state)
+
+    def _train_kwargs(self):
+        return dict(optimizer=self.name, lr=self.lr, max_steps=TRAIN_STEPS, threshold=None,
+                    record_every=TRAIN_STEPS, batch_fraction=SGD_FRACTION if self.mini else 1.0, seed=0)
+
+    def train(self):
+        return nb.train_ensemble(self.net, self.params, self.x, self.y, **self._train_kwargs())
+
+    def train_single(self):
+        return nb.train(self.net, self.single, self.x, self.y, **self._train_kwargs())
+
+
+class SingleNetStep:
+    """One training step of one network (no vmap), per optimizer."""
+
+    params = (list(OPTIMIZERS), list(WIDTHS))
+    param_names = ["optimizer", "width"]
+    timeout = 120
+
+    def setup(self, optimizer, width):
+        common.set_threads()
+        self.task = TrainingTask(optimizer, 1, width)
+        common.warm_call(self.task.single_step)
+        common.reset_peak_rss()
+
+    def time_step(self, optimizer, width):
+        self.task.single_step()
+
+    def peakmem_step(self, optimizer, width):
+        self.task.single_step()
+
+
+class EnsembleStep:
+    """S seeds stacked and vectorized: one step, ``TRAIN_STEPS`` steps of ``train_ensemble``, and the
+    per-seed cost relative to one net."""
+
+    params = (list(OPTIMIZERS), list(SEEDS), list(WIDTHS))
+    param_names = ["optimizer", "seeds", "width"]
+    timeout = 300
+
+    def setup(self, optimizer, seeds, width):
+        common.set_threads()
+        self.task = TrainingTask(optimizer, seeds, width)
+        common.warm_call(self.task.step)
+        common.reset_peak_rss()
+
+    def time_step(self, optimizer, seeds, width):
+        self.task.step()
+
+    def peakmem_step(self, optimizer, seeds, width):
+        self.task.step()
+
+    def time_train(self, optimizer, seeds, width):
+        self.task.train()
+
+    def track_step_cost_per_seed(self, optimizer, seeds, width):
+        ensemble = common.best_time(self.task.step)
+        single = common.best_time(self.task.single_step)
+        return ensemble / seeds / single
+
+    track_step_cost_per_seed.unit = "ratio"
+
+    def track_train_cost_per_seed(self, optimizer, seeds, width):
+        ensemble = common.best_time(self.task.train, min_repeat=1, max_repeat=3)
+        single = common.best_time(self.task.train_single, min_repeat=1, max_repeat=3)
+        return ensemble / seeds / single
+
+    track_train_cost_per_seed.unit = "ratio"

@@ -1,0 +1,85 @@
+"""The asv suite in benchmarks/ stays runnable: every benchmark class is set up and every benchmark
+method called once at its smallest parameter combination (a few seconds in all)."""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import itertools
+import json
+import math
+import pkgutil
+import re
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCH_DIR = Path(__file__).resolve().parents[1] / "benchmarks"
+PREFIXES = ("time_", "peakmem_", "track_", "mem_", "timeraw_")
+
+if str(BENCH_DIR) not in sys.path:
+    sys.path.insert(0, str(BENCH_DIR))
+
+benchmarks = importlib.import_module("benchmarks")
+common = importlib.import_module("benchmarks.common")
+MODULES = sorted(m.name for m in pkgutil.iter_modules(benchmarks.__path__) if m.name.startswith("bench_"))
+
+
+def _classes():
+    for name in MODULES:
+        module = importlib.import_module(f"benchmarks.{name}")
+        for cls_name, cls in inspect.getmembers(module, inspect.isclass):
+            if cls.__module__ == module.__name__ and any(a.startswith(PREFIXES) for a in dir(cls)):
+                yield pytest.param(cls, id=f"{name}.{cls_name}")
+
+
+def test_suite_has_the_expected_modules():
+    assert {"bench_kernels", "bench_analytic", "bench_train"} <= set(MODULES)
+
+
+def test_asv_config_points_at_the_suite():
+    text = (BENCH_DIR / "asv.conf.json").read_text()
+    conf = json.loads(re.sub(r"^\s*//.*$", "", text, flags=re.M))
+    assert conf["repo"] == ".." and conf["branches"] and (BENCH_DIR / conf["benchmark_dir"]).is_dir()
+    assert all(conf[k].startswith(".asv/") for k in ("results_dir", "html_dir", "env_dir"))
+
+
+@pytest.mark.parametrize("cls", list(_classes()))
+def test_benchmark_class_runs_at_its_smallest_point(cls, monkeypatch):
+    assert isinstance(cls.params, (list, tuple)) and len(cls.params) == len(cls.param_names)
+    assert cls.timeout > 0
+    # StructuredSpeedup is pinned to the 000/001 scale (seconds, 2.5 GB for jacobian): shrink it here.
+    monkeypatch.setattr(importlib.import_module("benchmarks.bench_kernels"), "PAPER_SCALE",
+                        dict(n=8, width=16, depth=2, d=5, dtype="float64"))
+    methods = sorted(a for a in dir(cls) if a.startswith(PREFIXES))
+    for combo in itertools.product(*cls.params):  # lists are ordered smallest first
+        bench = cls()
+        try:
+            bench.setup(*combo)
+        except NotImplementedError:
+            continue
+        for name in methods:
+            out = getattr(bench, name)(*combo)
+            if name.startswith("track_"):
+                assert isinstance(out, float) and math.isfinite(out) and out > 0, (name, combo, out)
+        return
+    pytest.fail(f"{cls.__name__}: every parameter combination is skipped")
+
+
+def test_infeasible_points_are_skipped_in_setup():
+    kernels = importlib.import_module("benchmarks.bench_kernels")
+    with pytest.raises(NotImplementedError, match="GiB"):  # n × P × 8 bytes = 384 GB
+        kernels.EmpiricalNTK().setup("jacobian", 1000, 4000, 5, 784, "float64")
+    with pytest.raises(NotImplementedError):
+        kernels.EmpiricalNTK().setup("ntvp", 1000, 4000, 5, 784, "float64")
+    seconds, nbytes = common.estimate("structured", 1000, 4000, 5, 784, "float64")
+    assert seconds < common.TIME_LIMIT and nbytes < 2**30  # structured runs everywhere
+
+
+def test_problem_parameters_have_the_layout_of_net_init():
+    net, params, x = common.problem(4, 8, 3, 5, "float32")
+    ref = net.init(0)
+    assert list(params) == list(ref)
+    assert all(params[k].shape == ref[k].shape and params[k].dtype == ref[k].dtype for k in ref)
+    assert tuple(x.shape) == (4, 5) and x.dtype == ref["W1"].dtype
