@@ -360,3 +360,33 @@ def test_invalid_data_raise_value_errors_naming_them():
     bad[0, 0] = math.nan
     with pytest.raises(ValueError, match="x contains NaN"):
         train(NET, p0, bad, Y, lr=0.1, max_steps=2)
+
+
+def test_gd_linear_matches_train_on_a_linear_model():
+    """gd_linear's written-out gradient gives the iterates of `train` (autograd) on the model x ↦ Aθ."""
+    from ntkbench.train import gd_linear, train
+
+    gen = torch.Generator().manual_seed(0)
+    a = torch.randn(2, 6, 9, generator=gen, dtype=torch.float64)
+    y = torch.randn(6, generator=gen, dtype=torch.float64)
+    theta0 = torch.randn(2, 9, generator=gen, dtype=torch.float64)
+    lr = torch.tensor([0.02, 0.01], dtype=torch.float64)
+    res = gd_linear(a, y, theta0, lr, threshold=0.0, max_steps=40)
+    assert list(res.steps) == [40, 40]
+    for s in range(2):
+        ref = train(lambda p, x: x @ p["theta"], {"theta": theta0[s]}, a[s], y, loss="half_sse", lr=float(lr[s]),
+                    threshold=None, max_steps=40)
+        torch.testing.assert_close(res.params["theta"][s], ref.params["theta"], rtol=1e-12, atol=1e-12)
+
+
+def test_gd_linear_stops_each_member_at_the_threshold():
+    from ntkbench.train import gd_linear
+
+    a = torch.eye(3, dtype=torch.float64).expand(2, 3, 3)
+    y = torch.ones(3, dtype=torch.float64)
+    res = gd_linear(a, y, torch.zeros(2, 3, dtype=torch.float64), torch.tensor([0.5, 0.1]), threshold=1e-3,
+                    max_steps=1000)
+    assert res.converged.all() and res.steps[0] < res.steps[1]
+    assert (res.final_loss < 1e-3).all()
+    with pytest.raises(ValueError, match="theta0"):
+        gd_linear(a, y, torch.zeros(3), 0.1, threshold=0.0, max_steps=1)

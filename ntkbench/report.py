@@ -1,0 +1,358 @@
+"""The summary of saved results (``OUT/README.md``) and the comparison of two result folders.
+
+:func:`build` renders every ``result.json`` under an output folder (see :mod:`ntkbench.store`) as Markdown that a code
+host displays: per profile, a table of the claims (every check with its measured value, interval, expectation and
+verdict; the figure link), a table of the negative controls, the tracebacks of errors, and the σ-mitigation run when
+``OUT/<profile>/mitigation/mitigation.json`` exists.
+
+:func:`compare` lists what got worse from a baseline folder to a new one (:class:`Regression`).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from . import store
+from .registry import PROFILES, UsageError
+from .runner import result_ok
+
+README = "README.md"
+MITIGATION = Path("mitigation") / "mitigation.json"
+TRACEBACK_LINES = 25
+VERSION_KEYS = ("python", "torch", "ntkbench", "git")
+
+_STATUS = {"pass": "pass", "fail": "**fail** ❌", "error": "**error** ⚠️"}
+
+
+# ----- number and cell formatting ------------------------------------------------------------------------------------
+def fmt(x: Any, digits: int = 3) -> str:
+    """A number with ``digits`` significant digits, trailing zeros dropped; scientific below 1e-3 and from 1e4
+    (``6.0e-13``, ``1.2e5``); ``nan``/``inf`` as such; anything else via ``str``."""
+    if isinstance(x, bool) or not isinstance(x, (int, float)):
+        return "—" if x is None else str(x)
+    x = float(x)
+    if math.isnan(x):
+        return "nan"
+    if math.isinf(x):
+        return "inf" if x > 0 else "−inf"
+    if x == 0:
+        return "0"
+    if abs(x) < 1e-3 or abs(x) >= 1e4:
+        mantissa, exp = f"{x:.{digits - 1}e}".split("e")
+        if "." in mantissa:
+            mantissa = mantissa.rstrip("0")
+            mantissa += "0" if mantissa.endswith(".") else ""
+        return f"{mantissa}e{int(exp)}"
+    decimals = max(0, digits - 1 - math.floor(math.log10(abs(x))))
+    text = f"{x:.{decimals}f}"
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
+    return "0" if text in ("-0", "") else text
+
+
+def expectation(check: Mapping[str, Any]) -> str:
+    """``e ± t`` (within), ``≤ e + t`` (below), ``≥ e − t`` (above)."""
+    e, t, mode = check.get("expected"), check.get("tolerance"), check.get("mode", "within")
+    if mode == "below":
+        return f"≤ {fmt(e)} + {fmt(t)}"
+    if mode == "above":
+        return f"≥ {fmt(e)} − {fmt(t)}"
+    return f"{fmt(e)} ± {fmt(t)}"
+
+
+def measured(check: Mapping[str, Any]) -> str:
+    """The measured value and, when both ends are finite, its interval ``[lo, hi]``."""
+    text = fmt(check.get("measured"))
+    lo, hi = (list(check.get("interval") or []) + [math.nan, math.nan])[:2]
+    if _finite(lo) and _finite(hi):
+        text += f" [{fmt(lo)}, {fmt(hi)}]"
+    return text
+
+
+def _finite(x: Any) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
+
+
+def _cell(text: Any) -> str:
+    return str(text).replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ").strip()
+
+
+def _row(cells: Iterable[Any]) -> str:
+    return "| " + " | ".join(_cell(c) for c in cells) + " |"
+
+
+def _table(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> list[str]:
+    return [_row(header), "| " + " | ".join("---" for _ in header) + " |", *(_row(r) for r in rows)]
+
+
+def _ok(result: Mapping[str, Any]) -> bool:
+    return bool(result["ok"]) if "ok" in result else result_ok(result)
+
+
+def _label(result: Mapping[str, Any]) -> str:
+    return result.get("id", "?") + (f" [{result['control']}]" if result.get("control") else "")
+
+
+# ----- the summary ----------------------------------------------------------------------------------------------------
+def build(out: str | os.PathLike, profile: str | None = None) -> Path:
+    """Write ``OUT/README.md`` from the saved results (every profile present, or only ``profile``); return its path.
+
+    Raises :class:`~ntkbench.registry.UsageError` when ``out`` holds neither results nor a mitigation run."""
+    out = Path(out)
+    results = store.load_results(out, profile)
+    by_profile: dict[str, list[dict]] = {}
+    for r in sorted(results, key=_catalogue_order()):
+        by_profile.setdefault(r.get("profile") or Path(r["_path"]).relative_to(out).parts[0], []).append(r)
+    for prof in _mitigation_profiles(out, profile):
+        by_profile.setdefault(prof, [])
+    if not by_profile:
+        where = f" for profile {profile!r}" if profile else ""
+        raise UsageError(f"no results under {str(out)!r}{where}: run `ntkbench run --out {out}` first")
+    order = sorted(by_profile, key=lambda p: (PROFILES.index(p) if p in PROFILES else len(PROFILES), p))
+    lines = ["# ntkbench results", "",
+             "Generated by `ntkbench report` from the `result.json` files below this folder; do not edit by hand. "
+             "Each claim of the catalogue (CLAIMS.md) is checked against its expectation (`e ± t`: within, "
+             "`≤ e + t`: below, `≥ e − t`: above; ✗ marks a check that failed); a negative control is *as "
+             "predicted* when it fails.", ""]
+    for prof in order:
+        lines += _profile_section(out, prof, by_profile[prof])
+    return store.atomic_write_text(out / README, "\n".join(lines).rstrip() + "\n")
+
+
+def _catalogue_order():
+    """Sort key: registered claims in catalogue order (CLAIMS.md), unknown ids after them; controls after their
+    claim."""
+    from .registry import all_claims
+
+    rank = {c.id: i for i, c in enumerate(all_claims())}
+    return lambda r: (rank.get(r.get("id"), len(rank)), r.get("id", ""), r.get("control") or "")
+
+
+def _mitigation_profiles(out: Path, profile: str | None) -> list[str]:
+    candidates = [profile] if profile else [p.name for p in out.iterdir() if p.is_dir()] if out.is_dir() else []
+    return [p for p in candidates if (out / p / MITIGATION).is_file()]
+
+
+def _profile_section(out: Path, profile: str, results: list[dict]) -> list[str]:
+    claims = [r for r in results if not r.get("control")]
+    controls = [r for r in results if r.get("control")]
+    lines = [f"## Profile `{profile}`", ""]
+    if results:
+        lines += [_header(claims, controls), ""]
+    if profile == "smoke" and results:
+        lines += ["*smoke profile: nothing is asserted — `pass` only says that the plumbing ran.*", ""]
+    if claims:
+        lines += ["### Claims", ""]
+        lines += _table(("claim", "source", "check", "measured [interval]", "expected", "status", "s", "figure"),
+                        (row for r in claims for row in _claim_rows(out, r)))
+        lines.append("")
+    if controls:
+        lines += ["### Negative controls", "",
+                  "Each control changes a setting so that the theory predicts the check to **fail**.", ""]
+        lines += _table(("claim", "control", "why", "check", "measured [interval]", "expected", "status",
+                         "as predicted", "s", "figure"),
+                        (row for r in controls for row in _control_rows(out, r)))
+        lines.append("")
+    errors = [r for r in results if r.get("error")]
+    if errors:
+        lines += ["### Errors", ""]
+        for r in errors:
+            tail = "\n".join(r["error"].rstrip().splitlines()[-TRACEBACK_LINES:]).replace("```", "ʼʼʼ")
+            last = r["error"].rstrip().splitlines()[-1] if r["error"].strip() else ""
+            lines += ["<details>", f"<summary><code>{_html(_label(r))}</code> ({r.get('status', '?')}): "
+                      f"{_html(last[:200])}</summary>", "", "```text", tail, "```", "", "</details>", ""]
+    mitigation = out / profile / MITIGATION
+    if mitigation.is_file():
+        lines += _mitigation_section(out, profile, mitigation)
+    return lines
+
+
+def _html(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _header(claims: list[dict], controls: list[dict]) -> str:
+    counts = {s: sum(r.get("status") == s for r in claims) for s in ("pass", "fail", "error")}
+    predicted = sum(_ok(r) for r in controls)
+    results = claims + controls
+    seconds = sum(float(r.get("seconds") or 0.0) for r in results)
+    vers = []
+    for key in VERSION_KEYS:
+        values = sorted({str(r.get("versions", {}).get(key, "")) for r in results} - {""})
+        if values:
+            vers.append(f"{key} {' / '.join(values)}" + (" (mixed!)" if len(values) > 1 else ""))
+    parts = [f"**{counts['pass']} pass / {counts['fail']} fail / {counts['error']} error**"]
+    if controls and any(r.get("asserted", True) for r in controls):
+        parts.append(f"controls failing as predicted {predicted}/{len(controls)}")
+    elif controls:
+        parts.append(f"controls ran without error {predicted}/{len(controls)} (not asserted)")
+    return " · ".join(parts + vers + [f"{fmt(seconds)} s in total"])
+
+
+def _figure(out: Path, result: Mapping[str, Any]) -> str:
+    if not result.get("figure"):
+        return ""
+    rel = Path(os.path.relpath(Path(result["_path"]) / result["figure"], out)).as_posix()
+    return f"[figure]({rel})"
+
+
+def _check_cells(result: Mapping[str, Any], check: Mapping[str, Any]) -> tuple[str, str, str]:
+    name = check.get("name", "?")
+    if result.get("asserted", True) and check.get("passed") is False:
+        name += " ✗"
+    return name, measured(check), expectation(check)
+
+
+def _claim_rows(out: Path, r: Mapping[str, Any]) -> list[list[str]]:
+    status = _STATUS.get(r.get("status"), str(r.get("status")))
+    first = [r.get("id", "?"), r.get("source", ""), *_first_check(r), status, fmt(r.get("seconds")), _figure(out, r)]
+    rest = [["", "", *_check_cells(r, c), "", "", ""] for c in r.get("checks", [])[1:]]
+    return [first, *rest]
+
+
+def _control_rows(out: Path, r: Mapping[str, Any]) -> list[list[str]]:
+    predicted = "yes" if _ok(r) else "**NO** ❌"
+    status = r.get("status", "?") if r.get("status") != "error" else _STATUS["error"]
+    first = [r.get("id", "?"), r.get("control", ""), r.get("control_why", ""), *_first_check(r), status, predicted,
+             fmt(r.get("seconds")), _figure(out, r)]
+    rest = [["", "", "", *_check_cells(r, c), "", "", "", ""] for c in r.get("checks", [])[1:]]
+    return [first, *rest]
+
+
+def _first_check(r: Mapping[str, Any]) -> tuple[str, str, str]:
+    checks = r.get("checks") or []
+    return _check_cells(r, checks[0]) if checks else ("—", "—", "—")
+
+
+def _mitigation_section(out: Path, profile: str, path: Path) -> list[str]:
+    lines = ["### Mitigation: shrinking σ (001 Sect. 3)", ""]
+    try:
+        m = json.loads(path.read_text(encoding="utf-8"))
+        history = list(m.get("history") or [])
+    except (OSError, json.JSONDecodeError, TypeError, AttributeError) as exc:
+        return lines + [f"`{path.relative_to(out).as_posix()}` is unreadable: {exc}", ""]
+    if m.get("status") == "error":
+        lines += [f"**error** ⚠️ — see `{path.relative_to(out).as_posix()}`", "", "```text",
+                  "\n".join(str(m.get("error", "")).rstrip().splitlines()[-TRACEBACK_LINES:]), "```", ""]
+    if m.get("status") == "error" and not history:
+        return lines
+    start = history[0].get("sigma") if history else None
+    lines += [f"σ {fmt(start)} → {fmt(m.get('chosen_sigma'))}: validation loss {fmt(m.get('val_loss_start'))} → "
+              f"{fmt(m.get('val_loss_chosen'))}, test loss {fmt(m.get('test_loss_start'))} → "
+              f"{fmt(m.get('test_loss_chosen'))}; stopped because: {m.get('stop_reason') or '—'} "
+              f"({fmt(m.get('seconds'))} s).", ""]
+    params = m.get("params") or {}
+    if params:
+        lines += ["Settings: " + ", ".join(f"`{k}={_plain(v)}`" for k, v in params.items()), ""]
+    if history:
+        chosen = m.get("chosen_sigma")
+        lines += _table(("σ", "train loss", "val loss", "test loss", "steps", "converged"),
+                        ([fmt(h.get("sigma")) + (" ← chosen" if h.get("sigma") == chosen else ""),
+                          fmt(h.get("train_loss")), fmt(h.get("val_loss")), fmt(h.get("test_loss")),
+                          fmt(h.get("steps")), {True: "yes", False: "**no**"}.get(h.get("converged"), "—")]
+                         for h in history))
+        lines.append("")
+    if m.get("figure"):
+        rel = (path.parent / m["figure"]).relative_to(out).as_posix()
+        lines += [f"[figure]({rel})", ""]
+    return lines
+
+
+def _plain(value: Any) -> str:
+    return ",".join(map(str, value)) if isinstance(value, (list, tuple)) else str(value)
+
+
+# ----- comparison -----------------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Regression:
+    """One way in which a result got worse from the baseline to the new folder.
+
+    ``kind``: ``missing`` (the result, or one of its checks, is absent from the new folder), ``status`` (the status
+    changed, errors included), ``moved`` (a "within" check moved by more than its tolerance), ``verdict`` (a
+    "below"/"above" check changed its pass/fail verdict), ``params`` (the two runs used different parameters)."""
+
+    id: str
+    control: str | None
+    check: str | None
+    kind: str
+    detail: str
+
+    def __str__(self) -> str:
+        where = self.id + (f" [{self.control}]" if self.control else "") + (f" {self.check}" if self.check else "")
+        return f"{where}: {self.kind}: {self.detail}"
+
+
+def _index(out: str | os.PathLike, profile: str) -> dict[tuple[str, str | None], dict]:
+    return {(r["id"], r.get("control")): r for r in store.load_results(out, profile) if "id" in r}
+
+
+def compare(baseline: str | os.PathLike, new: str | os.PathLike, profile: str = "ci") -> list[Regression]:
+    """Regressions of ``new`` with respect to ``baseline`` at ``profile`` (claims and controls alike).
+
+    Results present only in ``new`` are additions, not regressions: they are ignored here (see :func:`added`).
+    A status change counts even when it is an improvement (fail → pass), since the recorded baseline no longer
+    describes the code. For a "within" check the allowed movement is the baseline's tolerance; "below"/"above"
+    checks (round-off bounds or 0) are compared by their verdict only. Results whose parameters differ are reported
+    once as ``params`` and not compared further. Raises :class:`~ntkbench.registry.UsageError` when ``baseline``
+    has no results for ``profile``."""
+    base = _index(baseline, profile)
+    if not base:
+        raise UsageError(f"no results for profile {profile!r} under {str(baseline)!r}; "
+                         f"profiles there: {_profiles(baseline) or 'none'}")
+    cur = _index(new, profile)
+    regressions: list[Regression] = []
+    for (cid, ctrl), b in base.items():
+        reg = lambda kind, detail, check=None: regressions.append(  # noqa: E731
+            Regression(cid, ctrl, check, kind, detail))
+        n = cur.get((cid, ctrl))
+        if n is None:
+            reg("missing", f"in {str(baseline)!r} but not in {str(new)!r}")
+            continue
+        if b.get("params") != n.get("params"):
+            bp, np_ = b.get("params") or {}, n.get("params") or {}
+            diff = [f"{k}: {_plain(bp.get(k, '—'))} → {_plain(np_.get(k, '—'))}"
+                    for k in sorted(set(bp) | set(np_)) if bp.get(k) != np_.get(k)]
+            reg("params", "the runs used different parameters (" + "; ".join(diff) + "), so comparing their "
+                "values is meaningless; rerun both with the same settings")
+            continue
+        if b.get("status") != n.get("status"):
+            last = n.get("error", "").strip().splitlines()[-1:] if n.get("status") == "error" else []
+            reg("status", f"{b.get('status')} → {n.get('status')}" + (f" ({last[0]})" if last else ""))
+        new_checks = {c["name"]: c for c in n.get("checks", [])}
+        for bc in b.get("checks", []):
+            nc = new_checks.get(bc["name"])
+            if nc is None:
+                if n.get("status") != "error":  # an error is already reported as a status change
+                    reg("missing", "this check is no longer measured", bc["name"])
+                continue
+            if bc.get("mode", "within") == "within":
+                vb, vn, tol = _num(bc.get("measured")), _num(nc.get("measured")), _num(bc.get("tolerance"))
+                if (math.isnan(vb) != math.isnan(vn)) or (not math.isnan(vb) and abs(vn - vb) > tol):
+                    reg("moved", f"{fmt(vb)} → {fmt(vn)}: |Δ| = {fmt(abs(vn - vb))} > tolerance {fmt(tol)}",
+                        bc["name"])
+            elif bool(bc.get("passed")) != bool(nc.get("passed")):
+                reg("verdict", f"{'passed' if bc.get('passed') else 'failed'} → "
+                    f"{'passed' if nc.get('passed') else 'failed'} ({fmt(bc['measured'])} → {fmt(nc['measured'])}, "
+                    f"expected {expectation(bc)})", bc["name"])
+    return regressions
+
+
+def _num(x: Any) -> float:
+    """A number from result.json (None, as strict JSON writes NaN, becomes NaN)."""
+    return math.nan if x is None else float(x)
+
+
+def added(baseline: str | os.PathLike, new: str | os.PathLike, profile: str = "ci") -> list[str]:
+    """Labels (``id`` or ``id [control]``) of the results in ``new`` that ``baseline`` lacks (not regressions)."""
+    base = _index(baseline, profile)
+    return [_label(r) for key, r in _index(new, profile).items() if key not in base]
+
+
+def _profiles(out: str | os.PathLike) -> str:
+    return ", ".join(sorted({r.get("profile", "?") for r in store.load_results(out)}))

@@ -1,0 +1,105 @@
+"""The registered claims as test items: one per claim id (and one per negative control), marked ``claims`` and by
+family, so ``pytest -m claims``, ``pytest -m init_scale`` and ``-k sigma-2L`` select them.
+
+* ``test_smoke``: every claim runs end to end at the ``smoke`` profile (the plumbing; nothing asserted).
+* ``test_ci``: the claim passes at ``ci`` and agrees with the committed baseline ``results/ci`` (the CI regression:
+  its status and every ``within`` check's value within the check's tolerance, see :func:`ntkbench.report.compare`).
+* ``test_control``: each negative control *fails* at ``ci``, as the theory predicts, and agrees with the baseline.
+
+Claims declared ``in_tests=False`` (minutes at ``ci``) are marked ``slow``: ``nox -s tests`` skips them and
+``nox -s claims`` runs them.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from ntkbench import registry, report
+from ntkbench.runner import run_claim
+
+BASELINE = Path(__file__).resolve().parents[1] / "results"
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """One intra-op thread, as `ntkbench run --jobs 2` gives each worker: at these sizes a second thread costs more
+    than it gains (one vectorized GD step, m = 1000: 3.4 ms with one thread, 6.9 ms with two)."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+CLAIMS = registry.all_claims()
+
+
+def _marks(claim, slow: bool):
+    family = getattr(pytest.mark, claim.family.replace("-", "_"))  # registered in conftest.pytest_configure
+    marks = [pytest.mark.claims, family]
+    return marks + [pytest.mark.slow] if slow else marks
+
+
+def _params(slow_unless_in_tests: bool, controls: bool = False):
+    out = []
+    for c in CLAIMS:
+        slow = slow_unless_in_tests and not c.in_tests
+        if controls:
+            out += [pytest.param(c.id, k.name, marks=_marks(c, slow), id=f"{c.id}[{k.name}]") for k in c.controls]
+        else:
+            out.append(pytest.param(c.id, marks=_marks(c, slow), id=c.id))
+    return out
+
+
+def _against_baseline(result, tmp_path: Path) -> None:
+    if not Path(BASELINE, "ci").is_dir():
+        pytest.fail(f"no committed ci baseline under {BASELINE}: regenerate it with `nox -s reproduce` and commit")
+    regressions = [r for r in report.compare(BASELINE, tmp_path, profile="ci")
+                   if r.id == result.id and r.control == result.control]
+    assert not regressions, "\n".join(map(str, regressions))
+
+
+@pytest.mark.parametrize("claim_id", _params(False))
+def test_smoke(claim_id, tmp_path):
+    result = run_claim(claim_id, "smoke", out=tmp_path)
+    assert result.status == "pass", result.error
+    assert (tmp_path / "smoke" / Path(*claim_id.split("/")) / "result.json").is_file()
+    assert not result.asserted and result.checks, "the smoke run must still evaluate every check"
+
+
+@pytest.mark.parametrize("claim_id", _params(True))
+def test_ci(claim_id, tmp_path):
+    result = run_claim(claim_id, "ci", out=tmp_path)
+    failed = [c for c in result.checks if not c["passed"]]
+    assert result.status == "pass", result.error or "\n".join(
+        f"{c['name']}: measured {c['measured']:.4g}, expected {c['expected']:g} ({c['mode']} {c['tolerance']:g})"
+        for c in failed)
+    _against_baseline(result, tmp_path)
+
+
+@pytest.mark.parametrize(("claim_id", "control"), _params(True, controls=True))
+def test_control(claim_id, control, tmp_path):
+    result = run_claim(claim_id, "ci", control=control, out=tmp_path)
+    assert result.status == "fail", (
+        result.error or f"negative control {control!r} of {claim_id} passed: the check cannot tell the theory's "
+                        f"setting from one where it must not hold ({result.checks})")
+    _against_baseline(result, tmp_path)
+
+
+def test_every_claim_has_a_negative_control():
+    assert [c.id for c in CLAIMS if not c.controls] == []
+
+
+def test_catalogue_ids_are_registered():
+    """Every id of CLAIMS.md's sections whose family module exists is registered (ids are fixed)."""
+    catalogue = Path(__file__).resolve().parents[2] / "shared" / "CLAIMS.md"
+    if not catalogue.is_file():
+        pytest.skip("../shared/CLAIMS.md is not beside this checkout")
+    import re
+
+    ids = set(re.findall(r"^\| `([a-z0-9-]+/[a-z0-9-]+)`", catalogue.read_text(encoding="utf-8"), re.M))
+    families = set(registry.families())
+    expected = {i for i in ids if i.split("/")[0] in families}
+    assert expected <= {c.id for c in CLAIMS}, sorted(expected - {c.id for c in CLAIMS})
+    assert {c.id for c in CLAIMS} <= ids, "a registered id is not in CLAIMS.md"

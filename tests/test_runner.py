@@ -1,0 +1,227 @@
+"""Running claims: cached and resumable sweep points, errors recorded, files written, ok semantics, workers."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pandas as pd
+import pytest
+
+from ntkbench import registry, runner, store
+from ntkbench.registry import Claim, Control, Expect, Measurement, Param, UsageError
+
+CALLS: list[int] = []
+EXPLODE: dict[int, BaseException] = {}
+
+
+def toy_measure(point, ctx):
+    CALLS.append(point["i"])
+    if point["i"] in EXPLODE:
+        raise EXPLODE[point["i"]]
+    return pd.DataFrame([{"i": point["i"], "y": point["value"] + 1e-3 * point["i"], "device": str(ctx.device)}])
+
+
+def toy_fit(data, params):
+    y = data["y"]
+    return {"mean": Measurement(float(y.mean()), (float(y.min()), float(y.max())), "mean over points"),
+            "spread": Measurement(float(y.max() - y.min()), method="max − min")}
+
+
+def toy_figure(data, meas, params, expects):
+    from ntkbench.figures import subplots
+
+    fig, (ax,) = subplots(1)
+    ax.plot(data["i"], data["y"], "o")
+    return fig
+
+
+def broken_figure(data, meas, params, expects):
+    raise RuntimeError("cannot draw")
+
+
+def always_fails(point, ctx):
+    raise RuntimeError(f"boom at point {point['i']}")
+
+
+def _claim(claim_id: str = "toy/counter", **kw) -> Claim:
+    spec = dict(
+        id=claim_id, source="test", statement="a toy claim that counts its measurements", measured="mean of y",
+        params=(Param("n", 3, 5, 5, "sweep points"), Param("value", 1.0, 1.0, 1.0, "the measured level", kind="float")),
+        points=lambda p: [{"i": i, "value": p["value"]} for i in range(p["n"])],
+        measure=toy_measure, fit=toy_fit,
+        expect=lambda p: (Expect("mean", 1.0, 0.1, "toy noise"), Expect("spread", 0.0, 0.01, "toy", mode="below")),
+        controls=(Control("shifted", {"value": 5.0}, "5 is far from 1: the check must fail"),
+                  Control("harmless", {"value": 1.0}, "changes nothing: the check passes (a bad control)")),
+    )
+    return Claim(**{**spec, **kw})
+
+
+@pytest.fixture
+def toy(monkeypatch):
+    """The toy claim, registered for this test only (real claims stay; the registry is restored afterwards)."""
+    registry.all_claims()  # load the real claims first so that the teardown only removes the toy ones
+    CALLS.clear()
+    EXPLODE.clear()
+    claim = _claim()
+    monkeypatch.setitem(registry._REGISTRY, claim.id, claim)
+    yield claim
+    CALLS.clear()
+    EXPLODE.clear()
+
+
+def _cached(out) -> int:
+    folder = out / store.CACHE
+    return len(list(folder.glob("*.csv"))) if folder.is_dir() else 0
+
+
+# ----- resuming ------------------------------------------------------------------------------------------------------
+def test_resume_after_keyboard_interrupt(toy, tmp_path):
+    EXPLODE[2] = KeyboardInterrupt()
+    with pytest.raises(KeyboardInterrupt):
+        runner.run_claim("toy/counter", "ci", out=tmp_path)
+    assert CALLS == [0, 1, 2] and _cached(tmp_path) == 2
+    assert not (store.claim_dir(tmp_path, "ci", "toy/counter") / "result.json").exists()
+
+    EXPLODE.clear()
+    CALLS.clear()
+    res = runner.run_claim("toy/counter", "ci", out=tmp_path)
+    assert CALLS == [2, 3, 4]  # points 0 and 1 come from the cache
+    assert (res.status, res.points, res.points_cached) == ("pass", 5, 2)
+    assert res.data["i"].tolist() == [0, 1, 2, 3, 4]
+
+    CALLS.clear()
+    again = runner.run_claim("toy/counter", "ci", out=tmp_path)
+    assert CALLS == [] and again.points_cached == 5
+    assert again.checks == res.checks  # the cached rows give the same measurement to the last bit
+
+    fresh = runner.run_claim("toy/counter", "ci", out=tmp_path, fresh=True)
+    assert CALLS == [0, 1, 2, 3, 4] and fresh.points_cached == 0 and fresh.status == "pass"
+
+
+def test_error_at_third_point_is_recorded_and_resumed(toy, tmp_path):
+    EXPLODE[2] = RuntimeError("boom at 2")
+    res = runner.run_claim("toy/counter", "ci", out=tmp_path)
+    assert res.status == "error" and not res.ok and res.checks == []
+    assert "Traceback" in res.error and "RuntimeError: boom at 2" in res.error
+    assert math.isnan(res.measured) and res.figure == ""
+    saved = json.loads((store.claim_dir(tmp_path, "ci", "toy/counter") / "result.json").read_text())
+    assert saved["status"] == "error" and "boom at 2" in saved["error"] and saved["ok"] is False
+
+    EXPLODE.clear()
+    CALLS.clear()
+    res = runner.run_claim("toy/counter", "ci", out=tmp_path)
+    assert CALLS == [2, 3, 4] and res.status == "pass" and res.points_cached == 2
+
+
+def test_no_out_means_no_files_and_no_cache(toy, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    runner.run_claim("toy/counter", "ci")
+    runner.run_claim("toy/counter", "ci")
+    assert CALLS == [0, 1, 2, 3, 4] * 2
+    assert list(tmp_path.iterdir()) == []
+
+
+# ----- errors and run_many -------------------------------------------------------------------------------------------
+def test_run_many_goes_on_after_an_error(toy, tmp_path, monkeypatch):
+    bad = _claim("toy/broken", measure=always_fails, controls=())
+    monkeypatch.setitem(registry._REGISTRY, bad.id, bad)
+    results = runner.run_many(registry.select(["toy/broken", "toy/counter"]), "ci", out=tmp_path)
+    assert [(r.id, r.status) for r in results] == [("toy/broken", "error"), ("toy/counter", "pass")]
+    assert "boom at point 0" in results[0].error
+    assert [r["id"] for r in store.load_results(tmp_path)] == ["toy/broken", "toy/counter"]
+
+
+def test_fit_without_an_expected_measurement_is_an_error(toy):
+    claim = _claim(fit=lambda data, p: {"mean": Measurement(1.0)})
+    res = runner.run_claim(claim, "ci")
+    assert res.status == "error" and "returned no measurement 'spread'" in res.error
+
+
+def test_usage_errors_raise_before_measuring(toy, tmp_path):
+    with pytest.raises(UsageError, match=r"no negative control 'nope'; its controls: \['shifted', 'harmless'\]"):
+        runner.run_claim("toy/counter", "ci", control="nope")
+    with pytest.raises(UsageError, match="choose from"):
+        runner.run_claim("toy/counter", "fast")
+    with pytest.raises(UsageError, match="no parameter 'width'"):
+        runner.run_claim("toy/counter", "ci", {"width": 3})
+    with pytest.raises(UsageError, match="--set width: no selected claim has this parameter; allowed keys: n, value"):
+        runner.run_many([toy], "ci", {"width": "3"}, out=tmp_path)
+    with pytest.raises(UsageError, match="'n' expects int"):
+        runner.run_many([toy], "ci", {"n": "three"}, out=tmp_path)
+    assert CALLS == [] and not tmp_path.joinpath("ci").exists()
+
+
+# ----- files ---------------------------------------------------------------------------------------------------------
+def test_files_written(toy, tmp_path, monkeypatch):
+    claim = _claim(figure=toy_figure)
+    monkeypatch.setitem(registry._REGISTRY, claim.id, claim)
+    res = runner.run_claim(claim.id, "ci", {"n": "4"}, out=tmp_path)
+    folder = store.claim_dir(tmp_path, "ci", claim.id)
+    assert sorted(p.name for p in folder.iterdir()) == ["data.csv", "figure.png", "result.json"]
+    assert (folder / "figure.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and res.figure == "figure.png"
+    pd.testing.assert_frame_equal(store.read_csv(folder / "data.csv"), res.data)
+    saved = json.loads((folder / "result.json").read_text())
+    assert saved == json.loads(store.to_json(res.to_dict()))
+    assert saved["params"] == {"n": 4, "value": 1.0} and saved["points"] == 4
+    assert saved["measured"] == saved["checks"][0]["measured"] and saved["checks"][1]["name"] == "spread"
+    assert set(saved["versions"]) >= {"python", "torch", "ntkbench", "git"}
+
+
+def test_broken_figure_is_reported_but_the_result_stands(toy, tmp_path):
+    res = runner.run_claim(_claim(figure=broken_figure), "ci", out=tmp_path)
+    assert res.status == "pass" and res.figure == "" and res.error.startswith("figure failed:")
+    assert "cannot draw" in res.error
+
+
+def test_controls_are_written_under_controls(toy, tmp_path):
+    results = runner.run_many([toy], "ci", controls=True, out=tmp_path)
+    assert [(r.control, r.status) for r in results] == [(None, "pass"), ("shifted", "fail"), ("harmless", "pass")]
+    assert (store.claim_dir(tmp_path, "ci", "toy/counter", "shifted") / "result.json").is_file()
+    assert results[1].params["value"] == 5.0 and results[1].control_why.startswith("5 is far")
+
+
+# ----- ok semantics --------------------------------------------------------------------------------------------------
+def test_ok_claims_pass_and_controls_fail(toy):
+    claim = runner.run_claim("toy/counter", "ci")
+    shifted = runner.run_claim("toy/counter", "ci", control="shifted")
+    harmless = runner.run_claim("toy/counter", "ci", control="harmless")
+    failing = runner.run_claim("toy/counter", "ci", {"value": "3"})
+    assert (claim.status, claim.ok) == ("pass", True)
+    assert (shifted.status, shifted.ok) == ("fail", True)  # the control fails, as predicted
+    assert (harmless.status, harmless.ok) == ("pass", False)  # a control that passes is not as predicted
+    assert (failing.status, failing.ok) == ("fail", False)
+    assert [c["passed"] for c in shifted.checks] == [False, True]
+    for r in (claim, shifted, harmless, failing):
+        assert r.to_dict()["ok"] == r.ok == runner.result_ok(json.loads(store.to_json(r.to_dict())))
+
+
+def test_result_ok_on_saved_dicts():
+    assert runner.result_ok({"status": "pass"}) and not runner.result_ok({"status": "fail"})
+    assert runner.result_ok({"status": "fail", "control": "c"})
+    assert not runner.result_ok({"status": "pass", "control": "c"})
+    assert not runner.result_ok({"status": "error", "asserted": False})
+    assert not runner.result_ok({"status": "error", "control": "c"})
+    assert runner.result_ok({"status": "pass", "control": "c", "asserted": False})
+
+
+def test_smoke_never_asserts(toy):
+    res = runner.run_claim("toy/counter", "smoke", {"value": "5"})
+    assert res.status == "pass" and res.asserted is False and res.ok
+    assert res.checks[0]["passed"] is False  # the check itself is still computed and recorded
+    ctrl = runner.run_claim("toy/counter", "smoke", control="harmless")
+    assert ctrl.status == "pass" and ctrl.ok and len(CALLS) == 6  # n = 3 at smoke
+    EXPLODE[0] = RuntimeError("boom")
+    assert not runner.run_claim("toy/counter", "smoke").ok  # an error is never ok
+
+
+# ----- worker processes (spawned workers re-import the registry: real, cheap claims only) ----------------------------
+def test_run_many_with_two_workers(tmp_path):
+    claims = registry.select(["init-scale/homogeneity", "init-scale/decomposition"])
+    results = runner.run_many(claims, "smoke", out=tmp_path, jobs=2)
+    assert [(r.id, r.status, r.ok) for r in results] == [
+        ("init-scale/homogeneity", "pass", True), ("init-scale/decomposition", "pass", True)]
+    assert all(r.checks and r.checks[0]["measured"] < 1e-10 for r in results)
+    saved = store.load_results(tmp_path, "smoke")
+    assert sorted(r["id"] for r in saved) == ["init-scale/decomposition", "init-scale/homogeneity"]
+    assert all((tmp_path / "smoke" / "init-scale" / n / "data.csv").is_file() for n in ("homogeneity", "decomposition"))
