@@ -5,7 +5,6 @@ import json
 import math
 
 import pytest
-import torch
 
 from ntkbench import MLP
 from ntkbench.data import load

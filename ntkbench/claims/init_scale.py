@@ -28,7 +28,6 @@ from torch.func import jvp
 from .. import fit
 from ..experiment import DATASETS, dataset, kernel_solutions, outputs, train_to_threshold
 from ..figures import fitted_line, subplots
-from ..kernels import empirical_ntk
 from ..linearize import decomposition, gd_infinite_time, psd_solve
 from ..networks import ASI, MLP
 from ..registry import Claim, Control, Expect, Measurement, Param, register
