@@ -56,7 +56,7 @@ def reproduce(session: nox.Session) -> None:
     peek.add_argument("--jobs", default="1")
     known, _ = peek.parse_known_args(session.posargs)
     out = [] if "--out" in session.posargs else ["--out", known.out]
-    # one claim per core, one thread each: at these sizes that beats intra-op threads (README, "Claims")
+    # one claim per core, one thread each: no oversubscription of the cores (README, "Claims")
     jobs = [] if "--jobs" in session.posargs else ["--jobs", str(os.cpu_count() or 1)]
     if not known.names:  # the whole catalogue: also the mitigation procedure of 001 Sect. 3 (an error in it
         # is recorded in its mitigation.json and shown in the report; the claims run regardless)

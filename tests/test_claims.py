@@ -24,8 +24,9 @@ BASELINE = Path(__file__).resolve().parents[1] / "results"
 
 @pytest.fixture(autouse=True)
 def _one_thread():
-    """One intra-op thread, as `ntkbench run --jobs 2` gives each worker: at these sizes a second thread costs more
-    than it gains (one vectorized GD step, m = 1000: 3.4 ms with one thread, 6.9 ms with two)."""
+    """One intra-op thread, as `ntkbench run --jobs N` gives each worker: at these sizes a second thread gains
+    little on an idle machine and, sharing the cores with other processes, slows every step many times over
+    (README, "Claims")."""
     import torch
 
     before = torch.get_num_threads()
