@@ -4,6 +4,11 @@ The engine: networks as pure functions of (params, x) (:mod:`ntkbench.networks`)
 tangent kernels (:mod:`ntkbench.kernels`, :mod:`ntkbench.analytic`), linearization and kernel closed forms
 (:mod:`ntkbench.linearize`), training (:mod:`ntkbench.train`, :mod:`ntkbench.losses`,
 :mod:`ntkbench.optimizers`), embedded data (:mod:`ntkbench.data`) and exponent fits (:mod:`ntkbench.fit`).
+
+The harness — :mod:`ntkbench.registry`, :mod:`ntkbench.claims`, :mod:`ntkbench.runner`, :mod:`ntkbench.store`,
+:mod:`ntkbench.report`, :mod:`ntkbench.mitigation`, :mod:`ntkbench.figures`, :mod:`ntkbench.catalogue`,
+:mod:`ntkbench.cli` and any other submodule — is imported on first use: after ``import ntkbench``,
+``ntkbench.runner.run_claim(...)`` works, while importing the engine loads neither matplotlib nor the claim families.
 """
 
 from . import data, fit
@@ -22,6 +27,26 @@ from .networks import ASI, MLP, Centered, doubling_trick
 from .train import TrainResult, init_ensemble, lr_from_ntk, stack_params, train, train_ensemble, unstack_params
 
 __version__ = "0.1.0"
+
+
+# Every other submodule (registry, claims, runner, store, report, cli, mitigation, figures, catalogue, ...) is imported
+# on first attribute access (PEP 562), not by `import ntkbench`: they pull in matplotlib/seaborn and the claim
+# families, which the engine does not need.
+def __getattr__(name: str):
+    if not name.startswith("_"):
+        import importlib
+        import importlib.util
+
+        if importlib.util.find_spec(f"{__name__}.{name}") is not None:
+            return importlib.import_module(f"{__name__}.{name}")  # also binds it as an attribute of the package
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    import pkgutil
+
+    return sorted(set(globals()) | {m.name for m in pkgutil.iter_modules(__path__) if not m.name.startswith("_")})
+
 
 __all__ = [
     "ASI", "MLP", "Centered", "IllConditionedKernel", "Loss", "TrainResult",

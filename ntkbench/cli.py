@@ -1,9 +1,10 @@
-"""The ``ntkbench`` command: list, show and run the registered claims, rebuild the summary, compare two runs, and
-run the σ-mitigation experiment.
+"""The ``ntkbench`` command: list, show and run the registered claims (or a paper's reproduction plan), calibrate
+their tolerances over reseeds, rebuild the summary, compare two runs, and run the σ-mitigation experiment.
 
-Exit status: 0 when everything came out as the theory predicts, 1 when something did not (a claim failed or
-errored, a control passed, a regression was found), 2 for usage errors (unknown id, profile, parameter or value;
-nothing has run then), 130 when interrupted (a rerun resumes from the cache of finished sweep points).
+Exit status: 0 when everything came out as the theory predicts, 1 when something did not (a claim failed, was
+invalid or errored, a control passed, a calibration missed, a regression was found), 2 for usage errors (unknown
+id, profile, plan, parameter or value, an output folder that cannot be written; nothing has run then), 130 when
+interrupted (a rerun resumes from the cache of finished sweep points).
 """
 
 from __future__ import annotations
@@ -12,16 +13,19 @@ import argparse
 import contextlib
 import json
 import math
+import os
 import sys
+import tempfile
 import traceback
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from . import registry, report
+from . import registry, report, store
 from .registry import PROFILES, UsageError
 
 DEFAULT_OUT = "results"
+DEFAULT_RESEEDS = 10
 
 
 class _Parser(argparse.ArgumentParser):
@@ -43,28 +47,37 @@ def _positive_int(text: str) -> int:
 
 
 def _parser() -> _Parser:
-    p = _Parser(prog="ntkbench", description="Reproducible checks of wide-network / NTK theory: each claim of "
-                "CLAIMS.md is a registered experiment with a fitted measurement, an expectation and negative "
-                "controls.", epilog="exit status: 0 as predicted, 1 not as predicted, 2 usage error")
+    p = _Parser(prog="ntkbench", description="Reproducible checks of wide-network / NTK theory: each claim of the "
+                "catalogue (docs/claims.md) is a registered experiment with a fitted measurement, an expectation "
+                "and negative controls.", epilog="exit status: 0 as predicted, 1 not as predicted, 2 usage error")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=_Parser)
 
     s = sub.add_parser("list", help="the registered claims", description="Every registered claim: id, source, "
                        "statement.")
-    s.add_argument("--json", action="store_true", help="a JSON list of {id, family, source, statement, controls, "
-                   "in_tests}")
+    how = s.add_mutually_exclusive_group()
+    how.add_argument("--json", action="store_true", help="a JSON list of {id, family, source, statement, controls, "
+                     "in_tests}")
+    how.add_argument("--markdown", action="store_true", help="the whole catalogue as Markdown, registered claims and "
+                     "planned ones (the text of docs/claims.md: `ntkbench list --markdown > docs/claims.md`)")
 
     s = sub.add_parser("show", help="the full spec of one claim", description="A claim's statement, parameters "
                        "(per profile), expectations at the ci profile and negative controls.")
     s.add_argument("id", help="claim id (see `ntkbench list`)")
     s.add_argument("--json", action="store_true", help="print the spec as JSON")
 
-    s = sub.add_parser("run", help="run claims and write results", description="Run claims (all, or the given ids "
-                       "and families), write OUT/<profile>/<family>/<name>/{result.json,data.csv,figure.png} and "
-                       "rebuild OUT/README.md. Finished sweep points are cached: an interrupted run resumes.",
-                       epilog="exit status: 0 when every result is as predicted (claims pass, controls fail), "
-                       "1 otherwise, 2 for usage errors (nothing runs then)")
+    s = sub.add_parser("run", help="run claims and write results", description="Run claims (all, the given ids and "
+                       "families, or the entries of reproduction plans), write OUT/<profile>/<family>/<name>/"
+                       "{result.json,data.csv,figure.png} and rebuild OUT/README.md. A run with parameter overrides "
+                       "or one that errs goes to OUT/<profile>/variants/<overrides>/ and never replaces a baseline "
+                       "result. Finished sweep points are cached: an interrupted run resumes.",
+                       epilog="exit status: 0 when every result is as predicted (claims pass, controls fail; at "
+                       "smoke: everything ran), 1 otherwise (a failure, an invalid run, an error), 2 for usage errors "
+                       "(nothing runs then)")
     s.add_argument("names", nargs="*", metavar="ID|FAMILY", help="claim ids or families (default: all)")
-    _profile_arg(s)
+    s.add_argument("--plan", action="append", default=[], metavar="PLAN",
+                   help="run a reproduction plan instead: a TOML file (reproduce/004.toml) or a document number "
+                   "(004); its profile and per-claim overrides apply (repeatable)")
+    _profile_arg(s, plan=True)
     _set_arg(s)
     _out_arg(s)
     s.add_argument("--json", action="store_true", help="print a JSON list of the results on stdout (nothing else)")
@@ -72,6 +85,22 @@ def _parser() -> _Parser:
     _device_arg(s)
     s.add_argument("--controls", action="store_true", help="also run each claim's negative controls")
     s.add_argument("--fresh", action="store_true", help="recompute every sweep point (ignore the cache)")
+    s.add_argument("--quiet", action="store_true", help="no progress bars")
+
+    s = sub.add_parser("calibrate", help="measure the seed-to-seed spread of claims and suggest tolerances",
+                       description="Rerun each claim (and with --controls each negative control) with K reseeds "
+                       "(seed_offset 1..K), and report per measured quantity its mean ± sd, how often it passed its "
+                       "current tolerance and the tolerance its rule suggests; writes OUT/<profile>/calibration/"
+                       "<family>__<name>.json and a figure, and rebuilds OUT/README.md.",
+                       epilog="exit status: 0 when every reseed came out as predicted, 1 otherwise, 2 for usage "
+                       "errors (nothing runs then)")
+    s.add_argument("names", nargs="+", metavar="ID|FAMILY", help="claim ids or families")
+    s.add_argument("--reseeds", type=_positive_int, default=DEFAULT_RESEEDS, metavar="K",
+                   help=f"independent reseeds per claim (default {DEFAULT_RESEEDS})")
+    _profile_arg(s)
+    s.add_argument("--jobs", type=_positive_int, default=1, metavar="N", help="worker processes (default 1)")
+    _out_arg(s)
+    s.add_argument("--controls", action="store_true", help="also calibrate each claim's negative controls")
     s.add_argument("--quiet", action="store_true", help="no progress bars")
 
     s = sub.add_parser("report", help="rebuild OUT/README.md from saved results",
@@ -82,7 +111,8 @@ def _parser() -> _Parser:
     s = sub.add_parser("compare", help="regressions from a baseline results folder to a new one",
                        description="List what got worse from BASELINE to NEW: missing results, status changes, "
                        "'within' checks moved by more than their tolerance, 'below'/'above' verdicts that changed, "
-                       "different parameters. Results only in NEW are listed as not compared.",
+                       "different parameters. Results only in NEW are listed as not compared; runs with overrides "
+                       "or errors (variants/) are ignored.",
                        epilog="exit status: 0 no regressions, 1 regressions, 2 BASELINE has no results")
     s.add_argument("baseline", metavar="BASELINE")
     s.add_argument("new", metavar="NEW")
@@ -99,10 +129,11 @@ def _parser() -> _Parser:
     return p
 
 
-def _profile_arg(s: argparse.ArgumentParser) -> None:
-    s.add_argument("--profile", default=registry.DEFAULT_PROFILE, choices=PROFILES,
-                   help=f"parameter set: smoke (quick plumbing check, asserts nothing), ci (minutes), paper (the sources' "
-                   f"settings) (default {registry.DEFAULT_PROFILE})")
+def _profile_arg(s: argparse.ArgumentParser, plan: bool = False) -> None:
+    default = f"the plan's, else {registry.DEFAULT_PROFILE}" if plan else registry.DEFAULT_PROFILE
+    s.add_argument("--profile", default=None if plan else registry.DEFAULT_PROFILE, choices=PROFILES,
+                   help=f"parameter set: smoke (quick plumbing check, asserts nothing), ci (minutes), paper (the "
+                   f"sources' settings) (default {default})")
 
 
 def _set_arg(s: argparse.ArgumentParser) -> None:
@@ -169,8 +200,36 @@ def _device(text: str) -> str:
     return text
 
 
+def writable_folder(text: str | os.PathLike, option: str = "--out") -> Path:
+    """``text`` as a Path once it is known that results can be written there (the folder, or the nearest folder
+    above it that exists, accepts a new file); a :class:`UsageError` otherwise, before any work is done. Creates
+    nothing that stays."""
+    path = Path(text)
+    probe = path
+    while not probe.exists() and probe.parent != probe:
+        probe = probe.parent
+    if not probe.is_dir():
+        raise UsageError(f"{option} {str(text)!r}: {str(probe)!r} is not a folder, so nothing can be written there")
+    try:
+        fd, tmp = tempfile.mkstemp(dir=probe, prefix=".ntkbench-probe-", suffix=".tmp")
+        os.close(fd)
+        os.unlink(tmp)
+    except OSError as exc:
+        where = "" if probe == path else f" (in {str(probe)!r}, where it would be created)"
+        raise UsageError(f"{option} {str(text)!r}: cannot write there{where}: {exc.strerror or exc}") from None
+    return path
+
+
 # ----- list / show ----------------------------------------------------------------------------------------------------
 def _cmd_list(args: argparse.Namespace) -> int:
+    if args.markdown:
+        try:
+            from .catalogue import render_markdown
+        except ImportError as exc:
+            print(f"ntkbench: error: the catalogue is not available (ntkbench.catalogue: {exc})", file=sys.stderr)
+            return 1
+        sys.stdout.write(render_markdown())
+        return 0
     claims = registry.all_claims()
     if args.json:
         _print_json([{"id": c.id, "family": c.family, "source": c.source, "statement": c.statement,
@@ -192,8 +251,9 @@ def _spec(claim: registry.Claim) -> dict[str, Any]:
         "params": [{"name": p.name, "kind": p.kind, "smoke": p.smoke, "ci": p.ci, "paper": p.paper, "help": p.help,
                     "choices": list(p.choices), "per": p.per} for p in claim.params],
         "expect_ci": [{"name": e.name, "expected": e.expected, "tolerance": e.tolerance, "mode": e.mode,
-                       "reason": e.reason} for e in expects],
-        "controls": [{"name": k.name, "overrides": dict(k.overrides), "why": k.why} for k in claim.controls],
+                       "reason": e.reason, "role": getattr(e, "role", "science")} for e in expects],
+        "controls": [{"name": k.name, "overrides": dict(k.overrides), "why": k.why,
+                      "fails": list(getattr(k, "fails", ()))} for k in claim.controls],
     }
 
 
@@ -216,16 +276,18 @@ def _cmd_show(args: argparse.Namespace) -> int:
         print(f"  {p['name']} ({p['kind']}): {vals}\n      {p['help']}{extra}")
     print("\nexpectations at the ci profile:")
     for e in spec["expect_ci"]:
-        print(f"  {e['name']}: {report.expectation(e)} ({e['mode']})\n      {e['reason']}")
-    print("\nnegative controls (predicted to fail):")
-    for k in spec["controls"] or [{"name": "(none)", "overrides": {}, "why": ""}]:
+        role = ", precondition" if e["role"] == "precondition" else ""
+        print(f"  {e['name']}: {report.expectation(e)} ({e['mode']}{role})\n      {e['reason']}")
+    print("\nnegative controls (the named checks are predicted to fail):")
+    for k in spec["controls"] or [{"name": "(none)", "overrides": {}, "why": "", "fails": []}]:
         sets = " ".join(f"--set {n}={report._plain(v)}" for n, v in k["overrides"].items())
-        print(f"  {k['name']}: {sets}\n      {k['why']}")
+        fails = f"  (must fail: {', '.join(k['fails'])})" if k["fails"] else ""
+        print(f"  {k['name']}: {sets}{fails}\n      {k['why']}")
     return 0
 
 
 # ----- run ------------------------------------------------------------------------------------------------------------
-def _check_run(claims: list[registry.Claim], profile: str, sets: dict[str, str], controls: bool) -> None:
+def _check_run(claims: list[registry.Claim], profile: str, sets: Mapping[str, Any], controls: bool) -> None:
     """Every usage error of a run, before anything runs: the --set keys and values at this profile, with the
     controls' overrides."""
     from .runner import split_overrides
@@ -233,53 +295,176 @@ def _check_run(claims: list[registry.Claim], profile: str, sets: dict[str, str],
     split_overrides(claims, sets, profile, controls)
 
 
-def _line(r) -> str:
-    label = r.id + (f" [{r.control}]" if r.control else "")
-    if r.status == "error":
-        last = r.error.strip().splitlines()[-1] if r.error.strip() else ""
-        what = f"error: {last[:160]}"
-    else:
-        what = "; ".join(f"{c['name']} {report.fmt(c['measured'])} vs {report.expectation(c)}" for c in r.checks)
-    verdict = "ok" if r.ok else "NOT AS PREDICTED"
-    return f"{label}  {r.status}  {what}  ({r.seconds:.1f} s)  {verdict}"
+def _as_dict(result: Any) -> dict[str, Any]:
+    return result.to_dict() if hasattr(result, "to_dict") else dict(result)
+
+
+def _line(r: Mapping[str, Any]) -> str:
+    """One result: label, outcome, every check (measured vs expected; ✗ when it missed and the profile asserts),
+    seconds."""
+    label = report._label(r)
+    seconds = f"({float(r.get('seconds') or 0.0):.1f} s)"
+    if report.outcome(r) == "error":
+        last = r.get("error", "").strip().splitlines()[-1] if str(r.get("error", "")).strip() else ""
+        return f"{label}  error: {last[:160]}  {seconds}"
+    what = "; ".join(
+        f"{c['name']} {report.fmt(c.get('measured'))} vs {report.expectation(c)}"
+        + (" (must fail)" if c.get("must_fail") else "")
+        + (" ✗" if report.asserted(r) and c.get("passed") is False else "")
+        for c in r.get("checks") or [])
+    return f"{label}  {report.outcome_text(r)}  {what}  {seconds}"
+
+
+def _summary(results: list[dict], profile: str) -> str:
+    n = len(results)
+    counts = {o: sum(report.outcome(r) == o for r in results) for o in report.OUTCOMES}
+    ctrls = [r for r in results if r.get("control")]
+    if counts["not asserted"] + counts["error"] == n and counts["not asserted"]:
+        text = f"{n} result{'s' * (n != 1)} ran, nothing asserted ({profile}): {counts['error']} error"
+        if ctrls:
+            text += f"; controls ran without error {sum(report.ok(r) for r in ctrls)}/{len(ctrls)}"
+        return text
+    text = (f"{n} result{'s' * (n != 1)}: {counts['as predicted']} as predicted, {counts['not as predicted']} not as predicted, "
+            f"{counts['invalid']} invalid, {counts['error']} error")
+    claims = [r for r in results if not r.get("control")]
+    if ctrls:
+        text += (f" (claims: {sum(report.ok(r) for r in claims)}/{len(claims)} pass; controls failing as predicted "
+                 f"{sum(report.ok(r) for r in ctrls)}/{len(ctrls)})")
+    return text
+
+
+def _plan_groups(refs: Sequence[str], profile: str | None
+                 ) -> tuple[str, list[tuple[list[registry.Claim], dict[str, Any]]]]:
+    """The profile and the runs of the plans ``refs``: claims grouped by identical overrides, in plan order,
+    without duplicates."""
+    from . import plans
+
+    loaded = [plans.load(plans.find(ref)) for ref in refs]
+    if profile is None:
+        asked = sorted({p.profile for p in loaded})
+        if len(asked) > 1:
+            raise UsageError(f"the plans ask for different profiles ({', '.join(asked)}); choose one with --profile")
+        profile = asked[0]
+    groups: dict[str, tuple[list[registry.Claim], dict[str, Any]]] = {}
+    for plan in loaded:
+        for e in plan.claims:
+            key = json.dumps(sorted(e.overrides.items()), default=str)
+            claims, _ = groups.setdefault(key, ([], dict(e.overrides)))
+            claim = registry.get(e.id)
+            if claim not in claims:
+                claims.append(claim)
+    if not groups:
+        pending = [p.id for plan in loaded for p in plan.pending]
+        raise UsageError(f"nothing to run: {', '.join(str(p.path) for p in loaded)} lists no registered claim yet"
+                         + (f" (pending: {', '.join(pending)})" if pending else ""))
+    return profile, list(groups.values())
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
     from . import runner
 
-    claims = registry.select(args.names)
+    if args.plan:
+        if args.names:
+            raise UsageError("give claim ids/families or --plan, not both")
+        profile, groups = _plan_groups(args.plan, args.profile)
+    else:
+        profile = args.profile or registry.DEFAULT_PROFILE
+        groups = [(registry.select(args.names), {})]
     sets = registry.parse_sets(args.set)
     device = _device(args.device)
-    _check_run(claims, args.profile, sets, args.controls)
-    out = Path(args.out)
+    every = [c for claims, _ in groups for c in claims]
+    _check_run(every, profile, sets, args.controls)  # --set keys: declared by some selected claim
+    for claims, overrides in groups:
+        _check_run(claims, profile, {**overrides, **sets}, args.controls)
+    out = writable_folder(args.out)
+    results: list[dict] = []
     with contextlib.redirect_stdout(sys.stderr) if args.json else contextlib.nullcontext():
-        results = runner.run_many(claims, args.profile, sets, controls=args.controls, out=out, device=device,
-                                  jobs=args.jobs, fresh=args.fresh, progress=not args.quiet)
+        for claims, overrides in groups:
+            done = runner.run_many(claims, profile, {**overrides, **sets}, controls=args.controls, out=out,
+                                   device=device, jobs=args.jobs, fresh=args.fresh, progress=not args.quiet)
+            results += [_as_dict(r) for r in done]
         path = report.build(out)
     if args.json:
-        _print_json([r.to_dict() for r in results])
+        _print_json(results)
     else:
         for r in results:
             print(_line(r))
-        claims_ = [r for r in results if not r.control]
-        ctrls = [r for r in results if r.control]
-        counts = {s: sum(r.status == s for r in claims_) for s in ("pass", "fail", "error")}
-        bad = sum(not r.ok for r in results)
-        summary = (f"{len(results)} results, {len(results) - bad} as predicted, {bad} not: "
-                   f"{counts['pass']} pass / {counts['fail']} fail / {counts['error']} error")
-        if ctrls:
-            what = "failing as predicted" if args.profile != "smoke" else "ran without error"
-            summary += f"; controls {what} {sum(r.ok for r in ctrls)}/{len(ctrls)}"
-        if args.profile == "smoke":
-            summary += " (smoke: nothing asserted)"
-        print(summary)
+        print(_summary(results, profile))
+        moved = sorted({report.variant(r) for r in results} - {""})
+        if moved:
+            print(f"runs with overrides or errors are under {out / profile / 'variants'}/ "
+                  f"({', '.join(moved)}): the baseline results are untouched")
         print(f"report: {path}")
-    return 0 if all(r.ok for r in results) else 1
+    return 0 if all(report.ok(r) for r in results) else 1
+
+
+# ----- calibrate ------------------------------------------------------------------------------------------------------
+def _calibration_ok(cal: Mapping[str, Any]) -> bool:
+    """Every reseed as predicted: the calibration's ``ok`` when given, else pass rate 1 (claim) or 0 (control)."""
+    if cal.get("status") == "error" or cal.get("error"):
+        return False
+    if isinstance(cal.get("ok"), bool):
+        return cal["ok"]
+    rate = cal.get("pass_rate")
+    if not report._finite(rate):
+        return False
+    return rate == 0 if cal.get("control") else rate == 1
+
+
+def _calibration_lines(cal: Mapping[str, Any], out: Path, profile: str) -> list[str]:
+    f = report.fmt
+    label = cal.get("id", "?") + (f" [{cal['control']}]" if cal.get("control") else "")
+    path = cal.get("path") or store.calibration_path(out, cal.get("profile") or profile, cal.get("id", "?"),
+                                                     cal.get("control"))
+    if cal.get("status") == "error" or cal.get("error"):
+        last = str(cal.get("error", "")).strip().splitlines()[-1:] or [""]
+        return [f"{label}: error: {last[0][:160]}"]
+    head = (f"{label}: pass rate {report.percent(cal.get('pass_rate'))} over {cal.get('reseeds', '?')} reseeds"
+            f"{'' if _calibration_ok(cal) else '  NOT AS PREDICTED'}  → {path}")
+    lines = [head]
+    quantities = cal.get("quantities") or {}
+    for name, q in quantities.items() if isinstance(quantities, Mapping) else ():
+        q = q if isinstance(q, Mapping) else {}
+        rule = f" ({q['rule']})" if q.get("rule") else ""
+        lines.append(f"    {name}: {f(q.get('mean'))} ± {f(q.get('sd'))}, passed {report.percent(q.get('pass_rate'))}"
+                     f", tolerance {f(q.get('tolerance'))} → suggested {f(q.get('suggested_tolerance'))}{rule}")
+    return lines
+
+
+def _cmd_calibrate(args: argparse.Namespace) -> int:
+    claims = registry.select(args.names)
+    out = writable_folder(args.out)
+    try:
+        from .calibrate import calibrate
+    except ImportError as exc:
+        print(f"ntkbench: error: calibration is not available in this installation (ntkbench.calibrate: {exc})",
+              file=sys.stderr)
+        return 1
+    try:
+        rows = calibrate([c.id for c in claims], reseeds=args.reseeds, profile=args.profile, jobs=args.jobs, out=out,
+                         controls=args.controls, progress=not args.quiet)
+    except (UsageError, KeyboardInterrupt):
+        raise
+    except Exception:  # noqa: BLE001 - reported, never a crash of the CLI
+        print(f"ntkbench: calibration failed:\n{traceback.format_exc()}", file=sys.stderr)
+        return 1
+    rows = [dict(r) for r in rows or []]
+    for cal in rows:
+        print("\n".join(_calibration_lines(cal, out, args.profile)))
+    with contextlib.suppress(UsageError):  # calibrations alone (no result.json yet): no summary to rebuild
+        print(f"report: {report.build(out)}")
+    if not rows:
+        print("ntkbench: calibration returned nothing", file=sys.stderr)
+        return 1
+    return 0 if all(_calibration_ok(c) for c in rows) else 1
 
 
 # ----- report / compare -----------------------------------------------------------------------------------------------
 def _cmd_report(args: argparse.Namespace) -> int:
-    print(report.build(args.dir))
+    folder = Path(args.dir)
+    if folder.is_dir():
+        writable_folder(folder, "DIR")
+    print(report.build(folder))
     return 0
 
 
@@ -299,12 +484,12 @@ def _cmd_compare(args: argparse.Namespace) -> int:
 def _cmd_mitigate(args: argparse.Namespace) -> int:
     sets = registry.parse_sets(args.set)
     device = _device(args.device)
+    out = writable_folder(args.out)
     try:
         from .mitigation import run_mitigation
     except ImportError as exc:
         print(f"ntkbench: error: the mitigation experiment is not available: {exc}", file=sys.stderr)
         return 1
-    out = Path(args.out)
     with contextlib.redirect_stdout(sys.stderr) if args.json else contextlib.nullcontext():
         try:
             res = run_mitigation(profile=args.profile, sets=sets, out=out, device=device)
@@ -331,5 +516,5 @@ def _cmd_mitigate(args: argparse.Namespace) -> int:
     return 0 if ok else 1
 
 
-_COMMANDS = {"list": _cmd_list, "show": _cmd_show, "run": _cmd_run, "report": _cmd_report, "compare": _cmd_compare,
-             "mitigate": _cmd_mitigate}
+_COMMANDS = {"list": _cmd_list, "show": _cmd_show, "run": _cmd_run, "calibrate": _cmd_calibrate,
+             "report": _cmd_report, "compare": _cmd_compare, "mitigate": _cmd_mitigate}

@@ -1,7 +1,14 @@
-"""Figures for the claims (seaborn on matplotlib's non-interactive Agg backend), rendered to PNG bytes.
+"""Figures for the claims (seaborn styling on matplotlib's Agg canvas), rendered to PNG bytes.
 
 A claim's ``figure(data, measurements, params, expects)`` returns a matplotlib Figure; :func:`render` turns it into
-PNG bytes for an atomic write. :func:`fitted_line` draws a fitted power law over its fit range.
+PNG bytes for an atomic write. :func:`subplots` makes the figure and its axes, :func:`fitted_line` draws a fitted
+power law over its fit range.
+
+Nothing here touches matplotlib's global state: figures are :class:`matplotlib.figure.Figure` objects drawn on
+their own :class:`~matplotlib.backends.backend_agg.FigureCanvasAgg`, never through pyplot, so importing ntkbench
+or rendering a figure leaves the user's backend (``matplotlib.get_backend()``) as it was and needs no display;
+seaborn's theme is applied inside :func:`matplotlib.rc_context` for the one render, so the user's rcParams come
+back unchanged too.
 """
 
 from __future__ import annotations
@@ -9,28 +16,37 @@ from __future__ import annotations
 import io
 from collections.abc import Callable, Sequence
 
-import matplotlib
-
-matplotlib.use("Agg")
-
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import seaborn as sns  # noqa: E402
+import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
 
 
 def render(figure: Callable, data, measurements, params, expects) -> bytes:
-    sns.set_theme(context="paper", style="whitegrid")
-    fig = figure(data, measurements, params, expects)
-    try:
-        buf = io.BytesIO()
-        fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
-        return buf.getvalue()
-    finally:
-        plt.close(fig)
+    """``figure(data, measurements, params, expects)`` drawn in the seaborn "paper" theme, as PNG bytes (110 dpi)."""
+    import matplotlib
+    import seaborn as sns
+
+    with matplotlib.rc_context():  # the theme holds for this render only (rc_context never resets the backend)
+        sns.set_theme(context="paper", style="whitegrid")
+        fig = figure(data, measurements, params, expects)
+        try:
+            if not isinstance(fig.canvas, FigureCanvasAgg):
+                FigureCanvasAgg(fig)  # a figure made elsewhere: draw it on Agg all the same
+            buf = io.BytesIO()
+            fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
+            return buf.getvalue()
+        finally:
+            if getattr(fig.canvas, "manager", None) is not None:  # made through pyplot: release it there
+                import matplotlib.pyplot as plt
+
+                plt.close(fig)
 
 
 def subplots(ncols: int = 1, width: float = 4.2, height: float = 3.4):
-    fig, axes = plt.subplots(1, ncols, figsize=(width * ncols, height), squeeze=False)
+    """A figure with ``ncols`` axes side by side, on its own Agg canvas (not registered with pyplot)."""
+    fig = Figure(figsize=(width * ncols, height))
+    FigureCanvasAgg(fig)
+    axes = fig.subplots(1, ncols, squeeze=False)
     return fig, list(axes[0])
 
 

@@ -8,11 +8,16 @@ becomes impractically slow; (e) return the trained net with the smallest validat
 
 :func:`shrink_sigma` is the procedure on any data; :func:`run_mitigation` runs it on the embedded MNIST 0 vs 1 at
 a profile and writes ``OUT/<profile>/mitigation/{mitigation.json, data.csv, figure.png}`` for the report.
+
+Each round trains a wide net to its threshold (minutes at ``ci`` on a shared CPU), so both report progress:
+``shrink_sigma(..., progress=callback)`` calls ``callback(round_number, Round, seconds)`` after every round, and
+:func:`run_mitigation` prints one line per round to stderr by default (``progress=True``; ``False`` is silent).
 """
 
 from __future__ import annotations
 
 import math
+import sys
 import time
 import traceback
 from collections.abc import Callable, Mapping
@@ -60,7 +65,8 @@ def shrink_sigma(make_net: Callable[[float], Any], x_train: torch.Tensor, y_trai
                  x_val: torch.Tensor, y_val: torch.Tensor, *, sigma_start: float, factor: float = 0.7,
                  min_improvement: float = 0.05, seed: int = 0, c: float = 1.0, threshold: float = 1e-4,
                  max_steps: int = 20000, max_rounds: int = 8, x_test: torch.Tensor | None = None,
-                 y_test: torch.Tensor | None = None) -> Mitigation:
+                 y_test: torch.Tensor | None = None,
+                 progress: Callable[[int, Round, float], None] | None = None) -> Mitigation:
     """001 Sect. 3, steps (a)–(e). ``make_net(σ)`` builds the net at scale σ; every round starts from the same
     θ0 = ``make_net(σ).init(seed)`` (in the NTK parametrization the N(0, 1) weights do not depend on σ).
 
@@ -68,7 +74,8 @@ def shrink_sigma(make_net: Callable[[float], Any], x_train: torch.Tensor, y_trai
     continues while the validation MSE falls by more than ``min_improvement`` (relative) per round, and stops when a
     round does not, when a round hits ``max_steps`` without reaching the threshold ("training impractically slow";
     such a net is not eligible), or after ``max_rounds``. Returns the converged net with the smallest validation
-    loss. ``x_test``/``y_test`` are only evaluated (reported), never used for a decision."""
+    loss. ``x_test``/``y_test`` are only evaluated (reported), never used for a decision. ``progress``, if given, is
+    called after every round with the round's number (1, 2, …), its :class:`Round` and its wall-clock seconds."""
     if not sigma_start > 0:
         raise ValueError(f"sigma_start must be > 0, got {sigma_start!r}")
     if not 0 < factor < 1:
@@ -81,6 +88,7 @@ def shrink_sigma(make_net: Callable[[float], Any], x_train: torch.Tensor, y_trai
     trained: list[Any] = []
     sigma, reason = float(sigma_start), ""
     while True:
+        t0 = time.perf_counter()
         net = make_net(sigma)
         _, res, _ = train_to_threshold(net, [seed], x_train, y_train, c=c, threshold=threshold, max_steps=max_steps)
         f_val = outputs(net, res.params, x_val)[0]
@@ -91,6 +99,8 @@ def shrink_sigma(make_net: Callable[[float], Any], x_train: torch.Tensor, y_trai
             train_loss=float(res.final_loss[0]), steps=int(res.steps[0]), converged=bool(res.converged[0])))
         trained.append({k: v[0] for k, v in res.params.items()})
         last = history[-1]
+        if progress is not None:
+            progress(len(history), last, time.perf_counter() - t0)
         if not last.converged:
             reason = (f"σ = {sigma:.3g} did not reach the training threshold {threshold:g} in {max_steps} steps: "
                       "training became impractically slow (step d)")
@@ -150,15 +160,46 @@ def resolve(profile: str = registry.DEFAULT_PROFILE, sets: Mapping[str, Any] | N
     return values
 
 
+def stderr_progress(max_rounds: int | None = None, stream=None) -> Callable[[int, Round, float], None]:
+    """A ``progress`` callback for :func:`shrink_sigma` that prints one line per round, e.g.
+    ``mitigate: round 2/8  σ = 1.4  validation MSE 0.0312  test MSE 0.0298  1834 steps  41.2 s``, to ``stream``
+    (default: the current ``sys.stderr``), flushed at once."""
+
+    def report(number: int, rnd: Round, seconds: float) -> None:
+        of = f"/{max_rounds}" if max_rounds else ""
+        slow = "" if rnd.converged else "  (did not reach the threshold)"
+        print(f"mitigate: round {number}{of}  σ = {rnd.sigma:.4g}  validation MSE {rnd.val_loss:.4g}  "
+              f"test MSE {rnd.test_loss:.4g}  {rnd.steps} steps  {seconds:.1f} s{slow}",
+              file=stream or sys.stderr, flush=True)
+
+    return report
+
+
 def run_mitigation(profile: str = registry.DEFAULT_PROFILE, sets: Mapping[str, Any] | None = None,
-                   out: str | Path | None = None, device: str = "cpu") -> dict[str, Any]:
+                   out: str | Path | None = None, device: str = "cpu",
+                   progress: bool | Callable[[int, Round, float], None] = True) -> dict[str, Any]:
     """Run :func:`shrink_sigma` on the embedded MNIST 0 vs 1 at ``profile``; return the summary dict (and, with
     ``out``, write it with the rounds and a figure under ``OUT/<profile>/mitigation/``). Bad arguments raise
-    :class:`UsageError`; a failure inside is returned as ``status="error"`` with its traceback."""
+    :class:`UsageError`; a failure inside is returned as ``status="error"`` with its traceback.
+
+    ``progress=True`` (the default, so ``ntkbench mitigate`` shows it) prints a start line and one line per round
+    to stderr (:func:`stderr_progress`); ``False`` prints nothing; a callable is passed on to :func:`shrink_sigma`."""
     from .runner import Context, versions
 
     params = resolve(profile, sets)
     check_device(device)
+    if progress is True:
+        callback: Callable[[int, Round, float], None] | None = stderr_progress(params["max_rounds"])
+        print(f"mitigate ({profile}): L = {params['depth']}, m = {params['width']}, N = {params['n_train']}; "
+              f"σ from {params['sigma_start']:.4g}, ×{params['factor']:g} per round while the validation loss falls "
+              f"by > {params['min_improvement']:.0%}; each round trains to {params['threshold']:g} "
+              f"(≤ {params['max_steps']} steps)", file=sys.stderr, flush=True)
+    elif progress is False or progress is None:
+        callback = None
+    elif callable(progress):
+        callback = progress
+    else:
+        raise UsageError(f"progress must be True, False or a callable, got {progress!r}")
     ctx = Context(device=str(device))
     t0 = time.perf_counter()
     summary: dict[str, Any] = {"profile": profile, "params": params, "status": "error", "error": "", "history": [],
@@ -175,7 +216,7 @@ def run_mitigation(profile: str = registry.DEFAULT_PROFILE, sets: Mapping[str, A
         m = shrink_sigma(make_net, ds.x_train, ds.y_train, x_val, y_val, sigma_start=params["sigma_start"],
                          factor=params["factor"], min_improvement=params["min_improvement"], seed=params["seed"],
                          c=params["lr_c"], threshold=params["threshold"], max_steps=params["max_steps"],
-                         max_rounds=params["max_rounds"], x_test=x_test, y_test=y_test)
+                         max_rounds=params["max_rounds"], x_test=x_test, y_test=y_test, progress=callback)
         first, best = m.history[0], m.history[m.chosen]
         summary.update(status="ok", history=[asdict(r) for r in m.history], chosen_sigma=best.sigma,
                        stop_reason=m.stop_reason, val_loss_start=first.val_loss, val_loss_chosen=best.val_loss,

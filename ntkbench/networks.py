@@ -256,30 +256,72 @@ class ASI:
         return (self.base(first, x) - self.base(second, x)) / math.sqrt(2.0)
 
 
+#: θ0's copy of parameter "W1" in a params dict is "W1@0": a per-member buffer that rides along with the
+#: parameters (so that it can be stacked and vmapped with them) but is not trained (see :class:`Centered`).
+REFERENCE_SUFFIX = "@0"
+
+
+def split_buffers(params: Mapping[str, torch.Tensor]) -> tuple[Params, Params]:
+    """(trainable, buffers): the buffers are the entries whose name ends in ``REFERENCE_SUFFIX`` ("W1@0")."""
+    trainable = {k: v for k, v in params.items() if not k.endswith(REFERENCE_SUFFIX)}
+    buffers = {k: v for k, v in params.items() if k.endswith(REFERENCE_SUFFIX)}
+    return trainable, buffers
+
+
 @dataclass(frozen=True, eq=False)
 class Centered:
-    """Centered training (004 footnote 5): f(x; θ) − f(x; θ0) with θ0 held fixed.
+    """Centered training (004 footnote 5): f(x; θ) − f(x; θ0) with θ0 held fixed, so that the variance of f at
+    initialization does not mask the fluctuations of training.
 
-    The centered net outputs 0 at θ = θ0 and has the same tangent kernel as ``base``."""
+    θ0 is taken, per call, from the params dict itself when it holds it as buffers ("W1@0", ... next to "W1",
+    ...; :func:`split_buffers`): that form stacks and vmaps, so each member of an ensemble is centred on its
+    own θ0 (``init_ensemble(Centered(net), seeds)``, or :meth:`attach` on existing parameters). Otherwise θ0
+    is ``params0``, one fixed parameter set. θ0 enters detached: gradients, trainers and tangent kernels see
+    only θ. The centered net outputs 0 at θ = θ0 and has the same tangent kernel as ``base``."""
 
     base: Any
-    params0: Mapping[str, torch.Tensor]
+    params0: Mapping[str, torch.Tensor] | None = None
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "params0", {k: v.detach() for k, v in self.params0.items()})
+        if self.params0 is not None:
+            object.__setattr__(self, "params0", {k: v.detach() for k, v in self.params0.items()})
 
     def __getattr__(self, name: str) -> Any:
-        # depth, d_in, d_out, dtype, device, n_params, layer_of: those of the base network
+        # depth, d_in, d_out, dtype, device, n_params: those of the base network
         if name in ("base", "params0"):
             raise AttributeError(name)
         return getattr(self.base, name)
 
+    def layer_of(self, name: str) -> int:
+        return self.base.layer_of(name.removesuffix(REFERENCE_SUFFIX))
+
+    @staticmethod
+    def attach(params: Mapping[str, torch.Tensor]) -> Params:
+        """``params`` with a copy of themselves attached as θ0 ("W1@0", ...): single or stacked (S, ...)."""
+        trainable, _ = split_buffers(params)
+        return {**trainable, **{k + REFERENCE_SUFFIX: v.detach().clone() for k, v in trainable.items()}}
+
     def init(self, seed: int = 0) -> Params:
-        """θ0 itself (the centering point), cloned."""
-        return {k: v.clone() for k, v in self.params0.items()}
+        """With ``params0``: θ0 itself, cloned. Without: the base network's θ0 for ``seed`` with θ0 attached as
+        buffers (:meth:`attach`)."""
+        if self.params0 is not None:
+            return {k: v.clone() for k, v in self.params0.items()}
+        return self.attach(self.base.init(seed))
 
     def __call__(self, params: Mapping[str, torch.Tensor], x: torch.Tensor) -> torch.Tensor:
-        return self.base(params, x) - self.base(self.params0, x)
+        theta, buffers = split_buffers(params)
+        if buffers:
+            theta0 = {k.removesuffix(REFERENCE_SUFFIX): v.detach() for k, v in buffers.items()}
+            if theta0.keys() != theta.keys():
+                raise ValueError(f"params hold θ0 for {sorted(theta0)} but θ for {sorted(theta)}: attach θ0 for "
+                                 "every parameter (Centered.attach)")
+        elif self.params0 is not None:
+            theta0 = self.params0
+        else:
+            raise ValueError("this Centered net has no params0, so params must hold θ0 as buffers ('W1@0', ...): "
+                             "use Centered(net).init(seed), init_ensemble(Centered(net), seeds) or "
+                             "Centered.attach(params)")
+        return self.base(theta, x) - self.base(theta0, x)
 
 
 def doubling_trick(net: MLP, params: Mapping[str, torch.Tensor]) -> tuple[MLP, Params]:
@@ -288,11 +330,15 @@ def doubling_trick(net: MLP, params: Mapping[str, torch.Tensor]) -> tuple[MLP, P
     The last hidden layer is duplicated (same input weights and biases) and the output weights become
     (W^L, −W^L), so f(·; θ'(0)) = 0. The output layer keeps its original normalization, so that the
     per-layer kernels of layers L−1 and L double and those of layers ≤ L−2 vanish (003 Thm 10).
+
+    ``params`` is one parameter set or S of them stacked on a leading axis (``init_ensemble``); stacked,
+    each member's layers are doubled on its own (the concatenations run over the trailing axes).
     """
     if not isinstance(net, MLP):
         raise ValueError(f"net must be an MLP, got {type(net).__name__}")
     if net.depth < 2:
         raise ValueError(f"the doubling trick needs a hidden layer: depth must be >= 2, got {net.depth}")
+    _check_layout(net, params)
     L = net.depth
     hidden = list(net.hidden)
     hidden[-1] *= 2
@@ -302,11 +348,29 @@ def doubling_trick(net: MLP, params: Mapping[str, torch.Tensor]) -> tuple[MLP, P
         dtype=net.dtype, device=net.device, fan_in=net.fan_in,
     )
     new = dict(params)
-    new[f"W{L - 1}"] = torch.cat([params[f"W{L - 1}"], params[f"W{L - 1}"]], dim=0)
+    new[f"W{L - 1}"] = torch.cat([params[f"W{L - 1}"], params[f"W{L - 1}"]], dim=-2)
     if f"b{L - 1}" in params:
-        new[f"b{L - 1}"] = torch.cat([params[f"b{L - 1}"], params[f"b{L - 1}"]])
-    new[f"W{L}"] = torch.cat([params[f"W{L}"], -params[f"W{L}"]], dim=1)
+        new[f"b{L - 1}"] = torch.cat([params[f"b{L - 1}"], params[f"b{L - 1}"]], dim=-1)
+    new[f"W{L}"] = torch.cat([params[f"W{L}"], -params[f"W{L}"]], dim=-1)
     return doubled, new
+
+
+def _check_layout(net: MLP, params: Mapping[str, torch.Tensor]) -> None:
+    """params must be those of ``net``, unstacked or all stacked on one leading axis of the same length."""
+    sizes = net.layer_sizes
+    expected = {f"W{l}": (sizes[l], sizes[l - 1]) for l in range(1, net.depth + 1)}
+    if net.bias != "none":
+        expected.update({f"b{l}": (sizes[l],) for l in range(1, net.depth + 1)})
+    if set(params) != set(expected):
+        raise ValueError(f"params must have the entries {sorted(expected)} of this network, got {sorted(params)}")
+    leading = set()
+    for k, shape in expected.items():
+        got = tuple(params[k].shape)
+        if got[len(got) - len(shape):] != shape or len(got) - len(shape) > 1:
+            raise ValueError(f"params[{k!r}] has shape {got}; expected {shape} or (S, {', '.join(map(str, shape))})")
+        leading.add(got[: len(got) - len(shape)])
+    if len(leading) > 1:
+        raise ValueError(f"params mix stacked and unstacked entries (leading shapes {sorted(leading)})")
 
 
 def n_params(params: Mapping[str, torch.Tensor]) -> int:

@@ -1,5 +1,6 @@
 """First-order optimizers as pure updates on parameter dicts: ``state = opt.init(params)``,
-``params, state = opt.step(params, grads, state)``.
+``params, state = opt.step(params, grads, state)``; and the same update in place, for a trainer that owns
+its buffers: ``opt.step_(params, grads, state, lr=None)`` (GD, Adam: no new S × P tensor; AdaGrad, RMSprop: one).
 
 Parameters may be stacked over an ensemble axis (leading dimension S); the learning rate may then be a
 tensor of shape (S,), one rate per member. Updates follow torch.optim's definitions:
@@ -8,10 +9,18 @@ tensor of shape (S,), one rate per member. Updates follow torch.optim's definiti
 * ``AdaGrad``: G += g², θ −= η g/(√G + ε) (001 Thm 3, Example 1).
 * ``Adam``: bias-corrected moments, β = (0.9, 0.999) (004 methods, full batch).
 * ``RMSprop``: v = αv + (1 − α)g², θ −= η g/(√v + ε).
+
+``step`` is the reference, written as the formulas above. ``step_`` does the same arithmetic with the fused
+in-place operations of torch.optim's single-tensor implementations (``add_``, ``lerp_``, ``addcmul_``,
+``addcdiv_``), so the two agree to round-off. ``step_`` updates ``params`` and the state's tensors in place,
+advances the state's counters (Adam's ``t``), may use ``grads`` as scratch (overwriting them) and
+takes the rates of the members it is given from ``lr`` when given (a subset of the members, e.g. a chunk of
+them or the ones still training), else from ``self.lr``.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 
@@ -29,6 +38,23 @@ def _rate(lr: float | torch.Tensor, like: torch.Tensor) -> float | torch.Tensor:
     return lr
 
 
+def _scaled_sub_(p: torch.Tensor, num: torch.Tensor, den: torch.Tensor | None, rate, scratch: torch.Tensor) -> None:
+    """p −= rate · num / den in place (den None: rate · num); ``rate`` a number or a broadcast (S, 1, ...)
+    tensor. ``scratch`` (num's shape, may be num or den itself) receives the step for a tensor rate."""
+    if not isinstance(rate, torch.Tensor):
+        if den is None:
+            p.add_(num, alpha=-rate)
+        else:
+            p.addcdiv_(num, den, value=-rate)
+        return
+    if den is None:
+        torch.mul(num, rate, out=scratch)
+    else:
+        torch.div(num, den, out=scratch)
+        scratch.mul_(rate)
+    p.sub_(scratch)
+
+
 @dataclass(frozen=True)
 class GD:
     lr: float | torch.Tensor
@@ -38,6 +64,11 @@ class GD:
 
     def step(self, params, grads, state):
         return {k: p - _rate(self.lr, p) * grads[k] for k, p in params.items()}, state
+
+    def step_(self, params, grads, state, lr=None) -> None:
+        lr = self.lr if lr is None else lr
+        for k, p in params.items():
+            _scaled_sub_(p, grads[k], None, _rate(lr, p), grads[k])
 
 
 @dataclass(frozen=True)
@@ -52,6 +83,14 @@ class AdaGrad:
         acc = {k: state["sum"][k] + grads[k] ** 2 for k in params}
         new = {k: p - _rate(self.lr, p) * grads[k] / (acc[k].sqrt() + self.eps) for k, p in params.items()}
         return new, {"sum": acc}
+
+    def step_(self, params, grads, state, lr=None) -> None:
+        lr = self.lr if lr is None else lr
+        for k, p in params.items():
+            g, acc = grads[k], state["sum"][k]
+            acc.addcmul_(g, g, value=1)
+            den = acc.sqrt().add_(self.eps)
+            _scaled_sub_(p, g, den, _rate(lr, p), g)
 
 
 @dataclass(frozen=True)
@@ -75,6 +114,17 @@ class Adam:
         }
         return new, {"m": m, "v": v, "t": t}
 
+    def step_(self, params, grads, state, lr=None) -> None:
+        lr = self.lr if lr is None else lr
+        state["t"] = t = state["t"] + 1
+        c1, sqrt_c2 = 1 - self.beta1**t, math.sqrt(1 - self.beta2**t)
+        for k, p in params.items():
+            g, m, v = grads[k], state["m"][k], state["v"][k]
+            m.lerp_(g, 1 - self.beta1)
+            v.mul_(self.beta2).addcmul_(g, g, value=1 - self.beta2)
+            den = torch.sqrt(v, out=g).div_(sqrt_c2).add_(self.eps)  # g is no longer needed: its buffer is the scratch
+            _scaled_sub_(p, m, den, _rate(lr, p) / c1, den)
+
 
 @dataclass(frozen=True)
 class RMSprop:
@@ -89,6 +139,14 @@ class RMSprop:
         v = {k: self.alpha * state["v"][k] + (1 - self.alpha) * grads[k] ** 2 for k in params}
         new = {k: p - _rate(self.lr, p) * grads[k] / (v[k].sqrt() + self.eps) for k, p in params.items()}
         return new, {"v": v}
+
+    def step_(self, params, grads, state, lr=None) -> None:
+        lr = self.lr if lr is None else lr
+        for k, p in params.items():
+            g, v = grads[k], state["v"][k]
+            v.mul_(self.alpha).addcmul_(g, g, value=1 - self.alpha)
+            den = v.sqrt().add_(self.eps)
+            _scaled_sub_(p, g, den, _rate(lr, p), g)
 
 
 OPTIMIZERS = {"gd": GD, "sgd": GD, "adagrad": AdaGrad, "adam": Adam, "rmsprop": RMSprop}

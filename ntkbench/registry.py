@@ -1,17 +1,26 @@
-"""Claims as data: one :class:`Claim` per row of ../shared/CLAIMS.md, registered under its fixed id.
+"""Claims as data: one :class:`Claim` per row of the catalogue (docs/claims.md), registered under its fixed id.
 
-A claim is a spec, not code paths: its declared parameters (:class:`Param`, one value per profile), a sweep
-(``points``: parameters → list of sweep points, each a JSON-able dict), a measurement per point (``measure``:
-point → tidy DataFrame rows), a fit over all rows (``fit``: rows → named :class:`Measurement`), the expectations
-(``expect``: parameters → :class:`Expect` per measured quantity, each with the written reason for its tolerance) and
-its negative controls (:class:`Control`: parameter overrides under which the theory predicts a failure).
+A claim is a spec, not code paths:
 
-Adding a claim is one ``register(Claim(...))`` in the module of its family (``ntkbench/claims/<family>.py``); the
-CLI, the runner, the report and the pytest collection find it through this registry.
+* its declared parameters (:class:`Param`: one value per profile, an allowed range, and a *role*: a sweep
+  ``axis`` expands into one sweep point per value, an ``analysis`` parameter is read only by the checks, every
+  other parameter is copied into every sweep point);
+* a measurement per sweep point (``measure(point, ctx)`` → tidy DataFrame rows). The sweep is the grid of
+  :meth:`Claim.points`: every declared parameter reaches every point, so an override can never be measured at a
+  default under the same cache key;
+* its checks (:class:`Check`: the fit of one measured quantity over all rows, its :class:`Expect` with the written
+  reason for its tolerance, and whether it is a *precondition* — training converged — or the science);
+* its negative controls (:class:`Control`: overrides under which the theory predicts that the named checks fail).
+
+Adding a claim is one ``register(Claim(...))`` in the module of its family (``ntkbench/claims/<family>.py``), built
+from the shared parameter groups, measurements and check builders of :mod:`ntkbench.claims`; the CLI, the runner,
+the report and the pytest collection find it through this registry. Every claim also accepts ``seed_offset``
+(:data:`SEED_OFFSET`), which shifts every initialization seed and the data split.
 """
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -23,6 +32,8 @@ PROFILES = ("smoke", "ci", "paper")
 DEFAULT_PROFILE = "ci"
 KINDS = ("int", "float", "str", "bool", "ints", "floats")
 MODES = ("within", "below", "above")
+ROLES = ("science", "precondition")
+SEED_STRIDE = 1000  # seed_offset k shifts initialization seeds by k·SEED_STRIDE (members per point stay < 1000)
 
 
 class UsageError(ValueError):
@@ -34,10 +45,15 @@ class Param:
     """A declared parameter of a claim with its value per profile (``smoke``, ``ci``, ``paper``).
 
     ``kind`` says how ``--set name=text`` is parsed: int, float, str, bool, or a comma-separated list of
-    ints/floats. ``choices`` restricts the allowed values (for str kinds). ``per="depth"`` declares a list
-    aligned with the list parameter ``depth`` (one value per entry, or a single value for all): when only
-    ``depth`` is overridden, the values declared for the chosen depths are kept (``--set depth=3`` takes the
-    profile's width for L = 3)."""
+    ints/floats. ``choices`` restricts the allowed values; ``low``/``high`` bound numeric values (each element of
+    a list; ``low_open`` makes the lower bound strict, e.g. σ > 0).
+
+    Role in the sweep (:meth:`Claim.points`): ``axis="sigma"`` makes a list parameter (``sigmas``) one sweep
+    point per value, under the key ``sigma``; an int parameter with an axis counts (``seeds=5`` → ``seed`` 0..4).
+    ``analysis=True``: read only by the checks (a fit range), never part of a point, so changing it reuses the
+    cached points. ``per="depth"`` declares a list aligned with the list parameter ``depth`` (one value per entry,
+    or one for all); when ``depth`` is overridden alone, each depth takes the value declared for it, and a depth
+    the profile does not list takes the value of the nearest listed depth (said in ``ntkbench show``)."""
 
     name: str
     smoke: Any
@@ -47,15 +63,30 @@ class Param:
     kind: str = "int"
     choices: tuple[Any, ...] = ()
     per: str | None = None
+    low: float | None = None
+    high: float | None = None
+    low_open: bool = False
+    axis: str | None = None
+    analysis: bool = False
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
             raise ValueError(f"Param {self.name!r}: kind={self.kind!r} is not one of {KINDS}")
+        if self.axis is not None and self.kind not in ("ints", "floats", "int"):
+            raise ValueError(f"Param {self.name!r}: an axis must be a list (ints, floats) or a count (int)")
+        if self.analysis and (self.axis or self.per):
+            raise ValueError(f"Param {self.name!r}: an analysis parameter is neither an axis nor per-{self.per}")
         for profile in PROFILES:
             self.check(getattr(self, profile))
 
     def value(self, profile: str) -> Any:
         return getattr(self, profile)
+
+    def allowed(self) -> str:
+        """The allowed range in words (``> 0``, ``1 … 10``), or '' when unbounded."""
+        lo = "" if self.low is None else f"{'>' if self.low_open else '≥'} {self.low:g}"
+        hi = "" if self.high is None else f"≤ {self.high:g}"
+        return " and ".join(s for s in (lo, hi) if s)
 
     def check(self, value: Any) -> Any:
         """Validate a value of this parameter; return it normalized (lists become tuples)."""
@@ -63,11 +94,18 @@ class Param:
             if not isinstance(value, (list, tuple)) or not value:
                 raise UsageError(f"parameter {self.name!r} must be a non-empty list of {self.kind[:-1]}s, got {value!r}")
             value = tuple(value)
+        items = value if isinstance(value, tuple) else (value,)
         if self.choices:
-            items = value if isinstance(value, tuple) else (value,)
             bad = [v for v in items if v not in self.choices]
             if bad:
                 raise UsageError(f"parameter {self.name!r}: {bad[0]!r} is not allowed; choose from {self.choices}")
+        if self.kind in ("int", "float", "ints", "floats"):
+            for v in items:
+                if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+                    raise UsageError(f"parameter {self.name!r} must be a finite number, got {v!r}")
+                too_low = self.low is not None and (v <= self.low if self.low_open else v < self.low)
+                if too_low or (self.high is not None and v > self.high):
+                    raise UsageError(f"parameter {self.name!r} must be {self.allowed()}, got {v!r}")
         return value
 
     def parse(self, text: str) -> Any:
@@ -94,13 +132,30 @@ class Param:
         return self.check(value)
 
 
+SEED_OFFSET = Param("seed_offset", 0, 0, 0, kind="int", low=0,
+                    help=f"reseed: shifts every initialization seed by seed_offset·{SEED_STRIDE} and the data split "
+                         "seed by seed_offset (0: the baseline's randomness)")
+
+
+@dataclass(frozen=True)
+class FittedLine:
+    """A fitted power law y = amplitude · x^exponent over [x_lo, x_hi], kept so that figures draw the fit."""
+
+    amplitude: float
+    exponent: float
+    x_lo: float
+    x_hi: float
+
+
 @dataclass(frozen=True)
 class Measurement:
-    """A fitted value with its confidence interval (NaN ends when none applies) and how it was obtained."""
+    """A fitted value with its confidence interval (NaN ends when none applies), how it was obtained, and for a
+    power-law fit the fitted line."""
 
     value: float
     interval: tuple[float, float] = (math.nan, math.nan)
     method: str = ""
+    line: FittedLine | None = None
 
 
 @dataclass(frozen=True)
@@ -109,19 +164,28 @@ class Expect:
 
     ``mode="within"``: pass when |measured − expected| ≤ tolerance; ``"below"``: measured ≤ expected + tolerance
     (e.g. a deviation that must be 0 to round-off); ``"above"``: measured ≥ expected − tolerance.
-    ``reason``: where the tolerance comes from (measured noise, profile, round-off)."""
+    ``reason``: where the tolerance comes from (measured noise, calibration, round-off).
+    ``role="precondition"``: the experiment ran as designed (every net reached its threshold); when it fails the
+    run is ``invalid``, neither a pass nor a fail of the science."""
 
     name: str
     expected: float
     tolerance: float
     reason: str
     mode: str = "within"
+    role: str = "science"
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
             raise ValueError(f"Expect {self.name!r}: mode={self.mode!r} is not one of {MODES}")
+        if self.role not in ROLES:
+            raise ValueError(f"Expect {self.name!r}: role={self.role!r} is not one of {ROLES}")
         if not self.tolerance >= 0:
             raise ValueError(f"Expect {self.name!r}: tolerance must be >= 0, got {self.tolerance!r}")
+
+    @property
+    def base(self) -> str:
+        return base_name(self.name)
 
     def passes(self, measured: float) -> bool:
         if not math.isfinite(measured):
@@ -137,33 +201,53 @@ class Expect:
         return f"{self.expected:g} {sign}{self.tolerance:g}"
 
 
+def base_name(check_name: str) -> str:
+    """``slope[L=2]`` → ``slope``: the name a control uses for all instances of a check."""
+    return check_name.partition("[")[0]
+
+
+@dataclass(frozen=True)
+class Check:
+    """One measured quantity of a claim: ``fit(data, params)`` → {name: Measurement} and ``expect(params)`` → the
+    matching :class:`Expect` (several names when the check is made per depth, ``slope[L=2]``, ``slope[L=3]``).
+    Built by the check builders of :mod:`ntkbench.claims.checks`."""
+
+    fit: Callable[[pd.DataFrame, Mapping[str, Any]], dict[str, Measurement]]
+    expect: Callable[[Mapping[str, Any]], tuple[Expect, ...]]
+
+
 @dataclass(frozen=True)
 class Control:
-    """A negative control: parameter overrides under which the theory predicts that the check fails."""
+    """A negative control: parameter overrides under which the theory predicts that the checks named in ``fails``
+    (base names: ``slope`` covers ``slope[L=2]`` and ``slope[L=3]``) fail, every one of them. Its preconditions
+    must still hold; otherwise the control is ``invalid``."""
 
     name: str
     overrides: Mapping[str, Any]
     why: str
+    fails: tuple[str, ...]
 
 
 @dataclass(frozen=True)
 class Claim:
-    """One registered check (see the module docstring for the roles of the callables)."""
+    """One registered check (see the module docstring for the roles of the fields)."""
 
     id: str
     source: str
     statement: str
     measured: str
     params: tuple[Param, ...]
-    points: Callable[[Mapping[str, Any]], list[dict[str, Any]]]
     measure: Callable[..., pd.DataFrame]
-    fit: Callable[[pd.DataFrame, Mapping[str, Any]], dict[str, Measurement]]
-    expect: Callable[[Mapping[str, Any]], tuple[Expect, ...]]
+    checks: tuple[Check, ...]
     controls: tuple[Control, ...] = ()
     figure: Callable[..., Any] | None = None
     notes: str = ""
     in_tests: bool = True  # False: the ci profile is too slow for `nox -s tests`; it runs in `nox -s claims`
     extra: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if all(p.name != SEED_OFFSET.name for p in self.params):
+            object.__setattr__(self, "params", (*self.params, SEED_OFFSET))
 
     @property
     def family(self) -> str:
@@ -191,31 +275,88 @@ class Claim:
                 continue
             keys, vals = values[p.per], values[p.name]
             if p.per in overrides and p.name not in overrides:
-                declared = dict(zip(self.param(p.per).value(profile), p.value(profile)))
-                if len(p.value(profile)) == len(self.param(p.per).value(profile)) and all(k in declared for k in keys):
-                    vals = values[p.name] = tuple(declared[k] for k in keys)
+                declared_keys, declared = self.param(p.per).value(profile), p.value(profile)
+                if len(declared) == len(declared_keys):
+                    table = dict(zip(declared_keys, declared))
+                    nearest = lambda k: table[min(table, key=lambda d: (abs(d - k), -d))]  # noqa: E731
+                    vals = values[p.name] = tuple(table.get(k, nearest(k)) for k in keys)
             if len(vals) not in (1, len(keys)):
                 raise UsageError(f"parameter {p.name!r} has {len(vals)} values for {p.per}={list(keys)}: give one "
                                  f"value per {p.per} or a single value (e.g. --set {p.name}={vals[0]})")
         return values
 
+    def points(self, params: Mapping[str, Any]) -> list[dict[str, Any]]:
+        """The sweep: the grid over the axis parameters (in declaration order); every non-analysis parameter is in
+        every point (axes under their axis key, per-axis lists as the value for that point's axis key)."""
+        axes = [p for p in self.params if p.axis]
+        fixed = {p.name: params[p.name] for p in self.params if not (p.axis or p.per or p.analysis)}
+        per = [p for p in self.params if p.per]
+        values = [range(params[p.name]) if p.kind == "int" else params[p.name] for p in axes]
+        out = []
+        for combo in itertools.product(*values):
+            point = dict(fixed)
+            point.update({p.axis: v for p, v in zip(axes, combo)})
+            for p in per:
+                keys, vals = params[p.per], params[p.name]
+                table = dict(zip(keys, vals if len(vals) == len(keys) else vals * len(keys)))
+                axis = self.param(p.per).axis
+                point[p.name] = table[point[axis]] if axis else tuple(table[k] for k in keys)
+            out.append(point)
+        return out
+
+    def fit(self, data: pd.DataFrame, params: Mapping[str, Any]) -> dict[str, Measurement]:
+        out: dict[str, Measurement] = {}
+        for check in self.checks:
+            out.update(check.fit(data, params))
+        return out
+
+    def expect(self, params: Mapping[str, Any]) -> tuple[Expect, ...]:
+        return tuple(e for check in self.checks for e in check.expect(params))
+
 
 _REGISTRY: dict[str, Claim] = {}
 
 
-def register(claim: Claim) -> Claim:
-    """Add ``claim`` to the registry (ids are unique; a family module registers each of its claims once)."""
+def validate(claim: Claim) -> None:
+    """Registration errors of a claim spec (raises ValueError): id form, duplicate parameters or check names, and
+    controls that name no science check, override unknown parameters, or change no sweep point at some profile
+    (such a control would rerun the claim itself)."""
     if "/" not in claim.id:
-        raise ValueError(f"claim id {claim.id!r} must be 'family/name' as in CLAIMS.md")
-    if claim.id in _REGISTRY and _REGISTRY[claim.id] is not claim:
-        raise ValueError(f"claim id {claim.id!r} is already registered")
+        raise ValueError(f"claim id {claim.id!r} must be 'family/name' as in the catalogue")
     names = claim.param_names()
     if len(set(names)) != len(names):
         raise ValueError(f"claim {claim.id!r} declares a parameter twice: {names}")
-    for control in claim.controls:
-        unknown = set(control.overrides) - set(names)
-        if unknown:
-            raise ValueError(f"claim {claim.id!r}, control {control.name!r}: unknown parameters {sorted(unknown)}")
+    for profile in PROFILES:
+        params = claim.resolve(profile)
+        expects = claim.expect(params)
+        if len({e.name for e in expects}) != len(expects):
+            raise ValueError(f"claim {claim.id!r}: two checks share a name at {profile}: {[e.name for e in expects]}")
+        for control in claim.controls:
+            where = f"claim {claim.id!r}, control {control.name!r}"
+            unknown = set(control.overrides) - set(names)
+            if unknown:
+                raise ValueError(f"{where}: unknown parameters {sorted(unknown)}")
+            if not control.fails:
+                raise ValueError(f"{where}: name the checks that must fail (fails=...)")
+            ctrl_params = claim.resolve(profile, control.overrides)
+            science = {e.base for e in claim.expect(ctrl_params) if e.role == "science"}
+            missing = sorted(set(control.fails) - science)
+            if missing:
+                raise ValueError(f"{where}: fails={missing} names no science check; its science checks: "
+                                 f"{sorted(science)}")
+            if claim.points(ctrl_params) == claim.points(params):
+                raise ValueError(f"{where}: its overrides change no sweep point at profile {profile!r}, so it "
+                                 "would measure the claim itself")
+
+
+def register(claim: Claim) -> Claim:
+    """Add ``claim`` to the registry after :func:`validate` (ids are unique; a family module registers each of
+    its claims once)."""
+    if claim.id in _REGISTRY and _REGISTRY[claim.id] is claim:
+        return claim
+    if claim.id in _REGISTRY:
+        raise ValueError(f"claim id {claim.id!r} is already registered")
+    validate(claim)
     _REGISTRY[claim.id] = claim
     return claim
 

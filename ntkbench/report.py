@@ -1,11 +1,18 @@
 """The summary of saved results (``OUT/README.md``) and the comparison of two result folders.
 
 :func:`build` renders every ``result.json`` under an output folder (see :mod:`ntkbench.store`) as Markdown that a code
-host displays: per profile, a table of the claims (every check with its measured value, interval, expectation and
-verdict; the figure link), a table of the negative controls, the tracebacks of errors, and the σ-mitigation run when
-``OUT/<profile>/mitigation/mitigation.json`` exists.
+host displays: per profile, the results grouped by source document (the plans of ``reproduce/``, with the figure,
+table or theorem each claim mirrors), a table of the claims (every check with its measured value, interval,
+expectation and verdict; the calibration pass rate when ``OUT/<profile>/calibration/`` has one; the figure link), a
+table of the negative controls (the checks each control names as must-fail are marked), the invalid runs with their
+reasons, the runs with parameter overrides or errors (``OUT/<profile>/variants/``, never mixed with the baseline),
+the tracebacks of errors, and the σ-mitigation run when ``OUT/<profile>/mitigation/mitigation.json`` exists.
 
-:func:`compare` lists what got worse from a baseline folder to a new one (:class:`Regression`).
+:func:`compare` lists what got worse from a baseline folder to a new one (:class:`Regression`); variants are ignored.
+
+Outcomes (``result["outcome"]``, derived from ``status`` for results written before it existed): ``as predicted``,
+``not as predicted``, ``invalid`` (a precondition failed: neither pass nor fail), ``error``, ``not asserted``
+(the smoke profile).
 """
 
 from __future__ import annotations
@@ -20,14 +27,17 @@ from typing import Any
 
 from . import store
 from .registry import PROFILES, UsageError
-from .runner import result_ok
 
 README = "README.md"
 MITIGATION = Path("mitigation") / "mitigation.json"
 TRACEBACK_LINES = 25
 VERSION_KEYS = ("python", "torch", "ntkbench", "git")
+REPO = Path(__file__).resolve().parents[1]
+CATALOGUE_DOC = Path("docs") / "claims.md"
+REFERENCES = "README.md#references"
 
-_STATUS = {"pass": "pass", "fail": "**fail** ❌", "error": "**error** ⚠️"}
+OUTCOMES = ("as predicted", "not as predicted", "invalid", "error", "not asserted")
+_STATUS = {"pass": "pass", "fail": "**fail** ❌", "invalid": "**invalid** ⚠️", "error": "**error** ⚠️"}
 
 
 # ----- number and cell formatting ------------------------------------------------------------------------------------
@@ -75,6 +85,11 @@ def measured(check: Mapping[str, Any]) -> str:
     return text
 
 
+def percent(rate: Any) -> str:
+    """A pass rate in [0, 1] as ``90%`` (``—`` when not a number)."""
+    return f"{100 * float(rate):.0f}%" if _finite(rate) else "—"
+
+
 def _finite(x: Any) -> bool:
     return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
 
@@ -91,21 +106,79 @@ def _table(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> list[str]:
     return [_row(header), "| " + " | ".join("---" for _ in header) + " |", *(_row(r) for r in rows)]
 
 
-def _ok(result: Mapping[str, Any]) -> bool:
-    return bool(result["ok"]) if "ok" in result else result_ok(result)
+# ----- outcomes -------------------------------------------------------------------------------------------------------
+def asserted(result: Mapping[str, Any]) -> bool:
+    """False at the smoke profile, which asserts nothing."""
+    return bool(result.get("asserted", True)) and result.get("outcome") != "not asserted"
+
+
+def outcome(result: Mapping[str, Any]) -> str:
+    """The result's outcome (one of :data:`OUTCOMES`): its ``outcome`` field, or derived from its status."""
+    if result.get("outcome") in OUTCOMES:
+        return result["outcome"]
+    status = result.get("status")
+    if status == "error":
+        return "error"
+    if not asserted(result):
+        return "not asserted"
+    if status == "invalid":
+        return "invalid"
+    return "as predicted" if status == ("fail" if result.get("control") else "pass") else "not as predicted"
+
+
+def ok(result: Mapping[str, Any]) -> bool:
+    """As the theory predicts (or, at smoke, ran): the result's ``ok`` field, or derived from its outcome."""
+    if isinstance(result.get("ok"), bool):
+        return result["ok"]
+    return outcome(result) in ("as predicted", "not asserted")
+
+
+def invalid_reason(result: Mapping[str, Any]) -> str:
+    """Why a result is invalid: its ``invalid_reason`` text (e.g. "2 of 5 members did not reach the threshold"),
+    else the precondition checks that failed."""
+    if result.get("invalid_reason"):
+        return str(result["invalid_reason"])
+    failed = [c for c in result.get("checks") or [] if c.get("role") == "precondition" and c.get("passed") is False]
+    if not failed:
+        return "a precondition failed"
+    return "precondition failed: " + "; ".join(
+        f"{c.get('name', '?')} {fmt(c.get('measured'))} vs {expectation(c)}" for c in failed)
+
+
+def outcome_text(result: Mapping[str, Any]) -> str:
+    """One phrase for a progress line or a table cell: ``as predicted``, ``NOT AS PREDICTED`` (with what happened),
+    ``INVALID (why)``, ``error``, ``ran, nothing asserted (smoke)``."""
+    out = outcome(result)
+    if out == "not as predicted":
+        what = "the control passed" if result.get("control") else result.get("status", "")
+        return f"NOT AS PREDICTED ({what})" if what else "NOT AS PREDICTED"
+    if out == "invalid":
+        return f"INVALID ({invalid_reason(result)})"
+    if out == "not asserted":
+        return f"ran, nothing asserted ({result.get('profile') or 'smoke'})"
+    return out
+
+
+def variant(result: Mapping[str, Any]) -> str:
+    """The variant folder of a result (``""``: the baseline layout)."""
+    return str(result.get("variant") or result.get("_variant") or "")
 
 
 def _label(result: Mapping[str, Any]) -> str:
-    return result.get("id", "?") + (f" [{result['control']}]" if result.get("control") else "")
+    v = variant(result)
+    return result.get("id", "?") + (f" [{result['control']}]" if result.get("control") else "") + (
+        f" {{{v}}}" if v else "")
 
 
 # ----- the summary ----------------------------------------------------------------------------------------------------
-def build(out: str | os.PathLike, profile: str | None = None) -> Path:
+def build(out: str | os.PathLike, profile: str | None = None, *, plans_dir: str | os.PathLike | None = None) -> Path:
     """Write ``OUT/README.md`` from the saved results (every profile present, or only ``profile``); return its path.
 
-    Raises :class:`~ntkbench.registry.UsageError` when ``out`` holds neither results nor a mitigation run."""
+    Results are grouped by source document after the plans of ``plans_dir`` (default: the checkout's
+    ``reproduce/``). Raises :class:`~ntkbench.registry.UsageError` when ``out`` holds neither results nor a
+    mitigation run."""
     out = Path(out)
-    results = store.load_results(out, profile)
+    results = store.load_results(out, profile, variants=True)
     by_profile: dict[str, list[dict]] = {}
     for r in sorted(results, key=_catalogue_order()):
         by_profile.setdefault(r.get("profile") or Path(r["_path"]).relative_to(out).parts[0], []).append(r)
@@ -114,24 +187,56 @@ def build(out: str | os.PathLike, profile: str | None = None) -> Path:
     if not by_profile:
         where = f" for profile {profile!r}" if profile else ""
         raise UsageError(f"no results under {str(out)!r}{where}: run `ntkbench run --out {out}` first")
+    plans, plan_error = _plans(plans_dir)
     order = sorted(by_profile, key=lambda p: (PROFILES.index(p) if p in PROFILES else len(PROFILES), p))
     lines = ["# ntkbench results", "",
              "Generated by `ntkbench report` from the `result.json` files below this folder; do not edit by hand. "
-             "Each claim of the catalogue (CLAIMS.md) is checked against its expectation (`e ± t`: within, "
-             "`≤ e + t`: below, `≥ e − t`: above; ✗ marks a check that failed); a negative control is *as "
-             "predicted* when it fails.", ""]
+             f"Each claim of the catalogue ({_repo_link(out, CATALOGUE_DOC, 'docs/claims.md')}; the source documents: "
+             f"{_repo_link(out, Path(REFERENCES), 'references')}) is checked against its expectation (`e ± t`: "
+             "within, `≤ e + t`: below, `≥ e − t`: above; ✗ marks a check that failed). A negative control is *as "
+             "predicted* when the checks it names (*must fail*) fail and its preconditions hold; a run whose "
+             "preconditions fail (a net that did not reach its training threshold) is *invalid*: neither a pass nor "
+             "a fail.", ""]
+    if plan_error:
+        lines += [f"*The reproduction plans could not be read: {plan_error}*", ""]
+    if plans and results:
+        lines += _papers_section(out, plans, by_profile, order)
     for prof in order:
         lines += _profile_section(out, prof, by_profile[prof])
     return store.atomic_write_text(out / README, "\n".join(lines).rstrip() + "\n")
 
 
+def _plans(folder: str | os.PathLike | None) -> tuple[list, str]:
+    from . import plans
+
+    try:
+        return plans.load_all(folder), ""
+    except UsageError as exc:  # a broken plan must not stop the summary of results that exist
+        return [], str(exc)
+
+
+def _repo_link(out: Path, target: Path, text: str) -> str:
+    """A relative link from ``OUT/README.md`` to a file of the checkout when ``out`` lies inside it, else the path
+    in words (a results folder elsewhere cannot link into the repository)."""
+    path = target.as_posix().partition("#")[0]
+    anchor = target.as_posix().partition("#")[2]
+    try:
+        out_abs = out.resolve()
+        out_abs.relative_to(REPO)
+    except (ValueError, OSError):
+        return f"`{target.as_posix()}` of the ntkbench repository"
+    rel = Path(os.path.relpath(REPO / path, out_abs)).as_posix()
+    return f"[{text}]({rel}{'#' + anchor if anchor else ''})"
+
+
 def _catalogue_order():
-    """Sort key: registered claims in catalogue order (CLAIMS.md), unknown ids after them; controls after their
-    claim."""
+    """Sort key: registered claims in catalogue order, unknown ids after them; controls after their claim;
+    variants after the baseline results."""
     from .registry import all_claims
 
     rank = {c.id: i for i, c in enumerate(all_claims())}
-    return lambda r: (rank.get(r.get("id"), len(rank)), r.get("id", ""), r.get("control") or "")
+    return lambda r: (variant(r) != "", variant(r), rank.get(r.get("id"), len(rank)), r.get("id", ""),
+                      r.get("control") or "")
 
 
 def _mitigation_profiles(out: Path, profile: str | None) -> list[str]:
@@ -140,25 +245,40 @@ def _mitigation_profiles(out: Path, profile: str | None) -> list[str]:
 
 
 def _profile_section(out: Path, profile: str, results: list[dict]) -> list[str]:
-    claims = [r for r in results if not r.get("control")]
-    controls = [r for r in results if r.get("control")]
+    base = [r for r in results if not variant(r)]
+    claims = [r for r in base if not r.get("control")]
+    controls = [r for r in base if r.get("control")]
+    variants = [r for r in results if variant(r)]
+    calibrations = store.load_calibrations(out, profile)
     lines = [f"## Profile `{profile}`", ""]
-    if results:
+    if base:
         lines += [_header(claims, controls), ""]
     if profile == "smoke" and results:
-        lines += ["*smoke profile: nothing is asserted — `pass` only says that the plumbing ran.*", ""]
+        lines += ["*smoke profile: nothing is asserted — a result only says that the plumbing ran.*", ""]
     if claims:
         lines += ["### Claims", ""]
-        lines += _table(("claim", "source", "check", "measured [interval]", "expected", "status", "s", "figure"),
-                        (row for r in claims for row in _claim_rows(out, r)))
+        lines += _table(("claim", "source", "check", "measured [interval]", "expected", "status", "s", "figure",
+                         "calibration"),
+                        (row for r in claims for row in _claim_rows(out, r, calibrations)))
         lines.append("")
     if controls:
         lines += ["### Negative controls", "",
-                  "Each control changes a setting so that the theory predicts the check to **fail**.", ""]
+                  "Each control changes a setting so that the theory predicts the checks it names to **fail** "
+                  "(marked *must fail*); its other checks (preconditions) must still hold.", ""]
         lines += _table(("claim", "control", "why", "check", "measured [interval]", "expected", "status",
-                         "as predicted", "s", "figure"),
-                        (row for r in controls for row in _control_rows(out, r)))
+                         "as predicted", "s", "figure", "calibration"),
+                        (row for r in controls for row in _control_rows(out, r, calibrations)))
         lines.append("")
+    invalid = [r for r in base if outcome(r) == "invalid"]
+    if invalid:
+        lines += ["### Invalid runs", "",
+                  f"{len(invalid)} of {len(base)} results are invalid: a precondition failed, so they neither pass "
+                  "nor fail.", ""]
+        lines += [f"- `{_label(r)}`: {invalid_reason(r)}" for r in invalid] + [""]
+    if calibrations:
+        lines += _calibration_section(out, calibrations)
+    if variants:
+        lines += _variants_section(out, variants)
     errors = [r for r in results if r.get("error")]
     if errors:
         lines += ["### Errors", ""]
@@ -178,8 +298,6 @@ def _html(text: str) -> str:
 
 
 def _header(claims: list[dict], controls: list[dict]) -> str:
-    counts = {s: sum(r.get("status") == s for r in claims) for s in ("pass", "fail", "error")}
-    predicted = sum(_ok(r) for r in controls)
     results = claims + controls
     seconds = sum(float(r.get("seconds") or 0.0) for r in results)
     vers = []
@@ -187,47 +305,164 @@ def _header(claims: list[dict], controls: list[dict]) -> str:
         values = sorted({str(r.get("versions", {}).get(key, "")) for r in results} - {""})
         if values:
             vers.append(f"{key} {' / '.join(values)}" + (" (mixed!)" if len(values) > 1 else ""))
-    parts = [f"**{counts['pass']} pass / {counts['fail']} fail / {counts['error']} error**"]
-    if controls and any(r.get("asserted", True) for r in controls):
-        parts.append(f"controls failing as predicted {predicted}/{len(controls)}")
-    elif controls:
-        parts.append(f"controls ran without error {predicted}/{len(controls)} (not asserted)")
+    if results and not any(asserted(r) for r in results):
+        errors = sum(outcome(r) == "error" for r in results)
+        parts = [f"**{len(results) - errors} ran / {errors} error** (nothing asserted)"]
+        if controls:
+            parts.append(f"controls ran without error {sum(ok(r) for r in controls)}/{len(controls)} (not asserted)")
+    else:
+        counts = {s: sum(r.get("status") == s for r in claims) for s in ("pass", "fail", "invalid", "error")}
+        parts = [f"**{counts['pass']} pass / {counts['fail']} fail / {counts['invalid']} invalid / "
+                 f"{counts['error']} error**"]
+        if controls:
+            parts.append(f"controls failing as predicted {sum(ok(r) for r in controls)}/{len(controls)}")
+            inval = sum(outcome(r) == "invalid" for r in controls)
+            if inval:
+                parts.append(f"{inval} control{'s' if inval > 1 else ''} invalid")
     return " · ".join(parts + vers + [f"{fmt(seconds)} s in total"])
+
+
+def _rel(out: Path, path: str | os.PathLike) -> str:
+    return Path(os.path.relpath(path, out)).as_posix()
 
 
 def _figure(out: Path, result: Mapping[str, Any]) -> str:
     if not result.get("figure"):
         return ""
-    rel = Path(os.path.relpath(Path(result["_path"]) / result["figure"], out)).as_posix()
-    return f"[figure]({rel})"
+    return f"[figure]({_rel(out, Path(result['_path']) / result['figure'])})"
 
 
 def _check_cells(result: Mapping[str, Any], check: Mapping[str, Any]) -> tuple[str, str, str]:
     name = check.get("name", "?")
-    if result.get("asserted", True) and check.get("passed") is False:
+    if check.get("must_fail"):
+        name += " (must fail)"
+    elif check.get("role") == "precondition":
+        name += " (precondition)"
+    if asserted(result) and check.get("passed") is False:
         name += " ✗"
     return name, measured(check), expectation(check)
 
 
-def _claim_rows(out: Path, r: Mapping[str, Any]) -> list[list[str]]:
-    status = _STATUS.get(r.get("status"), str(r.get("status")))
-    first = [r.get("id", "?"), r.get("source", ""), *_first_check(r), status, fmt(r.get("seconds")), _figure(out, r)]
-    rest = [["", "", *_check_cells(r, c), "", "", ""] for c in r.get("checks", [])[1:]]
+def _status(r: Mapping[str, Any]) -> str:
+    if not asserted(r) and r.get("status") != "error":
+        return "ran (not asserted)"
+    text = _STATUS.get(r.get("status"), str(r.get("status")))
+    if r.get("status") == "invalid":
+        text += f" ({invalid_reason(r)})"
+    return text
+
+
+def _calibration_cell(out: Path, r: Mapping[str, Any], calibrations: Mapping) -> str:
+    cal = calibrations.get((r.get("id"), r.get("control") or None))
+    if not cal:
+        return ""
+    k = cal.get("reseeds")
+    return f"[{percent(cal.get('pass_rate'))} of {k if k is not None else '?'}]({_rel(out, cal['_path'])})"
+
+
+def _claim_rows(out: Path, r: Mapping[str, Any], calibrations: Mapping) -> list[list[str]]:
+    first = [r.get("id", "?"), r.get("source", ""), *_first_check(r), _status(r), fmt(r.get("seconds")),
+             _figure(out, r), _calibration_cell(out, r, calibrations)]
+    rest = [["", "", *_check_cells(r, c), "", "", "", ""] for c in r.get("checks", [])[1:]]
     return [first, *rest]
 
 
-def _control_rows(out: Path, r: Mapping[str, Any]) -> list[list[str]]:
-    predicted = "yes" if _ok(r) else "**NO** ❌"
-    status = r.get("status", "?") if r.get("status") != "error" else _STATUS["error"]
+def _control_rows(out: Path, r: Mapping[str, Any], calibrations: Mapping) -> list[list[str]]:
+    predicted = {"as predicted": "yes", "not asserted": "yes", "invalid": "invalid ⚠️",
+                 "error": "**NO** ❌"}.get(outcome(r), "**NO** ❌")
+    status = r.get("status", "?") if r.get("status") not in ("error", "invalid") else _status(r)
+    if not asserted(r) and r.get("status") != "error":
+        status = _status(r)
     first = [r.get("id", "?"), r.get("control", ""), r.get("control_why", ""), *_first_check(r), status, predicted,
-             fmt(r.get("seconds")), _figure(out, r)]
-    rest = [["", "", "", *_check_cells(r, c), "", "", "", ""] for c in r.get("checks", [])[1:]]
+             fmt(r.get("seconds")), _figure(out, r), _calibration_cell(out, r, calibrations)]
+    rest = [["", "", "", *_check_cells(r, c), "", "", "", "", ""] for c in r.get("checks", [])[1:]]
     return [first, *rest]
 
 
 def _first_check(r: Mapping[str, Any]) -> tuple[str, str, str]:
     checks = r.get("checks") or []
     return _check_cells(r, checks[0]) if checks else ("—", "—", "—")
+
+
+def _papers_section(out: Path, plans: list, by_profile: Mapping[str, list[dict]], order: list[str]) -> list[str]:
+    """Per source document (its plan in reproduce/): each figure, table or theorem, the claim that mirrors it, and
+    its outcome at every profile present, linked to the result and its figure."""
+    from .store import variant_slug
+
+    profiles = [p for p in order if by_profile.get(p) or (out / p / MITIGATION).is_file()]
+    index = {p: {(r.get("id"), variant(r), r.get("control") or None): r for r in by_profile.get(p, [])}
+             for p in profiles}
+    lines = ["## By source document", "",
+             "The reproduction plans of `reproduce/`, one per document (`nox -s reproduce -- 004` runs one): for each "
+             "figure, table or theorem, the claim that reproduces it and its outcome at each profile (linked to the "
+             "result; details in the profile sections below).", ""]
+    for plan in plans:
+        by = f" ({plan.authors})" if plan.authors else ""
+        lines += [f"### {plan.document} — {plan.title}{by}", ""]
+        rows = []
+        for e in plan.claims:
+            slug = variant_slug(e.overrides) if e.overrides else ""
+            overrides = ", ".join(f"{k}={_plain(v)}" for k, v in e.overrides.items())
+            rows.append([e.mirrors, f"`{e.id}`" + (f" ({overrides})" if overrides else ""),
+                         *(_paper_cell(out, index[p], e.id, slug) for p in profiles)])
+        rows += [[p.mirrors, f"`{p.id}`", *(["pending: not registered yet"] * len(profiles))] for p in plan.pending]
+        if plan.mitigation:
+            rows.append([plan.mitigation, "σ-shrinking mitigation (`ntkbench mitigate`)",
+                         *(f"[ran]({_rel(out, out / p / MITIGATION)})" if (out / p / MITIGATION).is_file() else "—"
+                           for p in profiles)])
+        lines += _table(("mirrors", "claim", *(f"`{p}`" for p in profiles)), rows) + [""]
+    return lines
+
+
+def _paper_cell(out: Path, index: Mapping, claim_id: str, slug: str) -> str:
+    r = index.get((claim_id, slug, None))
+    if r is None:
+        return "—"
+    text = f"[{outcome_text(r)}]({_rel(out, Path(r['_path']) / 'result.json')})"
+    ctrls = [c for (cid, v, ctrl), c in index.items() if cid == claim_id and v == slug and ctrl]
+    if ctrls:
+        what = "as predicted" if any(asserted(c) for c in ctrls) else "ran"
+        text += f"; controls {what} {sum(ok(c) for c in ctrls)}/{len(ctrls)}"
+    if r.get("figure"):
+        text += f" · {_figure(out, r)}"
+    return text
+
+
+def _calibration_section(out: Path, calibrations: Mapping) -> list[str]:
+    lines = ["### Calibration", "",
+             "Each calibration reruns a claim (or control) with K reseeds (`ntkbench calibrate`): the spread of each "
+             "measured quantity, how often it passed its current tolerance, and the tolerance its rule suggests.", ""]
+    rows = []
+    for (cid, ctrl), cal in sorted(calibrations.items(), key=lambda kv: (kv[0][0], kv[0][1] or "")):
+        quantities = cal.get("quantities") or {}
+        first = True
+        for name, q in quantities.items() if isinstance(quantities, Mapping) else ():
+            q = q if isinstance(q, Mapping) else {}
+            head = [cid, ctrl or "", f"[{percent(cal.get('pass_rate'))} of {cal.get('reseeds', '?')}]"
+                    f"({_rel(out, cal['_path'])})"] if first else ["", "", ""]
+            rows.append([*head, name, f"{fmt(q.get('mean'))} ± {fmt(q.get('sd'))}", percent(q.get("pass_rate")),
+                         fmt(q.get("tolerance")), fmt(q.get("suggested_tolerance")), q.get("rule", "")])
+            first = False
+        if first:
+            rows.append([cid, ctrl or "", f"[{percent(cal.get('pass_rate'))} of {cal.get('reseeds', '?')}]"
+                         f"({_rel(out, cal['_path'])})", "—", "", "", "", "", ""])
+    return lines + _table(("claim", "control", "pass rate", "quantity", "mean ± sd", "passed", "tolerance",
+                           "suggested", "rule"), rows) + [""]
+
+
+def _variants_section(out: Path, results: list[dict]) -> list[str]:
+    lines = ["### Runs with overrides / errors", "",
+             "Runs whose parameters differ from the profile's (`--set`, a plan's overrides) or that erred are kept "
+             "under `variants/` and never replace a baseline result; they are not compared by `ntkbench compare`.",
+             ""]
+    rows = []
+    for r in results:
+        checks = "; ".join(f"{c.get('name', '?')} {fmt(c.get('measured'))} vs {expectation(c)}"
+                           + (" ✗" if asserted(r) and c.get("passed") is False else "")
+                           for c in r.get("checks") or []) or "—"
+        rows.append([f"`{variant(r)}`", r.get("id", "?"), r.get("control") or "", outcome_text(r), checks,
+                     fmt(r.get("seconds")), _figure(out, r)])
+    return lines + _table(("variant", "claim", "control", "outcome", "checks", "s", "figure"), rows) + [""]
 
 
 def _mitigation_section(out: Path, profile: str, path: Path) -> list[str]:

@@ -14,6 +14,7 @@ import math
 import os
 import platform
 import subprocess
+import sys
 import time
 import traceback
 from collections.abc import Iterable, Mapping, Sequence
@@ -30,7 +31,8 @@ from . import registry, store
 from ._validation import check_device
 from .registry import Claim, Control, UsageError
 
-STATUSES = ("pass", "fail", "error")
+STATUSES = ("pass", "fail", "invalid", "error")
+OUTCOMES = ("as predicted", "not as predicted", "invalid", "error", "not asserted")
 
 
 @dataclass(frozen=True)
@@ -45,14 +47,27 @@ class Context:
         return {"device": torch.device(self.device).type, "dtype": str(self.dtype), "code": code_hash()}
 
 
+# modules that present, store or schedule results: they never change a measured row, so editing them must not
+# invalidate hours of cached sweep points (the cache key hashes every other source file: the engine and the claims)
+PRESENTATION = frozenset({"cli.py", "report.py", "figures.py", "store.py", "runner.py", "calibrate.py", "plans.py",
+                          "catalogue.py", "mitigation.py", "__main__.py"})
+
+
 @functools.lru_cache(maxsize=1)
 def code_hash() -> str:
-    """Hash of every source file of the installed ntkbench package: any change to the code invalidates the cache
-    of finished sweep points (a resumed run reuses points only when the code is the one that computed them)."""
-    root = Path(__file__).parent
+    """Hash of the source files that compute measurements (the engine and ``ntkbench/claims``; not the
+    :data:`PRESENTATION` modules): a change to them invalidates the cache of finished sweep points."""
+    return hash_sources(Path(__file__).parent)
+
+
+def hash_sources(root: Path) -> str:
+    """The hash of :func:`code_hash` for the package source tree at ``root``."""
     h = hashlib.sha256()
     for path in sorted(root.rglob("*.py")):
-        h.update(str(path.relative_to(root)).encode())
+        rel = path.relative_to(root)
+        if len(rel.parts) == 1 and rel.name in PRESENTATION:
+            continue
+        h.update(str(rel).encode())
         h.update(path.read_bytes())
     return h.hexdigest()[:16]
 
@@ -61,9 +76,13 @@ def code_hash() -> str:
 class Result:
     """The outcome of one claim (or negative control) at one profile.
 
-    ``checks``: one dict per expectation (name, measured, interval, expected, tolerance, mode, passed, reason,
-    method); the top-level ``measured``/``interval``/``expected``/``tolerance`` are those of the first check.
-    ``asserted`` is False at the ``smoke`` profile, whose status only says that the plumbing ran."""
+    ``status``: ``error`` (it raised), ``invalid`` (a precondition check failed: the experiment did not run as
+    designed), else ``pass`` / ``fail`` by the science checks. ``checks``: one dict per expectation (name,
+    measured, interval, expected, tolerance, mode, role, passed, reason, method; for a control ``must_fail``).
+    ``outcome`` (:func:`outcome`) compares the status with the prediction: a claim must pass; a control must fail
+    on every check it names. ``asserted`` is False at the ``smoke`` profile, which only runs the plumbing.
+    ``variant``: "" for a run at the profile's own parameters, else the slug of the overrides (and ``error``)
+    under which the files were written, beside the baseline and never over it."""
 
     id: str
     family: str
@@ -78,11 +97,14 @@ class Result:
     versions: dict[str, str]
     control: str | None = None
     control_why: str = ""
+    control_fails: list[str] = field(default_factory=list)
     asserted: bool = True
     points: int = 0
     points_cached: int = 0
     error: str = ""
     figure: str = ""
+    overrides: dict[str, Any] = field(default_factory=dict)
+    variant: str = ""
     data: pd.DataFrame | None = field(default=None, repr=False, compare=False)
 
     def _first(self, key: str) -> Any:
@@ -105,34 +127,57 @@ class Result:
         return self._first("tolerance")
 
     @property
+    def outcome(self) -> str:
+        return outcome(self.to_dict())
+
+    @property
     def ok(self) -> bool:
-        """As the theory predicts: a claim passes, a negative control fails (at ``smoke``, where nothing is
-        asserted: it ran without error)."""
+        """As the theory predicts (at ``smoke``, where nothing is asserted: it ran without error)."""
         return result_ok(self.to_dict())
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d.pop("data")
         d.update(measured=self.measured, interval=list(self.interval), expected=self.expected,
-                 tolerance=self.tolerance)
-        d["ok"] = result_ok(d)
+                 tolerance=self.tolerance, params_differ=bool(self.overrides))
+        d["outcome"] = outcome(d)
+        d["ok"] = d["outcome"] in ("as predicted", "not asserted")
         return d
+
+
+def outcome(result: Mapping[str, Any]) -> str:
+    """One of :data:`OUTCOMES` for a result (or a saved result.json dict): ``error`` and ``invalid`` as the status
+    says; ``not asserted`` at smoke; a claim is ``as predicted`` when it passes; a control when every check it
+    names (``must_fail``) failed."""
+    status = result["status"]
+    if status == "error":
+        return status
+    if not result.get("asserted", True):
+        return "not asserted"
+    if status == "invalid":
+        return status
+    if not result.get("control"):
+        return "as predicted" if status == "pass" else "not as predicted"
+    named = [c for c in result.get("checks", []) if c.get("must_fail")]
+    if not named:  # a result saved before controls named their checks: any failing check
+        return "as predicted" if status == "fail" else "not as predicted"
+    return "as predicted" if all(not c["passed"] for c in named) else "not as predicted"
 
 
 def result_ok(result: Mapping[str, Any]) -> bool:
     """:attr:`Result.ok` for a saved result (a dict read from result.json)."""
-    if result["status"] == "error":
-        return False
-    if not result.get("asserted", True):
-        return True
-    return result["status"] == ("fail" if result.get("control") else "pass")
+    return outcome(result) in ("as predicted", "not asserted")
 
 
 def versions(device: str = "cpu") -> dict[str, str]:
+    """Versions of the software that produced a result. ``git`` is the commit of the package's checkout, or the
+    environment variable NTKBENCH_GIT when set (``nox -s reproduce`` records the state before anything it runs
+    rewrites tracked files)."""
     from . import __version__
 
     v = {"python": platform.python_version(), "torch": torch.__version__, "numpy": np.__version__,
-         "pandas": pd.__version__, "ntkbench": __version__, "git": _git_commit(), "platform": platform.platform()}
+         "pandas": pd.__version__, "ntkbench": __version__, "git": os.environ.get("NTKBENCH_GIT") or _git_commit(),
+         "platform": platform.platform()}
     if torch.device(device).type == "cuda" and torch.cuda.is_available():
         v["device"] = torch.cuda.get_device_name()
     return v
@@ -165,7 +210,45 @@ def _control(claim: Claim, name: str | None) -> Control | None:
 
 def _seeds(params: Mapping[str, Any]) -> list[int]:
     n = params.get("seeds")
-    return list(range(int(n))) if isinstance(n, int) else []
+    offset = params.get("seed_offset", 0) * registry.SEED_STRIDE
+    return [offset + s for s in range(int(n))] if isinstance(n, int) else []
+
+
+class _ReadTracker(dict):
+    """A sweep point that remembers which keys the measurement read (``point[k]``, ``point.get(k)``)."""
+
+    def __init__(self, *args, **kw):
+        super().__init__(*args, **kw)
+        self.read: set[str] = set()
+
+    def __getitem__(self, key):
+        self.read.add(key)
+        return super().__getitem__(key)
+
+    def get(self, key, default=None):
+        self.read.add(key)
+        return super().get(key, default)
+
+
+def measure_point(claim: Claim, point: Mapping[str, Any], ctx: Context) -> pd.DataFrame:
+    """``claim.measure(point, ctx)``, checking that it read every key of the point: a declared parameter that the
+    experiment ignores would be measured at a default while the cache key and the report say otherwise."""
+    tracked = _ReadTracker(point)
+    df = pd.DataFrame(claim.measure(tracked, ctx))
+    unread = sorted(set(point) - tracked.read)
+    if unread:
+        raise RuntimeError(f"claim {claim.id!r}: its measurement never read the declared parameter(s) {unread}; "
+                           "an override of them would not reach the experiment (declare them analysis=True if only "
+                           "the checks use them, or read them in measure)")
+    return df
+
+
+def changed_overrides(claim: Claim, profile: str, overrides: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The overrides whose resolved value differs from the profile's (these make a run a variant)."""
+    if not overrides:
+        return {}
+    base, new = claim.resolve(profile), claim.resolve(profile, overrides)
+    return {k: v for k, v in overrides.items() if new[k] != base[k]}
 
 
 def run_claim(
@@ -175,6 +258,7 @@ def run_claim(
     *,
     control: str | None = None,
     out: str | os.PathLike | None = None,
+    cache: str | os.PathLike | None = None,
     device: str = "cpu",
     dtype: torch.dtype = torch.float64,
     fresh: bool = False,
@@ -182,13 +266,18 @@ def run_claim(
 ) -> Result:
     """Run one claim (or its negative control ``control``) at ``profile`` with parameter ``overrides``.
 
-    Bad arguments (unknown id, profile, parameter, control) raise :class:`UsageError`; failures inside the
-    experiment give a result with ``status="error"``. ``fresh=True`` ignores cached sweep points."""
+    Bad arguments (unknown id, profile, parameter, value out of range, control) raise :class:`UsageError`;
+    failures inside the experiment give a result with ``status="error"``. With ``out`` the result's files are
+    written there (a run with overrides, or one that errs, beside the baseline under ``variants/``, never over
+    it) and finished sweep points are cached in ``cache`` (default: ``out``), so an interrupted run resumes;
+    ``fresh=True`` recomputes every point."""
     claim = registry.get(claim) if isinstance(claim, str) else claim
     registry.check_profile(profile)
     check_device(device)
     ctrl = _control(claim, control)
+    user = changed_overrides(claim, profile, overrides)
     params = claim.resolve(profile, {**(overrides or {}), **(ctrl.overrides if ctrl else {})})
+    cache = out if cache is None else cache
     ctx = Context(device=str(device), dtype=dtype)
     t0 = time.perf_counter()
     status, checks, error, data, meas, n_points, n_cached = "error", [], "", None, {}, 0, 0
@@ -198,11 +287,11 @@ def run_claim(
         frames = []
         for point in _bar(points, progress, claim.id if not ctrl else f"{claim.id} [{ctrl.name}]"):
             key = store.point_key(_measure_name(claim), point, ctx.key())
-            df = None if (fresh or out is None) else store.load_point(out, key)
+            df = None if (fresh or cache is None) else store.load_point(cache, key)
             if df is None:
-                df = pd.DataFrame(claim.measure(point, ctx))
-                if out is not None:
-                    store.save_point(out, key, df)
+                df = measure_point(claim, point, ctx)
+                if cache is not None:
+                    store.save_point(cache, key, df)
             else:
                 n_cached += 1
             frames.append(df)
@@ -212,16 +301,24 @@ def run_claim(
             if exp.name not in meas:
                 raise KeyError(f"the fit of {claim.id!r} returned no measurement {exp.name!r}")
             m = meas[exp.name]
-            checks.append({"name": exp.name, "measured": float(m.value), "interval": [float(v) for v in m.interval],
-                           "expected": float(exp.expected), "tolerance": float(exp.tolerance), "mode": exp.mode,
-                           "passed": exp.passes(float(m.value)), "reason": exp.reason, "method": m.method})
-        status = "pass" if profile == "smoke" or all(c["passed"] for c in checks) else "fail"
+            check = {"name": exp.name, "measured": float(m.value), "interval": [float(v) for v in m.interval],
+                     "expected": float(exp.expected), "tolerance": float(exp.tolerance), "mode": exp.mode,
+                     "role": exp.role, "passed": exp.passes(float(m.value)), "reason": exp.reason,
+                     "method": m.method}
+            if ctrl:
+                check["must_fail"] = exp.base in ctrl.fails
+            checks.append(check)
+        if not all(c["passed"] for c in checks if c["role"] == "precondition"):
+            status = "invalid"
+        else:
+            status = "pass" if all(c["passed"] for c in checks if c["role"] == "science") else "fail"
     except Exception:  # noqa: BLE001 - a failing claim never stops the others; the traceback is recorded
         error = traceback.format_exc()
+    variant = store.variant_slug(user, error=status == "error")
     figure = ""
     seconds = time.perf_counter() - t0
     if out is not None:
-        folder = store.claim_dir(out, profile, claim.id, ctrl.name if ctrl else None)
+        folder = store.claim_dir(out, profile, claim.id, ctrl.name if ctrl else None, variant=variant)
         if data is not None and status != "error" and claim.figure is not None:
             try:
                 from .figures import render
@@ -235,7 +332,8 @@ def run_claim(
         id=claim.id, family=claim.family, source=claim.source, statement=claim.statement, status=status,
         profile=profile, params=_plain(params), seeds=_seeds(params), checks=checks, seconds=seconds,
         versions=versions(device), control=ctrl.name if ctrl else None, control_why=ctrl.why if ctrl else "",
-        asserted=profile != "smoke", points=n_points, points_cached=n_cached, error=error, figure=figure, data=data,
+        control_fails=list(ctrl.fails) if ctrl else [], asserted=profile != "smoke", points=n_points,
+        points_cached=n_cached, error=error, figure=figure, overrides=_plain(user), variant=variant, data=data,
     )
     if out is not None:
         if data is not None:
@@ -272,6 +370,24 @@ def split_overrides(claims: Sequence[Claim], sets: Mapping[str, str], profile: s
     return per
 
 
+def threads_per_worker(jobs: int) -> tuple[int, str]:
+    """Intra-op threads for each of ``jobs`` worker processes: the cores divided among the workers, less the
+    cores other work keeps busy (1-minute load average); a note when the machine is oversubscribed. Two
+    processes with two threads each on two cores slow each other ~30× (README, "Claims")."""
+    cores = os.cpu_count() or 1
+    try:
+        busy = os.getloadavg()[0]
+    except (AttributeError, OSError):
+        busy = 0.0
+    free = max(1, round(cores - busy))
+    threads = max(1, min(cores // max(1, jobs), free // max(1, jobs)))
+    note = ""
+    if busy >= cores - 0.5:
+        note = (f"note: the machine is busy (load {busy:.1f} on {cores} cores): {jobs} worker(s) × {threads} "
+                "thread(s); runs will be slower than usual")
+    return threads, note
+
+
 def _job(args: tuple) -> Result:
     claim_id, profile, overrides, control, out, device, fresh, threads = args
     if threads:
@@ -291,19 +407,24 @@ def run_many(
     fresh: bool = False,
     progress: bool = False,
 ) -> list[Result]:
-    """Run each claim (and, with ``controls=True``, each of its negative controls); never stops at a failure."""
+    """Run each claim (and, with ``controls=True``, each of its negative controls); never stops at a failure.
+    Threads per process follow :func:`threads_per_worker` (also for a single process)."""
     claims = list(claims)
     per = split_overrides(claims, sets or {}, profile, controls)
     tasks = [(c.id, None) for c in claims]
     if controls:
         tasks += [(c.id, ctrl.name) for c in claims for ctrl in c.controls]
+    threads, note = threads_per_worker(jobs)
+    if progress and note:
+        print(note, file=sys.stderr)
     if jobs <= 1:
-        results = []
-        for cid, ctrl in _bar(tasks, progress, "claims"):
-            results.append(run_claim(cid, profile, per[cid], control=ctrl, out=out, device=device, fresh=fresh,
-                                     progress=progress))
-        return results
-    threads = max(1, (os.cpu_count() or 1) // jobs)
+        before = torch.get_num_threads()
+        torch.set_num_threads(threads)
+        try:
+            return [run_claim(cid, profile, per[cid], control=ctrl, out=out, device=device, fresh=fresh,
+                              progress=progress) for cid, ctrl in _bar(tasks, progress, "claims")]
+        finally:
+            torch.set_num_threads(before)
     import multiprocessing as mp
 
     with ProcessPoolExecutor(max_workers=jobs, mp_context=mp.get_context("spawn")) as pool:

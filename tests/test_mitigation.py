@@ -25,7 +25,10 @@ def run(**kw):
 
 
 def test_shrinking_from_a_large_sigma_lowers_the_validation_loss():
-    m = run()
+    calls = []
+    m = run(progress=lambda number, rnd, seconds: calls.append((number, rnd, seconds)))
+    assert [(n, r) for n, r, _ in calls] == list(enumerate(m.history, start=1))  # one call per round, in order
+    assert all(s >= 0 for *_, s in calls)
     sigmas = [r.sigma for r in m.history]
     assert sigmas == [8.0, 4.0, 2.0][: len(sigmas)] and len(sigmas) >= 2
     assert m.history[1].val_loss < 0.95 * m.history[0].val_loss  # σ^(2L) term: 16× smaller at half σ
@@ -59,13 +62,28 @@ def test_invalid_arguments(kw, name):
         run(**kw)
 
 
-def test_run_mitigation_writes_the_summary(tmp_path):
+def test_run_mitigation_writes_the_summary(tmp_path, capsys):
     s = run_mitigation("smoke", sets={"max_rounds": "2"}, out=tmp_path)
     assert s["status"] == "ok", s["error"]
+    captured = capsys.readouterr()  # progress by default: a start line and one line per σ round, on stderr
+    assert captured.out == ""
+    rounds = [line for line in captured.err.splitlines() if line.startswith("mitigate: round")]
+    assert len(rounds) == 2 and "σ = 4" in rounds[0] and "validation MSE" in rounds[0] and " steps " in rounds[0]
+    assert captured.err.startswith("mitigate (smoke):")
     folder = tmp_path / "smoke" / "mitigation"
     saved = json.loads((folder / "mitigation.json").read_text())
     assert saved["chosen_sigma"] == s["chosen_sigma"] and len(saved["history"]) == 2
     assert (folder / "figure.png").stat().st_size > 0 and (folder / "data.csv").is_file()
+
+
+def test_run_mitigation_progress_argument(tmp_path, capsys):
+    with pytest.raises(UsageError, match="progress"):
+        run_mitigation("smoke", progress="loud")
+    lines = []
+    s = run_mitigation("smoke", sets={"max_rounds": "1"}, progress=lambda *a: lines.append(a))
+    assert s["status"] == "ok", s["error"]
+    assert len(lines) == 1 and lines[0][0] == 1 and lines[0][1].sigma == 4.0
+    assert capsys.readouterr().err == ""  # a callable replaces the printing
 
 
 def test_resolve_rejects_unknown_keys_and_bad_values():

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from ntkbench import registry
-from ntkbench.registry import Claim, Control, Expect, Measurement, Param, UsageError
+from ntkbench.registry import Check, Claim, Control, Expect, Measurement, Param, UsageError
 
 
 # ----- Param ---------------------------------------------------------------------------------------------------------
@@ -129,21 +129,97 @@ def test_resolve_per_depth_keeps_the_declared_width():
 
 def test_resolve_per_depth_mismatch_is_a_usage_error():
     c = registry.get("init-scale/sigma-2L")
-    with pytest.raises(UsageError, match=r"'width' has 2 values for depth=\[4\].*--set width="):
-        c.resolve("ci", {"depth": "4"})  # L = 4 has no declared width
     with pytest.raises(UsageError, match=r"'width' has 3 values"):
         c.resolve("ci", {"width": "1,2,3"})
+
+
+def test_resolve_unlisted_depth_takes_the_nearest_declared_width():
+    c = registry.get("init-scale/sigma-2L")
+    declared = dict(zip(c.param("depth").ci, c.param("width").ci))
+    deepest = max(declared)
+    assert c.resolve("ci", {"depth": str(deepest + 1)})["width"] == (declared[deepest],)
+    assert c.resolve("ci", {"depth": f"{deepest + 2},2"})["width"] == (declared[deepest], declared[2])
+
+
+@pytest.mark.parametrize(("name", "text", "message"), [
+    ("seeds", "0", r"'seeds' must be ≥ 1"),
+    ("seeds", "-3", r"'seeds' must be ≥ 1"),
+    ("depth", "0", r"'depth' must be ≥ 2"),
+    ("sigmas", "-1,2", r"'sigmas' must be > 0"),
+    ("threshold", "0", r"'threshold' must be > 0"),
+    ("lr_c", "2.5", r"'lr_c' must be > 0 and ≤ 2"),
+    ("seed_offset", "-1", r"'seed_offset' must be ≥ 0"),
+])
+def test_values_out_of_range_are_usage_errors(name, text, message):
+    with pytest.raises(UsageError, match=message):
+        registry.get("init-scale/sigma-2L").resolve("ci", {name: text})
+
+
+def test_param_range_checks_every_list_element_and_rejects_bad_declarations():
+    p = Param("widths", (1,), (1,), (1,), "help", kind="ints", low=1)
+    assert p.check([3, 4]) == (3, 4)
+    with pytest.raises(UsageError, match="'widths' must be ≥ 1, got 0"):
+        p.check([3, 0])
+    with pytest.raises(UsageError, match="'x'"):
+        Param("x", 0, 1, 1, "help", low=1)  # a declared value out of range fails at declaration
+    with pytest.raises(ValueError, match="an axis must be a list"):
+        Param("x", "a", "a", "a", "help", kind="str", axis="y")
+
+
+def test_every_claim_accepts_seed_offset():
+    for c in registry.all_claims():
+        assert c.resolve("ci")["seed_offset"] == 0
+        assert c.resolve("ci", {"seed_offset": "3"})["seed_offset"] == 3
+        assert all(p["seed_offset"] == 3 for p in c.points(c.resolve("ci", {"seed_offset": "3"})))
+
+
+# ----- the sweep grid ------------------------------------------------------------------------------------------------
+def test_points_are_the_grid_and_carry_every_declared_parameter():
+    for c in registry.all_claims():
+        for profile in registry.PROFILES:
+            params = c.resolve(profile)
+            points = c.points(params)
+            axes = [p for p in c.params if p.axis]
+            expected_n = 1
+            for p in axes:
+                expected_n *= params[p.name] if p.kind == "int" else len(params[p.name])
+            assert len(points) == expected_n, c.id
+            point_keys = {p.axis or p.name for p in c.params if not p.analysis}
+            assert all(set(pt) == point_keys for pt in points), (c.id, point_keys, set(points[0]))
+
+
+def test_points_pick_the_width_of_each_depth():
+    c = registry.get("init-scale/sigma-2L")
+    params = c.resolve("ci")
+    table = dict(zip(params["depth"], params["width"]))
+    points = c.points(params)
+    assert {(p["depth"], p["width"]) for p in points} == set(table.items())
+    assert {p["sigma"] for p in points} == set(params["sigmas"])
+
+
+def test_analysis_parameters_do_not_change_the_points():
+    c = registry.get("init-scale/sigma-2L")
+    assert c.points(c.resolve("ci", {"fit_min_sigma": "2"})) == c.points(c.resolve("ci"))
+
+
+def test_every_control_changes_the_sweep_and_names_science_checks():
+    """Over the whole registry: a control whose overrides change no sweep point, or that names a check that does
+    not exist or is a precondition, is a registration error (registry.validate)."""
+    for c in registry.all_claims():
+        registry.validate(c)
+        for k in c.controls:
+            assert k.fails, (c.id, k.name)
+            for profile in registry.PROFILES:
+                assert c.points(c.resolve(profile, k.overrides)) != c.points(c.resolve(profile)), (c.id, k.name)
 
 
 # ----- registration and selection ------------------------------------------------------------------------------------
 def _toy(claim_id: str = "toy/one", **kw) -> Claim:
     base = dict(
         id=claim_id, source="test", statement="toy", measured="x",
-        params=(Param("n", 1, 2, 3, "points"), Param("value", 1.0, 1.0, 1.0, "value", kind="float")),
-        points=lambda p: [{"i": i} for i in range(p["n"])],
+        params=(Param("n", 1, 2, 3, "points", axis="i"), Param("value", 1.0, 1.0, 1.0, "value", kind="float")),
         measure=lambda point, ctx: pd.DataFrame([{"i": point["i"]}]),
-        fit=lambda data, p: {"x": Measurement(1.0)},
-        expect=lambda p: (Expect("x", 1.0, 0.1, "toy"),),
+        checks=(Check(lambda data, p: {"x": Measurement(1.0)}, lambda p: (Expect("x", 1.0, 0.1, "toy"),)),),
     )
     return Claim(**{**base, **kw})
 
@@ -157,11 +233,20 @@ def test_register_rejects_duplicates_bad_ids_and_bad_controls(monkeypatch):
     with pytest.raises(ValueError, match="must be 'family/name'"):
         registry.register(_toy("toyone"))
     with pytest.raises(ValueError, match=r"control 'bad': unknown parameters \['depth'\]"):
-        registry.register(_toy("toy/two", controls=(Control("bad", {"depth": 3}, "why"),)))
+        registry.register(_toy("toy/two", controls=(Control("bad", {"depth": 3}, "why", fails=("x",)),)))
     with pytest.raises(ValueError, match="declares a parameter twice"):
         registry.register(_toy("toy/three", params=(Param("n", 1, 1, 1, "a"), Param("n", 1, 1, 1, "b"))))
-    assert "toy/two" not in registry._REGISTRY and "toy/three" not in registry._REGISTRY
+    with pytest.raises(ValueError, match=r"control 'same': its overrides change no sweep point"):
+        registry.register(_toy("toy/four", controls=(Control("same", {"value": 1.0}, "why", fails=("x",)),)))
+    with pytest.raises(ValueError, match=r"fails=\['y'\] names no science check"):
+        registry.register(_toy("toy/five", controls=(Control("other", {"value": 2.0}, "why", fails=("y",)),)))
+    with pytest.raises(ValueError, match="name the checks that must fail"):
+        registry.register(_toy("toy/six", controls=(Control("none", {"value": 2.0}, "why", fails=()),)))
+    assert not {"toy/two", "toy/three", "toy/four", "toy/five", "toy/six"} & set(registry._REGISTRY)
     assert registry.get("toy/one").family == "toy"
+    ok = registry.register(_toy("toy/seven", controls=(Control("moved", {"value": 2.0}, "why", fails=("x",)),)))
+    assert [p["value"] for p in ok.points(ok.resolve("ci", {"value": 2.0}))] == [2.0, 2.0]
+    assert ok.param_names()[-1] == "seed_offset"
 
 
 def test_select_by_id_family_and_all():

@@ -25,14 +25,15 @@ def _check(name, measured, expected, tolerance, mode="within", interval=(math.na
 
 
 def _write(out: Path, claim_id: str, status: str, checks: list, *, profile: str = "ci", control: str | None = None,
-           **fields) -> dict:
+           variant: str = "", **fields) -> dict:
     res = {"id": claim_id, "family": claim_id.split("/")[0], "source": f"src {claim_id}", "statement": "s",
            "status": status, "profile": profile, "params": {"seeds": 5, "depth": [2, 3]}, "seeds": [0, 1],
            "checks": checks, "seconds": 1.5, "versions": VERSIONS, "control": control, "control_why": "",
            "asserted": profile != "smoke", "points": 3, "points_cached": 0, "error": "", "figure": ""}
     res.update(fields)
-    res["ok"] = runner.result_ok(res)
-    store.atomic_write_text(store.claim_dir(out, profile, claim_id, control) / "result.json", store.to_json(res))
+    res["ok"] = report.ok(res)
+    store.atomic_write_text(store.claim_dir(out, profile, claim_id, control, variant) / "result.json",
+                            store.to_json(res))
     return res
 
 
@@ -87,7 +88,8 @@ def test_build_from_real_smoke_runs(smoke_out):
     assert path == smoke_out / "README.md"
     text = path.read_text(encoding="utf-8")
     assert "## Profile `smoke`" in text and "nothing is asserted" in text
-    assert "**2 pass / 0 fail / 0 error**" in text and "controls ran without error 3/3 (not asserted)" in text
+    assert "**5 ran / 0 error** (nothing asserted)" in text and "controls ran without error 3/3 (not asserted)" in text
+    assert "| pass |" not in text and "ran (not asserted)" in text  # smoke never says "pass"
     assert "torch " in text and "ntkbench 0.1.0" in text
     claims_table = text.split("### Claims")[1].split("### Negative controls")[0]
     assert claims_table.index("| init-scale/homogeneity |") < claims_table.index("| init-scale/decomposition |")
@@ -100,7 +102,7 @@ def test_build_from_real_smoke_runs(smoke_out):
 
 def test_build_from_handmade_results(handmade):
     text = report.build(handmade).read_text(encoding="utf-8")
-    assert "**1 pass / 1 fail / 1 error**" in text and "controls failing as predicted 1/2" in text
+    assert "**1 pass / 1 fail / 0 invalid / 1 error**" in text and "controls failing as predicted 1/2" in text
     assert "python 3.11.7 · torch 2.13.0+cpu · ntkbench 0.1.0 · git abc1234" in text
     assert "1.24e4 s in total" in text  # 1.5 + 12345 + 1.5 × 3
     assert ("| fam/a | src fam/a | slope | 2.01 [1.9, 2.1] | 2 ± 0.4 | pass | 1.5 | [figure](ci/fam/a/figure.png) |"
@@ -125,6 +127,180 @@ def test_build_one_profile_and_empty_folders(handmade, smoke_out, tmp_path):
         report.build(tmp_path / "empty")
     with pytest.raises(UsageError, match="for profile 'paper'"):
         report.build(handmade, "paper")
+
+
+CATALOGUE_IDS = (  # the fixed ids of the catalogue (docs/claims.md)
+    "init-scale/sigma-2L", "init-scale/kernel-limit", "init-scale/lin-closeness", "init-scale/last-layer-exact",
+    "init-scale/homogeneity", "init-scale/decomposition", "optim/sgd-equals-gd", "optim/adagrad-differs",
+    "optim/adagrad-closed-form", "optim/adaptive-batch-dependence", "optim/underparam-unique", "loss/invariance",
+    "init-output/eq6", "init-output/asi-exact", "init-output/doubling-kernel", "init-output/asi-generalization",
+    "init-output/error-decomposition", "scaling/ntk-fluctuations", "scaling/output-fluctuations", "scaling/test-error",
+    "scaling/ensemble", "scaling/jamming-norm", "scaling/jamming-cusp", "wide/ntk-limit", "wide/lazy-movement",
+    "wide/linearization-gap", "wide/gp-init", "wide/lsq-projection",
+)
+
+
+@pytest.mark.parametrize(("fields", "expected", "text"), [
+    ({"status": "pass"}, "as predicted", "as predicted"),
+    ({"status": "fail"}, "not as predicted", "NOT AS PREDICTED (fail)"),
+    ({"status": "pass", "control": "x"}, "not as predicted", "NOT AS PREDICTED (the control passed)"),
+    ({"status": "fail", "control": "x"}, "as predicted", "as predicted"),
+    ({"status": "error"}, "error", "error"),
+    ({"status": "pass", "asserted": False, "profile": "smoke"}, "not asserted", "ran, nothing asserted (smoke)"),
+    ({"status": "invalid", "invalid_reason": "1 of 5 members did not reach the threshold"}, "invalid",
+     "INVALID (1 of 5 members did not reach the threshold)"),
+    ({"status": "pass", "outcome": "invalid"}, "invalid", "INVALID (a precondition failed)"),  # the field wins
+])
+def test_outcomes_old_and_new_results(fields, expected, text):
+    assert report.outcome(fields) == expected and report.outcome_text(fields) == text
+    assert report.ok(fields) is (expected in ("as predicted", "not asserted"))
+    assert report.ok({**fields, "ok": False}) is False
+
+
+def test_invalid_runs_and_the_checks_a_control_must_fail(tmp_path):
+    out = tmp_path / "r"
+    pre = {**_check("train-loss/threshold", 1.4, 1.0, 0.0, mode="below"), "role": "precondition"}
+    _write(out, "fam/a", "invalid", [{**_check("slope", 2.0, 2.0, 0.4), "role": "science"}, pre],
+           outcome="invalid", invalid_reason="2 of 5 members did not reach the threshold 1e-4")
+    _write(out, "fam/a", "fail", [{**_check("slope", 0.1, 2.0, 0.4), "role": "science", "must_fail": True},
+                                  {**_check("train-loss/threshold", 1.0, 1.0, 0.0, mode="below"),
+                                   "role": "precondition", "must_fail": False}],
+           control="flat", control_why="no growth", outcome="as predicted")
+    _write(out, "fam/b", "invalid", [pre], control="c", outcome="invalid")  # no reason given: the preconditions
+    text = report.build(out).read_text(encoding="utf-8")
+    assert "**0 pass / 0 fail / 1 invalid / 0 error**" in text and "controls failing as predicted 1/2" in text
+    assert "1 control invalid" in text
+    assert "| fam/a | src fam/a | slope | 2 | 2 ± 0.4 | **invalid** ⚠️ (2 of 5 members did not reach the threshold " \
+           "1e-4) |" in text
+    assert "|  |  | train-loss/threshold (precondition) ✗ | 1.4 | ≤ 1 + 0 |" in text
+    assert "| fam/a | flat | no growth | slope (must fail) ✗ | 0.1 | 2 ± 0.4 | fail | yes |" in text
+    assert "|  |  |  | train-loss/threshold (precondition) | 1 | ≤ 1 + 0 |" in text
+    assert "| fam/b | c |  | train-loss/threshold (precondition) ✗ | 1.4 | ≤ 1 + 0 | **invalid** ⚠️" in text
+    invalid = text.split("### Invalid runs")[1]
+    assert "2 of 3 results are invalid" in invalid
+    assert "- `fam/a`: 2 of 5 members did not reach the threshold 1e-4" in invalid
+    assert "- `fam/b [c]`: precondition failed: train-loss/threshold 1.4 vs ≤ 1 + 0" in invalid
+
+
+def test_calibration_pass_rate_next_to_each_claim(handmade):
+    cal = {"id": "fam/a", "control": None, "profile": "ci", "reseeds": 10, "pass_rate": 0.9,
+           "quantities": {"slope": {"values": [2.0] * 10, "mean": 2.01, "sd": 0.05, "pass_rate": 0.9,
+                                    "tolerance": 0.4, "suggested_tolerance": 0.2, "rule": "4 sd"},
+                          "round-off": {"values": [1e-13] * 10, "mean": 1e-13, "sd": 1e-14, "pass_rate": 1.0,
+                                        "tolerance": 1e-8, "suggested_tolerance": 1e-8, "rule": "round-off"}}}
+    store.atomic_write_text(store.calibration_path(handmade, "ci", "fam/a"), store.to_json(cal))
+    store.atomic_write_text(store.calibration_path(handmade, "ci", "fam/a", "flat"),
+                            store.to_json({**cal, "control": "flat", "pass_rate": 0.0, "quantities": {}}))
+    text = report.build(handmade).read_text(encoding="utf-8")
+    assert ("| fam/a | src fam/a | slope | 2.01 [1.9, 2.1] | 2 ± 0.4 | pass | 1.5 | [figure](ci/fam/a/figure.png) | "
+            "[90% of 10](ci/calibration/fam__a.json) |") in text
+    assert "| fam/b | src fam/b | gap ✗ | 0.5 | ≥ 1 − 0.1 | **fail** ❌ | 1.23e4 |  |  |" in text  # none for fam/b
+    assert "[0% of 10](ci/calibration/fam__a__flat.json) |" in text.split("### Negative controls")[1]
+    section = text.split("### Calibration")[1]
+    assert "| fam/a |  | [90% of 10](ci/calibration/fam__a.json) | slope | 2.01 ± 0.05 | 90% | 0.4 | 0.2 | 4 sd |" \
+        in section
+    assert "|  |  |  | round-off | 1.0e-13 ± 1.0e-14 | 100% | 1.0e-8 | 1.0e-8 | round-off |" in section
+    assert "| fam/a | flat | [0% of 10](ci/calibration/fam__a__flat.json) | — |" in section
+
+
+def test_variants_have_their_own_section_and_are_not_compared(handmade, tmp_path):
+    new = _copy(handmade, tmp_path)
+    _write(new, "fam/a", "fail", [_check("slope", 3.0, 2.0, 0.4)], variant="depth=3", variant_name="depth=3",
+           params={"seeds": 5, "depth": [3]}, params_differ=True)
+    _write(new, "fam/b", "error", [], variant="error", error=TRACEBACK)
+    text = report.build(new).read_text(encoding="utf-8")
+    claims_table = text.split("### Claims")[1].split("### Negative controls")[0]
+    assert claims_table.count("| fam/a |") == 1 and "| fam/a | src fam/a | slope | 2.01" in claims_table
+    assert "**1 pass / 1 fail / 0 invalid / 1 error**" in text  # the baseline's counts only
+    section = text.split("### Runs with overrides / errors")[1]
+    assert "| `depth=3` | fam/a |  | NOT AS PREDICTED (fail) | slope 3 vs 2 ± 0.4 ✗ |" in section
+    assert "[figure]" not in section and "| `error` | fam/b |  | error | — |" in section
+    assert "<summary><code>fam/b {error}</code> (error): ValueError: bad thing</summary>" in text
+    assert report.compare(handmade, new) == [] and report.added(handmade, new) == []
+    assert [r["id"] for r in store.load_results(new, "ci", controls=False)] == ["fam/a", "fam/b", "fam/c"]
+
+
+def _plan_dir(tmp_path: Path, pending: str | None) -> Path:
+    folder = tmp_path / "plans"
+    folder.mkdir()
+    text = """document = "000"
+title = "A title"
+authors = "A. Author"
+profile = "ci"
+
+[[claims]]
+id = "init-scale/homogeneity"
+mirrors = "App. C Eq. 15"
+
+[[claims]]
+id = "init-scale/homogeneity"
+mirrors = "Fig. 9 (wider)"
+overrides = { width = 8 }
+
+[[claims]]
+id = "init-scale/decomposition"
+mirrors = "Eq. 14"
+
+[mitigation]
+mirrors = "Sect. 3"
+"""
+    if pending:
+        text += f'\n[[pending]]\nid = "{pending}"\nmirrors = "Fig. 2"\n'
+    (folder / "000.toml").write_text(text, encoding="utf-8")
+    return folder
+
+
+def test_results_grouped_by_source_document(tmp_path):
+    out = tmp_path / "r"
+    hom = "init-scale/homogeneity"
+    _write(out, hom, "pass", [_check("max-rel-dev", 1e-15, 0.0, 1e-10, mode="below")], figure="figure.png")
+    _write(out, hom, "fail", [_check("max-rel-dev", 0.3, 0.0, 1e-10, mode="below")], control="tanh")
+    _write(out, hom, "fail", [_check("max-rel-dev", 0.2, 0.0, 1e-10, mode="below")], variant="width=8")
+    _write(out, hom, "pass", [_check("max-rel-dev", 1e-15, 0.0, 1e-10, mode="below")], profile="smoke")
+    registered = {c.id for c in registry.all_claims()}
+    pending = next((i for i in CATALOGUE_IDS if i not in registered), None)
+    text = report.build(out, plans_dir=_plan_dir(tmp_path, pending)).read_text(encoding="utf-8")
+    assert text.index("## By source document") < text.index("## Profile `smoke`") < text.index("## Profile `ci`")
+    section = text.split("## By source document")[1].split("## Profile")[0]
+    assert "### 000 — A title (A. Author)" in section and "| mirrors | claim | `smoke` | `ci` |" in section
+    assert (f"| App. C Eq. 15 | `{hom}` | [ran, nothing asserted (smoke)](smoke/init-scale/homogeneity/result.json) "
+            "| [as predicted](ci/init-scale/homogeneity/result.json); controls as predicted 1/1 · "
+            "[figure](ci/init-scale/homogeneity/figure.png) |") in section
+    assert (f"| Fig. 9 (wider) | `{hom}` (width=8) | — | "
+            "[NOT AS PREDICTED (fail)](ci/variants/width=8/init-scale/homogeneity/result.json) |") in section
+    assert "| Eq. 14 | `init-scale/decomposition` | — | — |" in section
+    assert "| Sect. 3 | σ-shrinking mitigation (`ntkbench mitigate`) | — | — |" in section
+    if pending:
+        assert f"| Fig. 2 | `{pending}` | pending: not registered yet | pending: not registered yet |" in section
+    store.atomic_write_text(out / "ci" / "mitigation" / "mitigation.json", json.dumps(MITIGATION))
+    text = report.build(out, plans_dir=tmp_path / "plans").read_text(encoding="utf-8")
+    assert "| Sect. 3 | σ-shrinking mitigation (`ntkbench mitigate`) | — | [ran](ci/mitigation/mitigation.json) |" in text
+    (tmp_path / "plans" / "000.toml").write_text("document = ", encoding="utf-8")
+    text = report.build(out, plans_dir=tmp_path / "plans").read_text(encoding="utf-8")
+    assert "The reproduction plans could not be read" in text and "not valid TOML" in text
+    assert "## By source document" not in text and "### Claims" in text  # the results are still summarized
+
+
+def test_the_checkouts_plans_group_real_results(smoke_out):
+    text = report.build(smoke_out).read_text(encoding="utf-8")
+    section = text.split("## By source document")[1].split("## Profile")[0]
+    assert "### 000 — Wide neural networks are interpolating kernel methods" in section
+    assert "### 001 — Which Minimizer Does My Neural Network Converge To?" in section
+    assert ("| App. C Eq. 15 | `init-scale/homogeneity` | [ran, nothing asserted (smoke)]"
+            "(smoke/init-scale/homogeneity/result.json); controls ran 2/2 |") in section
+    assert "| Thm 4, Fig. 1 | `init-scale/sigma-2L` | — |" in section
+
+
+def test_links_to_the_catalogue_never_to_shared(handmade, tmp_path, monkeypatch):
+    text = report.build(handmade).read_text(encoding="utf-8")
+    assert "../shared" not in text and "CLAIMS.md" not in text
+    assert "`docs/claims.md` of the ntkbench repository" in text  # a results folder outside the checkout
+    monkeypatch.setattr(report, "REPO", tmp_path)
+    inside = tmp_path / "results"
+    shutil.copytree(handmade, inside)
+    text = report.build(inside).read_text(encoding="utf-8")
+    assert "[docs/claims.md](../docs/claims.md)" in text and "[references](../README.md#references)" in text
+    assert "../shared" not in text
 
 
 MITIGATION = {

@@ -9,17 +9,18 @@ import pandas as pd
 import pytest
 
 from ntkbench import registry, runner, store
-from ntkbench.registry import Claim, Control, Expect, Measurement, Param, UsageError
+from ntkbench.registry import Check, Claim, Control, Expect, Measurement, Param, UsageError
 
 CALLS: list[int] = []
 EXPLODE: dict[int, BaseException] = {}
 
 
 def toy_measure(point, ctx):
-    CALLS.append(point["i"])
+    CALLS.append(point["i"] + 1000 * point["seed_offset"])
     if point["i"] in EXPLODE:
         raise EXPLODE[point["i"]]
-    return pd.DataFrame([{"i": point["i"], "y": point["value"] + 1e-3 * point["i"], "device": str(ctx.device)}])
+    return pd.DataFrame([{"i": point["i"], "y": point["value"] + 1e-3 * point["i"], "device": str(ctx.device),
+                          "converged": point["value"] != 7.0}])
 
 
 def toy_fit(data, params):
@@ -44,15 +45,24 @@ def always_fails(point, ctx):
     raise RuntimeError(f"boom at point {point['i']}")
 
 
+TOY_CHECKS = (
+    Check(toy_fit, lambda p: (Expect("mean", 1.0, 0.1, "toy noise"), Expect("spread", 0.0, 0.01, "toy", mode="below"))),
+    Check(lambda data, p: {"converged": Measurement(float(data["converged"].all()))},
+          lambda p: (Expect("converged", 1.0, 0.0, "toy precondition", mode="above", role="precondition"),)),
+)
+
+
 def _claim(claim_id: str = "toy/counter", **kw) -> Claim:
     spec = dict(
         id=claim_id, source="test", statement="a toy claim that counts its measurements", measured="mean of y",
-        params=(Param("n", 3, 5, 5, "sweep points"), Param("value", 1.0, 1.0, 1.0, "the measured level", kind="float")),
-        points=lambda p: [{"i": i, "value": p["value"]} for i in range(p["n"])],
-        measure=toy_measure, fit=toy_fit,
-        expect=lambda p: (Expect("mean", 1.0, 0.1, "toy noise"), Expect("spread", 0.0, 0.01, "toy", mode="below")),
-        controls=(Control("shifted", {"value": 5.0}, "5 is far from 1: the check must fail"),
-                  Control("harmless", {"value": 1.0}, "changes nothing: the check passes (a bad control)")),
+        params=(Param("n", 3, 5, 5, "sweep points", axis="i"),
+                Param("value", 1.0, 1.0, 1.0, "the measured level", kind="float")),
+        measure=toy_measure, checks=TOY_CHECKS,
+        controls=(Control("shifted", {"value": 5.0}, "5 is far from 1: the check must fail", fails=("mean",)),
+                  Control("harmless", {"value": 1.0005}, "within the tolerance: the check passes (a bad control)",
+                          fails=("mean",)),
+                  Control("spread-only", {"value": 1.0}, "names mean, but only spread can fail", fails=("mean",)),
+                  Control("broken", {"value": 7.0}, "the precondition fails: invalid", fails=("mean",))),
     )
     return Claim(**{**spec, **kw})
 
@@ -105,8 +115,9 @@ def test_error_at_third_point_is_recorded_and_resumed(toy, tmp_path):
     assert res.status == "error" and not res.ok and res.checks == []
     assert "Traceback" in res.error and "RuntimeError: boom at 2" in res.error
     assert math.isnan(res.measured) and res.figure == ""
-    saved = json.loads((store.claim_dir(tmp_path, "ci", "toy/counter") / "result.json").read_text())
+    saved = json.loads((store.claim_dir(tmp_path, "ci", "toy/counter", variant="error") / "result.json").read_text())
     assert saved["status"] == "error" and "boom at 2" in saved["error"] and saved["ok"] is False
+    assert saved["variant"] == "error" and not (store.claim_dir(tmp_path, "ci", "toy/counter") / "result.json").exists()
 
     EXPLODE.clear()
     CALLS.clear()
@@ -129,23 +140,24 @@ def test_run_many_goes_on_after_an_error(toy, tmp_path, monkeypatch):
     results = runner.run_many(registry.select(["toy/broken", "toy/counter"]), "ci", out=tmp_path)
     assert [(r.id, r.status) for r in results] == [("toy/broken", "error"), ("toy/counter", "pass")]
     assert "boom at point 0" in results[0].error
-    assert [r["id"] for r in store.load_results(tmp_path)] == ["toy/broken", "toy/counter"]
+    assert sorted(r["id"] for r in store.load_results(tmp_path, variants=True)) == ["toy/broken", "toy/counter"]
+    assert [r["id"] for r in store.load_results(tmp_path)] == ["toy/counter"]  # an error never replaces a baseline
 
 
 def test_fit_without_an_expected_measurement_is_an_error(toy):
-    claim = _claim(fit=lambda data, p: {"mean": Measurement(1.0)})
+    claim = _claim(checks=(Check(lambda data, p: {"mean": Measurement(1.0)}, TOY_CHECKS[0].expect),))
     res = runner.run_claim(claim, "ci")
     assert res.status == "error" and "returned no measurement 'spread'" in res.error
 
 
 def test_usage_errors_raise_before_measuring(toy, tmp_path):
-    with pytest.raises(UsageError, match=r"no negative control 'nope'; its controls: \['shifted', 'harmless'\]"):
+    with pytest.raises(UsageError, match=r"no negative control 'nope'; its controls: \['shifted', 'harmless'"):
         runner.run_claim("toy/counter", "ci", control="nope")
     with pytest.raises(UsageError, match="choose from"):
         runner.run_claim("toy/counter", "fast")
     with pytest.raises(UsageError, match="no parameter 'width'"):
         runner.run_claim("toy/counter", "ci", {"width": 3})
-    with pytest.raises(UsageError, match="--set width: no selected claim has this parameter; allowed keys: n, value"):
+    with pytest.raises(UsageError, match="--set width: no selected claim has this parameter; allowed keys: n, seed_offset, value"):
         runner.run_many([toy], "ci", {"width": "3"}, out=tmp_path)
     with pytest.raises(UsageError, match="'n' expects int"):
         runner.run_many([toy], "ci", {"n": "three"}, out=tmp_path)
@@ -157,13 +169,15 @@ def test_files_written(toy, tmp_path, monkeypatch):
     claim = _claim(figure=toy_figure)
     monkeypatch.setitem(registry._REGISTRY, claim.id, claim)
     res = runner.run_claim(claim.id, "ci", {"n": "4"}, out=tmp_path)
-    folder = store.claim_dir(tmp_path, "ci", claim.id)
+    folder = store.claim_dir(tmp_path, "ci", claim.id, variant="n=4")
+    assert res.variant == "n=4" and not store.claim_dir(tmp_path, "ci", claim.id).exists()  # the baseline is untouched
     assert sorted(p.name for p in folder.iterdir()) == ["data.csv", "figure.png", "result.json"]
     assert (folder / "figure.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and res.figure == "figure.png"
     pd.testing.assert_frame_equal(store.read_csv(folder / "data.csv"), res.data)
     saved = json.loads((folder / "result.json").read_text())
     assert saved == json.loads(store.to_json(res.to_dict()))
-    assert saved["params"] == {"n": 4, "value": 1.0} and saved["points"] == 4
+    assert saved["params"] == {"n": 4, "value": 1.0, "seed_offset": 0} and saved["points"] == 4
+    assert saved["overrides"] == {"n": "4"} and saved["params_differ"] is True
     assert saved["measured"] == saved["checks"][0]["measured"] and saved["checks"][1]["name"] == "spread"
     assert set(saved["versions"]) >= {"python", "torch", "ntkbench", "git"}
 
@@ -176,24 +190,44 @@ def test_broken_figure_is_reported_but_the_result_stands(toy, tmp_path):
 
 def test_controls_are_written_under_controls(toy, tmp_path):
     results = runner.run_many([toy], "ci", controls=True, out=tmp_path)
-    assert [(r.control, r.status) for r in results] == [(None, "pass"), ("shifted", "fail"), ("harmless", "pass")]
+    assert [(r.control, r.status) for r in results] == [(None, "pass"), ("shifted", "fail"), ("harmless", "pass"),
+                                                        ("spread-only", "pass"), ("broken", "invalid")]
+    assert all(r.variant == "" for r in results)  # a control is part of the spec, not an override
     assert (store.claim_dir(tmp_path, "ci", "toy/counter", "shifted") / "result.json").is_file()
     assert results[1].params["value"] == 5.0 and results[1].control_why.startswith("5 is far")
 
 
 # ----- ok semantics --------------------------------------------------------------------------------------------------
-def test_ok_claims_pass_and_controls_fail(toy):
+def test_ok_claims_pass_and_controls_fail_on_their_named_checks(toy):
     claim = runner.run_claim("toy/counter", "ci")
     shifted = runner.run_claim("toy/counter", "ci", control="shifted")
     harmless = runner.run_claim("toy/counter", "ci", control="harmless")
     failing = runner.run_claim("toy/counter", "ci", {"value": "3"})
-    assert (claim.status, claim.ok) == ("pass", True)
-    assert (shifted.status, shifted.ok) == ("fail", True)  # the control fails, as predicted
-    assert (harmless.status, harmless.ok) == ("pass", False)  # a control that passes is not as predicted
-    assert (failing.status, failing.ok) == ("fail", False)
-    assert [c["passed"] for c in shifted.checks] == [False, True]
+    assert (claim.status, claim.outcome, claim.ok) == ("pass", "as predicted", True)
+    assert (shifted.status, shifted.outcome, shifted.ok) == ("fail", "as predicted", True)
+    assert (harmless.status, harmless.outcome, harmless.ok) == ("pass", "not as predicted", False)
+    assert (failing.status, failing.outcome, failing.ok) == ("fail", "not as predicted", False)
+    assert [(c["name"], c["passed"], c["must_fail"]) for c in shifted.checks] == [
+        ("mean", False, True), ("spread", True, False), ("converged", True, False)]
     for r in (claim, shifted, harmless, failing):
         assert r.to_dict()["ok"] == r.ok == runner.result_ok(json.loads(store.to_json(r.to_dict())))
+
+
+def test_a_control_failing_on_another_check_is_not_as_predicted(toy, monkeypatch):
+    claim = _claim(checks=(TOY_CHECKS[0], Check(lambda d, p: {"extra": Measurement(1.0)},
+                                                  lambda p: (Expect("extra", 0.0, 0.1, "always fails"),)),
+                           TOY_CHECKS[1]))
+    res = runner.run_claim(claim, "ci", control="spread-only")
+    assert res.status == "fail" and res.outcome == "not as predicted"  # it failed, but not on 'mean'
+
+
+def test_a_failed_precondition_makes_claims_and_controls_invalid(toy):
+    for res in (runner.run_claim("toy/counter", "ci", {"value": "7"}), runner.run_claim("toy/counter", "ci",
+                                                                                          control="broken")):
+        assert (res.status, res.outcome, res.ok) == ("invalid", "invalid", False)
+        assert [c["role"] for c in res.checks] == ["science", "science", "precondition"]
+    smoke = runner.run_claim("toy/counter", "smoke", {"value": "7"})
+    assert smoke.status == "invalid" and smoke.outcome == "not asserted" and smoke.ok
 
 
 def test_result_ok_on_saved_dicts():
@@ -202,25 +236,79 @@ def test_result_ok_on_saved_dicts():
     assert not runner.result_ok({"status": "pass", "control": "c"})
     assert not runner.result_ok({"status": "error", "asserted": False})
     assert not runner.result_ok({"status": "error", "control": "c"})
+    assert not runner.result_ok({"status": "invalid"}) and not runner.result_ok({"status": "invalid", "control": "c"})
     assert runner.result_ok({"status": "pass", "control": "c", "asserted": False})
+    named = [{"passed": False, "must_fail": True}, {"passed": True, "must_fail": False}]
+    assert runner.result_ok({"status": "fail", "control": "c", "checks": named})
+    assert not runner.result_ok({"status": "fail", "control": "c", "checks": named[::-1] and [
+        {"passed": True, "must_fail": True}, {"passed": False, "must_fail": False}]})
 
 
 def test_smoke_never_asserts(toy):
     res = runner.run_claim("toy/counter", "smoke", {"value": "5"})
-    assert res.status == "pass" and res.asserted is False and res.ok
+    assert res.status == "fail" and res.outcome == "not asserted" and res.asserted is False and res.ok
     assert res.checks[0]["passed"] is False  # the check itself is still computed and recorded
     ctrl = runner.run_claim("toy/counter", "smoke", control="harmless")
-    assert ctrl.status == "pass" and ctrl.ok and len(CALLS) == 6  # n = 3 at smoke
+    assert ctrl.outcome == "not asserted" and ctrl.ok and len(CALLS) == 6  # n = 3 at smoke
     EXPLODE[0] = RuntimeError("boom")
     assert not runner.run_claim("toy/counter", "smoke").ok  # an error is never ok
+
+
+# ----- parameters reach the experiment -------------------------------------------------------------------------------
+def test_a_declared_parameter_the_measurement_never_reads_is_an_error(toy):
+    claim = _claim(params=(*_claim().params[:2], Param("ignored", 1, 1, 1, "never read")))
+    res = runner.run_claim(claim, "ci")
+    assert res.status == "error" and "never read the declared parameter(s) ['ignored']" in res.error
+
+
+def test_seed_offset_reaches_the_experiment(toy):
+    res = runner.run_claim("toy/counter", "ci", {"seed_offset": "2"})
+    assert CALLS == [2000, 2001, 2002, 2003, 2004] and res.variant == "seed_offset=2"
+    real = runner.run_claim("init-scale/homogeneity", "smoke", {"seed_offset": "1"})
+    assert sorted(set(real.data["seed"])) == [1000, 1001] and real.seeds == []
+
+
+def test_an_override_equal_to_the_profile_is_no_variant(toy, tmp_path):
+    res = runner.run_claim("toy/counter", "ci", {"value": "1.0", "n": "5"}, out=tmp_path)
+    assert res.variant == "" and res.overrides == {}
+    assert (store.claim_dir(tmp_path, "ci", "toy/counter") / "result.json").is_file()
+
+
+# ----- the cache key and threads -------------------------------------------------------------------------------------
+def test_the_cache_key_hashes_the_engine_and_claims_not_the_presentation(tmp_path):
+    import shutil
+    from pathlib import Path
+
+    import ntkbench
+
+    root = tmp_path / "pkg"
+    shutil.copytree(Path(ntkbench.__file__).parent, root, ignore=shutil.ignore_patterns("__pycache__"))
+    before = runner.hash_sources(root)
+    for name in ("report.py", "cli.py", "figures.py", "store.py"):
+        (root / name).write_text((root / name).read_text() + "\n# edited\n")
+    assert runner.hash_sources(root) == before
+    for name in ("train.py", "claims/init_scale.py"):
+        (root / name).write_text((root / name).read_text() + "\n# edited\n")
+        assert runner.hash_sources(root) != before
+        before = runner.hash_sources(root)
+
+
+def test_threads_per_worker_divides_the_free_cores(monkeypatch):
+    monkeypatch.setattr(runner.os, "cpu_count", lambda: 4)
+    monkeypatch.setattr(runner.os, "getloadavg", lambda: (0.0, 0.0, 0.0))
+    assert runner.threads_per_worker(1) == (4, "") and runner.threads_per_worker(2)[0] == 2
+    assert runner.threads_per_worker(8)[0] == 1
+    monkeypatch.setattr(runner.os, "getloadavg", lambda: (3.9, 0.0, 0.0))
+    threads, note = runner.threads_per_worker(1)
+    assert threads == 1 and "busy" in note
 
 
 # ----- worker processes (spawned workers re-import the registry: real, cheap claims only) ----------------------------
 def test_run_many_with_two_workers(tmp_path):
     claims = registry.select(["init-scale/homogeneity", "init-scale/decomposition"])
     results = runner.run_many(claims, "smoke", out=tmp_path, jobs=2)
-    assert [(r.id, r.status, r.ok) for r in results] == [
-        ("init-scale/homogeneity", "pass", True), ("init-scale/decomposition", "pass", True)]
+    assert [(r.id, r.outcome, r.ok) for r in results] == [
+        ("init-scale/homogeneity", "not asserted", True), ("init-scale/decomposition", "not asserted", True)]
     assert all(r.checks and r.checks[0]["measured"] < 1e-10 for r in results)
     saved = store.load_results(tmp_path, "smoke")
     assert sorted(r["id"] for r in saved) == ["init-scale/decomposition", "init-scale/homogeneity"]

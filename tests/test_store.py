@@ -1,10 +1,15 @@
-"""Results on disk: atomic writes, the point cache, the layout and load_results."""
+"""Results on disk: atomic writes, the verified point cache (also under concurrent writers), the layout with
+variants, load_results and the calibration files."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
+import multiprocessing
 import os
+import threading
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -76,7 +81,118 @@ def test_unreadable_cache_entry_is_recomputed(tmp_path):
     key = "0" * 24
     (tmp_path / store.CACHE).mkdir(parents=True)
     (tmp_path / store.CACHE / f"{key}.csv").write_text("")
-    assert store.load_point(tmp_path, key) is None
+    with pytest.warns(store.CacheWarning, match=f"cached sweep point {key} .* not valid: empty file; recomputing"):
+        assert store.load_point(tmp_path, key) is None
+
+
+def _five_rows() -> pd.DataFrame:
+    return pd.DataFrame({"seed": range(5), "loss": [0.125, 1 / 3, 2.5e-7, math.pi, 42.0]})
+
+
+def test_point_truncated_by_hand_is_recomputed(tmp_path):
+    """The bug: a cached point cut to 2 of its 5 rows (the last value cut too) was read back as finished."""
+    key = "a" * 24
+    path = store.save_point(tmp_path, key, _five_rows())
+    lines = path.read_text().splitlines(keepends=True)
+    assert lines[0].startswith(store.POINT_MAGIC) and "rows=5" in lines[0]
+    path.write_text("".join(lines[:3]) + lines[3][:4])  # header, column names, row 1, half of row 2
+    with pytest.warns(store.CacheWarning, match=f"{key} .*checksum mismatch.*truncated or modified"):
+        assert store.load_point(tmp_path, key) is None
+    store.save_point(tmp_path, key, _five_rows())  # the recomputed point replaces it and verifies
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert store.load_point(tmp_path, key)["loss"].tolist() == _five_rows()["loss"].tolist()
+
+
+def test_point_without_checksum_or_with_wrong_row_count_is_recomputed(tmp_path):
+    key = "b" * 24
+    store.write_csv(store.point_path(tmp_path, key), _five_rows())  # an older ntkbench's cache: no header
+    with pytest.warns(store.CacheWarning, match="no checksum header"):
+        assert store.load_point(tmp_path, key) is None
+    body = _five_rows().to_csv(index=False).encode()
+    header = f"{store.POINT_MAGIC} rows=4 sha256={hashlib.sha256(body).hexdigest()}\n".encode()
+    store.point_path(tmp_path, key).write_bytes(header + body)  # a consistent checksum but a wrong row count
+    with pytest.warns(store.CacheWarning, match="5 rows, recorded 4"):
+        assert store.load_point(tmp_path, key) is None
+    store.point_path(tmp_path, key).write_bytes(b"# ntkbench-point v1 rows=x\n" + body)
+    with pytest.warns(store.CacheWarning, match="malformed checksum header"):
+        assert store.load_point(tmp_path, key) is None
+    store.point_path(tmp_path, key).write_bytes(b"\xff\xfe garbage")
+    with pytest.warns(store.CacheWarning, match="no checksum header"):
+        assert store.load_point(tmp_path, key) is None
+
+
+def test_save_point_fsyncs_the_file_and_its_folder(tmp_path, monkeypatch):
+    synced: list[int] = []
+    real = os.fsync
+    monkeypatch.setattr(store.os, "fsync", lambda fd: (synced.append(fd), real(fd)))
+    store.save_point(tmp_path, "c" * 24, _five_rows())
+    assert len(synced) == (2 if os.name == "posix" else 1)  # the temporary file, then the folder of the rename
+
+
+def _frames(n: int) -> list[pd.DataFrame]:
+    """Distinct frames of different lengths: a reader that saw a mix of two writes could not match any."""
+    return [pd.DataFrame({"writer": [w] * (50 + 7 * w), "x": np.linspace(0, 1, 50 + 7 * w) + w}) for w in range(n)]
+
+
+def _write_many(out: str, key: str, writer: int, rounds: int) -> None:
+    df = _frames(writer + 1)[writer]
+    for _ in range(rounds):
+        store.save_point(out, key, df)
+
+
+def test_concurrent_writers_of_one_point_never_expose_a_partial_file(tmp_path):
+    key, writers, rounds = "d" * 24, 4, 40
+    frames = _frames(writers)
+    seen: list[int] = []
+    stop = threading.Event()
+    problems: list[str] = []
+
+    def reader():
+        while not stop.is_set():
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                df = store.load_point(tmp_path, key)
+            problems.extend(str(w.message) for w in caught)
+            if df is not None:
+                w = int(df["writer"].iloc[0])
+                if not df.equals(frames[w]):
+                    problems.append(f"a frame of writer {w} came back altered")
+                seen.append(w)
+
+    threads = [threading.Thread(target=_write_many, args=(str(tmp_path), key, w, rounds)) for w in range(writers)]
+    read = threading.Thread(target=reader)
+    read.start()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    stop.set()
+    read.join()
+    assert problems == [] and seen, problems[:3]
+    assert _leftovers(tmp_path / store.CACHE) == []
+    assert store.load_point(tmp_path, key) is not None
+
+
+def test_two_processes_writing_the_same_point(tmp_path):
+    key = "e" * 24
+    methods = multiprocessing.get_all_start_methods()
+    ctx = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
+    procs = [ctx.Process(target=_write_many, args=(str(tmp_path), key, w, 30)) for w in range(2)]
+    for p in procs:
+        p.start()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a reader meanwhile sees nothing or one whole, verified version
+        while any(p.is_alive() for p in procs):
+            df = store.load_point(tmp_path, key)
+            assert df is None or df.equals(_frames(2)[int(df["writer"].iloc[0])])
+    for p in procs:
+        p.join(timeout=60)
+        assert p.exitcode == 0
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert int(store.load_point(tmp_path, key)["writer"].iloc[0]) in (0, 1)
+    assert _leftovers(tmp_path / store.CACHE) == []
 
 
 def test_point_key_depends_on_everything_but_dict_order():
@@ -91,6 +207,40 @@ def test_point_key_depends_on_everything_but_dict_order():
 def test_claim_dir_layout(tmp_path):
     assert store.claim_dir(tmp_path, "ci", "init-scale/sigma-2L") == tmp_path / "ci" / "init-scale" / "sigma-2L"
     assert store.claim_dir(tmp_path, "ci", "a/b", "asi") == tmp_path / "ci" / "a" / "b" / "controls" / "asi"
+    assert store.claim_dir(tmp_path, "ci", "a/b", variant="") == tmp_path / "ci" / "a" / "b"
+    assert (store.claim_dir(tmp_path, "ci", "a/b", variant="depth=3,seed_offset=2")
+            == tmp_path / "ci" / "variants" / "depth=3,seed_offset=2" / "a" / "b")
+    assert (store.claim_dir(tmp_path, "ci", "a/b", "asi", variant="error")
+            == tmp_path / "ci" / "variants" / "error" / "a" / "b" / "controls" / "asi")
+    for bad in ("../x", "a/b", "..", "x y"):
+        with pytest.raises(ValueError, match="not a safe folder name"):
+            store.claim_dir(tmp_path, "ci", "a/b", variant=bad)
+    with pytest.raises(ValueError, match="reserved"):
+        store.claim_dir(tmp_path, "ci", "variants/b")
+
+
+@pytest.mark.parametrize(("overrides", "error", "slug"), [
+    ({}, False, ""),
+    ({}, True, "error"),
+    ({"depth": 3}, True, "depth=3,error"),
+    ({"seed_offset": 2, "depth": 3}, False, "depth=3,seed_offset=2"),
+    ({"depth": "2,3"}, False, "depth=2+3"),  # --set text
+    ({"depth": (2, 3)}, False, "depth=2+3"),  # parsed values
+    ({"sigmas": [0.5, 1.0]}, False, "sigmas=0.5+1.0"),
+    ({"init": "asi", "exact": True}, False, "exact=true,init=asi"),
+    ({"data": "../etc/pass wd"}, False, "data=.._etc_pass_wd"),
+])
+def test_variant_slug(overrides, error, slug):
+    assert store.variant_slug(overrides, error=error) == slug
+    if slug:
+        assert store.claim_dir("o", "ci", "a/b", variant=slug).parts[:4] == ("o", "ci", "variants", slug)
+
+
+def test_variant_slug_of_long_overrides_is_bounded_and_distinct():
+    a = store.variant_slug({"widths": list(range(100))})
+    b = store.variant_slug({"widths": list(range(101))})
+    assert a != b and len(a) <= 120 and a.startswith("widths=0+1+2")
+    assert len(store.variant_slug({"widths": list(range(100))}, error=True)) <= 126
 
 
 def test_to_json_handles_numpy_tuples_paths_and_nan():
@@ -100,8 +250,8 @@ def test_to_json_handles_numpy_tuples_paths_and_nan():
     assert d["f"] == [1]
 
 
-def _result(out: Path, profile: str, claim_id: str, control: str | None = None) -> Path:
-    path = store.claim_dir(out, profile, claim_id, control) / "result.json"
+def _result(out: Path, profile: str, claim_id: str, control: str | None = None, variant: str = "") -> Path:
+    path = store.claim_dir(out, profile, claim_id, control, variant) / "result.json"
     store.atomic_write_text(path, store.to_json({"id": claim_id, "profile": profile, "control": control,
                                                  "status": "pass"}))
     return path
@@ -119,13 +269,35 @@ def test_load_results_filters_sorts_and_skips_the_cache(tmp_path):
     broken.parent.mkdir(parents=True)
     broken.write_text("{not json")
 
+    _result(tmp_path, "ci", "a/y", variant="depth=3")
+    _result(tmp_path, "ci", "a/y", "ctrl", variant="error")
+
     found = store.load_results(tmp_path)
     assert [(r["profile"], r["id"], r["control"]) for r in found] == [
         ("ci", "a/y", None), ("ci", "a/y", "ctrl"), ("ci", "b/x", None), ("smoke", "a/y", None)]
     assert found[1]["_path"] == str(tmp_path / "ci" / "a" / "y" / "controls" / "ctrl")
+    assert {r["_variant"] for r in found} == {""}
     assert [r["id"] for r in store.load_results(tmp_path, "smoke")] == ["a/y"]
     assert [r.get("control") for r in store.load_results(tmp_path, "ci", controls=False)] == [None, None]
     assert store.load_results(tmp_path / "nowhere") == []
+    every = store.load_results(tmp_path, "ci", variants=True)
+    assert [(r["_variant"], r["id"], r["control"]) for r in every] == [
+        ("", "a/y", None), ("", "a/y", "ctrl"), ("", "b/x", None), ("depth=3", "a/y", None), ("error", "a/y", "ctrl")]
+    assert every[-1]["_path"] == str(tmp_path / "ci" / "variants" / "error" / "a" / "y" / "controls" / "ctrl")
+
+
+def test_calibration_files(tmp_path):
+    path = store.calibration_path(tmp_path, "ci", "init-scale/sigma-2L")
+    assert path == tmp_path / "ci" / "calibration" / "init-scale__sigma-2L.json"
+    assert store.calibration_path(tmp_path, "ci", "a/b", "asi").name == "a__b__asi.json"
+    store.atomic_write_text(path, store.to_json({"id": "init-scale/sigma-2L", "control": None, "pass_rate": 1.0}))
+    store.atomic_write_text(store.calibration_path(tmp_path, "ci", "a/b", "asi"),
+                            store.to_json({"id": "a/b", "control": "asi", "pass_rate": 0.0}))
+    (tmp_path / "ci" / "calibration" / "broken.json").write_text("{")
+    found = store.load_calibrations(tmp_path, "ci")
+    assert sorted(found) == [("a/b", "asi"), ("init-scale/sigma-2L", None)]
+    assert found[("a/b", "asi")]["_path"] == str(tmp_path / "ci" / "calibration" / "a__b__asi.json")
+    assert store.load_calibrations(tmp_path, "smoke") == {}
 
 
 def test_write_csv_is_exact_and_atomic(tmp_path):

@@ -1,4 +1,4 @@
-"""Family A of CLAIMS.md — initialization scale (seeds 000 and 001).
+"""Family A of the catalogue — initialization scale (sources 000 and 001).
 
 Nets: NTK parametrization with scale σ, zero (trainable) biases, ReLU (000 Eq. 1, 001 Eq. 1). Training: full-batch
 GD on ½‖f(X) − Y‖² with per-seed learning rate c/λ_max(Θ(X, X)), until the training loss first drops below the
@@ -16,162 +16,79 @@ profiles use c = 1.0, still inside the linear stability bound c < 2 (000 Lemma 1
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from typing import Any
 
-import numpy as np
 import pandas as pd
 import torch
 from torch.func import jvp
 
-from .. import fit
-from ..experiment import DATASETS, dataset, kernel_solutions, outputs, train_to_threshold
 from ..figures import fitted_line, subplots
 from ..linearize import decomposition, gd_infinite_time, psd_solve
-from ..networks import ASI, MLP
-from ..registry import Claim, Control, Expect, Measurement, Param, register
+from ..networks import MLP
+from ..registry import Claim, Control, Measurement, Param, register
 from ..train import gd_linear, init_ensemble
-
-# ----- parameters shared by the trained-network claims -----------------------------------------------------------
-SOURCE_SETTINGS = "000 App. E, 001 App. D"
-
-
-def _data_params(n_train=(12, 50, 100), n_test=(20, 100, 100), pca=(5, 20, 0)) -> tuple[Param, ...]:
-    return (
-        Param("dataset", "mnist01", "mnist01", "mnist01", "training data (embedded; no download)", kind="str",
-              choices=DATASETS[:2]),
-        Param("n_train", *n_train, help="training points N", kind="int"),
-        Param("n_test", *n_test, help="test points", kind="int"),
-        Param("pca", *pca, help="MNIST: 0 = raw pixels, k = whiten on k principal components", kind="int"),
-        Param("data_seed", 0, 0, 0, help="seed of the train/test split", kind="int"),
-    )
+from . import checks
+from . import params as P
+from .trained import build_net, kernel_solutions, load_data, member_rows, member_seeds, outputs, rms, trained_ensemble
 
 
-def _train_params(seeds=(2, 5, 10), threshold=(1e-3, 1e-4, 1e-4), max_steps=(2000, 20000, 200000),
-                  lr_c=(1.0, 1.0, 1.0)) -> tuple[Param, ...]:
-    return (
-        Param("seeds", *seeds, help="independent initializations (trained together, vectorized)", kind="int"),
-        Param("threshold", *threshold, help="stop when ½‖f(X) − Y‖² first drops below this", kind="float"),
-        Param("max_steps", *max_steps, help="step cap (a point that hits it is reported as not converged)",
-              kind="int"),
-        Param("lr_c", *lr_c, help="learning rate c/λ_max(Θ(X, X)) per seed", kind="float"),
-        Param("init", "standard", "standard", "standard",
-              "initialization: standard N(0,1) weights, or asi (003 §6: zero initial output, same NTK)",
-              kind="str", choices=("standard", "asi")),
-    )
-
-
-def _point_keys(params: Mapping[str, Any]) -> dict[str, Any]:
-    keys = ("dataset", "n_train", "n_test", "pca", "data_seed", "seeds", "threshold", "max_steps", "lr_c", "init")
-    return {k: params[k] for k in keys}
-
-
-def _widths(params: Mapping[str, Any]) -> dict[int, int]:
-    """Depth → width (``width`` is declared per depth, see Param.per; one value applies to every depth)."""
-    depths, widths = tuple(params["depth"]), tuple(params["width"])
-    return dict(zip(depths, widths if len(widths) == len(depths) else widths * len(depths)))
-
-
-def _net(point: Mapping[str, Any], ctx, d_in: int, *, sigma: float | None = None):
-    base = MLP(d_in=d_in, width=point["width"], depth=point["depth"], sigma=point["sigma"] if sigma is None else sigma,
-               bias="zero", parametrization=point.get("parametrization", "ntk"), activation="relu",
-               dtype=ctx.dtype, device=ctx.device)
-    return ASI(base) if point.get("init") == "asi" else base
-
-
-# ----- the σ sweep (shared by sigma-2L and kernel-limit) and the width sweep (lin-closeness) -------------------
+# ----- the trained-net experiment shared by sigma-2L, kernel-limit and lin-closeness --------------------------------
 def measure_trained(point: Mapping[str, Any], ctx) -> pd.DataFrame:
     """Train ``seeds`` nets at one (depth, width, σ) to the threshold; per seed: training loss and steps, test MSE
     of the net, of its linearization trained the same way (same θ0, learning rate and number of steps: 000 Eq. 8),
     of the linearization's infinite-time limit (Eq. 13) and of the kernel interpolant f_int (Eq. 9), and the
-    test-point distances ‖f_NN − f_int‖ and ‖f_NN − f_lin‖/‖f_lin‖ (root mean square over test points)."""
-    ds = dataset(point, ctx)
-    net = _net(point, ctx, ds.d_in)
-    seeds = list(range(point["seeds"]))
-    p0, res, lr = train_to_threshold(net, seeds, ds.x_train, ds.y_train, c=point["lr_c"],
-                                     threshold=point["threshold"], max_steps=point["max_steps"])
+    test-point distances ‖f_NN − f_int‖ and ‖f_NN − f_lin‖/‖f_lin‖ (root mean square over test points).
+    ``lin_from="other"`` (lin-closeness only) linearizes around another seed's θ0."""
+    ds, net, p0, res, lr, seeds = trained_ensemble(point, ctx)
     f_nn = outputs(net, res.params, ds.x_test)
-    rows = []
-    lin_p0 = p0 if point.get("lin_from", "same") == "same" else init_ensemble(net, [s + 1000 for s in seeds])
-    for i, s in enumerate(seeds):
+    lin_from = point.get("lin_from", "same")
+    lin_p0 = p0 if lin_from == "same" else init_ensemble(net, [s + 1000 for s in member_seeds(point)])
+    cols: dict[str, list[float]] = {k: [] for k in ("test_mse_nn", "test_mse_lin", "test_mse_lin_inf", "test_mse_int",
+                                                    "dist_int", "dist_lin_rel")}
+    for i in range(len(seeds)):
         f = kernel_solutions(net, {k: v[i] for k, v in lin_p0.items()}, ds.x_train, ds.y_train, ds.x_test,
                              lr=float(lr[i]), steps=int(res.steps[i]))
-        rms = lambda v: float(torch.sqrt((v**2).mean()))  # noqa: E731
-        rows.append({
-            "depth": point["depth"], "width": point["width"], "sigma": point["sigma"], "init": point["init"],
-            "parametrization": point.get("parametrization", "ntk"), "lin_from": point.get("lin_from", "same"),
-            "seed": s, "steps": int(res.steps[i]), "converged": bool(res.converged[i]), "train_loss": float(res.final_loss[i]),
-            "test_mse_nn": rms(f_nn[i] - ds.y_test) ** 2, "test_mse_lin": rms(f["lin"] - ds.y_test) ** 2,
-            "test_mse_lin_inf": rms(f["lin_inf"] - ds.y_test) ** 2, "test_mse_int": rms(f["int"] - ds.y_test) ** 2,
-            "dist_int": rms(f_nn[i] - f["int"]), "dist_lin_rel": rms(f_nn[i] - f["lin"]) / rms(f["lin"]),
-        })
-    return pd.DataFrame(rows)
-
-
-def _sigma_points(params: Mapping[str, Any]) -> list[dict[str, Any]]:
-    widths = _widths(params)
-    return [{**_point_keys(params), "depth": d, "width": widths[d], "sigma": s}
-            for d in params["depth"] for s in params["sigmas"]]
+        for key, pred in (("test_mse_nn", f_nn[i]), ("test_mse_lin", f["lin"]), ("test_mse_lin_inf", f["lin_inf"]),
+                          ("test_mse_int", f["int"])):
+            cols[key].append(rms(pred - ds.y_test) ** 2)
+        cols["dist_int"].append(rms(f_nn[i] - f["int"]))
+        cols["dist_lin_rel"].append(rms(f_nn[i] - f["lin"]) / rms(f["lin"]))
+    return member_rows(res, seeds, depth=point["depth"], width=point["width"], sigma=point["sigma"],
+                       init=point["init"], parametrization=point.get("parametrization", "ntk"), lin_from=lin_from,
+                       **cols)
 
 
 def _sigma_params(depth, width, sigmas, fit_min) -> tuple[Param, ...]:
-    return (
-        Param("depth", *depth, help="numbers of weight layers L (one fit per depth)", kind="ints"),
-        Param("width", *width, help="hidden width m: one per depth, or one for all", kind="ints", per="depth"),
-        Param("sigmas", *sigmas, help="initialization scales σ of the sweep", kind="floats"),
-        Param("fit_min_sigma", *fit_min, help="fit only σ ≥ this (the asymptotic range)", kind="float"),
-    )
+    return (P.depth_axis(depth, width) + P.sigma_axis(sigmas)
+            + (Param("fit_min_sigma", *fit_min, help="fit only σ ≥ this (the asymptotic range)", kind="float", low=0,
+                     analysis=True),)
+            + P.network(init=("standard",) * 3) + P.data() + P.training())
 
 
-def _fit_sigma(data: pd.DataFrame, params: Mapping[str, Any], column: str, name: str) -> dict[str, Measurement]:
-    out = {}
-    for depth, d in data.groupby("depth"):
-        r = fit.power_law(d["sigma"], d[column], d["seed"], x_range=(params["fit_min_sigma"], None))
-        local = fit.local_slopes(d["sigma"], d[column], d["seed"])
-        trail = ", ".join(f"{a:g}→{b:g}: {s:.2f}" for a, b, s in zip(local.x_lo, local.x_hi, local.slope))
-        out[f"{name}[L={depth}]"] = Measurement(r.exponent, r.ci, f"{r.method}; local slopes {trail}")
-        fit_pts = d[d["sigma"] >= params["fit_min_sigma"]]
-        worst = float((fit_pts["train_loss"] / params["threshold"]).max())
-        out[f"train-loss/threshold[L={depth}]"] = Measurement(
-            worst, method=f"max over the fitted points of final training loss / threshold; "
-                          f"{int(fit_pts['converged'].sum())}/{len(fit_pts)} runs converged")
-    return out
-
-
-def _converged_expect(depth: int) -> Expect:
-    return Expect(f"train-loss/threshold[L={depth}]", 1.0, 0.0, mode="below",
-                  reason="every fitted net must reach the same training threshold (000 Fig. 3, 001 Fig. 5): "
-                         "otherwise the σ dependence could come from unequal training")
-
-
-def _sigma_figure(column: str, ylabel: str, power: int):
+def _sigma_figure(column: str, ylabel: str, power: int, check: str):
     def figure(data: pd.DataFrame, meas, params, expects):
         depths = sorted(data["depth"].unique())
         fig, axes = subplots(len(depths) + 1)
         for ax, depth in zip(axes, depths):
             d = data[data["depth"] == depth]
-            x = d["sigma"] ** 2
-            for col, label, marker in ((column, "trained net", "o"),
-                                       *((("test_mse_lin", "linearized, same GD (Eq. 8)", "x"),) if column == "test_mse_nn"
-                                         else ())):
-                g = d.assign(s2=x).groupby("s2")[col]
+            lines = [(column, "trained net", "o")]
+            if column == "test_mse_nn":
+                lines.append(("test_mse_lin", "linearized, same GD (Eq. 8)", "x"))
+            for col, label, marker in lines:
+                g = d.assign(s2=d["sigma"] ** 2).groupby("s2")[col]
                 ax.errorbar(g.mean().index, g.mean(), yerr=g.std(), marker=marker, ls="-", capsize=2, label=label)
             if column == "test_mse_nn":
                 ax.axhline(d["test_mse_int"].mean(), color="grey", ls=":", label="f_int (Eq. 9)")
-            m = meas[f"{'slope' if column == 'test_mse_nn' else 'dist-slope'}[L={depth}]"]
-            lo = params["fit_min_sigma"]
-            sel = d[d["sigma"] >= lo]
-            amp = math.exp(np.mean(np.log(sel.groupby("sigma")[column].mean().to_numpy())
-                                   - m.value * np.log(np.sort(sel["sigma"].unique()))))
-            fitted_line(ax, (lo**2, d["sigma"].max() ** 2), amp, m.value / 2,
+            m = meas[f"{check}[L={depth}]"]
+            line = m.line  # y = A σ^p = A (σ²)^(p/2)
+            fitted_line(ax, (line.x_lo**2, line.x_hi**2), line.amplitude, line.exponent / 2,
                         label=f"fit σ^{m.value:.2f} (expected σ^{power * depth})")
             ax.set(xscale="log", yscale="log", xlabel="σ²", ylabel=ylabel, title=f"L = {depth}, m = {d['width'].iloc[0]}")
             ax.legend(fontsize=7)
         ax = axes[-1]
         for depth in depths:
-            d = data[data["depth"] == depth]
-            g = d.groupby("sigma")["train_loss"]
+            g = data[data["depth"] == depth].groupby("sigma")["train_loss"]
             ax.plot(g.mean().index ** 2, g.mean(), "o-", label=f"L = {depth}")
         ax.axhline(params["threshold"], color="grey", ls=":", label="threshold")
         ax.set(xscale="log", yscale="log", xlabel="σ²", ylabel="final training loss", title="equal training loss")
@@ -187,32 +104,40 @@ register(Claim(
     statement="GD-trained wide ReLU nets reach the same ~0 training loss for every σ, but their test loss grows "
               "like σ^(2L) at large σ",
     measured="slope of log(test MSE) vs log σ over σ ≥ fit_min_sigma, per depth (bootstrap CI over seeds); the "
-             "local slopes show it converging; the final training losses of all fitted nets are below the threshold",
+             "local slopes show it converging; precondition: every net reached the threshold",
     params=_sigma_params(depth=((2,), (2, 3), (2, 3)), width=((64,), (1000, 800), (4000, 1500)),
                          sigmas=((2.0, 4.0, 8.0), (2.0, 4.0, 8.0, 16.0), (0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0)),
-                         fit_min=(2.0, 4.0, 4.0))
-    + _data_params() + _train_params(),
-    points=_sigma_points,
+                         fit_min=(2.0, 4.0, 4.0)),
     measure=measure_trained,
-    fit=lambda data, params: _fit_sigma(data, params, "test_mse_nn", "slope"),
-    expect=lambda params: tuple(
-        e for L in params["depth"] for e in (
-            Expect(f"slope[L={L}]", 2.0 * L, 0.25,
-                   reason="measured at ci (5 seeds, σ = 4, 8, 16): 3.96 for L = 2 (bootstrap CI ±0.05) and 5.99 for "
-                          "L = 3 (±0.01); 0.25 = 3 CI half-widths at L = 2 plus the σ^L cross term's remaining bias "
-                          "(the 4→8 local slope is 0.07 below 2L; 2→4 is 0.9 below, hence fit_min_sigma = 4); it "
-                          "rejects 2L ± 1 and the control's slope ≈ 0"),
-            _converged_expect(L))),
+    checks=(checks.power_law_slope(
+                "slope", "test_mse_nn", x="sigma", per="depth", fit_min="fit_min_sigma", expected=lambda L: 2.0 * L,
+                tolerance=0.25,
+                reason="measured at ci (5 seeds, σ = 4, 8, 16): 3.96 for L = 2 (bootstrap CI ±0.05) and 5.99 for "
+                       "L = 3 (±0.01); 0.25 = 3 CI half-widths at L = 2 plus the σ^L cross term's remaining bias "
+                       "(the 4→8 local slope is 0.07 below 2L; 2→4 is 0.9 below, hence fit_min_sigma = 4); it "
+                       "rejects 2L ± 1 and the control's slope ≈ 0"),
+            checks.converged()),
     controls=(Control("asi", {"init": "asi"},
                       "ASI nets output 0 at initialization, so the σ^L initialization term of 000 Eq. 14 vanishes "
-                      "and the test loss stays at the f_int level for every σ: slope ≈ 0, not 2L"),),
-    figure=_sigma_figure("test_mse_nn", "test MSE", 2),
+                      "and the test loss stays at the f_int level for every σ: slope ≈ 0, not 2L", fails=("slope",)),),
+    figure=_sigma_figure("test_mse_nn", "test MSE", 2, "slope"),
     notes="Fit choice: log-log least squares over the asymptotic range σ ≥ fit_min_sigma rather than over all σ, "
           "because the test loss is a + bσ^L + cσ^(2L) (000 Eq. 14 squared): a slope over the whole range mixes in "
           "the σ^L cross term and the σ-independent f_int error and underestimates 2L. The local slopes between "
           "consecutive σ are reported so the convergence to 2L is visible.",
     in_tests=False,
 ))
+
+
+def _gap(rows: pd.DataFrame, params: Mapping[str, Any]) -> Measurement:
+    """|MSE_NN − MSE_int| / MSE_int, mean over seeds at the smallest σ of the sweep (≤ gap_sigma_max)."""
+    low = rows[rows["sigma"] == rows["sigma"].min()]
+    sigma = low["sigma"].iloc[0]
+    if sigma > params["gap_sigma_max"]:
+        raise ValueError(f"the smallest σ ({sigma}) exceeds gap_sigma_max={params['gap_sigma_max']}: include a "
+                         "smaller σ in sigmas")
+    gap = (low["test_mse_nn"] - low["test_mse_int"]).abs() / low["test_mse_int"]
+    return Measurement(float(gap.mean()), method=f"mean over {len(gap)} seeds at σ = {sigma:g}")
 
 
 register(Claim(
@@ -226,26 +151,25 @@ register(Claim(
                          sigmas=((1.0, 2.0, 4.0), (2.0, 4.0, 8.0, 16.0), (0.5, 1.0, 2.0, 4.0, 8.0, 16.0)),
                          fit_min=(1.0, 2.0, 1.0))
     + (Param("gap_sigma_max", 1.0, 2.0, 0.5, help="the test-loss gap is measured at the smallest σ, which must be "
-                                                  "≤ this", kind="float"),)
-    + _data_params() + _train_params(),
-    points=_sigma_points,
+                                                  "≤ this", kind="float", low=0, low_open=True, analysis=True),),
     measure=measure_trained,
-    fit=lambda data, params: {**_fit_sigma(data, params, "dist_int", "dist-slope"), **_gap(data, params)},
-    expect=lambda params: tuple(
-        e for L in params["depth"] for e in (
-            Expect(f"dist-slope[L={L}]", float(L), 0.3,
-                   reason="measured at ci (L = 2, m = 1000, 5 seeds, σ = 2…16): 2.00, bootstrap CI ±0.05, local "
-                          "slopes 1.97/2.02/2.00; 0.3 = 6 CI half-widths allows the finite-width floor at the low "
-                          "end of the fit range and still rejects L ± 1 (and the control's slope ≈ 0)"),
-            Expect(f"gap[L={L}]", 0.0, 0.25, mode="below",
-                   reason="measured at ci (σ = 2, m = 1000): mean 0.13 over 5 seeds (0.07–0.18, SD 0.04); the net "
-                          "stops at the training threshold and carries the O(σ^L) and O(m^-1/2) terms, so the gap is "
-                          "not 0 at finite σ and m; 0.25 ≈ mean + 3 SD, while the same gap is ~2400 at σ = 16"),
-            _converged_expect(L))),
+    checks=(checks.power_law_slope(
+                "dist-slope", "dist_int", x="sigma", per="depth", fit_min="fit_min_sigma", expected=float,
+                tolerance=0.3,
+                reason="measured at ci (L = 2, m = 1000, 5 seeds, σ = 2…16): 2.00, bootstrap CI ±0.05, local "
+                       "slopes 1.97/2.02/2.00; 0.3 = 6 CI half-widths allows the finite-width floor at the low "
+                       "end of the fit range and still rejects L ± 1 (and the control's slope ≈ 0)"),
+            checks.statistic(
+                "gap", _gap, per="depth", expected=0.0, tolerance=0.25, mode="below",
+                reason="measured at ci (σ = 2, m = 1000): mean 0.13 over 5 seeds (0.07–0.18, SD 0.04); the net "
+                       "stops at the training threshold and carries the O(σ^L) and O(m^-1/2) terms, so the gap is "
+                       "not 0 at finite σ and m; 0.25 ≈ mean + 3 SD, while the same gap is ~2400 at σ = 16"),
+            checks.converged()),
     controls=(Control("asi", {"init": "asi"},
                       "with ASI the initialization term is 0 at every σ, so f_NN − f_int is only the O(m^-1/2) "
-                      "linearization error: it does not grow like σ^L (measured at ci: it shrinks, slope ≈ −1)"),),
-    figure=_sigma_figure("dist_int", "RMS_test(f_NN − f_int)", 1),
+                      "linearization error: it does not grow like σ^L (measured at ci: it shrinks, slope ≈ −1)",
+                      fails=("dist-slope",)),),
+    figure=_sigma_figure("dist_int", "RMS_test(f_NN − f_int)", 1, "dist-slope"),
     notes="The σ^L law concerns the distance to f_int, which the initialization term (1/L)φ(x)(1 − P_F)θ0 of Eq. 14 "
           "makes exactly proportional to σ^L for zero-bias ReLU nets; the fit range starts where it exceeds the "
           "width-dependent floor.",
@@ -253,42 +177,16 @@ register(Claim(
 ))
 
 
-def _gap(data: pd.DataFrame, params: Mapping[str, Any]) -> dict[str, Measurement]:
-    out = {}
-    for depth, d in data.groupby("depth"):
-        low = d[d["sigma"] == d["sigma"].min()]
-        if low["sigma"].iloc[0] > params["gap_sigma_max"]:
-            raise ValueError(f"the smallest σ ({low['sigma'].iloc[0]}) exceeds gap_sigma_max={params['gap_sigma_max']}: "
-                             "include a smaller σ in sigmas")
-        gap = (low["test_mse_nn"] - low["test_mse_int"]).abs() / low["test_mse_int"]
-        out[f"gap[L={depth}]"] = Measurement(float(gap.mean()), method=f"mean over {len(gap)} seeds at σ = "
-                                             f"{low['sigma'].iloc[0]:g}; {int(low['converged'].sum())} converged")
-    return out
-
-
 # ----- lin-closeness: the width sweep ------------------------------------------------------------------------------
-def _width_points(params: Mapping[str, Any]) -> list[dict[str, Any]]:
-    return [{**_point_keys(params), "depth": params["depth"][0], "width": m, "sigma": params["sigma"],
-             "parametrization": params["parametrization"], "lin_from": params["lin_from"]} for m in params["widths"]]
-
-
-def _fit_width(data: pd.DataFrame, params: Mapping[str, Any]) -> dict[str, Measurement]:
-    r = fit.power_law(data["width"], data["dist_lin_rel"], data["seed"])
-    worst = float((data["train_loss"] / params["threshold"]).max())
-    return {"slope": Measurement(r.exponent, r.ci, r.method),
-            "train-loss/threshold": Measurement(worst, method=f"{int(data['converged'].sum())}/{len(data)} converged")}
-
-
 def _width_figure(data, meas, params, expects):
     fig, (ax,) = subplots(1)
     g = data.groupby("width")["dist_lin_rel"]
     ax.errorbar(g.mean().index, g.mean(), yerr=g.std(), marker="o", capsize=2, label="trained net vs f_lin")
     m = meas["slope"]
-    xs = np.sort(data["width"].unique())
-    amp = math.exp(np.mean(np.log(g.mean().to_numpy()) - m.value * np.log(xs)))
-    fitted_line(ax, (xs[0], xs[-1]), amp, m.value, label=f"fit m^{m.value:.2f} (expected m^-0.5)")
+    fitted_line(ax, (m.line.x_lo, m.line.x_hi), m.line.amplitude, m.line.exponent,
+                label=f"fit m^{m.value:.2f} (expected m^-0.5)")
     ax.set(xscale="log", yscale="log", xlabel="width m", ylabel="‖f_NN − f_lin‖ / ‖f_lin‖ (test)",
-           title=f"L = {params['depth'][0]}, σ = {params['sigma']:g}, {params['parametrization']}, "
+           title=f"L = {params['depth']}, σ = {params['sigma']:g}, {params['parametrization']}, "
                  f"f_lin from θ0 of the {'same' if params['lin_from'] == 'same' else 'other'} seed")
     ax.legend(fontsize=7)
     return fig
@@ -300,35 +198,26 @@ register(Claim(
     statement="the trained net stays close to its linearization trained the same way",
     measured="slope of log(‖f_NN − f_lin‖/‖f_lin‖ on test points) vs log m; f_lin is the linearized net trained "
              "the same way: from the same θ0, with the same learning rate and number of GD steps (000 Eq. 8)",
-    params=(
-        Param("depth", (2,), (2,), (2,), help="number of weight layers L", kind="ints"),
-        Param("widths", (32, 64, 128), (500, 1000, 2000, 4000), (500, 1000, 2000, 4000, 8000, 16000),
-              help="hidden widths m of the sweep (ci starts at 500: at m = 250 one seed in 5 missed the threshold "
-                   "in 20000 steps)", kind="ints"),
-        Param("sigma", 2.0, 2.0, 1.0, help="initialization scale σ", kind="float"),
-        Param("parametrization", "ntk", "ntk", "ntk",
-              help="ntk (000 Eq. 1) or mean_field (output layer σ/m, not lazy; with c/λ_max it barely trains in "
-                   "20000 steps, measured)", kind="str", choices=("ntk", "mean_field")),
-        Param("lin_from", "same", "same", "same",
-              help="θ0 of the linearization: same (the net's own, Lemma 1) or other (another seed's: the control)",
-              kind="str", choices=("same", "other")),
-    ) + _data_params() + _train_params(),
-    points=_width_points,
+    params=P.width_axis(((32, 64, 128), (500, 1000, 2000, 4000), (500, 1000, 2000, 4000, 8000, 16000)))
+    + P.network(depth=(2, 2, 2), sigma=(2.0, 2.0, 1.0), init=("standard",) * 3, parametrization=("ntk",) * 3)
+    + (Param("lin_from", "same", "same", "same",
+             help="θ0 of the linearization: same (the net's own, Lemma 1) or other (another seed's: the control)",
+             kind="str", choices=("same", "other")),)
+    + P.data() + P.training(),
     measure=measure_trained,
-    fit=_fit_width,
-    expect=lambda params: (
-        Expect("slope", -0.5, 0.15,
-               reason="measured at ci (5 seeds × m = 500…4000, σ = 2): −0.49, bootstrap CI ±0.056; 0.15 ≈ 3 CI "
-                      "half-widths and covers the O(1/m) correction at the narrow end; it rejects slope 0 (the "
-                      "control measured −0.05) and −1"),
-        Expect("train-loss/threshold", 1.0, 0.0, mode="below",
-               reason="all nets are trained to the same threshold, so the distance is not a training-length effect"),
-    ),
+    checks=(checks.power_law_slope(
+                "slope", "dist_lin_rel", x="width", expected=-0.5, tolerance=0.15,
+                reason="measured at ci (5 seeds × m = 500…4000, σ = 2): −0.49, bootstrap CI ±0.056; 0.15 ≈ 3 CI "
+                       "half-widths and covers the O(1/m) correction at the narrow end; it rejects slope 0 (the "
+                       "control measured −0.05) and −1"),
+            checks.converged()),
     controls=(Control("other-init", {"lin_from": "other"},
                       "linearized around another seed's θ0', f_lin converges to f_int + (1/L)φ'(x)(1 − P_F')θ0' "
                       "(000 Eq. 14), whose init term differs from the net's by O(σ^L) at every width: the distance "
-                      "does not shrink with m (slope ≈ 0); the trained net is close to *its own* linearization"),),
+                      "does not shrink with m (slope ≈ 0); the trained net is close to *its own* linearization",
+                      fails=("slope",)),),
     figure=_width_figure,
+    notes="The ci widths start at 500: at m = 250 one seed in 5 missed the threshold in 20000 steps.",
     in_tests=False,
 ))
 
@@ -344,11 +233,11 @@ def measure_last_layer(point: Mapping[str, Any], ctx) -> pd.DataFrame:
     (Ψ = AAᵀ, the last-layer kernel); ``rel_dev`` measures the departure from that identity (0 to round-off under
     Thm 1, O(1) from a random θ^L_0), ``rel_diff`` the plain distance to f_int, which is the training tolerance
     propagated through Ψ(x, X)Ψ⁻¹."""
-    ds = dataset(point, ctx)
-    net = _net(point, ctx, ds.d_in)
+    ds = load_data(point, ctx)
+    net = build_net(point, ctx, ds.d_in)
     L = net.depth
     c_w, c_b = net.weight_scales[-1], net.bias_scale
-    seeds = list(range(point["seeds"]))
+    seeds = member_seeds(point)
     feats, theta0 = {"train": [], "test": []}, []
     with torch.no_grad():
         for s in seeds:
@@ -356,34 +245,32 @@ def measure_last_layer(point: Mapping[str, Any], ctx) -> pd.DataFrame:
             for split, x in (("train", ds.x_train), ("test", ds.x_test)):
                 a = net.forward_cache(p0, x)[1][-1]
                 feats[split].append(torch.cat([c_w * a, torch.full_like(a[:, :1], c_b)], dim=1))
-            theta = torch.cat([p0[f"W{L}"][0], p0[f"b{L}"]]) if net.bias != "none" else p0[f"W{L}"][0]
+            theta = torch.cat([p0[f"W{L}"][0], p0[f"b{L}"]])
             theta0.append(torch.zeros_like(theta) if point["last_init"] == "zero" else theta)
     a_tr, a_te, theta0 = torch.stack(feats["train"]), torch.stack(feats["test"]), torch.stack(theta0)
     psi_tt, psi_st = a_tr @ a_tr.mT, a_te @ a_tr.mT  # Ψ(X, X), Ψ(x, X): the last layer's block of the NTK
     lr = point["lr_c"] / torch.linalg.eigvalsh(psi_tt)[:, -1]
     res = gd_linear(a_tr, ds.y_train, theta0, lr, threshold=point["threshold"], max_steps=point["max_steps"])
-    rows = []
+    rel_diff, rel_dev, cond = [], [], []
     with torch.no_grad():
-        for i, s in enumerate(seeds):
+        for i in range(len(seeds)):
             theta = res.params["theta"][i]
             f_te, r = a_te[i] @ theta, ds.y_train - a_tr[i] @ theta
             sol = psd_solve(psi_tt[i], torch.stack([ds.y_train, r], dim=1))
             f_int, explained = psi_st[i] @ sol[:, 0], psi_st[i] @ sol[:, 1]
-            rows.append({"seed": s, "last_init": point["last_init"], "steps": int(res.steps[i]),
-                         "converged": bool(res.converged[i]), "train_loss": float(res.final_loss[i]),
-                         "cond_psi": float(torch.linalg.cond(psi_tt[i])),
-                         "rel_diff": float((f_te - f_int).norm() / f_int.norm()),
-                         "rel_dev": float((f_te - f_int + explained).norm() / f_int.norm())})
-    return pd.DataFrame(rows)
+            cond.append(float(torch.linalg.cond(psi_tt[i])))
+            rel_diff.append(float((f_te - f_int).norm() / f_int.norm()))
+            rel_dev.append(float((f_te - f_int + explained).norm() / f_int.norm()))
+    return member_rows(res, seeds, last_init=point["last_init"], cond_psi=cond, rel_diff=rel_diff, rel_dev=rel_dev)
 
 
 def _last_layer_figure(data, meas, params, expects):
+    import seaborn as sns
+
     fig, (ax,) = subplots(1)
     d = data.melt(id_vars="seed", value_vars=["rel_diff", "rel_dev"], var_name="quantity")
     d["quantity"] = d["quantity"].map({"rel_diff": "‖f − f_int‖ (training tolerance)",
                                        "rel_dev": "‖f − f_int + Ψ(x,X)Ψ⁻¹r‖ (Thm 1)"})
-    import seaborn as sns
-
     sns.barplot(d, x="seed", y="value", hue="quantity", ax=ax)
     ax.axhline(expects[0].tolerance, color="grey", ls=":", label="tolerance")
     ax.set(yscale="log", ylabel="relative to ‖f_int‖ on test points",
@@ -400,36 +287,22 @@ register(Claim(
     measured="max over seeds of ‖f_NN − f_int + Ψ(x, X)Ψ(X, X)⁻¹r‖ / ‖f_int‖ on test points, f_int = "
              "Ψ(x, X)Ψ(X, X)⁻¹Y and r = Y − f_NN(X) the training residual left at the threshold (the part of "
              "f_NN − f_int that the training tolerance explains; ‖f_NN − f_int‖ is reported in data.csv)",
-    params=(
-        Param("depth", 2, 2, 2, help="number of weight layers L", kind="int"),
-        Param("width", 64, 1000, 4000, help="hidden width m", kind="int"),
-        Param("sigma", 1.0, 1.0, 1.0, help="initialization scale σ", kind="float"),
-        Param("last_init", "zero", "zero", "zero",
-              help="θ^L at initialization: zero (Thm 1) or normal (the negative control)", kind="str",
-              choices=("zero", "normal")),
-    ) + _data_params() + _train_params(seeds=(2, 5, 10), threshold=(1e-2, 1e-4, 1e-4),
-                                       max_steps=(20000, 500000, 5000000), lr_c=(1.9, 1.9, 1.9)),
-    points=lambda params: [{**_point_keys(params), "depth": params["depth"], "width": params["width"],
-                            "sigma": params["sigma"], "last_init": params["last_init"]}],
+    params=P.network(depth=(2, 2, 2), width=(64, 1000, 4000), sigma=(1.0, 1.0, 1.0), init=None)
+    + (Param("last_init", "zero", "zero", "zero",
+             help="θ^L at initialization: zero (Thm 1) or normal (the negative control)", kind="str",
+             choices=("zero", "normal")),)
+    + P.data() + P.training(threshold=(1e-2, 1e-4, 1e-4), max_steps=(20000, 500000, 5000000), lr_c=(1.9, 1.9, 1.9)),
     measure=measure_last_layer,
-    fit=lambda data, params: {
-        "rel-dev": Measurement(float(data["rel_dev"].max()), method=f"max over {len(data)} seeds"),
-        "train-loss/threshold": Measurement(float((data["train_loss"] / params["threshold"]).max()),
-                                            method=f"{int(data['converged'].sum())}/{len(data)} converged"),
-    },
-    expect=lambda params: (
-        Expect("rel-dev", 0.0, 1e-8, mode="below",
-               reason="an identity for every GD iterate from θ^L = 0, so its size is round-off: ε·κ(Ψ) with "
-                      "κ(Ψ) ≈ 2e5 on MNIST PCA-20 (data.csv: cond_psi) gives ~1e-11; measured ≤ 6e-13 over 5 "
-                      "seeds at ci; 1e-8 keeps three decades of margin, while the control's deviation is O(0.01–1)"),
-        Expect("train-loss/threshold", 1.0, 0.0, mode="below",
-               reason="every net was trained until ½‖f(X) − Y‖² < threshold, so rel_diff (the plain distance to "
-                      "f_int, 0.4% at ci) is the training tolerance propagated through Ψ(x, X)Ψ⁻¹ — the '0 to the "
-                      "training tolerance' of CLAIMS.md"),
-    ),
+    checks=(checks.bound(
+                "rel-dev", "rel_dev", tolerance=1e-8,
+                reason="an identity for every GD iterate from θ^L = 0, so its size is round-off: ε·κ(Ψ) with "
+                       "κ(Ψ) ≈ 2e5 on MNIST PCA-20 (data.csv: cond_psi) gives ~1e-11; measured ≤ 6e-13 over 5 "
+                       "seeds at ci; 1e-8 keeps three decades of margin, while the control's deviation is O(0.01–1)"),
+            checks.converged()),
     controls=(Control("random-last-layer", {"last_init": "normal"},
                       "from θ^L_0 ~ N(0,1) GD converges to f_int^Ψ + ψ(x)(1 − P_F)θ^L_0 (000 Eq. 13 for the "
-                      "last layer): the component of θ^L_0 outside the span of the features never decays"),),
+                      "last layer): the component of θ^L_0 outside the span of the features never decays",
+                      fails=("rel-dev",)),),
     figure=_last_layer_figure,
 ))
 
@@ -437,18 +310,19 @@ register(Claim(
 # ----- homogeneity ---------------------------------------------------------------------------------------------------
 def measure_homogeneity(point: Mapping[str, Any], ctx) -> pd.DataFrame:
     """000 App. C Eq. 15: f(x) = (1/L)⟨θ, ∇θ f(x)⟩; ⟨θ, ∇θ f⟩ is a Jacobian-vector product along θ."""
+    seed = member_seeds(point, 1)[0] + point["seed"]
+    gen = torch.Generator().manual_seed(1234 + seed)
     rows = []
-    gen = torch.Generator().manual_seed(1234 + point["seed"])
     for depth in point["depths"]:
         net = MLP(d_in=point["d_in"], width=point["width"], depth=depth, sigma=point["sigma"], bias=point["bias"],
                   activation=point["activation"], dtype=ctx.dtype, device=ctx.device)
-        p = net.init(point["seed"])
+        p = net.init(seed)
         x = torch.randn(point["n"], point["d_in"], generator=gen, dtype=torch.float64).to(ctx.device, ctx.dtype)
         with torch.no_grad():
             f, dir_deriv = jvp(lambda q: net(q, x), (p,), (p,))
         dev = float((f - dir_deriv / depth).abs().max() / f.abs().max())
-        rows.append({"seed": point["seed"], "depth": depth, "bias": point["bias"],
-                     "activation": point["activation"], "rel_dev": dev})
+        rows.append({"seed": seed, "depth": depth, "bias": point["bias"], "activation": point["activation"],
+                     "rel_dev": dev})
     return pd.DataFrame(rows)
 
 
@@ -457,44 +331,35 @@ register(Claim(
     source="000 App. C Eq. 15; 001 Lemma 4",
     statement="a zero-bias ReLU net satisfies f(x) = (1/L)⟨θ, ∇θ f(x)⟩",
     measured="max over random nets (seeds × depths) of max_x |f(x) − (1/L)⟨θ, ∇θ f(x)⟩| / max_x |f(x)|",
-    params=(
-        Param("seeds", 2, 10, 50, help="random nets per depth", kind="int"),
-        Param("depths", (2, 3), (2, 3, 4, 5), (2, 3, 4, 5, 6, 8), help="numbers of weight layers", kind="ints"),
-        Param("width", 16, 256, 1024, help="hidden width", kind="int"),
-        Param("d_in", 5, 20, 784, help="input dimension", kind="int"),
-        Param("n", 8, 64, 256, help="random inputs per net", kind="int"),
-        Param("sigma", 1.5, 1.5, 1.5, help="initialization scale σ", kind="float"),
-        Param("bias", "zero", "zero", "zero", help="zero (the theorem's setting) or normal (control)", kind="str",
-              choices=("zero", "normal")),
-        Param("activation", "relu", "relu", "relu", help="relu (the theorem's setting) or tanh (control)",
-              kind="str", choices=("relu", "tanh")),
-    ),
-    points=lambda params: [{"seed": s, **{k: params[k] for k in ("depths", "width", "d_in", "n", "sigma", "bias",
-                                                                  "activation")}} for s in range(params["seeds"])],
+    params=P.seed_axis((2, 10, 50))
+    + (Param("depths", (2, 3), (2, 3, 4, 5), (2, 3, 4, 5, 6, 8), help="numbers of weight layers", kind="ints",
+             low=2),
+       Param("d_in", 5, 20, 784, help="input dimension", kind="int", low=1),
+       Param("n", 8, 64, 256, help="random inputs per net", kind="int", low=1))
+    + P.network(width=(16, 256, 1024), sigma=(1.5, 1.5, 1.5), init=None, bias=("zero",) * 3,
+                activation=("relu",) * 3),
     measure=measure_homogeneity,
-    fit=lambda data, params: {"max-rel-dev": Measurement(float(data["rel_dev"].max()),
-                                                         method=f"max over {len(data)} nets")},
-    expect=lambda params: (
-        Expect("max-rel-dev", 0.0, 1e-10, mode="below",
-               reason="an exact identity: float64 round-off of L matrix products is ~1e-15 (measured ≤ 2e-15); "
-                      "1e-10 leaves five decades for other BLAS and devices"),
-    ),
-    controls=(Control("normal-bias", {"bias": "normal"}, "nonzero biases break the positive homogeneity"),
-              Control("tanh", {"activation": "tanh"}, "tanh is not positively homogeneous")),
+    checks=(checks.bound(
+        "max-rel-dev", "rel_dev", tolerance=1e-10,
+        reason="an exact identity: float64 round-off of L matrix products is ~1e-15 (measured ≤ 2e-15); 1e-10 "
+               "leaves five decades for other BLAS and devices"),),
+    controls=(Control("normal-bias", {"bias": "normal"}, "nonzero biases break the positive homogeneity",
+                      fails=("max-rel-dev",)),
+              Control("tanh", {"activation": "tanh"}, "tanh is not positively homogeneous", fails=("max-rel-dev",))),
 ))
 
 
 # ----- decomposition -------------------------------------------------------------------------------------------------
 def measure_decomposition(point: Mapping[str, Any], ctx) -> pd.DataFrame:
     """000 Lemma 2 Eq. 14 vs Eq. 13 on one random net and data set; size of the init term on train vs test."""
-    ds = dataset(point, ctx)
-    net = MLP(d_in=ds.d_in, width=point["width"], depth=point["depth"], sigma=point["sigma"], bias=point["bias"],
-              dtype=ctx.dtype, device=ctx.device)
-    p0 = net.init(point["seed"])
+    ds = load_data(point, ctx)
+    net = build_net(point, ctx, ds.d_in)
+    seed = member_seeds(point, 1)[0] + point["seed"]
+    p0 = net.init(seed)
     f13 = gd_infinite_time(net, p0, ds.x_train, ds.y_train, ds.x_test)
     sol = decomposition(net, p0, ds.x_train, ds.y_train, ds.x_test)
     return pd.DataFrame([{
-        "seed": point["seed"], "depth": point["depth"], "bias": point["bias"],
+        "seed": seed, "depth": point["depth"], "bias": point["bias"],
         "rel_diff": float((sol.test - f13).norm() / f13.norm()),
         "init_train_over_test": float(sol.init_term_train.norm() / sol.init_term.norm()),
         "init_test_norm": float(sol.init_term.norm()),
@@ -508,30 +373,18 @@ register(Claim(
               "vanishes on the training inputs",
     measured="max relative difference of Eq. 14 and Eq. 13 on test points; max ratio ‖init term on train‖ / "
              "‖init term on test‖",
-    params=(
-        Param("seeds", 2, 10, 10, help="random nets per depth", kind="int"),
-        Param("depths", (2,), (2, 3), (2, 3), help="numbers of weight layers", kind="ints"),
-        Param("width", 64, 1000, 4000, help="hidden width", kind="int"),
-        Param("sigma", 2.0, 2.0, 2.0, help="initialization scale σ", kind="float"),
-        Param("bias", "zero", "zero", "zero", help="zero (the theorem's setting) or normal (control)", kind="str",
-              choices=("zero", "normal")),
-    ) + _data_params(),
-    points=lambda params: [{**{k: params[k] for k in ("dataset", "n_train", "n_test", "pca", "data_seed", "width",
-                                                      "sigma", "bias")}, "depth": d, "seed": s}
-                           for d in params["depths"] for s in range(params["seeds"])],
+    params=(Param("depths", (2,), (2, 3), (2, 3), help="numbers of weight layers", kind="ints", low=2,
+                  axis="depth"),)
+    + P.seed_axis((2, 10, 10))
+    + P.network(width=(64, 1000, 4000), sigma=(2.0, 2.0, 2.0), init=None, bias=("zero",) * 3) + P.data(),
     measure=measure_decomposition,
-    fit=lambda data, params: {
-        "eq14-vs-eq13": Measurement(float(data["rel_diff"].max()), method=f"max over {len(data)} nets"),
-        "init-term train/test": Measurement(float(data["init_train_over_test"].max()),
-                                            method=f"max over {len(data)} nets"),
-    },
-    expect=lambda params: (
-        Expect("eq14-vs-eq13", 0.0, 1e-8, mode="below",
-               reason="exact in exact arithmetic; both forms solve with the same Cholesky factor of Θ(X, X) "
-                      "(condition number ≤ 1e4 here), so round-off is ≤ 1e-12 (measured ≤ 1e-13)"),
-        Expect("init-term train/test", 0.0, 1e-8, mode="below",
-               reason="(1 − P_F) annihilates the training rows exactly; round-off as above"),
-    ),
+    checks=(checks.bound(
+                "eq14-vs-eq13", "rel_diff", tolerance=1e-8,
+                reason="exact in exact arithmetic; both forms solve with the same Cholesky factor of Θ(X, X) "
+                       "(condition number ≤ 1e4 here), so round-off is ≤ 1e-12 (measured ≤ 1e-13)"),
+            checks.bound("init-term train/test", "init_train_over_test", tolerance=1e-8,
+                         reason="(1 − P_F) annihilates the training rows exactly; round-off as above")),
     controls=(Control("normal-bias", {"bias": "normal"},
-                      "with nonzero biases f0 ≠ (1/L)φθ0, so Eq. 14 (which uses φθ0) no longer equals Eq. 13"),),
+                      "with nonzero biases f0 ≠ (1/L)φθ0, so Eq. 14 (which uses φθ0) no longer equals Eq. 13",
+                      fails=("eq14-vs-eq13",)),),
 ))

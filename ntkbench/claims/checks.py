@@ -1,0 +1,137 @@
+"""Check builders: each returns a :class:`~ntkbench.registry.Check` — the fit of one measured quantity over the
+rows of all sweep points, together with its expectation — so that a claim lists its checks in a few lines.
+
+* :func:`power_law_slope`: the exponent of a power law (log-log slope of the per-x mean over seeds, bootstrap CI
+  over seeds; :func:`ntkbench.fit.power_law`), kept with its fitted line for the figure;
+* :func:`bound`: a reduction (max, mean) of a column that must stay below (or above) a bound, e.g. round-off;
+* :func:`ratio`: the ratio of the means of two columns (or of their per-row ratio);
+* :func:`statistic`: any other scalar of the rows;
+* :func:`converged`: the precondition that every trained member reached its training threshold.
+
+``per="depth"`` makes one check per value of the list parameter ``depth`` (named ``name[L=2]``, ``name[L=3]``);
+``expected`` may then be a function of that value.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .. import fit
+from ..registry import Check, Expect, FittedLine, Measurement
+
+LABELS = {"depth": "L", "width": "m", "sigma": "σ"}
+Expected = float | Callable[[Any], float]
+
+
+def _label(per: str | None, value: Any) -> str:
+    return "" if per is None else f"[{LABELS.get(per, per)}={value}]"
+
+
+def _groups(data: pd.DataFrame, per: str | None):
+    if per is None:
+        return [(None, data)]
+    return list(data.groupby(per))
+
+
+def _expects(name: str, per: str | None, params: Mapping[str, Any], expected: Expected, tolerance: float,
+             reason: str, mode: str, role: str = "science") -> tuple[Expect, ...]:
+    values = [None] if per is None else list(params[per])
+    return tuple(Expect(name + _label(per, v), float(expected(v) if callable(expected) else expected), tolerance,
+                        reason, mode=mode, role=role) for v in values)
+
+
+def power_law_slope(name: str, column: str, *, x: str, expected: Expected, tolerance: float, reason: str,
+                    per: str | None = None, fit_min: str | None = None, mode: str = "within") -> Check:
+    """Exponent p of ``column ∝ x^p``: log-log OLS of the per-x mean over seeds (the ``seed`` column), percentile
+    bootstrap CI over seeds, fitted over x ≥ params[fit_min] (an analysis parameter) when given. The method text
+    lists the local slopes between consecutive x, so the approach to the asymptote is visible."""
+
+    def fit_(data: pd.DataFrame, params: Mapping[str, Any]) -> dict[str, Measurement]:
+        lo = params[fit_min] if fit_min else None
+        out = {}
+        for key, d in _groups(data, per):
+            r = fit.power_law(d[x], d[column], d["seed"], x_range=(lo, None))
+            local = fit.local_slopes(d[x], d[column], d["seed"])
+            trail = ", ".join(f"{a:g}→{b:g}: {s:.2f}" for a, b, s in zip(local.x_lo, local.x_hi, local.slope))
+            xs = d[x][d[x] >= lo] if lo is not None else d[x]
+            line = FittedLine(r.params["A"], r.exponent, float(xs.min()), float(xs.max()))
+            out[name + _label(per, key)] = Measurement(r.exponent, r.ci, f"{r.method}; local slopes {trail}", line)
+        return out
+
+    return Check(fit_, lambda params: _expects(name, per, params, expected, tolerance, reason, mode))
+
+
+REDUCTIONS: dict[str, Callable[[pd.Series], float]] = {"max": lambda s: float(s.max()), "mean": lambda s: float(s.mean()),
+                                                        "min": lambda s: float(s.min()),
+                                                        "median": lambda s: float(s.median())}
+
+
+def bound(name: str, column: str, *, tolerance: float, reason: str, expected: Expected = 0.0, reduce: str = "max",
+          mode: str = "below", per: str | None = None) -> Check:
+    """``reduce`` (max, mean, min, median) of ``column`` over the rows, against a bound (``mode="below"``:
+    ≤ expected + tolerance)."""
+    if reduce not in REDUCTIONS:
+        raise ValueError(f"reduce={reduce!r} is not one of {tuple(REDUCTIONS)}")
+
+    def fit_(data: pd.DataFrame, params: Mapping[str, Any]) -> dict[str, Measurement]:
+        return {name + _label(per, key): Measurement(REDUCTIONS[reduce](d[column]),
+                                                     method=f"{reduce} over {len(d)} rows")
+                for key, d in _groups(data, per)}
+
+    return Check(fit_, lambda params: _expects(name, per, params, expected, tolerance, reason, mode))
+
+
+def ratio(name: str, numerator: str, denominator: str, *, expected: Expected, tolerance: float, reason: str,
+          mode: str = "within", per: str | None = None, rows: Callable[[pd.DataFrame, Mapping], pd.DataFrame] | None = None,
+          paired: bool = False) -> Check:
+    """mean(numerator) / mean(denominator) over the rows (``paired=True``: the mean of the per-row ratios);
+    ``rows(data, params)`` selects the rows first (e.g. the largest width)."""
+
+    def fit_(data: pd.DataFrame, params: Mapping[str, Any]) -> dict[str, Measurement]:
+        out = {}
+        for key, d in _groups(data if rows is None else rows(data, params), per):
+            if paired:
+                value, how = float((d[numerator] / d[denominator]).mean()), "mean of per-row ratios"
+            else:
+                value, how = float(d[numerator].mean() / d[denominator].mean()), "ratio of means"
+            out[name + _label(per, key)] = Measurement(value, method=f"{how} {numerator}/{denominator} over "
+                                                                     f"{len(d)} rows")
+        return out
+
+    return Check(fit_, lambda params: _expects(name, per, params, expected, tolerance, reason, mode))
+
+
+def statistic(name: str, value: Callable[[pd.DataFrame, Mapping[str, Any]], Measurement], *, expected: Expected,
+              tolerance: float, reason: str, mode: str = "within", per: str | None = None) -> Check:
+    """Any scalar of the rows: ``value(rows, params)`` returns the :class:`Measurement` (per group when ``per``)."""
+
+    def fit_(data: pd.DataFrame, params: Mapping[str, Any]) -> dict[str, Measurement]:
+        return {name + _label(per, key): value(d, params) for key, d in _groups(data, per)}
+
+    return Check(fit_, lambda params: _expects(name, per, params, expected, tolerance, reason, mode))
+
+
+def converged(threshold: str = "threshold") -> Check:
+    """Precondition ``not-converged ≤ 0``: the number of trained members (rows with a ``converged`` column) whose
+    training loss never dropped below params[threshold]. When it fails the run is *invalid*: the experiment did
+    not run as designed, which is no evidence for or against the theory."""
+
+    def fit_(data: pd.DataFrame, params: Mapping[str, Any]) -> dict[str, Measurement]:
+        missed = int((~data["converged"].astype(bool)).sum())
+        worst = float((data["train_loss"] / params[threshold]).max())
+        return {"not-converged": Measurement(float(missed), method=f"{len(data) - missed}/{len(data)} trained "
+                                             f"members reached the threshold; worst final training loss / "
+                                             f"threshold = {worst:.3g}")}
+
+    reason = ("every member is trained until ½‖f(X) − Y‖² < threshold, so the compared nets fit the data equally "
+              "well (000 Fig. 3, 001 Fig. 5); a member that hits max_steps makes the run invalid, not a fail")
+    return Check(fit_, lambda params: (Expect("not-converged", 0.0, 0.0, reason, mode="below", role="precondition"),))
+
+
+def fitted_values(line: FittedLine, xs: np.ndarray) -> np.ndarray:
+    """The fitted power law at ``xs``."""
+    return line.amplitude * np.asarray(xs, dtype=float) ** line.exponent

@@ -1,0 +1,104 @@
+"""The catalogue as data (ntkbench.catalogue): its ids, families and sources, its agreement with the registry, and
+the generated docs/claims.md and README references that must not go stale."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+from ntkbench import catalogue, registry
+from ntkbench.catalogue import CATALOGUE, FAMILIES, ROWS, SOURCES, references_markdown, render_markdown
+from ntkbench.registry import Control, Expect
+
+ROOT = Path(__file__).resolve().parents[1]
+STALE = f"is stale: regenerate it with `{catalogue.REGENERATE}` (or, without the CLI: python -c \"from " \
+        "ntkbench.catalogue import render_markdown; print(render_markdown(), end='')\" > docs/claims.md)"
+
+
+def test_ids_are_unique_and_well_formed():
+    ids = [r.id for r in ROWS]
+    assert len(ids) == len(set(ids)) == len(CATALOGUE) == 28
+    assert all(re.fullmatch(r"[a-z0-9-]+/[a-zA-Z0-9-]+", i) for i in ids), ids
+
+
+def test_rows_cover_five_families_with_their_prefixes_and_sources():
+    assert [f.letter for f in FAMILIES] == ["A", "B", "C", "D", "E"]
+    by_family = {f.letter: [r for r in ROWS if r.family == f.letter] for f in FAMILIES}
+    assert all(by_family.values()), {k: len(v) for k, v in by_family.items()}
+    assert {r.family for r in ROWS} == set(by_family)
+    keys = {s.key for s in SOURCES}
+    for fam in FAMILIES:
+        assert set(fam.sources) <= keys
+        for r in by_family[fam.letter]:
+            assert r.id.split("/")[0] in fam.prefixes, (r.id, fam.prefixes)
+            assert r.documents and set(r.documents) <= set(fam.sources), (r.id, r.source)
+            assert r.claim and r.measured and r.expected
+        assert catalogue.family_of(by_family[fam.letter][0].id) is fam
+
+
+def test_sources_are_the_five_documents():
+    assert [s.key for s in SOURCES] == ["000", "001", "002", "003", "004"]
+    for s in SOURCES:
+        assert s.title and s.file.startswith(s.key + "_") and s.file.endswith(".txt")
+        assert s.authors or s.authors_note, s.key
+        assert s.author_list() in s.reference() and s.title in s.reference()
+    assert catalogue.source("000").author_list() == "Anonymous preprint under double-blind review"
+    assert catalogue.source("001").authors == ("Manuel Nonnenmacher", "David Reeb", "Ingo Steinwart")
+    with pytest.raises(KeyError, match="000"):
+        catalogue.source("005")
+    with pytest.raises(KeyError, match="known|ids"):
+        catalogue.row("init-scale/nope")
+
+
+def test_every_registered_claim_is_in_the_catalogue():
+    missing = [c.id for c in registry.all_claims() if c.id not in CATALOGUE]
+    assert not missing, f"registered ids that the catalogue (ntkbench/catalogue.py) does not list: {missing}"
+
+
+def test_docs_claims_md_is_current():
+    path = ROOT / catalogue.DOC_PATH
+    assert path.is_file(), f"{catalogue.DOC_PATH} is missing: {STALE}"
+    assert path.read_text(encoding="utf-8").rstrip("\n") == render_markdown().rstrip("\n"), \
+        f"{catalogue.DOC_PATH} {STALE}"
+
+
+def test_readme_references_are_current_and_nothing_points_outside_the_clone():
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert "\n## References\n" in text
+    assert references_markdown() in text, "README.md's References section is stale: paste " \
+                                          "ntkbench.catalogue.references_markdown() under '## References'"
+    assert "../shared" not in text and "CLAIMS.md" not in text
+    assert "(docs/claims.md)" in text and "(#references)" in text
+
+
+def _fake_claim(claim_id: str, **kw):
+    params = {"x": 1}
+    return SimpleNamespace(
+        id=claim_id, source="001 Thm 9", statement="a | b", measured="slope", in_tests=kw.get("in_tests", True),
+        controls=(Control("flip", {"x": 2}, "the sign | flips", fails=("slope",)),),
+        resolve=lambda profile: params,
+        expect=lambda p: (Expect("slope", -0.5, 0.1, "noise"),
+                          Expect("not-converged", 0.0, 0.0, "all nets train", mode="below", role="precondition")),
+    )
+
+
+def test_render_marks_registered_and_planned_rows():
+    claims = [_fake_claim("optim/sgd-equals-gd", in_tests=False), _fake_claim("optim/brand-new"),
+              _fake_claim("elsewhere/unknown")]
+    text = render_markdown(claims)
+    lines = {m.group(1): line for line in text.splitlines() if (m := re.match(r"\| `([^`]+)` \|", line))}
+    assert set(CATALOGUE) | {"optim/brand-new", "elsewhere/unknown"} == set(lines)
+    reg = lines["optim/sgd-equals-gd"]
+    assert reg.endswith("| registered (slow) |") and "a \\| b" in reg  # the registry's statement, pipes escaped
+    assert "`slope` -0.5 ±0.1" in reg and "preconditions: `not-converged` 0 ≤ +0" in reg
+    assert "`flip` (must fail: `slope`): the sign \\| flips" in reg
+    assert "catalogue: −1/2; spread ≪ the AdaGrad gap" in reg
+    assert lines["optim/brand-new"].endswith("| registered |")
+    assert lines["optim/adagrad-differs"].endswith("| planned |")
+    assert "## Registered, not in the catalogue" in text
+    assert text.index("`optim/brand-new`") < text.index("## C.")  # in its family's table
+    assert all(line.count(" | ") == 6 for line in lines.values())  # seven cells, no stray pipes
+    assert "**1 is registered**" in text  # the one catalogue id among the fake claims
