@@ -8,6 +8,9 @@ machines resolve to a local CPU wheel: a fresh set-up never downloads a CUDA bui
 from __future__ import annotations
 
 import os
+import re
+import subprocess
+from pathlib import Path
 
 import nox
 
@@ -15,6 +18,8 @@ nox.options.default_venv_backend = "venv"
 nox.options.sessions = ["tests"]
 
 CONSTRAINTS = ("-c", "ci/constraints.txt")
+ROOT = Path(__file__).resolve().parent
+PLANS = ROOT / "reproduce"
 
 
 def _install(session: nox.Session, extras: str = "") -> None:
@@ -37,40 +42,90 @@ def tests_slow(session: nox.Session) -> None:
     session.run("pytest", "-m", "slow", *session.posargs)
 
 
+def _git_state() -> str:
+    """The commit of the checkout, ``git rev-parse --short HEAD``, with ``+dirty`` when a tracked file outside
+    results/ differs from it (results/ is what a reproduction rewrites, not the code that computes it); "" without
+    git."""
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True,
+                              timeout=10, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", ".",
+                                ":(exclude)results"], cwd=ROOT, capture_output=True, text=True, timeout=10,
+                               check=True).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return ""
+    return head + ("+dirty" if dirty else "") if head else ""
+
+
+def _plan_info(path: Path) -> tuple[str, bool]:
+    """The profile of a plan and whether it asks for the mitigation run (the plans are validated by ntkbench)."""
+    try:
+        import tomllib
+    except ModuleNotFoundError:  # Python 3.10 running nox: the plan's own profile is read by `ntkbench run`
+        text = path.read_text(encoding="utf-8")
+        found = re.search(r'^profile\s*=\s*"(\w+)"', text, re.M)
+        return (found.group(1) if found else "ci"), bool(re.search(r"^\[mitigation\]", text, re.M))
+    with open(path, "rb") as fh:
+        plan = tomllib.load(fh)
+    return str(plan.get("profile", "ci")), "mitigation" in plan
+
+
 @nox.session
 def reproduce(session: nox.Session) -> None:
     """Every claim and its negative controls at the ``ci`` profile on the embedded data, the σ-shrinking
     mitigation, and the summary: writes results/ (the committed baseline; review its diff before committing).
 
-    Arguments go to ``ntkbench run``: ``nox -s reproduce -- --profile paper``, ``-- init-scale/sigma-2L``,
-    ``-- --set seeds=10``. Finished sweep points are cached in results/.cache, so an interrupted run resumes."""
+    ``nox -s reproduce -- 004`` runs one source document's plan instead (reproduce/004.toml: its claims at its
+    profile with its overrides, and the mitigation when the plan lists it); several numbers run several plans.
+    Other arguments go to ``ntkbench run``: ``-- --profile paper``, ``-- init-scale/sigma-2L``,
+    ``-- --set seeds=10``. Finished sweep points are cached in results/.cache, so an interrupted run resumes.
+
+    The git state is read before anything runs and passed to every command as ``NTKBENCH_GIT``: the results record
+    the commit that computed them, not the ``+dirty`` that the session's own writes to results/ would add."""
+    git = os.environ.get("NTKBENCH_GIT") or _git_state()  # first: the mitigation rewrites tracked files
+    env = {"NTKBENCH_GIT": git} if git else {}
+    docs = [a for a in session.posargs if re.fullmatch(r"\d{3}", a)]
+    args = [a for a in session.posargs if a not in docs]
+    for doc in docs:
+        if not (PLANS / f"{doc}.toml").is_file():
+            known = ", ".join(p.stem for p in sorted(PLANS.glob("*.toml")))
+            session.error(f"no plan reproduce/{doc}.toml; the plans: {known}")
     _install(session)
     import argparse
 
     peek = argparse.ArgumentParser(add_help=False)  # only to see the profile, the output and a selection
     peek.add_argument("names", nargs="*")
-    peek.add_argument("--profile", default="ci")
+    peek.add_argument("--profile", default=None)
     peek.add_argument("--out", default="results")
     peek.add_argument("--set", action="append", default=[])
     peek.add_argument("--device", default="cpu")
     peek.add_argument("--jobs", default="1")
-    known, _ = peek.parse_known_args(session.posargs)
-    out = [] if "--out" in session.posargs else ["--out", known.out]
+    known, _ = peek.parse_known_args(args)
+    out = [] if "--out" in args else ["--out", known.out]
     # one claim per core, one thread each: no oversubscription of the cores (README, "Claims")
-    jobs = [] if "--jobs" in session.posargs else ["--jobs", str(os.cpu_count() or 1)]
-    if not known.names:  # the whole catalogue: also the mitigation procedure of 001 Sect. 3 (an error in it
-        # is recorded in its mitigation.json and shown in the report; the claims run regardless)
-        session.run("ntkbench", "mitigate", "--profile", known.profile, "--out", known.out, "--device", known.device,
-                    success_codes=[0, 1])
+    jobs = [] if "--jobs" in args else ["--jobs", str(os.cpu_count() or 1)]
+    mitigate = []  # profiles at which to run the mitigation procedure of 001 Sect. 3
+    if docs:
+        for doc in docs:
+            profile, wanted = _plan_info(PLANS / f"{doc}.toml")
+            if wanted:
+                mitigate.append(known.profile or profile)
+    elif not known.names:  # the whole catalogue: also the mitigation
+        mitigate.append(known.profile or "ci")
+    for profile in dict.fromkeys(mitigate):  # an error in it is recorded in its mitigation.json and shown in the
+        # report; the claims run regardless
+        session.run("ntkbench", "mitigate", "--profile", profile, "--out", known.out, "--device", known.device,
+                    success_codes=[0, 1], env=env)
+    plans = [f"--plan=reproduce/{doc}.toml" for doc in docs]
     # writes every result as it finishes and the summary OUT/README.md at the end; exits 1 (failing the session)
-    # when a claim fails, errs, or a negative control passes
-    session.run("ntkbench", "run", "--controls", *out, *jobs, *session.posargs)
+    # when a claim fails, is invalid or errs, or a negative control passes
+    session.run("ntkbench", "run", "--controls", *plans, *out, *jobs, *args, env=env)
 
 
 @nox.session
 def claims(session: nox.Session) -> None:
     """The CI regression of the science: every registered claim and negative control at ``ci`` (the slow ones
-    too, ~1 h on 2 cores), each compared with the committed baseline results/ci (tests/test_claims.py)."""
+    too, ~20 min on 2 cores), each compared with the committed baseline results/ci (tests/test_claims.py)."""
     _install(session, "test")
     session.run("pytest", "-m", "claims", "-p", "no:cacheprovider", *session.posargs)
 
@@ -79,7 +134,7 @@ def claims(session: nox.Session) -> None:
 def bench(session: nox.Session) -> None:
     """asv benchmarks of the current checkout (the working tree, as installed in this venv), recorded
     under the HEAD commit's hash in benchmarks/.asv/results. ``nox -s bench -- --quick`` runs every
-    benchmark once (a smoke run, ~15 min on 2 cores); other arguments go to ``asv run`` (``-b REGEX``)."""
+    benchmark once (a smoke run, ~11 min on 2 cores); other arguments go to ``asv run`` (``-b REGEX``)."""
     _install(session, "bench")
     with session.chdir("benchmarks"):
         session.run("asv", "machine", "--yes")

@@ -46,6 +46,13 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _at_least_2(text: str) -> int:
+    value = _positive_int(text)
+    if value < 2:
+        raise argparse.ArgumentTypeError(f"expects an integer >= 2 (a spread needs two runs), got {text!r}")
+    return value
+
+
 def _parser() -> _Parser:
     p = _Parser(prog="ntkbench", description="Reproducible checks of wide-network / NTK theory: each claim of the "
                 "catalogue (docs/claims.md) is a registered experiment with a fitted measurement, an expectation "
@@ -89,17 +96,19 @@ def _parser() -> _Parser:
 
     s = sub.add_parser("calibrate", help="measure the seed-to-seed spread of claims and suggest tolerances",
                        description="Rerun each claim (and with --controls each negative control) with K reseeds "
-                       "(seed_offset 1..K), and report per measured quantity its mean ± sd, how often it passed its "
-                       "current tolerance and the tolerance its rule suggests; writes OUT/<profile>/calibration/"
+                       "(seed_offset 1..K), and report how often it came out as predicted and, per measured "
+                       "quantity, its mean ± sd, how often it passed its current tolerance and the tolerance its "
+                       "rule suggests; writes OUT/<profile>/calibration/"
                        "<family>__<name>.json and a figure, and rebuilds OUT/README.md.",
                        epilog="exit status: 0 when every reseed came out as predicted, 1 otherwise, 2 for usage "
                        "errors (nothing runs then)")
     s.add_argument("names", nargs="+", metavar="ID|FAMILY", help="claim ids or families")
-    s.add_argument("--reseeds", type=_positive_int, default=DEFAULT_RESEEDS, metavar="K",
-                   help=f"independent reseeds per claim (default {DEFAULT_RESEEDS})")
+    s.add_argument("--reseeds", type=_at_least_2, default=DEFAULT_RESEEDS, metavar="K",
+                   help=f"independent reseeds per claim, at least 2 (default {DEFAULT_RESEEDS})")
     _profile_arg(s)
     s.add_argument("--jobs", type=_positive_int, default=1, metavar="N", help="worker processes (default 1)")
     _out_arg(s)
+    _device_arg(s)
     s.add_argument("--controls", action="store_true", help="also calibrate each claim's negative controls")
     s.add_argument("--quiet", action="store_true", help="no progress bars")
 
@@ -249,7 +258,8 @@ def _spec(claim: registry.Claim) -> dict[str, Any]:
         "id": claim.id, "family": claim.family, "source": claim.source, "statement": claim.statement,
         "measured": claim.measured, "notes": claim.notes, "in_tests": claim.in_tests,
         "params": [{"name": p.name, "kind": p.kind, "smoke": p.smoke, "ci": p.ci, "paper": p.paper, "help": p.help,
-                    "choices": list(p.choices), "per": p.per} for p in claim.params],
+                    "choices": list(p.choices), "per": p.per,
+                    "allowed": p.allowed() if hasattr(p, "allowed") else ""} for p in claim.params],
         "expect_ci": [{"name": e.name, "expected": e.expected, "tolerance": e.tolerance, "mode": e.mode,
                        "reason": e.reason, "role": getattr(e, "role", "science")} for e in expects],
         "controls": [{"name": k.name, "overrides": dict(k.overrides), "why": k.why,
@@ -272,7 +282,7 @@ def _cmd_show(args: argparse.Namespace) -> int:
     for p in spec["params"]:
         vals = " | ".join(report._plain(p[k]) for k in PROFILES)
         extra = (f"; choices: {', '.join(map(str, p['choices']))}" if p["choices"] else "") + (
-            f"; one per {p['per']}" if p["per"] else "")
+            f"; one per {p['per']}" if p["per"] else "") + (f"; allowed: {p['allowed']}" if p["allowed"] else "")
         print(f"  {p['name']} ({p['kind']}): {vals}\n      {p['help']}{extra}")
     print("\nexpectations at the ci profile:")
     for e in spec["expect_ci"]:
@@ -400,15 +410,14 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 # ----- calibrate ------------------------------------------------------------------------------------------------------
 def _calibration_ok(cal: Mapping[str, Any]) -> bool:
-    """Every reseed as predicted: the calibration's ``ok`` when given, else pass rate 1 (claim) or 0 (control)."""
+    """Every reseed as predicted: the calibration's ``ok`` when given, else its ``pass_rate`` (the fraction of
+    reseeded runs whose outcome is "as predicted", for a claim and a control alike) is 1."""
     if cal.get("status") == "error" or cal.get("error"):
         return False
     if isinstance(cal.get("ok"), bool):
         return cal["ok"]
     rate = cal.get("pass_rate")
-    if not report._finite(rate):
-        return False
-    return rate == 0 if cal.get("control") else rate == 1
+    return report._finite(rate) and rate == 1
 
 
 def _calibration_lines(cal: Mapping[str, Any], out: Path, profile: str) -> list[str]:
@@ -419,8 +428,9 @@ def _calibration_lines(cal: Mapping[str, Any], out: Path, profile: str) -> list[
     if cal.get("status") == "error" or cal.get("error"):
         last = str(cal.get("error", "")).strip().splitlines()[-1:] or [""]
         return [f"{label}: error: {last[0][:160]}"]
-    head = (f"{label}: pass rate {report.percent(cal.get('pass_rate'))} over {cal.get('reseeds', '?')} reseeds"
-            f"{'' if _calibration_ok(cal) else '  NOT AS PREDICTED'}  → {path}")
+    bad = ", ".join(f"{cal[k]} {k}" for k in ("invalid", "errors") if cal.get(k))
+    head = (f"{label}: as predicted in {report.percent(cal.get('pass_rate'))} of {cal.get('reseeds', '?')} reseeds"
+            f"{f' ({bad})' if bad else ''}{'' if _calibration_ok(cal) else '  NOT AS PREDICTED'}  → {path}")
     lines = [head]
     quantities = cal.get("quantities") or {}
     for name, q in quantities.items() if isinstance(quantities, Mapping) else ():
@@ -433,6 +443,7 @@ def _calibration_lines(cal: Mapping[str, Any], out: Path, profile: str) -> list[
 
 def _cmd_calibrate(args: argparse.Namespace) -> int:
     claims = registry.select(args.names)
+    device = _device(args.device)
     out = writable_folder(args.out)
     try:
         from .calibrate import calibrate
@@ -442,7 +453,7 @@ def _cmd_calibrate(args: argparse.Namespace) -> int:
         return 1
     try:
         rows = calibrate([c.id for c in claims], reseeds=args.reseeds, profile=args.profile, jobs=args.jobs, out=out,
-                         controls=args.controls, progress=not args.quiet)
+                         controls=args.controls, device=device, progress=not args.quiet)
     except (UsageError, KeyboardInterrupt):
         raise
     except Exception:  # noqa: BLE001 - reported, never a crash of the CLI

@@ -101,8 +101,8 @@ class Adam:
     eps: float = 1e-8
 
     def init(self, params):
-        zeros = {k: torch.zeros_like(p) for k, p in params.items()}
-        return {"m": zeros, "v": dict(zeros), "t": 0}
+        return {"m": {k: torch.zeros_like(p) for k, p in params.items()},
+                "v": {k: torch.zeros_like(p) for k, p in params.items()}, "t": 0}  # distinct: step_ is in place
 
     def step(self, params, grads, state):
         t = state["t"] + 1

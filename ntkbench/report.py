@@ -134,15 +134,17 @@ def ok(result: Mapping[str, Any]) -> bool:
 
 
 def invalid_reason(result: Mapping[str, Any]) -> str:
-    """Why a result is invalid: its ``invalid_reason`` text (e.g. "2 of 5 members did not reach the threshold"),
-    else the precondition checks that failed."""
+    """Why a result is invalid: its ``invalid_reason`` text when it has one, else each precondition check that
+    failed, with its value and what its ``method`` says (``not-converged 2 vs ≤ 0 + 0: 3/5 trained members reached
+    the threshold; ...``)."""
     if result.get("invalid_reason"):
         return str(result["invalid_reason"])
     failed = [c for c in result.get("checks") or [] if c.get("role") == "precondition" and c.get("passed") is False]
     if not failed:
         return "a precondition failed"
     return "precondition failed: " + "; ".join(
-        f"{c.get('name', '?')} {fmt(c.get('measured'))} vs {expectation(c)}" for c in failed)
+        f"{c.get('name', '?')} {fmt(c.get('measured'))} vs {expectation(c)}"
+        + (f": {c['method']}" if c.get("method") else "") for c in failed)
 
 
 def outcome_text(result: Mapping[str, Any]) -> str:
@@ -387,8 +389,6 @@ def _first_check(r: Mapping[str, Any]) -> tuple[str, str, str]:
 def _papers_section(out: Path, plans: list, by_profile: Mapping[str, list[dict]], order: list[str]) -> list[str]:
     """Per source document (its plan in reproduce/): each figure, table or theorem, the claim that mirrors it, and
     its outcome at every profile present, linked to the result and its figure."""
-    from .store import variant_slug
-
     profiles = [p for p in order if by_profile.get(p) or (out / p / MITIGATION).is_file()]
     index = {p: {(r.get("id"), variant(r), r.get("control") or None): r for r in by_profile.get(p, [])}
              for p in profiles}
@@ -401,10 +401,9 @@ def _papers_section(out: Path, plans: list, by_profile: Mapping[str, list[dict]]
         lines += [f"### {plan.document} — {plan.title}{by}", ""]
         rows = []
         for e in plan.claims:
-            slug = variant_slug(e.overrides) if e.overrides else ""
             overrides = ", ".join(f"{k}={_plain(v)}" for k, v in e.overrides.items())
             rows.append([e.mirrors, f"`{e.id}`" + (f" ({overrides})" if overrides else ""),
-                         *(_paper_cell(out, index[p], e.id, slug) for p in profiles)])
+                         *(_paper_cell(out, index[p], e.id, _entry_variant(e, p)) for p in profiles)])
         rows += [[p.mirrors, f"`{p.id}`", *(["pending: not registered yet"] * len(profiles))] for p in plan.pending]
         if plan.mitigation:
             rows.append([plan.mitigation, "σ-shrinking mitigation (`ntkbench mitigate`)",
@@ -412,6 +411,21 @@ def _papers_section(out: Path, plans: list, by_profile: Mapping[str, list[dict]]
                            for p in profiles)])
         lines += _table(("mirrors", "claim", *(f"`{p}`" for p in profiles)), rows) + [""]
     return lines
+
+
+def _entry_variant(entry, profile: str) -> str:
+    """The variant folder of a plan entry's run at ``profile``: the slug of the overrides that change a value there
+    (as the runner names it), "" when none does."""
+    from .registry import get
+
+    overrides = dict(entry.overrides)
+    try:
+        claim = get(entry.id)
+        base, new = claim.resolve(profile), claim.resolve(profile, overrides)
+        overrides = {k: v for k, v in overrides.items() if new[k] != base[k]}
+    except UsageError:
+        pass
+    return store.variant_slug(overrides)
 
 
 def _paper_cell(out: Path, index: Mapping, claim_id: str, slug: str) -> str:

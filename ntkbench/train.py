@@ -101,7 +101,387 @@ def lr_from_ntk(net, params: Mapping[str, torch.Tensor], x: torch.Tensor, *, c: 
     return c / (get_loss(loss).curvature(theta.shape[0]) * lam)
 
 
-@@BODY@@def gd_linear(features: torch.Tensor, y: torch.Tensor, theta0: torch.Tensor, lr: torch.Tensor | float, *,
+#: the default grid of :func:`monotone_lr`: 10^-5 … 10 with 4 rates per decade (25 rates)
+LR_GRID = tuple(10.0 ** (e / 4) for e in range(-20, 5))
+
+
+def monotone_lr(model: Callable, params: Mapping[str, torch.Tensor], x: torch.Tensor, y: torch.Tensor, *,
+                loss: str | Loss, optimizer: str, grid: Sequence[float] = LR_GRID, probe_steps: int = 50,
+                optimizer_options: Mapping | None = None, rtol: float = 1e-12) -> torch.Tensor:
+    """Per member, the largest rate of ``grid`` at which the training loss decays monotonically (001 App. D:
+    for the adaptive methods, "the largest value for the learning rate that still guarantees a monotonous
+    decay of the training loss"; the paper gives no grid).
+
+    ``params``: S stacked parameter sets (S, ...). Every member is trained from ``params`` with full-batch
+    ``optimizer`` on ``loss`` for ``probe_steps`` steps at each rate of ``grid``, from the largest down (the
+    default :data:`LR_GRID` is geometric: 10^-5 … 10, 4 rates per decade). A rate is *monotone* for a member
+    when its full training loss L_0, …, L_{probe_steps} is finite and never increases:
+    L_{t+1} ≤ L_t + rtol·|L_t| for every t (``rtol`` = 1e-12 forgives round-off on a plateau).
+    Returns the rates as a float64 tensor (S,) on x's device, ready for ``train_ensemble(lr=...)``; raises
+    ValueError when a member has no monotone rate in ``grid``."""
+    check_positive_int("probe_steps", probe_steps)
+    try:
+        rates = sorted({float(r) for r in grid}, reverse=True)
+    except (TypeError, ValueError):
+        raise ValueError(f"grid must be a sequence of positive numbers, got {grid!r}") from None
+    if not rates or not all(math.isfinite(r) and r > 0 for r in rates):
+        raise ValueError(f"grid must be a non-empty sequence of finite rates > 0, got {grid!r}")
+    if isinstance(rtol, bool) or not isinstance(rtol, numbers.Real) or not (math.isfinite(rtol) and rtol >= 0):
+        raise ValueError(f"rtol must be a finite number >= 0, got {rtol!r}")
+    n_members = _n_members(params)
+    chosen = torch.full((n_members,), math.nan, dtype=torch.float64)
+    todo = torch.arange(n_members)
+    for rate in rates:
+        probe = {k: v[todo.to(v.device)] for k, v in params.items()}
+        with warnings.catch_warnings():  # divergence at the large rates is expected here
+            warnings.filterwarnings("ignore", message=".*diverged", category=RuntimeWarning)
+            res = train_ensemble(model, probe, x, y, loss=loss, optimizer=optimizer, lr=rate, max_steps=probe_steps,
+                                 threshold=None, optimizer_options=optimizer_options)
+        ok = torch.from_numpy(_is_monotone(res.loss_curve, rtol))
+        chosen[todo[ok]] = rate
+        todo = todo[~ok]
+        if not len(todo):
+            return chosen.to(x.device)
+    raise ValueError(
+        f"no rate of grid ({rates[-1]:.3g} … {rates[0]:.3g}) gives a monotone decay of the training loss over "
+        f"{probe_steps} steps of {optimizer!r} for members {todo.tolist()}; extend the grid to smaller rates")
+
+
+def _is_monotone(curve: np.ndarray, rtol: float) -> np.ndarray:
+    """Per row: finite and L_{t+1} ≤ L_t + rtol·|L_t| for every t."""
+    prev, nxt = curve[:, :-1], curve[:, 1:]
+    with np.errstate(invalid="ignore"):
+        return np.isfinite(curve).all(axis=1) & (nxt <= prev + rtol * np.abs(prev)).all(axis=1)
+
+
+def train(model: Callable, params: Mapping[str, torch.Tensor], x: torch.Tensor, y: torch.Tensor,
+          **kwargs) -> TrainResult:
+    """Train one network ``model(params, x)`` from ``params``; see :func:`train_ensemble` for options.
+    The result's arrays keep a member axis of length 1; ``params`` is unstacked."""
+    res = train_ensemble(model, stack_params([params]), x, y, **kwargs)
+    return TrainResult(**{**res.__dict__, "params": unstack_params(res.params, 0)})
+
+
+def train_ensemble(
+    model: Callable,
+    params: Mapping[str, torch.Tensor],
+    x: torch.Tensor,
+    y: torch.Tensor,
+    *,
+    loss: str | Loss = "half_sse",
+    optimizer: str = "gd",
+    lr: float | torch.Tensor,
+    max_steps: int = 10_000,
+    threshold: float | None = None,
+    batch_fraction: float = 1.0,
+    shuffle: bool = True,
+    seed: int = 0,
+    record_every: int = 1,
+    x_test: torch.Tensor | None = None,
+    y_test: torch.Tensor | None = None,
+    optimizer_options: Mapping | None = None,
+) -> TrainResult:
+    """Train S stacked parameter sets (leading axis S) of ``model(params, x)`` together.
+
+    ``lr`` is a number or a tensor (S,) of per-member rates. ``threshold``: stop a member when its full
+    training loss is first below it (evaluated after every full-batch step, or every epoch with
+    mini-batches). ``record_every``: record the full training (and test) loss every so many steps.
+    """
+    loss_fn = get_loss(loss)
+    check_inputs(x, None, "x")
+    check_targets(y, x.shape[0], "y")
+    if x_test is not None:
+        check_inputs(x_test, x.shape[1], "x_test")
+        if y_test is None:
+            raise ValueError("y_test is required when x_test is given")
+        check_targets(y_test, x_test.shape[0], "y_test")
+    check_positive_int("max_steps", max_steps, minimum=0)
+    check_positive_int("record_every", record_every)
+    if not (isinstance(batch_fraction, (int, float)) and 0 < batch_fraction <= 1):
+        raise ValueError(f"batch_fraction must be in (0, 1], got {batch_fraction!r}")
+    if threshold is not None and not threshold > 0:
+        raise ValueError(f"threshold must be > 0 or None, got {threshold!r}")
+    n_members = _n_members(params)
+    if isinstance(lr, torch.Tensor) and lr.ndim == 1 and lr.shape[0] not in (1, n_members):
+        raise ValueError(f"lr has {lr.shape[0]} per-member rates but the ensemble has {n_members} members")
+    opt = get_optimizer(optimizer, lr, **dict(optimizer_options or {}))
+
+    n = x.shape[0]
+    batch = max(1, round(batch_fraction * n))
+    full_batch = batch >= n
+    per_epoch = math.ceil(n / batch)
+    gen = torch.Generator().manual_seed(int(seed))
+    run = _Run(model, loss_fn, opt, params, lr, x, y, x_test, y_test, threshold=threshold, batch=batch)
+
+    active = torch.ones(n_members, dtype=torch.bool)
+    converged = torch.zeros(n_members, dtype=torch.bool)
+    diverged = torch.zeros(n_members, dtype=torch.bool)
+    steps = torch.zeros(n_members, dtype=torch.long)
+    final = torch.full((n_members,), float("nan"), dtype=torch.float64)
+    curve, test_curve, rec_steps = [], [], []
+    order = None
+    t0 = time.perf_counter()
+
+    def record(t: int, members: torch.Tensor, train_loss: torch.Tensor, test_loss: torch.Tensor | None) -> None:
+        """Losses of ``members`` (ensemble indices) at step t; NaN for the others."""
+        rec_steps.append(t)
+        for rows, values in ((curve, train_loss), (test_curve, test_loss)):
+            if values is not None:
+                row = torch.full((n_members,), torch.nan, dtype=torch.float64)
+                row[members] = values.detach().double().cpu()
+                rows.append(row)
+
+    def check_stop(members: torch.Tensor, train_loss: torch.Tensor) -> torch.Tensor:
+        """Stopping rule for ``members`` at their loss; returns which of them stop."""
+        tl = train_loss.detach().double().cpu()
+        final[members] = tl
+        stop = _stops(tl, threshold)
+        diverged[members[~torch.isfinite(tl)]] = True
+        converged[members[stop & torch.isfinite(tl)]] = True
+        active[members[stop]] = False
+        return stop
+
+    t = 0
+    while True:
+        evaluated = full_batch or t % per_epoch == 0
+        scheduled = t % record_every == 0
+        if evaluated:  # the full training loss at the current parameters: stopping rule and record
+            members = run.members
+            if full_batch:  # loss, gradient and (below max_steps) the update of the members that go on
+                value, test_value = run.full_batch_step(update=t < max_steps, test=scheduled)
+            else:
+                value = run.evaluate(x, y)
+                test_value = None
+            stop = check_stop(members, value)
+            if scheduled or bool(stop.any()):
+                if x_test is not None and test_value is None:  # nothing was updated yet
+                    test_value = run.evaluate(x_test, y_test)
+                record(t, members, value, test_value)
+        if not active.any() or t >= max_steps:
+            break
+        if evaluated:
+            run.drop(stop)
+        if not full_batch:
+            if t % per_epoch == 0:  # one permutation per member of the whole ensemble, stopped or not
+                if shuffle:
+                    order = torch.argsort(torch.rand(n_members, n, generator=gen), dim=1)
+                else:
+                    order = torch.arange(n).expand(n_members, n)
+            run.batch_step(order, t % per_epoch)
+        steps += active.long()
+        t += 1
+
+    if not evaluated or rec_steps[-1] != t:  # stopped at max_steps between evaluations or records
+        members = run.members
+        if not evaluated:
+            value = run.evaluate(x, y)
+            check_stop(members, value)
+        last = steps[members] == t
+        test_value = run.evaluate(x_test, y_test) if x_test is not None else None
+        record(t, members[last], value[last.to(value.device)],
+               test_value[last.to(test_value.device)] if test_value is not None else None)
+    if diverged.any():
+        warnings.warn(f"{int(diverged.sum())} of {n_members} members diverged (non-finite loss); lower lr",
+                      RuntimeWarning, stacklevel=2)
+    return TrainResult(
+        params=run.result(),
+        loss_curve=torch.stack(curve, dim=1).numpy(),
+        test_curve=torch.stack(test_curve, dim=1).numpy() if x_test is not None else None,
+        record_steps=np.asarray(rec_steps),
+        steps=steps.numpy(),
+        final_loss=final.numpy(),
+        converged=converged.numpy(),
+        diverged=diverged.numpy(),
+        seconds=time.perf_counter() - t0,
+    )
+
+
+def _n_members(params: Mapping[str, torch.Tensor]) -> int:
+    if not params:
+        raise ValueError("params is empty: give a dict of stacked (S, ...) parameter tensors")
+    sizes = {v.shape[0] if v.ndim else None for v in params.values()}
+    if len(sizes) != 1 or None in sizes:
+        raise ValueError(f"params must be stacked on a leading member axis of one length S; got leading sizes "
+                         f"{ {k: (tuple(v.shape[:1]) or None) for k, v in params.items()} }")
+    return sizes.pop()
+
+
+def _stops(loss: torch.Tensor, threshold: float | None) -> torch.Tensor:
+    """Which members stop at this (double, CPU) loss: non-finite, or below the threshold."""
+    stop = ~torch.isfinite(loss)
+    if threshold is not None:
+        stop |= loss < threshold
+    return stop
+
+
+#: on the CPU the members are stepped in chunks of at most this many bytes of trainable parameters (at least
+#: one member a chunk). A chunk's gradients and optimizer temporaries then stay under glibc's mmap threshold
+#: (dynamic, at most 32 MiB), so they are recycled from the heap step after step; an S-member tensor above it
+#: is mapped, page-faulted (~2 ms per 6 MB on the reference machine) and unmapped at every step. On CUDA (a
+#: caching allocator) all members form one chunk.
+_CHUNK_BYTES = 16 * 2**20
+
+
+def _rows(tree, rows):
+    """Rows ``rows`` (a slice: views; an index or mask: copies) of every stacked tensor in a (nested) dict;
+    other leaves (counters such as Adam's ``t``) are kept as they are."""
+    if isinstance(tree, dict):
+        return {k: _rows(v, rows) for k, v in tree.items()}
+    if isinstance(tree, torch.Tensor) and tree.ndim >= 1:
+        return tree[rows]
+    return tree
+
+
+def _counters(state: dict) -> dict:
+    return {k: v for k, v in state.items() if not isinstance(v, (dict, torch.Tensor))}
+
+
+class _Run:
+    """The working set of one :func:`train_ensemble` call: the still-active members' rows of the parameters,
+    buffers, optimizer state and rates, all owned by the run and updated in place; ``members`` are their
+    indices in the ensemble. Stopped members are written back to the full parameters and dropped."""
+
+    def __init__(self, model, loss_fn, opt, params, lr, x, y, x_test, y_test, *, threshold, batch):
+        trainable, buffers = split_buffers(params)
+        if not trainable:
+            raise ValueError(f"params has no trainable entries, only buffers {sorted(buffers)}")
+        self.keys = list(params)
+        self.params = {k: v.detach().clone() for k, v in trainable.items()}
+        self.buffers = {k: v.detach().clone() for k, v in buffers.items()}
+        self.full = dict(self.params)  # the ensemble's parameters: the rows of dropped members are final
+        self.full_buffers = dict(self.buffers)
+        n_members = _n_members(params)
+        self.members = torch.arange(n_members)
+        self.opt, self.state = opt, opt.init(self.params)
+        if isinstance(lr, torch.Tensor) and lr.ndim == 1:
+            self.lr = lr.detach().to(next(iter(self.params.values()))).expand(n_members).clone()
+        else:
+            self.lr = float(lr)
+        self.x, self.y, self.x_test, self.y_test = x, y, x_test, y_test
+        self.threshold, self.batch = threshold, batch
+        first = next(iter(self.params.values()))
+        member_bytes = sum(v[0].numel() * v.element_size() for v in self.params.values())
+        self.chunk = n_members if first.device.type != "cpu" else max(1, _CHUNK_BYTES // max(1, member_bytes))
+
+        def objective(p, b, xb, yb):
+            return loss_fn(model({**p, **b}, xb), yb)
+
+        self.grad_full = vmap(grad_and_value(objective), in_dims=(0, 0, None, None))
+        self.grad_batch = vmap(grad_and_value(objective), in_dims=(0, 0, 0, 0))
+        self.loss = vmap(objective, in_dims=(0, 0, None, None))
+
+    # ----- chunks of the working rows ---------------------------------------------------------------
+    def chunks(self) -> list[slice]:
+        n = len(self.members)
+        return [slice(i, min(i + self.chunk, n)) for i in range(0, n, self.chunk)]
+
+    def evaluate(self, xq: torch.Tensor, yq: torch.Tensor) -> torch.Tensor:
+        """The loss on (xq, yq) of every working member, (rows,)."""
+        with torch.no_grad():
+            return torch.cat([self.loss(_rows(self.params, sl), _rows(self.buffers, sl), xq, yq)
+                              for sl in self.chunks()])
+
+    def _apply(self, sl: slice, grads: dict, stop: torch.Tensor | None) -> dict | None:
+        """The optimizer step, in place, on the rows ``sl`` except those where ``stop`` (kept as they were);
+        returns the chunk's advanced counters."""
+        if stop is not None and bool(stop.all()):
+            return None
+        params, state = _rows(self.params, sl), _rows(self.state, sl)
+        lr = self.lr[sl] if isinstance(self.lr, torch.Tensor) else self.lr
+        kept = {}
+        if stop is not None and bool(stop.any()):  # the only masking: a member stops at this step
+            frozen = torch.nonzero(stop).flatten()
+            kept = {k: (frozen.to(v.device), v[frozen.to(v.device)]) for k, v in params.items()}
+        self.opt.step_(params, self._scratch(grads), state, lr=lr)
+        for k, (rows, values) in kept.items():  # the stopping members keep their parameters
+            params[k][rows] = values
+        return _counters(state)
+
+    def _scratch(self, grads: dict) -> dict:
+        """Gradients the optimizer may overwrite: a fresh contiguous tensor per entry (autograd may hand back
+        one tensor for two entries, a broadcast view, or an input)."""
+        seen = {t.untyped_storage().data_ptr() for t in (self.x, self.y, *self.params.values())}
+        out = {}
+        for k, g in grads.items():
+            if not g.is_contiguous() or g.untyped_storage().data_ptr() in seen:
+                g = g.clone(memory_format=torch.contiguous_format)
+            seen.add(g.untyped_storage().data_ptr())
+            out[k] = g
+        return out
+
+    # ----- steps --------------------------------------------------------------------------------------
+    def full_batch_step(self, *, update: bool, test: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The full training loss of every working member at the current parameters and, with ``update``, one
+        step of each member that this loss does not stop. Returns (loss, test loss): the test loss at the same
+        parameters when ``test`` or when a member stops (a record is due), else None.
+
+        Chunk by chunk: gradient, then update. With a test set and no scheduled record, all chunks' losses are
+        needed before the first update (a stop calls for the test loss of everyone at these parameters)."""
+        with_test = test and self.x_test is not None
+        stream = update and (self.x_test is None or test)
+        losses, tests, pending, counters = [], [], [], None
+        for sl in self.chunks():
+            p, b = _rows(self.params, sl), _rows(self.buffers, sl)
+            if update:
+                grads, value = self.grad_full(p, b, self.x, self.y)
+            else:
+                with torch.no_grad():
+                    value = self.loss(p, b, self.x, self.y)
+            losses.append(value.detach())
+            if with_test:
+                with torch.no_grad():
+                    tests.append(self.loss(p, b, self.x_test, self.y_test))
+            if stream:
+                counters = self._apply(sl, grads, _stops(value.detach().double().cpu(), self.threshold)) or counters
+            elif update:
+                pending.append((sl, grads))
+        loss = torch.cat(losses)
+        stop = _stops(loss.double().cpu(), self.threshold)
+        if self.x_test is not None and not with_test and bool(stop.any()):
+            tests = [self.evaluate(self.x_test, self.y_test)]  # before any update: nothing has moved yet
+        for sl, grads in pending:
+            counters = self._apply(sl, grads, stop[sl]) or counters
+        self.state.update(counters or {})
+        return loss, torch.cat(tests) if tests else None
+
+    def batch_step(self, order: torch.Tensor, k: int) -> None:
+        """One step of every working member on its batch k of ``order`` (ensemble members × n)."""
+        counters = None
+        for sl in self.chunks():
+            idx = order[self.members[sl], k * self.batch: (k + 1) * self.batch].to(self.x.device)
+            grads, _ = self.grad_batch(_rows(self.params, sl), _rows(self.buffers, sl), self.x[idx], self.y[idx])
+            counters = self._apply(sl, grads, None)
+        self.state.update(counters or {})
+
+    # ----- members ------------------------------------------------------------------------------------
+    def drop(self, stop: torch.Tensor) -> None:
+        """Write the stopping rows (mask over the working rows) back to the full parameters and compact the
+        working set to the others (parameters, buffers, optimizer state, rates)."""
+        if not bool(stop.any()):
+            return
+        self._write_back(stop)
+        keep = ~stop
+        dev = keep.to(next(iter(self.params.values())).device)
+        self.params = {k: v[dev] for k, v in self.params.items()}
+        self.buffers = {k: v[dev] for k, v in self.buffers.items()}
+        self.state = _rows(self.state, dev)
+        if isinstance(self.lr, torch.Tensor):
+            self.lr = self.lr[dev]
+        self.members = self.members[keep]
+
+    def _write_back(self, rows: torch.Tensor) -> None:
+        for k, v in self.params.items():
+            if v is not self.full[k]:
+                dev = rows.to(v.device)
+                self.full[k][self.members[rows].to(v.device)] = v[dev]
+
+    def result(self) -> Params:
+        """The ensemble's parameters (and buffers) in the order of the input dict."""
+        self._write_back(torch.ones(len(self.members), dtype=torch.bool))
+        return {k: self.full[k] if k in self.full else self.full_buffers[k] for k in self.keys}
+
+
+def gd_linear(features: torch.Tensor, y: torch.Tensor, theta0: torch.Tensor, lr: torch.Tensor | float, *,
               threshold: float, max_steps: int) -> TrainResult:
     """Full-batch GD on ½‖Aθ − y‖² for a batch of S linear models A_s θ_s (features (S, n, p), y (n,), θ0 (S, p)).
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from ntkbench import cli, registry, report, store
+from ntkbench import cli, plans, registry, report, store
 
 HOMOGENEITY = "init-scale/homogeneity"
 
@@ -54,8 +54,12 @@ def test_show_text_and_json(capsys):
     assert "one per depth" in out
     expects = {e.name: e for e in claim.expect(claim.resolve("ci"))}
     assert f"slope[L=3]: 6 ± {report.fmt(expects['slope[L=3]'].tolerance)} (within)" in out
-    assert "train-loss/threshold[L=2]: ≤ 1 + 0 (below)" in out
-    assert "asi: --set init=asi" in out
+    for e in expects.values():
+        role = ", precondition" if getattr(e, "role", "science") == "precondition" else ""
+        assert f"{e.name}: {report.expectation(vars(e))} ({e.mode}{role})" in out
+    asi = next(k for k in claim.controls if k.name == "asi")
+    fails = f"  (must fail: {', '.join(asi.fails)})" if getattr(asi, "fails", ()) else ""
+    assert f"asi: --set init=asi{fails}\n" in out
 
     code, out, _ = _run(capsys, "show", HOMOGENEITY, "--json")
     spec = json.loads(out)
@@ -65,10 +69,11 @@ def test_show_text_and_json(capsys):
     p = claim.param("width")
     assert (width["smoke"], width["ci"], width["paper"], width["kind"]) == (p.smoke, p.ci, p.paper, "int")
     assert spec["expect_ci"] == [{"name": e.name, "expected": e.expected, "tolerance": e.tolerance, "mode": e.mode,
-                                  "reason": e.reason} for e in claim.expect(claim.resolve("ci"))]
+                                  "reason": e.reason, "role": getattr(e, "role", "science")}
+                                 for e in claim.expect(claim.resolve("ci"))]
     assert spec["expect_ci"][0]["mode"] == "below"
     assert spec["controls"][0] == {"name": "normal-bias", "overrides": {"bias": "normal"},
-                                   "why": claim.controls[0].why}
+                                   "why": claim.controls[0].why, "fails": list(getattr(claim.controls[0], "fails", ()))}
 
 
 # ----- run -----------------------------------------------------------------------------------------------------------
@@ -88,10 +93,12 @@ def test_run_controls_text(capsys, tmp_path):
                           "--out", str(tmp_path))
     assert code == 0 and err == ""
     lines = out.splitlines()
-    assert lines[0].startswith(f"{HOMOGENEITY}  pass  max-rel-dev ") and lines[0].endswith("ok")
-    assert lines[1].startswith(f"{HOMOGENEITY} [normal-bias]  pass") and lines[2].startswith(f"{HOMOGENEITY} [tanh]")
-    assert lines[3] == ("3 results, 3 as predicted, 0 not: 1 pass / 0 fail / 0 error; controls ran without error "
-                        "2/2 (smoke: nothing asserted)")
+    smoke = "ran, nothing asserted (smoke)"
+    assert lines[0].startswith(f"{HOMOGENEITY}  {smoke}  max-rel-dev ") and lines[0].endswith(" s)")
+    assert lines[1].startswith(f"{HOMOGENEITY} [normal-bias]  {smoke}  max-rel-dev ")
+    assert lines[2].startswith(f"{HOMOGENEITY} [tanh]  {smoke}")
+    assert "pass" not in out and "✗" not in "".join(lines[:3])  # a control's check misses, but nothing is asserted
+    assert lines[3] == "3 results ran, nothing asserted (smoke): 0 error; controls ran without error 2/2"
     assert lines[4] == f"report: {tmp_path / 'README.md'}"
     assert len(store.load_results(tmp_path, "smoke")) == 3
 
@@ -99,14 +106,21 @@ def test_run_controls_text(capsys, tmp_path):
 def test_run_failing_claim_exits_1(capsys, tmp_path):
     code, out, _ = _run(capsys, "run", HOMOGENEITY, "--set", "bias=normal", "--quiet", "--out", str(tmp_path))
     assert code == 1
-    assert out.splitlines()[0].startswith(f"{HOMOGENEITY}  fail  max-rel-dev ")
-    assert out.splitlines()[0].endswith("NOT AS PREDICTED")
+    lines = out.splitlines()
+    assert lines[0].startswith(f"{HOMOGENEITY} {{bias=normal}}  NOT AS PREDICTED (fail)  max-rel-dev ")
+    assert " ✗  (" in lines[0]
+    assert lines[1] == "1 result: 0 as predicted, 1 not as predicted, 0 invalid, 0 error"
+    assert lines[2] == (f"runs with overrides or errors are under {tmp_path / 'ci' / 'variants'}/ (bias=normal): the "
+                        "baseline results are untouched")
+    assert store.load_results(tmp_path) == []  # not a baseline result
     readme = (tmp_path / "README.md").read_text(encoding="utf-8")
-    assert "**0 pass / 1 fail / 0 error**" in readme and "**fail** ❌" in readme
+    section = readme.split("### Runs with overrides / errors")[1]
+    assert f"| `bias=normal` | {HOMOGENEITY} |  | NOT AS PREDICTED (fail) | max-rel-dev 0.7" in section
 
 
 @pytest.mark.parametrize(("argv", "message"), [
-    (["run", "init-scale/nope"], "'init-scale/nope' is neither a claim id nor a family; families: init-scale"),
+    (["run", "init-scale/nope"], "'init-scale/nope' is neither a claim id nor a family; families: "
+     + ", ".join(registry.families())),
     (["run", HOMOGENEITY, "--set", "depth=3"], "--set depth: no selected claim has this parameter; allowed keys: "
      + ", ".join(sorted(registry.get(HOMOGENEITY).param_names()))),
     (["run", HOMOGENEITY, "--set", "width=x"], "parameter 'width' expects int, got 'x'"),
@@ -122,6 +136,14 @@ def test_run_failing_claim_exits_1(capsys, tmp_path):
     (["frobnicate"], "invalid choice: 'frobnicate'"),
     ([], "the following arguments are required: COMMAND"),
     (["list", "--bogus"], "unrecognized arguments: --bogus"),
+    (["list", "--json", "--markdown"], "argument --markdown: not allowed with argument --json"),
+    (["run", HOMOGENEITY, "--plan", "000"], "give claim ids/families or --plan, not both"),
+    (["run", "--plan", "999"], "--plan '999': no such plan file; the plans of this checkout: 000, 001, 002, 003, 004"),
+    (["run", "--plan", "000", "--set", "nope=1"], "--set nope: no selected claim has this parameter"),
+    (["calibrate", "init-scale/nope"], "'init-scale/nope' is neither a claim id nor a family"),
+    (["calibrate", HOMOGENEITY, "--reseeds", "1"], "argument --reseeds: expects an integer >= 2 (a spread needs two "
+     "runs), got '1'"),
+    (["calibrate"], "the following arguments are required: ID|FAMILY"),
 ])
 def test_usage_errors_exit_2_before_running(capsys, tmp_path, argv, message):
     if argv and argv[0] == "run":
@@ -144,6 +166,240 @@ def test_cuda_unavailable_is_a_usage_error(capsys, tmp_path, monkeypatch):
 def test_help_exits_0(capsys):
     code, out, _ = _run(capsys, "run", "--help")
     assert code == 0 and "--controls" in out and "--set KEY=VALUE" in out
+
+
+# ----- the output folder is checked before any work -----------------------------------------------------------------
+@pytest.mark.parametrize("command", [["run", HOMOGENEITY], ["mitigate"], ["calibrate", HOMOGENEITY]])
+def test_out_under_a_file_is_a_usage_error(capsys, tmp_path, command, monkeypatch):
+    called: list = []
+    monkeypatch.setattr("ntkbench.runner.run_many", lambda *a, **k: called.append(a))
+    (tmp_path / "file").write_text("x")
+    code, out, err = _run(capsys, *command, "--out", str(tmp_path / "file" / "results"))
+    assert code == 2 and out == "" and called == []
+    assert err.count("\n") == 1 and err.startswith("ntkbench: error: --out ")
+    assert "is not a folder, so nothing can be written there" in err
+
+
+def test_unwritable_out_is_a_usage_error(capsys, tmp_path, monkeypatch):
+    def refuse(*args, **kwargs):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(cli.tempfile, "mkstemp", refuse)  # as a read-only folder would (root ignores chmod)
+    code, out, err = _run(capsys, "run", HOMOGENEITY, "--out", str(tmp_path / "new" / "deeper"))
+    assert code == 2 and out == ""
+    assert err == (f"ntkbench: error: --out {str(tmp_path / 'new' / 'deeper')!r}: cannot write there (in "
+                   f"{str(tmp_path)!r}, where it would be created): Permission denied\n")
+    assert list(tmp_path.iterdir()) == []
+    code, _, err = _run(capsys, "report", str(tmp_path))
+    assert code == 2 and "DIR " in err and "cannot write there" in err
+
+
+def test_writable_out_leaves_nothing_behind(tmp_path):
+    assert cli.writable_folder(tmp_path / "a" / "b") == tmp_path / "a" / "b"
+    assert list(tmp_path.iterdir()) == []
+
+
+# ----- list --markdown: the catalogue --------------------------------------------------------------------------------
+def test_list_markdown_prints_the_catalogue(capsys, monkeypatch):
+    module = types.ModuleType("ntkbench.catalogue")
+    module.render_markdown = lambda: "# The claim catalogue\n\n| id |\n"
+    monkeypatch.setitem(sys.modules, "ntkbench.catalogue", module)
+    code, out, _ = _run(capsys, "list", "--markdown")
+    assert (code, out) == (0, "# The claim catalogue\n\n| id |\n")  # exactly the text: `> docs/claims.md`
+    monkeypatch.setitem(sys.modules, "ntkbench.catalogue", None)  # not installed
+    code, out, err = _run(capsys, "list", "--markdown")
+    assert code == 1 and out == "" and "the catalogue is not available" in err
+
+
+def test_docs_claims_md_is_current():
+    try:
+        from ntkbench.catalogue import render_markdown
+    except ImportError as exc:
+        pytest.skip(f"ntkbench.catalogue is not there yet ({exc}): nothing to compare docs/claims.md with")
+    doc = Path(__file__).resolve().parents[1] / "docs" / "claims.md"
+    assert doc.is_file(), "docs/claims.md is missing: `ntkbench list --markdown > docs/claims.md`"
+    assert doc.read_text(encoding="utf-8") == render_markdown(), (
+        "docs/claims.md is out of date with the registry and the catalogue: regenerate it with "
+        "`ntkbench list --markdown > docs/claims.md`")
+
+
+# ----- calibrate (with a stand-in for ntkbench.calibrate) ------------------------------------------------------------
+@pytest.fixture
+def fake_calibrate(monkeypatch):
+    calls: list[dict] = []
+    rates: dict = {"claim": 1.0, "control": 1.0}  # the fraction of reseeded runs that came out as predicted
+
+    def calibrate(claim_ids, *, reseeds, profile, jobs, out, controls, device, progress):
+        calls.append({"ids": list(claim_ids), "reseeds": reseeds, "profile": profile, "jobs": jobs, "out": out,
+                      "controls": controls, "device": device, "progress": progress})
+        rows = []
+        for cid in claim_ids:
+            for ctrl in [None] + (["normal-bias"] if controls else []):
+                rate = rates["control" if ctrl else "claim"]
+                row = {"id": cid, "control": ctrl, "profile": profile, "reseeds": reseeds, "pass_rate": rate,
+                       "invalid": 1 if rate < 1 else 0, "errors": 0,
+                       "quantities": {"max-rel-dev": {"values": [1e-16] * reseeds, "mean": 1.2e-16, "sd": 3e-17,
+                                                      "pass_rate": rate, "tolerance": 1e-10,
+                                                      "suggested_tolerance": 1e-12, "rule": "round-off × 1e4"}}}
+                store.atomic_write_text(store.calibration_path(out, profile, cid, ctrl), store.to_json(row))
+                rows.append(row)
+        return rows
+
+    module = types.ModuleType("ntkbench.calibrate")
+    module.calibrate = calibrate
+    monkeypatch.setitem(sys.modules, "ntkbench.calibrate", module)
+    return calls, rates
+
+
+def test_calibrate_prints_one_line_per_claim_and_quantity(capsys, tmp_path, fake_calibrate):
+    calls, rates = fake_calibrate
+    code, out, _ = _run(capsys, "calibrate", HOMOGENEITY, "--reseeds", "3", "--controls", "--quiet",
+                        "--out", str(tmp_path), "--jobs", "2")
+    assert code == 0
+    assert calls == [{"ids": [HOMOGENEITY], "reseeds": 3, "profile": "ci", "jobs": 2, "out": tmp_path,
+                      "controls": True, "device": "cpu", "progress": False}]
+    lines = out.splitlines()
+    path = tmp_path / "ci" / "calibration" / "init-scale__homogeneity.json"
+    assert lines[0] == f"{HOMOGENEITY}: as predicted in 100% of 3 reseeds  → {path}"
+    assert lines[1] == ("    max-rel-dev: 1.2e-16 ± 3.0e-17, passed 100%, tolerance 1.0e-10 → suggested 1.0e-12 "
+                        "(round-off × 1e4)")
+    assert lines[2].startswith(f"{HOMOGENEITY} [normal-bias]: as predicted in 100% of 3 reseeds  → ")
+    assert not any(line.startswith("report:") for line in lines)  # calibrations alone: no result.json to summarize
+    rates["control"] = 0.6  # a control that sometimes passes: its check cannot reliably tell
+    code, out, _ = _run(capsys, "calibrate", "init-scale", "--controls", "--profile", "smoke", "--out", str(tmp_path))
+    assert code == 1 and calls[-1]["ids"] == [c.id for c in registry.select(["init-scale"])]
+    assert calls[-1]["progress"] is True
+    assert f"{HOMOGENEITY} [normal-bias]: as predicted in 60% of 10 reseeds (1 invalid)  NOT AS PREDICTED" in out
+
+
+def test_calibrate_shows_in_the_report(capsys, tmp_path, fake_calibrate):
+    _write(tmp_path, "pass", 2.0)
+    code, out, _ = _run(capsys, "calibrate", HOMOGENEITY, "--out", str(tmp_path), "--quiet")
+    assert code == 0 and out.splitlines()[-1] == f"report: {tmp_path / 'README.md'}"
+    assert "| init-scale/homogeneity |  | [100% of 10](ci/calibration/init-scale__homogeneity.json) |" in (
+        tmp_path / "README.md").read_text(encoding="utf-8")
+
+
+def test_calibrate_without_the_module_or_crashing(capsys, tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "ntkbench.calibrate", None)
+    code, out, err = _run(capsys, "calibrate", HOMOGENEITY, "--out", str(tmp_path))
+    assert code == 1 and out == "" and "calibration is not available in this installation" in err
+    module = types.ModuleType("ntkbench.calibrate")
+
+    def crash(*args, **kwargs):
+        raise RuntimeError("diverged")
+
+    module.calibrate = crash
+    monkeypatch.setitem(sys.modules, "ntkbench.calibrate", module)
+    code, out, err = _run(capsys, "calibrate", HOMOGENEITY, "--out", str(tmp_path))
+    assert code == 1 and "ntkbench: calibration failed" in err and "RuntimeError: diverged" in err
+
+
+# ----- run --plan and the plans of reproduce/ ------------------------------------------------------------------------
+CATALOGUE_IDS = (  # the fixed ids of the catalogue (docs/claims.md); the project never reads ../shared at run time
+    "init-scale/sigma-2L", "init-scale/kernel-limit", "init-scale/lin-closeness", "init-scale/last-layer-exact",
+    "init-scale/homogeneity", "init-scale/decomposition", "optim/sgd-equals-gd", "optim/adagrad-differs",
+    "optim/adagrad-closed-form", "optim/adaptive-batch-dependence", "optim/underparam-unique", "loss/invariance",
+    "init-output/eq6", "init-output/asi-exact", "init-output/doubling-kernel", "init-output/asi-generalization",
+    "init-output/error-decomposition", "scaling/ntk-fluctuations", "scaling/output-fluctuations", "scaling/test-error",
+    "scaling/ensemble", "scaling/jamming-norm", "scaling/jamming-cusp", "wide/ntk-limit", "wide/lazy-movement",
+    "wide/linearization-gap", "wide/gp-init", "wide/lsq-projection",
+)
+
+
+def test_every_plan_loads_and_covers_the_catalogue():
+    all_plans = plans.load_all()
+    assert [p.document for p in all_plans] == ["000", "001", "002", "003", "004"]
+    assert all(p.path.name == f"{p.document}.toml" and p.profile == "ci" for p in all_plans)
+    registered = {c.id for c in registry.all_claims()}
+    planned = {e.id for p in all_plans for e in p.claims}
+    pending = {q.id for p in all_plans for q in p.pending}
+    assert registered - planned == set(), "a registered claim is in no plan of reproduce/"
+    assert pending <= set(CATALOGUE_IDS) and planned <= set(CATALOGUE_IDS)
+    assert planned | pending == set(CATALOGUE_IDS), "every catalogue claim belongs in the plan of its source"
+    assert not pending & registered
+    ids = plans.catalogue_ids()
+    if ids is not None:  # the catalogue module, when there: the same ids, and the same titles
+        assert pending <= ids and planned <= ids
+        from ntkbench import catalogue
+
+        for p in all_plans:
+            assert p.title == catalogue.source(p.document).title
+    for p in all_plans:  # a claim sits in the plan of each document its source names
+        for e in p.claims:
+            assert p.document in registry.get(e.id).source, (p.document, e.id)
+
+
+def _plan(tmp_path: Path, body: str, name: str = "900.toml") -> Path:
+    path = tmp_path / name
+    path.write_text('document = "900"\ntitle = "T"\nprofile = "smoke"\n' + body, encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize(("body", "message"), [
+    ('[[claims]]\nid = "init-scale/nope"\nmirrors = "Fig. 1"\n',
+     "claim 'init-scale/nope' is not registered; list it under [[pending]]"),
+    (f'[[pending]]\nid = "{HOMOGENEITY}"\nmirrors = "Fig. 1"\n',
+     f"pending claim '{HOMOGENEITY}' is registered now: move it from [[pending]] to [[claims]]"),
+    (f'[[claims]]\nid = "{HOMOGENEITY}"\nmirrors = "Eq. 15"\noverrides = {{ depth = 3 }}\n',
+     f"claim '{HOMOGENEITY}': claim '{HOMOGENEITY}' has no parameter 'depth'"),
+    (f'[[claims]]\nid = "{HOMOGENEITY}"\nmirrors = "Eq. 15"\noverrides = {{ bias = "uniform" }}\n',
+     "'uniform' is not allowed"),
+    (f'[[claims]]\nid = "{HOMOGENEITY}"\n', "[[claims]] #1: 'mirrors' must be a non-empty string"),
+    (f'[[claims]]\nid = "{HOMOGENEITY}"\nmirrors = "x"\nfigure = "y"\n', "[[claims]] #1: unknown key 'figure'"),
+    (f'[[claims]]\nid = "{HOMOGENEITY}"\nmirrors = "x"\n[[claims]]\nid = "{HOMOGENEITY}"\nmirrors = "y"\n',
+     "listed twice with the same overrides"),
+    ('claims = "all"\n', "'claims' must be a list of tables"),
+    ("colour = 1\n", "unknown key 'colour'"),
+    ("title = 2\n", "not valid TOML"),  # a key defined twice
+])
+def test_invalid_plans_name_the_file_and_the_problem(tmp_path, body, message):
+    path = _plan(tmp_path, body)
+    with pytest.raises(plans.PlanError) as info:
+        plans.load(path)
+    assert str(info.value).startswith(f"{path}: ") and message in str(info.value)
+
+
+def test_plan_header_is_checked(tmp_path):
+    path = tmp_path / "x.toml"
+    path.write_text('document = "4"\ntitle = "T"\nprofile = "ci"\n', encoding="utf-8")
+    with pytest.raises(plans.PlanError, match="three-digit document number"):
+        plans.load(path)
+    path.write_text('document = "004"\ntitle = "T"\nprofile = "fast"\n', encoding="utf-8")
+    with pytest.raises(plans.PlanError, match="profile 'fast' is not one of smoke, ci, paper"):
+        plans.load(path)
+    with pytest.raises(plans.PlanError, match="no such plan file"):
+        plans.find(tmp_path / "missing.toml")
+    assert plans.find("004") == plans.PLANS_DIR / "004.toml" and plans.find(path) == path
+
+
+def test_run_plan_uses_its_profile_and_overrides(capsys, tmp_path):
+    path = _plan(tmp_path, f'[[claims]]\nid = "{HOMOGENEITY}"\nmirrors = "App. C Eq. 15"\n'
+                           f'[[claims]]\nid = "{HOMOGENEITY}"\nmirrors = "wider"\noverrides = {{ width = 12 }}\n')
+    out = tmp_path / "out"
+    code, stdout, _ = _run(capsys, "run", "--plan", str(path), "--quiet", "--out", str(out), "--json")
+    assert code == 0
+    results = json.loads(stdout)
+    assert [(r["id"], r["profile"], r["params"]["width"]) for r in results] == [
+        (HOMOGENEITY, "smoke", registry.get(HOMOGENEITY).param("width").smoke), (HOMOGENEITY, "smoke", 12)]
+    code, stdout, _ = _run(capsys, "run", "--plan", str(path), "--profile", "ci", "--quiet", "--out", str(out))
+    assert code == 0  # --profile overrides the plan's
+    assert [line.split("  ")[:2] for line in stdout.splitlines()[:2]] == [[HOMOGENEITY, "as predicted"],
+                                                                       [f"{HOMOGENEITY} {{width=12}}", "as predicted"]]
+    if "variant" not in results[1]:
+        pytest.skip("runner.py does not write variants yet (the lead's change): the run with overrides replaced "
+                    "the baseline result instead of going to variants/")
+    saved = store.load_results(out, "smoke", variants=True)
+    assert [(r["_variant"], r["params"]["width"]) for r in saved] == [
+        ("", registry.get(HOMOGENEITY).param("width").smoke), ("width=12", 12)]
+    assert results[1]["variant"] == "width=12" and results[1]["params_differ"] is True
+
+
+def test_run_plan_with_nothing_registered_is_a_usage_error(capsys, tmp_path):
+    path = _plan(tmp_path, "claims = []\n")
+    code, out, err = _run(capsys, "run", "--plan", str(path), "--out", str(tmp_path / "out"))
+    assert code == 2 and out == "" and f"nothing to run: {path} lists no registered claim yet" in err
+    assert not (tmp_path / "out").exists()
 
 
 # ----- report / compare ----------------------------------------------------------------------------------------------

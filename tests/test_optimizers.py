@@ -124,3 +124,60 @@ def test_invalid_names_lr_and_options_raise_value_errors():
     p0 = init_params(1)
     torch.testing.assert_close(run_ours(get_optimizer("adam", torch.tensor(0.05, dtype=torch.float64)), p0),
                                run_ours(get_optimizer("adam", 0.05), p0), rtol=0, atol=1e-15)
+
+
+# ----- the in-place step_ used by the trainer ---------------------------------------------------------
+
+def _stacked(members):
+    return {k: torch.stack([m[k] for m in members]) for k in SHAPES}
+
+
+def _stacked_grads(p):
+    n = p["a"].shape[0]
+    gs = [quad_grads({k: v[i] for k, v in p.items()}) for i in range(n)]
+    return {k: torch.stack([g[k] for g in gs]) for k in SHAPES}
+
+
+@pytest.mark.parametrize("name,options,lr,make", CASES, ids=[f"{c[0]}{c[1] or ''}" for c in CASES])
+def test_in_place_step_equals_the_pure_step(name, options, lr, make):
+    """step_ (fused in-place updates) follows step's trajectory to round-off, on the trainer's own buffers."""
+    opt = get_optimizer(name, lr, **options)
+    p = init_params(0)
+    buffers = {k: v.clone() for k, v in p.items()}
+    state = opt.init(buffers)
+    for _ in range(STEPS):
+        opt.step_(buffers, quad_grads(buffers), state)
+    torch.testing.assert_close(flat(buffers), run_ours(opt, p)[-1], rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(flat(buffers), run_torch(make, p)[-1], rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("name", ["gd", "adagrad", "adam", "rmsprop"])
+def test_in_place_step_on_row_chunks_with_their_rates(name):
+    """The trainer steps chunks of members (views of its buffers) with the chunk's rates: the same as the pure
+    step of the whole ensemble with per-member rates. Adam's shared counter advances once per step."""
+    S, rates = 5, torch.tensor([0.01, 0.03, 0.07, 0.02, 0.05], dtype=torch.float64)
+    opt = get_optimizer(name, rates)
+    ref = _stacked([init_params(s) for s in range(S)])
+    ref_state = opt.init(ref)
+    own = {k: v.clone() for k, v in ref.items()}
+    state = opt.init(own)
+    for _ in range(STEPS):
+        ref, ref_state = opt.step(ref, _stacked_grads(ref), ref_state)
+        grads = _stacked_grads(own)
+        counters = {}
+        for rows in (slice(0, 2), slice(2, 4), slice(4, 5)):
+            chunk_state = {k: ({j: w[rows] for j, w in v.items()} if isinstance(v, dict) else v)
+                           for k, v in state.items()}
+            opt.step_({k: v[rows] for k, v in own.items()}, {k: v[rows] for k, v in grads.items()}, chunk_state,
+                      lr=rates[rows])
+            counters = {k: v for k, v in chunk_state.items() if not isinstance(v, dict)}
+        state.update(counters)
+    for k in SHAPES:
+        torch.testing.assert_close(own[k], ref[k], rtol=1e-12, atol=1e-12)
+    if name == "adam":
+        assert state["t"] == ref_state["t"] == STEPS
+
+
+def test_adam_moments_are_distinct_buffers():
+    state = Adam(lr=0.1).init(init_params(0))
+    assert all(state["m"][k] is not state["v"][k] for k in SHAPES)

@@ -159,7 +159,8 @@ def test_outcomes_old_and_new_results(fields, expected, text):
 
 def test_invalid_runs_and_the_checks_a_control_must_fail(tmp_path):
     out = tmp_path / "r"
-    pre = {**_check("train-loss/threshold", 1.4, 1.0, 0.0, mode="below"), "role": "precondition"}
+    pre = {**_check("train-loss/threshold", 1.4, 1.0, 0.0, mode="below"), "role": "precondition",
+           "method": "3/5 trained members reached the threshold"}
     _write(out, "fam/a", "invalid", [{**_check("slope", 2.0, 2.0, 0.4), "role": "science"}, pre],
            outcome="invalid", invalid_reason="2 of 5 members did not reach the threshold 1e-4")
     _write(out, "fam/a", "fail", [{**_check("slope", 0.1, 2.0, 0.4), "role": "science", "must_fail": True},
@@ -179,7 +180,8 @@ def test_invalid_runs_and_the_checks_a_control_must_fail(tmp_path):
     invalid = text.split("### Invalid runs")[1]
     assert "2 of 3 results are invalid" in invalid
     assert "- `fam/a`: 2 of 5 members did not reach the threshold 1e-4" in invalid
-    assert "- `fam/b [c]`: precondition failed: train-loss/threshold 1.4 vs ≤ 1 + 0" in invalid
+    assert ("- `fam/b [c]`: precondition failed: train-loss/threshold 1.4 vs ≤ 1 + 0: 3/5 trained members reached "
+            "the threshold") in invalid
 
 
 def test_calibration_pass_rate_next_to_each_claim(handmade):

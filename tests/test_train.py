@@ -1,18 +1,22 @@
 import math
+import sys
 import warnings
 
 import numpy as np
 import pytest
 import torch
-from torch.func import jacrev
+from torch.func import grad, jacrev
 
 from ntkbench import MLP, empirical_ntk
 from ntkbench.linearize import gd_finite_time, linearize
-from ntkbench.losses import Loss
+from ntkbench.losses import Loss, get_loss
+from ntkbench.optimizers import get_optimizer
 from ntkbench.train import (
+    LR_GRID,
     TrainResult,
     init_ensemble,
     lr_from_ntk,
+    monotone_lr,
     stack_params,
     train,
     train_ensemble,
@@ -390,3 +394,212 @@ def test_gd_linear_stops_each_member_at_the_threshold():
     assert (res.final_loss < 1e-3).all()
     with pytest.raises(ValueError, match="theta0"):
         gd_linear(a, y, torch.zeros(3), 0.1, threshold=0.0, max_steps=1)
+
+
+# ----- (g) the in-place, compacting, chunked trainer against the pure-step reference ---------------------
+
+TRAIN_MODULE = sys.modules["ntkbench.train"]
+
+
+def reference_run(model, p0, x, y, *, member, n_members, loss="half_sse", optimizer="gd", lr, max_steps,
+                  threshold=None, batch_fraction=1.0, shuffle=True, seed=0, optimizer_options=None):
+    """One member, a straightforward loop: pure ``opt.step``, no vmap, no buffers, no masks. The permutations
+    are the ensemble's stream: at every epoch start an (n_members, n) draw, of which this member takes its row.
+    Returns (params, steps, {t: full training loss at the evaluations})."""
+    loss_fn = get_loss(loss)
+    opt = get_optimizer(optimizer, lr, **(optimizer_options or {}))
+    n = x.shape[0]
+    batch = max(1, round(batch_fraction * n))
+    per_epoch = math.ceil(n / batch)
+    gen = torch.Generator().manual_seed(seed)
+    orders = [torch.argsort(torch.rand(n_members, n, generator=gen), dim=1) if shuffle else torch.arange(n)[None]
+              for _ in range(max_steps // per_epoch + 1)]
+
+    def objective(p, xb, yb):
+        return loss_fn(model(p, xb), yb)
+
+    p, state, curve = dict(p0), opt.init(p0), {}
+    for t in range(max_steps + 1):
+        if batch >= n or t % per_epoch == 0:
+            value = float(objective(p, x, y))
+            curve[t] = value
+            if not math.isfinite(value) or (threshold is not None and value < threshold):
+                return p, t, curve
+        if t == max_steps:
+            break
+        k = t % per_epoch
+        idx = orders[t // per_epoch][member if shuffle else 0, k * batch:(k + 1) * batch]
+        p, state = opt.step(p, grad(objective)(p, x[idx], y[idx]), state)
+    return p, max_steps, curve
+
+
+def assert_matches_reference(res, model, members, x, y, lrs, **kw):
+    for i, p0 in enumerate(members):
+        p, steps, curve = reference_run(model, p0, x, y, member=i, n_members=len(members), lr=float(lrs[i]), **kw)
+        assert res.steps[i] == steps, (i, res.steps, steps)
+        assert_params_close(unstack_params(res.params, i), p, tol=1e-10)
+        for t, value in curve.items():
+            j = res.record_steps.tolist().index(t)
+            assert res.loss_curve[i, j] == pytest.approx(value, rel=1e-10, abs=1e-14)
+        assert np.isnan(res.loss_curve[i, res.record_steps > steps]).all()
+
+
+# chunk sizes: one member a chunk, two (a partial last chunk), all members in one chunk
+CHUNKS = {"chunk1": 1, "chunk2": 2, "whole": None}
+
+
+@pytest.fixture(params=list(CHUNKS))
+def chunk(request, monkeypatch):
+    members = CHUNKS[request.param]
+    if members is not None:
+        member_bytes = sum(v[0].numel() * 8 for v in init_ensemble(NET, [0]).values())
+        monkeypatch.setattr(TRAIN_MODULE, "_CHUNK_BYTES", members * member_bytes)
+    return request.param
+
+
+@pytest.mark.parametrize("optimizer,rates", [
+    ("gd", [0.3, 0.45, 0.6, 0.2, 0.5]),
+    ("adagrad", [0.05, 0.08, 0.12, 0.03, 0.1]),
+    ("adam", [0.004, 0.008, 0.012, 0.006, 0.01]),
+    ("rmsprop", [0.002, 0.004, 0.006, 0.003, 0.005]),
+])
+def test_trainer_equals_the_pure_step_loop_full_batch(optimizer, rates, chunk):
+    """Members stop at different steps (per-member rates, a threshold): the in-place trainer that drops them
+    from the batch gives the pure-step loop's parameters, steps and loss curves to round-off."""
+    seeds = [0, 1, 2, 3, 4]
+    lrs = torch.tensor(rates, dtype=torch.float64)
+    kw = dict(optimizer=optimizer, max_steps=150, threshold=2e-3)
+    res = train_ensemble(NET, init_ensemble(NET, seeds), X, Y, lr=lrs, **kw)
+    assert len(set(res.steps.tolist())) >= 3, res.steps  # the members stop at different times
+    assert res.converged.sum() >= 2
+    assert_matches_reference(res, NET, [NET.init(s) for s in seeds], X, Y, lrs, **kw)
+
+
+@pytest.mark.parametrize("shuffle", [True, False])
+def test_trainer_equals_the_pure_step_loop_minibatch(shuffle, chunk):
+    """SGD on batches of 2 of 6 points: members stop at different epochs; the dropped members do not change the
+    permutation stream of the others (drawn for all S members, then indexed)."""
+    seeds = [0, 1, 2, 3]
+    lrs = torch.tensor([0.5, 0.25, 0.8, 0.4], dtype=torch.float64)
+    kw = dict(optimizer="sgd", max_steps=240, threshold=5e-3, batch_fraction=1 / 3, shuffle=shuffle, seed=5)
+    res = train_ensemble(NET, init_ensemble(NET, seeds), X, Y, lr=lrs, **kw)
+    assert len(set(res.steps.tolist())) >= 2, res.steps
+    assert (res.steps[res.converged] % 3 == 0).all()
+    assert_matches_reference(res, NET, [NET.init(s) for s in seeds], X, Y, lrs, **kw)
+
+
+def test_trainer_equals_the_pure_step_loop_adam_minibatch(chunk):
+    seeds = [0, 1, 2]
+    lrs = torch.tensor([0.01, 0.004, 0.02], dtype=torch.float64)
+    kw = dict(optimizer="adam", max_steps=120, threshold=2e-2, batch_fraction=0.5, seed=3)
+    res = train_ensemble(NET, init_ensemble(NET, seeds), X, Y, lr=lrs, **kw)
+    assert_matches_reference(res, NET, [NET.init(s) for s in seeds], X, Y, lrs, **kw)
+
+
+def test_divergent_member_in_a_chunk_leaves_its_neighbours_alone(chunk):
+    lrs = torch.tensor([0.1, 1e3, 0.2], dtype=torch.float64)
+    with pytest.warns(RuntimeWarning, match="1 of 3 members diverged"):
+        res = train_ensemble(NET, init_ensemble(NET, SEEDS), X, Y, lr=lrs, max_steps=40)
+    assert res.diverged.tolist() == [False, True, False]
+    assert_matches_reference(res, NET, [NET.init(s) for s in SEEDS], X, Y, lrs, max_steps=40)
+
+
+def test_test_curve_between_records_is_taken_before_the_update(chunk):
+    """With a test set and record_every > 1, a member that stops between records triggers a record of every
+    member's test loss at that step: at the parameters before that step's update."""
+    lrs = torch.tensor([0.3, 0.5, 0.4], dtype=torch.float64)
+    kw = dict(max_steps=200, threshold=1e-3, x_test=XS, y_test=YS)
+    every = train_ensemble(NET, init_ensemble(NET, SEEDS), X, Y, lr=lrs, **kw)
+    sparse = train_ensemble(NET, init_ensemble(NET, SEEDS), X, Y, lr=lrs, record_every=25, **kw)
+    assert set(every.steps.tolist()) <= set(sparse.record_steps.tolist())
+    np.testing.assert_allclose(sparse.test_curve, every.test_curve[:, sparse.record_steps], rtol=1e-12)
+    np.testing.assert_allclose(sparse.loss_curve, every.loss_curve[:, sparse.record_steps], rtol=1e-12)
+    assert_params_close(sparse.params, every.params, tol=1e-13)
+
+
+def test_input_parameters_are_not_modified_and_results_do_not_alias_them():
+    p0 = init_ensemble(NET, SEEDS)
+    copy = {k: v.clone() for k, v in p0.items()}
+    res = train_ensemble(NET, p0, X, Y, optimizer="adam", lr=0.01, max_steps=5)
+    assert_params_close(p0, copy, tol=0)
+    assert all(res.params[k].data_ptr() != p0[k].data_ptr() for k in p0)
+
+
+# ----- (h) explicit rates for every loss and optimizer ------------------------------------------------------
+
+LOSSES = [Loss("mse"), Loss("half_sse"), Loss("lp", p=4), Loss("hinge"), Loss("square_hinge", margin=0.5),
+          Loss("cross_entropy")]
+
+
+@pytest.mark.parametrize("loss", LOSSES, ids=lambda l: l.name)
+@pytest.mark.parametrize("optimizer", ["gd", "sgd", "adagrad", "adam", "rmsprop"])
+def test_per_member_rates_for_every_loss_and_optimizer(loss, optimizer):
+    """train_ensemble with an lr tensor (S,) is S separate runs, also for the losses lr_from_ntk rejects."""
+    labels = torch.sign(Y)
+    rates = {"gd": [0.05, 0.2], "sgd": [0.05, 0.2], "adagrad": [0.02, 0.05]}.get(optimizer, [0.002, 0.01])
+    kw = dict(loss=loss, optimizer=optimizer, max_steps=12,
+              batch_fraction=0.5 if optimizer == "sgd" else 1.0, shuffle=False)
+    res = train_ensemble(NET, init_ensemble(NET, [3, 4]), X, labels, lr=torch.tensor(rates, dtype=torch.float64), **kw)
+    for i, (s, r) in enumerate(zip([3, 4], rates)):
+        alone = train(NET, NET.init(s), X, labels, lr=r, **kw)
+        assert_params_close(unstack_params(res.params, i), alone.params)
+        np.testing.assert_allclose(res.loss_curve[i], alone.loss_curve[0], rtol=1e-12)
+    assert (res.final_loss < res.loss_curve[:, 0]).all()
+
+
+@pytest.mark.parametrize("c", [0, -1, -0.5, math.nan, math.inf, "1", None, True])
+def test_lr_from_ntk_rejects_c_that_is_not_positive(c):
+    with pytest.raises(ValueError, match="c must be a finite number > 0"):
+        lr_from_ntk(NET, NET.init(0), X, c=c)
+
+
+# ----- (i) monotone_lr: 001 App. D's rule for adaptive methods ------------------------------------------------
+
+GRID = tuple(10.0 ** (e / 2) for e in range(-8, 3))  # 1e-4 … 10, two rates per decade
+
+
+def _monotone(res):
+    return TRAIN_MODULE._is_monotone(res.loss_curve, 1e-12)
+
+
+@pytest.mark.parametrize("optimizer,loss", [("adam", "half_sse"), ("adagrad", "half_sse"), ("gd", "half_sse"),
+                                            ("adam", Loss("lp", p=4)), ("gd", "cross_entropy")],
+                         ids=["adam", "adagrad", "gd", "adam-lp4", "gd-cross_entropy"])
+def test_monotone_lr_is_the_largest_monotone_rate_of_the_grid(optimizer, loss):
+    y = torch.sign(Y) if loss == "cross_entropy" else Y
+    p0 = init_ensemble(NET, SEEDS)
+    rates = monotone_lr(NET, p0, X, y, loss=loss, optimizer=optimizer, grid=GRID, probe_steps=30)
+    assert rates.shape == (3,) and rates.dtype == torch.float64
+    kw = dict(loss=loss, optimizer=optimizer, max_steps=30)
+    at = train_ensemble(NET, p0, X, y, lr=rates, **kw)
+    assert _monotone(at).all()
+    assert (at.final_loss < at.loss_curve[:, 0]).all()
+    above = [r * 10**0.5 for r in rates.tolist()]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        up = train_ensemble(NET, p0, X, y, lr=torch.tensor([a for a in above]), **kw)
+    assert not _monotone(up)[[a <= GRID[-1] * 1.0001 for a in above]].any()
+    assert all(r in GRID for r in rates.tolist())
+
+
+def test_monotone_lr_default_grid_and_errors():
+    assert len(LR_GRID) == 25 and LR_GRID[0] == pytest.approx(1e-5) and LR_GRID[-1] == pytest.approx(10.0)
+    ratios = np.array(LR_GRID[1:]) / np.array(LR_GRID[:-1])
+    np.testing.assert_allclose(ratios, 10**0.25, rtol=1e-12)  # geometric
+    p0 = init_ensemble(NET, [0, 1])
+    with pytest.raises(ValueError, match=r"no rate of grid .* members \[0, 1\]"):
+        monotone_lr(NET, p0, X, Y, loss="half_sse", optimizer="gd", grid=[1e4, 1e5], probe_steps=5)
+    for bad in ([], [0.1, -1.0], [math.nan], ["fast"]):
+        with pytest.raises(ValueError, match="grid must be"):
+            monotone_lr(NET, p0, X, Y, loss="half_sse", optimizer="gd", grid=bad)
+    with pytest.raises(ValueError, match="probe_steps"):
+        monotone_lr(NET, p0, X, Y, loss="half_sse", optimizer="gd", probe_steps=0)
+    with pytest.raises(ValueError, match="rtol"):
+        monotone_lr(NET, p0, X, Y, loss="half_sse", optimizer="gd", rtol=-1.0)
+    with pytest.raises(ValueError, match="stacked"):
+        monotone_lr(NET, NET.init(0), X, Y, loss="half_sse", optimizer="gd")
+
+
+def test_monotone_lr_slack_forgives_round_off_on_a_plateau():
+    curve = np.array([[1.0, 0.5, 0.5 * (1 + 1e-13), 0.4], [1.0, 0.5, 0.5 * (1 + 1e-9), 0.4], [1.0, np.nan, 0.1, 0.0]])
+    assert TRAIN_MODULE._is_monotone(curve, 1e-12).tolist() == [True, False, False]
