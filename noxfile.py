@@ -125,7 +125,8 @@ def reproduce(session: nox.Session) -> None:
 @nox.session
 def claims(session: nox.Session) -> None:
     """The CI regression of the science: every registered claim and negative control at ``ci`` (the slow ones
-    too, ~20 min on 2 cores), each compared with the committed baseline results/ci (tests/test_claims.py)."""
+    too, one at a time: ~20 min for family A on an idle 2-core machine, more as families are added), each compared
+    with the committed baseline results/ci (tests/test_claims.py)."""
     _install(session, "test")
     session.run("pytest", "-m", "claims", "-p", "no:cacheprovider", *session.posargs)
 

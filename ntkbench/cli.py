@@ -17,6 +17,7 @@ import os
 import sys
 import tempfile
 import traceback
+import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -166,7 +167,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             args = _parser().parse_args(argv)
         except SystemExit as exc:  # --help / --version
             return int(exc.code or 0) if not isinstance(exc.code, str) else 2
-        return _COMMANDS[args.command](args)
+        with _cache_warnings():
+            return _COMMANDS[args.command](args)
     except UsageError as exc:
         print(f"ntkbench: error: {exc}", file=sys.stderr)
         return 2
@@ -174,6 +176,27 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("ntkbench: interrupted; rerun the same command to resume from the cached sweep points",
               file=sys.stderr)
         return 130
+
+
+@contextlib.contextmanager
+def _cache_warnings():
+    """Show every rejected cache entry (:class:`~ntkbench.store.CacheWarning`) as one ``ntkbench: warning:`` line
+    on stderr, each time; other warnings as Python shows them."""
+    shown = warnings.showwarning
+
+    def show(message, category, filename, lineno, file=None, line=None):
+        if issubclass(category, store.CacheWarning):
+            print(f"ntkbench: warning: {message}", file=sys.stderr)
+        else:
+            shown(message, category, filename, lineno, file, line)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("always", store.CacheWarning)
+        warnings.showwarning = show
+        try:
+            yield
+        finally:
+            warnings.showwarning = shown
 
 
 def _print_json(obj: Any) -> None:

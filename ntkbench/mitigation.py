@@ -30,7 +30,7 @@ import torch
 
 from . import registry, store
 from ._validation import check_device
-from .experiment import dataset, outputs, train_to_threshold
+from .claims.trained import load_data, outputs, train_to_threshold
 from .networks import MLP
 from .registry import Param, UsageError
 
@@ -126,24 +126,24 @@ def shrink_sigma(make_net: Callable[[float], Any], x_train: torch.Tensor, y_trai
 # ----- the procedure as a reproducible run on the embedded data ------------------------------------------------------
 PARAMS = (
     Param("dataset", "mnist01", "mnist01", "mnist01", "embedded data set", kind="str", choices=("mnist01",)),
-    Param("pca", 5, 20, 0, help="0 = raw pixels, k = whiten on k principal components", kind="int"),
-    Param("n_train", 12, 50, 100, help="training points", kind="int"),
-    Param("n_val", 20, 100, 100, help="validation points (the procedure's decisions)", kind="int"),
-    Param("n_test", 20, 100, 100, help="held-out test points (reported only)", kind="int"),
-    Param("data_seed", 0, 0, 0, help="seed of the split", kind="int"),
-    Param("depth", 2, 3, 3, help="number of weight layers L", kind="int"),
-    Param("width", 64, 800, 1500, help="hidden width m", kind="int"),
+    Param("pca", 5, 20, 0, help="0 = raw pixels, k = whiten on k principal components", kind="int", low=0, high=784),
+    Param("n_train", 12, 50, 100, help="training points", kind="int", low=1),
+    Param("n_val", 20, 100, 100, help="validation points (the procedure's decisions)", kind="int", low=1),
+    Param("n_test", 20, 100, 100, help="held-out test points (reported only)", kind="int", low=1),
+    Param("data_seed", 0, 0, 0, help="seed of the split", kind="int", low=0),
+    Param("depth", 2, 3, 3, help="number of weight layers L", kind="int", low=2),
+    Param("width", 64, 800, 1500, help="hidden width m", kind="int", low=1),
     Param("sigma_start", 4.0, 2.0, math.sqrt(2.0),
-          help="σ' of step (a) (paper: He et al.'s √2 for ReLU; ci starts at 2)", kind="float"),
-    Param("factor", 0.5, 0.7, 0.8, help="σ'' = factor · σ' per round (step b)", kind="float"),
+          help="σ' of step (a) (paper: He et al.'s √2 for ReLU; ci starts at 2)", kind="float", low=0, low_open=True),
+    Param("factor", 0.5, 0.7, 0.8, help="σ'' = factor · σ' per round (step b)", kind="float", low=0, low_open=True, high=0.999),
     Param("min_improvement", 0.05, 0.05, 0.05, help="relative fall of the validation loss that counts as "
-                                                    "significant (step c)", kind="float"),
-    Param("seed", 0, 0, 0, help="seed of θ0 (the same in every round)", kind="int"),
-    Param("threshold", 1e-3, 1e-4, 1e-4, help="training loss ½‖f(X) − Y‖² to reach", kind="float"),
+                                                    "significant (step c)", kind="float", low=0),
+    Param("seed", 0, 0, 0, help="seed of θ0 (the same in every round)", kind="int", low=0),
+    Param("threshold", 1e-3, 1e-4, 1e-4, help="training loss ½‖f(X) − Y‖² to reach", kind="float", low=0, low_open=True),
     Param("max_steps", 2000, 20000, 200000, help="steps after which training counts as impractically slow",
-          kind="int"),
-    Param("max_rounds", 3, 8, 12, help="at most this many nets", kind="int"),
-    Param("lr_c", 1.0, 1.0, 1.0, help="learning rate c/λ_max(Θ(X, X))", kind="float"),
+          kind="int", low=1),
+    Param("max_rounds", 3, 8, 12, help="at most this many nets", kind="int", low=1),
+    Param("lr_c", 1.0, 1.0, 1.0, help="learning rate c/λ_max(Θ(X, X))", kind="float", low=0, low_open=True, high=2),
 )
 
 
@@ -206,7 +206,7 @@ def run_mitigation(profile: str = registry.DEFAULT_PROFILE, sets: Mapping[str, A
                                "figure": "", "versions": versions(device)}
     try:
         n_val = params["n_val"]
-        ds = dataset({**params, "n_test": n_val + params["n_test"]}, ctx)
+        ds = load_data({**params, "n_test": n_val + params["n_test"], "seed_offset": 0}, ctx)
         x_val, y_val, x_test, y_test = ds.x_test[:n_val], ds.y_test[:n_val], ds.x_test[n_val:], ds.y_test[n_val:]
 
         def make_net(sigma: float) -> MLP:

@@ -548,8 +548,9 @@ def compare(baseline: str | os.PathLike, new: str | os.PathLike, profile: str = 
     A status change counts even when it is an improvement (fail → pass), since the recorded baseline no longer
     describes the code. For a "within" check the allowed movement is the baseline's tolerance; "below"/"above"
     checks (round-off bounds or 0) are compared by their verdict only. Results whose parameters differ are reported
-    once as ``params`` and not compared further. Raises :class:`~ntkbench.registry.UsageError` when ``baseline``
-    has no results for ``profile``."""
+    once as ``params`` and not compared further. Runs with overrides or errors (``variants/``) are not baselines
+    and are ignored on both sides. Raises :class:`~ntkbench.registry.UsageError` when ``baseline`` has no results
+    for ``profile``."""
     base = _index(baseline, profile)
     if not base:
         raise UsageError(f"no results for profile {profile!r} under {str(baseline)!r}; "

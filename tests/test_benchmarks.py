@@ -83,3 +83,34 @@ def test_problem_parameters_have_the_layout_of_net_init():
     assert list(params) == list(ref)
     assert all(params[k].shape == ref[k].shape and params[k].dtype == ref[k].dtype for k in ref)
     assert tuple(x.shape) == (4, 5) and x.dtype == ref["W1"].dtype
+
+
+def test_step_cost_grid_covers_the_goal():
+    train_bench = importlib.import_module("benchmarks.bench_train")
+    cls = train_bench.StepCostPerSeed
+    grid = dict(zip(cls.param_names, cls.params))
+    assert set(grid["optimizer"]) >= {"gd", "sgd", "adagrad", "adam"}
+    assert set(grid["seeds"]) >= {10, 20} and 1024 in grid["width"]
+
+
+@pytest.mark.parametrize("optimizer", ["gd", "sgd", "adam"])
+def test_timed_step_is_the_step_train_ensemble_runs(optimizer):
+    """The benchmarked step is train_ensemble's own arithmetic: k calls give train_ensemble's k-step parameters
+    (SGD: the benchmark's permutation is the trainer's first one for seed 0, and each call takes its batch 0, so
+    one step), for the S members and for the one net (member 0)."""
+    import torch
+
+    import ntkbench as nb
+
+    train_bench = importlib.import_module("benchmarks.bench_train")
+    task = train_bench.TrainingTask(optimizer, 2, 64)
+    k = 1 if task.mini else 3
+    for _ in range(k):
+        task.step()
+        task.one_net_step()
+    ref = nb.train_ensemble(task.net, task.params, task.x, task.y, optimizer=optimizer, lr=task.lr, max_steps=k,
+                            batch_fraction=train_bench.SGD_FRACTION if task.mini else 1.0)
+    ensemble, one = task.run.result(), task.one.result()
+    for key, value in ref.params.items():
+        torch.testing.assert_close(ensemble[key], value, rtol=1e-12, atol=1e-12)
+        torch.testing.assert_close(one[key][0], value[0], rtol=1e-12, atol=1e-12)

@@ -1,11 +1,13 @@
 import math
 
+import numpy as np
 import pytest
 import torch
 from torch.func import grad
 
 from ntkbench import ASI, MLP, Centered, doubling_trick, empirical_ntk
-from ntkbench.networks import n_params
+from ntkbench.networks import REFERENCE_SUFFIX, n_params, split_buffers
+from ntkbench.train import init_ensemble, stack_params, train, train_ensemble, unstack_params
 
 X = torch.randn(6, 4, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
 
@@ -126,6 +128,94 @@ def test_centered_net_is_zero_at_init_with_the_same_kernel():
     assert c.depth == 3 and c.d_in == 4
     torch.testing.assert_close(empirical_ntk(c, p0, X), empirical_ntk(net, p0, X), rtol=0, atol=0)
     torch.testing.assert_close(empirical_ntk(c, p0, X, method="ntvp"), empirical_ntk(net, p0, X), rtol=1e-12, atol=1e-12)
+
+
+# ----- Centered and the doubling trick on stacked parameters (ensembles) ----------------------------------
+
+XT = torch.nn.functional.normalize(X, dim=1)
+YT = torch.sin(2.0 * XT[:, 0])
+
+
+def _close(a, b, tol=1e-12):
+    assert a.keys() == b.keys()
+    for k in a:
+        torch.testing.assert_close(a[k], b[k], rtol=tol, atol=tol)
+
+
+def test_centered_buffers_form():
+    """Centered(net) without params0: θ0 travels in the params dict as buffers 'W1@0', ... (not trained)."""
+    net = MLP(d_in=4, width=12, depth=3, bias="normal")
+    c = Centered(net)
+    p = c.init(3)
+    theta, theta0 = split_buffers(p)
+    assert set(theta0) == {k + REFERENCE_SUFFIX for k in theta} and set(theta) == set(net.init(3))
+    _close(theta, net.init(3), tol=0)
+    assert torch.count_nonzero(c(p, X)) == 0
+    # θ moves, θ0 stays: f − f(·; θ0)
+    moved = {**p, "b3": p["b3"] + 0.5}
+    torch.testing.assert_close(c(moved, X), net(moved, X) - net(net.init(3), X), rtol=0, atol=1e-14)
+    _close(Centered.attach(net.init(3)), p, tol=0)
+    # the buffers are detached: the kernel is the base network's, by every method
+    for method in ("structured", "jacobian", "ntvp"):
+        torch.testing.assert_close(empirical_ntk(c, p, X, method=method), empirical_ntk(net, net.init(3), X),
+                                   rtol=1e-12, atol=1e-12)
+    with pytest.raises(ValueError, match="no params0"):
+        c(net.init(3), X)
+    with pytest.raises(ValueError, match="attach θ0 for every parameter"):
+        c({**net.init(3), "W1@0": p["W1@0"]}, X)
+
+
+@pytest.mark.parametrize("optimizer,lr", [("gd", 0.2), ("adam", 0.01)])
+def test_centered_ensemble_equals_single_centered_nets(optimizer, lr):
+    """Each member of a stacked Centered ensemble is centred on its own θ0: the same as training, one by one,
+    Centered(net, θ0_s) from θ0_s (the params0 form)."""
+    net = MLP(d_in=4, width=16, depth=2)
+    seeds = [0, 1, 2]
+    stacked = init_ensemble(Centered(net), seeds)
+    assert stacked["W1@0"].shape == (3, 16, 4)
+    kw = dict(optimizer=optimizer, lr=lr, max_steps=25, threshold=1e-4)
+    res = train_ensemble(Centered(net), stacked, XT, YT, **kw)
+    for i, s in enumerate(seeds):
+        p0 = net.init(s)
+        alone = train(Centered(net, p0), p0, XT, YT, **kw)
+        member = unstack_params(res.params, i)
+        theta, theta0 = split_buffers(member)
+        _close(theta, alone.params)
+        _close({k.removesuffix(REFERENCE_SUFFIX): v for k, v in theta0.items()}, p0, tol=0)  # θ0 is not trained
+        np.testing.assert_allclose(res.loss_curve[i], alone.loss_curve[0], rtol=1e-12)
+        assert res.loss_curve[i, 0] == pytest.approx(0.5 * float((YT**2).sum()), rel=1e-12)  # f − f0 = 0 at θ0
+    assert (res.final_loss < res.loss_curve[:, 0]).all()
+
+
+def test_doubling_trick_on_stacked_parameters():
+    """Stacked: each member's last hidden layer is doubled on its own (not concatenated across members)."""
+    net = MLP(d_in=4, width=7, depth=3, bias="zero")
+    seeds = [0, 1, 2]
+    dnet, dp = doubling_trick(net, init_ensemble(net, seeds))
+    assert dp["W2"].shape == (3, 14, 7) and dp["b2"].shape == (3, 14) and dp["W3"].shape == (3, 1, 14)
+    singles = [doubling_trick(net, net.init(s)) for s in seeds]
+    assert all(d == dnet for d, _ in singles)
+    _close(dp, stack_params([p for _, p in singles]), tol=0)
+    with pytest.raises(ValueError, match="W2"):
+        doubling_trick(net, {**net.init(0), "W2": torch.zeros(7, 8, dtype=torch.float64)})
+    with pytest.raises(ValueError, match="mix stacked and unstacked"):
+        doubling_trick(net, {**init_ensemble(net, seeds), "b1": torch.zeros(7, dtype=torch.float64)})
+    with pytest.raises(ValueError, match="entries"):
+        doubling_trick(net, {"W1": torch.zeros(7, 4)})
+
+
+@pytest.mark.parametrize("optimizer,lr", [("gd", 0.2), ("adagrad", 0.05)])
+def test_doubled_ensemble_equals_single_doubled_nets(optimizer, lr):
+    net = MLP(d_in=4, width=9, depth=2, bias="none")
+    seeds = [3, 4]
+    dnet, dp = doubling_trick(net, init_ensemble(net, seeds))
+    res = train_ensemble(dnet, dp, XT, YT, optimizer=optimizer, lr=lr, max_steps=20)
+    np.testing.assert_allclose(res.loss_curve[:, 0], 0.5 * float((YT**2).sum()), rtol=1e-12)  # f(θ'(0)) = 0
+    for i, s in enumerate(seeds):
+        dnet_i, dp_i = doubling_trick(net, net.init(s))
+        alone = train(dnet_i, dp_i, XT, YT, optimizer=optimizer, lr=lr, max_steps=20)
+        _close(unstack_params(res.params, i), alone.params)
+    assert (res.final_loss < res.loss_curve[:, 0]).all()
 
 
 @pytest.mark.parametrize(

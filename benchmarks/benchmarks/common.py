@@ -191,3 +191,20 @@ def best_time(fn, *, min_repeat: int = 2, max_repeat: int = 7, budget: float = 1
         dt = time.perf_counter() - t0
         best, spent, k = min(best, dt), spent + dt, k + 1
     return best
+
+
+def best_times(*fns, min_rounds: int = 3, max_rounds: int = 9, budget: float = 3.0) -> list[float]:
+    """Best wall time of each of ``fns`` over rounds in which each is called once, in turn (after one untimed
+    warm-up call each): on a machine shared with other work, load that comes and goes weighs on all alike.
+    ``min_rounds``..``max_rounds`` rounds; stops after ``budget`` seconds."""
+    for fn in fns:
+        fn()
+    best, spent, k = [math.inf] * len(fns), 0.0, 0
+    while k < min_rounds or (k < max_rounds and spent < budget):
+        for i, fn in enumerate(fns):
+            t0 = time.perf_counter()
+            fn()
+            dt = time.perf_counter() - t0
+            best[i], spent = min(best[i], dt), spent + dt
+        k += 1
+    return best
