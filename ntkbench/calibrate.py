@@ -156,8 +156,10 @@ def _figure(record: Mapping[str, Any], meas, params, expects):
         ax.plot(np.zeros_like(v) + np.linspace(-0.1, 0.1, v.size), v, "o", alpha=0.7, label="reseeded runs")
         e, t, s = q["expected"], q["tolerance"], q["suggested_tolerance"]
         lo, hi = {"within": (e - t, e + t), "below": (-math.inf, e + t), "above": (e - t, math.inf)}[q["mode"]]
-        ax.axhspan(max(lo, float(np.nanmin(v)) - abs(t)), min(hi, float(np.nanmax(v)) + abs(t)), color="green",
-                   alpha=0.12, label=f"tolerance ({q['pass_rate']:.0%} pass)")
+        pad = 0.1 * (float(np.nanmax(v)) - float(np.nanmin(v))) + abs(t)  # an open side of a bound: past the data
+        ax.axhspan(lo if math.isfinite(lo) else min(float(np.nanmin(v)), e) - pad,
+                   hi if math.isfinite(hi) else max(float(np.nanmax(v)), e) + pad, color="green", alpha=0.12,
+                   label=f"tolerance ({q['pass_rate']:.0%} pass)")
         if math.isfinite(s):
             for y in ((e - s, e + s) if q["mode"] == "within" else ((e + s,) if q["mode"] == "below" else (e - s,))):
                 ax.axhline(y, color="black", ls="--", lw=0.8)

@@ -115,7 +115,8 @@ register(Claim(
                 reason="measured at ci (5 seeds, σ = 4, 8, 16): 3.96 for L = 2 (bootstrap CI ±0.05) and 5.99 for "
                        "L = 3 (±0.01); 0.25 = 3 CI half-widths at L = 2 plus the σ^L cross term's remaining bias "
                        "(the 4→8 local slope is 0.07 below 2L; 2→4 is 0.9 below, hence fit_min_sigma = 4); it "
-                       "rejects 2L ± 1 and the control's slope ≈ 0"),
+                       "rejects 2L ± 1 and the control's slope ≈ 0 (0.03 ± 0.02 over 10 reseeds); reseeded spread: "
+                       "results/ci/calibration/init-scale__sigma-2L.json"),
             checks.converged()),
     controls=(Control("asi", {"init": "asi"},
                       "ASI nets output 0 at initialization, so the σ^L initialization term of 000 Eq. 14 vanishes "
@@ -158,12 +159,16 @@ register(Claim(
                 tolerance=0.3,
                 reason="measured at ci (L = 2, m = 1000, 5 seeds, σ = 2…16): 2.00, bootstrap CI ±0.05, local "
                        "slopes 1.97/2.02/2.00; 0.3 = 6 CI half-widths allows the finite-width floor at the low "
-                       "end of the fit range and still rejects L ± 1 (and the control's slope ≈ 0)"),
+                       "end of the fit range and still rejects L ± 1 (and the control's slope ≈ −1); calibration "
+                       "(10 reseeds): 1.97, SD 0.016, 10/10 pass (the 99 % rule would allow 0.08)"),
             checks.statistic(
                 "gap", _gap, per="depth", expected=0.0, tolerance=0.25, mode="below",
                 reason="measured at ci (σ = 2, m = 1000): mean 0.13 over 5 seeds (0.07–0.18, SD 0.04); the net "
                        "stops at the training threshold and carries the O(σ^L) and O(m^-1/2) terms, so the gap is "
-                       "not 0 at finite σ and m; 0.25 ≈ mean + 3 SD, while the same gap is ~2400 at σ = 16"),
+                       "not 0 at finite σ and m; 0.25 ≈ mean + 3 SD, while the same gap is ~2400 at σ = 16. "
+                       "Calibration (10 reseeds): mean 0.38, SD 0.08, 0/10 pass — the gap at σ = 2 depends on the "
+                       "seeds and split far more than the baseline's 5 seeds showed; a check of the small-σ limit "
+                       "needs σ < 1 and two widths, not a wider tolerance"),
             checks.converged()),
     controls=(Control("asi", {"init": "asi"},
                       "with ASI the initialization term is 0 at every σ, so f_NN − f_int is only the O(m^-1/2) "
@@ -206,10 +211,11 @@ register(Claim(
     + P.data() + P.training(),
     measure=measure_trained,
     checks=(checks.power_law_slope(
-                "slope", "dist_lin_rel", x="width", expected=-0.5, tolerance=0.15,
-                reason="measured at ci (5 seeds × m = 500…4000, σ = 2): −0.49, bootstrap CI ±0.056; 0.15 ≈ 3 CI "
-                       "half-widths and covers the O(1/m) correction at the narrow end; it rejects slope 0 (the "
-                       "control measured −0.05) and −1"),
+                "slope", "dist_lin_rel", x="width", expected=-0.5, tolerance=0.22,
+                reason="calibration at ci (10 reseeds × 5 seeds × m = 500…4000, σ = 2; 9 valid, 1 invalid): mean "
+                       "−0.487, SD 0.060; 0.22 is the 99 % prediction-interval tolerance of that spread (README, "
+                       "Calibration; the earlier 0.15 would raise ~2 % false alarms); it rejects slope 0 (the "
+                       "control: −0.05, SD 0.05 over 10 reseeds) and −1"),
             checks.converged()),
     controls=(Control("other-init", {"lin_from": "other"},
                       "linearized around another seed's θ0', f_lin converges to f_int + (1/L)φ'(x)(1 − P_F')θ0' "
@@ -297,7 +303,8 @@ register(Claim(
                 "rel-dev", "rel_dev", tolerance=1e-8,
                 reason="an identity for every GD iterate from θ^L = 0, so its size is round-off: ε·κ(Ψ) with "
                        "κ(Ψ) ≈ 2e5 on MNIST PCA-20 (data.csv: cond_psi) gives ~1e-11; measured ≤ 6e-13 over 5 "
-                       "seeds at ci; 1e-8 keeps three decades of margin, while the control's deviation is O(0.01–1)"),
+                       "seeds at ci; 1e-8 keeps three decades of margin, while the control's deviation is O(0.01–1); "
+                       "reseeded spread: results/ci/calibration/init-scale__last-layer-exact.json"),
             checks.converged()),
     controls=(Control("random-last-layer", {"last_init": "normal"},
                       "from θ^L_0 ~ N(0,1) GD converges to f_int^Ψ + ψ(x)(1 − P_F)θ^L_0 (000 Eq. 13 for the "
@@ -342,7 +349,8 @@ register(Claim(
     checks=(checks.bound(
         "max-rel-dev", "rel_dev", tolerance=1e-10,
         reason="an exact identity: float64 round-off of L matrix products is ~1e-15 (measured ≤ 2e-15); 1e-10 "
-               "leaves five decades for other BLAS and devices"),),
+               "leaves five decades for other BLAS and devices; reseeded spread: "
+               "results/ci/calibration/init-scale__homogeneity.json"),),
     controls=(Control("normal-bias", {"bias": "normal"}, "nonzero biases break the positive homogeneity",
                       fails=("max-rel-dev",)),
               Control("tanh", {"activation": "tanh"}, "tanh is not positively homogeneous", fails=("max-rel-dev",))),
@@ -381,7 +389,8 @@ register(Claim(
     checks=(checks.bound(
                 "eq14-vs-eq13", "rel_diff", tolerance=1e-8,
                 reason="exact in exact arithmetic; both forms solve with the same Cholesky factor of Θ(X, X) "
-                       "(condition number ≤ 1e4 here), so round-off is ≤ 1e-12 (measured ≤ 1e-13)"),
+                       "(condition number ≤ 1e4 here), so round-off is ≤ 1e-12 (measured ≤ 1e-13); reseeded spread: "
+                       "results/ci/calibration/init-scale__decomposition.json"),
             checks.bound("init-term train/test", "init_train_over_test", tolerance=1e-8,
                          reason="(1 − P_F) annihilates the training rows exactly; round-off as above")),
     controls=(Control("normal-bias", {"bias": "normal"},

@@ -1,0 +1,92 @@
+"""Calibration: reseeded runs of a claim, per-quantity spread, pass rate and the suggested tolerance."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+
+from ntkbench import calibrate, registry, store
+from ntkbench.registry import Check, Claim, Control, Expect, Measurement, Param, UsageError
+
+
+def noisy_measure(point, ctx):
+    rng = np.random.default_rng(point["seed_offset"])  # the reseed changes the noise, as it changes real seeds
+    return pd.DataFrame([{"y": point["level"] + 0.01 * rng.standard_normal(), "converged": point["level"] < 9}])
+
+
+def _claim() -> Claim:
+    return Claim(
+        id="toycal/level", source="test", statement="a noisy level", measured="y",
+        params=(Param("level", 1.0, 1.0, 1.0, "the level", kind="float"),),
+        measure=noisy_measure,
+        checks=(Check(lambda d, p: {"y": Measurement(float(d["y"].mean()))},
+                      lambda p: (Expect("y", 1.0, 0.05, "toy"),)),
+                Check(lambda d, p: {"ok": Measurement(float(d["converged"].all()))},
+                      lambda p: (Expect("ok", 1.0, 0.0, "toy", mode="above", role="precondition"),))),
+        controls=(Control("far", {"level": 2.0}, "2 is not 1", fails=("y",)),
+                  Control("broken", {"level": 9.0}, "precondition fails", fails=("y",))),
+    )
+
+
+@pytest.fixture
+def toy(monkeypatch):
+    registry.all_claims()
+    claim = _claim()
+    monkeypatch.setitem(registry._REGISTRY, claim.id, claim)
+    return claim
+
+
+def test_suggested_tolerance_is_a_99_percent_prediction_interval():
+    v = [1.0, 1.1, 0.9, 1.05, 0.95]
+    k, sd = len(v), float(np.std(v, ddof=1))
+    widen = math.sqrt(1 + 1 / k)
+    assert calibrate.suggested_tolerance(v, 1.2, "within") == pytest.approx(
+        abs(np.mean(v) - 1.2) + stats.t.ppf(0.995, k - 1) * sd * widen)
+    assert calibrate.suggested_tolerance(v, 0.0, "below") == pytest.approx(np.mean(v) + stats.t.ppf(0.99, k - 1)
+                                                                            * sd * widen)
+    assert calibrate.suggested_tolerance(v, 5.0, "below") == 0.0  # far below the bound: no tolerance needed
+    assert calibrate.suggested_tolerance(v, 2.0, "above") == pytest.approx(2.0 - np.mean(v) + stats.t.ppf(0.99, k - 1)
+                                                                            * sd * widen)
+    assert math.isnan(calibrate.suggested_tolerance([1.0], 1.0, "within"))
+
+
+def test_a_normal_quantity_misses_the_suggested_tolerance_about_one_percent_of_the_time():
+    rng = np.random.default_rng(0)
+    misses = 0
+    trials = 4000
+    for _ in range(trials):
+        sample = rng.normal(0.3, 1.0, size=11)
+        tol = calibrate.suggested_tolerance(sample[:10], 0.0, "within")
+        misses += abs(sample[10]) > tol
+    assert 0.003 < misses / trials < 0.02  # ≤ 1 % two-sided by construction (plus Monte-Carlo noise)
+
+
+def test_calibrate_writes_one_record_per_claim_and_control(toy, tmp_path):
+    records = calibrate.calibrate(["toycal/level"], reseeds=4, profile="ci", out=tmp_path, controls=True)
+    by = {r["control"]: r for r in records}
+    assert set(by) == {None, "far", "broken"}
+    claim = by[None]
+    assert claim["reseeds"] == 4 and claim["seed_offsets"] == [1, 2, 3, 4] and claim["pass_rate"] == 1.0
+    y = claim["quantities"]["y"]
+    assert len(y["values"]) == 4 and len(set(y["values"])) == 4  # the reseeds changed the noise
+    assert y["mean"] == pytest.approx(np.mean(y["values"])) and y["pass_rate"] == 1.0
+    assert 0 < y["suggested_tolerance"] < 0.15 and "prediction interval" in y["rule"]  # t(0.995, 3) ≈ 5.8 SDs
+    assert by["far"]["pass_rate"] == 1.0 and by["far"]["quantities"]["y"]["must_fail"]  # fails as predicted
+    assert by["broken"]["invalid"] == 4 and by["broken"]["pass_rate"] == 0.0 and by["broken"]["quantities"] == {}
+    for r in records:
+        path = store.calibration_path(tmp_path, "ci", r["id"], r["control"])
+        assert json.loads(path.read_text())["pass_rate"] == r["pass_rate"]
+        assert path.with_suffix(".png").read_bytes()[:4] == b"\x89PNG"
+    assert not (tmp_path / "ci" / "toycal").exists()  # reseeded runs write no result over the baseline
+
+
+def test_calibrate_rejects_bad_arguments(toy, tmp_path):
+    with pytest.raises(UsageError, match="reseeds must be an integer >= 2"):
+        calibrate.calibrate(["toycal/level"], reseeds=1, out=tmp_path)
+    with pytest.raises(UsageError, match="neither a claim id nor a family"):
+        calibrate.calibrate(["nope"], reseeds=2, out=tmp_path)

@@ -1,0 +1,59 @@
+"""The check builders of ntkbench.claims.checks on hand-made rows (exact where the arithmetic is exact)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from ntkbench.claims import checks
+
+
+def _rows(exponent=-0.5, seeds=5, noise=0.0):
+    rng = np.random.default_rng(0)
+    xs = [100, 200, 400, 800]
+    return pd.DataFrame([{"seed": s, "width": x, "depth": d, "dist": 3.0 * x**exponent * (1 + noise * rng.standard_normal()),
+                          "converged": True, "train_loss": 1e-5}
+                         for d in (2, 3) for s in range(seeds) for x in xs])
+
+
+def test_power_law_slope_recovers_an_exact_power_law_with_its_line():
+    c = checks.power_law_slope("slope", "dist", x="width", per="depth", expected=lambda L: -0.5, tolerance=0.1,
+                               reason="r")
+    meas = c.fit(_rows(), {"depth": (2, 3)})
+    assert set(meas) == {"slope[L=2]", "slope[L=3]"}
+    m = meas["slope[L=2]"]
+    assert m.value == pytest.approx(-0.5, abs=1e-12) and m.line.amplitude == pytest.approx(3.0)
+    assert (m.line.x_lo, m.line.x_hi) == (100, 800) and "local slopes" in m.method
+    assert checks.fitted_values(m.line, [400]) == pytest.approx([3.0 * 400**-0.5])
+    exp = c.expect({"depth": (2, 3)})
+    assert [(e.name, e.expected, e.role) for e in exp] == [("slope[L=2]", -0.5, "science"),
+                                                          ("slope[L=3]", -0.5, "science")]
+
+
+def test_power_law_slope_fit_range_and_a_wrong_exponent():
+    c = checks.power_law_slope("slope", "dist", x="width", expected=-0.5, tolerance=0.1, reason="r",
+                               fit_min="fit_min")
+    m = c.fit(_rows(exponent=-1.0), {"fit_min": 200})["slope"]
+    assert m.value == pytest.approx(-1.0) and m.line.x_lo == 200
+    assert not c.expect({"fit_min": 200})[0].passes(m.value)
+
+
+def test_bound_ratio_statistic_and_converged():
+    rows = _rows()
+    b = checks.bound("dev", "dist", tolerance=1.0, reason="r", reduce="max")
+    assert b.fit(rows, {})["dev"].value == rows["dist"].max()
+    with pytest.raises(ValueError, match="reduce='sum'"):
+        checks.bound("dev", "dist", tolerance=1.0, reason="r", reduce="sum")
+    r = checks.ratio("r", "dist", "train_loss", expected=0, tolerance=1, reason="r")
+    assert r.fit(rows, {})["r"].value == pytest.approx(rows["dist"].mean() / 1e-5)
+    s = checks.statistic("n", lambda d, p: checks.Measurement(float(len(d))), per="depth", expected=0, tolerance=1,
+                         reason="r")
+    assert {k: m.value for k, m in s.fit(rows, {"depth": (2, 3)}).items()} == {"n[L=2]": 20.0, "n[L=3]": 20.0}
+    conv = checks.converged()
+    assert conv.fit(rows, {"threshold": 1e-4})["not-converged"].value == 0
+    rows.loc[3, ["converged", "train_loss"]] = (False, 7e-4)
+    m = conv.fit(rows, {"threshold": 1e-4})["not-converged"]
+    assert m.value == 1 and "39/40 trained members" in m.method and "7" in m.method
+    (e,) = conv.expect({})
+    assert e.role == "precondition" and not e.passes(m.value)
