@@ -268,6 +268,14 @@ def test_seed_offset_reaches_the_experiment(toy):
     assert sorted(set(real.data["seed"])) == [1000, 1001] == real.seeds
 
 
+def test_a_trained_claim_runs_on_another_embedded_data_set():
+    # 2-D inputs need more than smoke's m = 64 zero-bias ReLU features: at m = 64 the 12 × 12 Gram of the bump's
+    # training points is singular (rank 11), at m = 400 it is not
+    res = runner.run_claim("init-scale/last-layer-exact", "smoke", {"dataset": "bump2d", "width": "400"})
+    assert res.status != "error", res.error
+    assert res.params["dataset"] == "bump2d" and res.variant == "dataset=bump2d,width=400"
+
+
 def test_an_override_equal_to_the_profile_is_no_variant(toy, tmp_path):
     res = runner.run_claim("toy/counter", "ci", {"value": "1.0", "n": "5"}, out=tmp_path)
     assert res.variant == "" and res.overrides == {}

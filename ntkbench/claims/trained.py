@@ -43,10 +43,9 @@ def load_data(point: Mapping[str, Any], ctx) -> datasets.Dataset:
     name = point["dataset"]
     kw: dict[str, Any] = {"n_train": point["n_train"], "n_test": point["n_test"], "seed": data_seed(point),
                           "dtype": ctx.dtype, "device": ctx.device, **DATA_OPTIONS.get(name, {})}
-    if name.startswith("mnist"):
-        pca = point["pca"]
-        if pca:
-            kw["pca"] = pca
+    pca = point["pca"]  # read for every data set (MNIST only uses it), so that the point is fully read
+    if pca and name.startswith("mnist"):
+        kw["pca"] = pca
     return datasets.load(name, **kw)
 
 
