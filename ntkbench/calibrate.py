@@ -92,9 +92,9 @@ def calibrate(claim_ids: Iterable[str], reseeds: int = 10, profile: str = regist
               jobs: int = 1, out: str | os.PathLike = "results", controls: bool = False, device: str = "cpu",
               progress: bool = False, cache: str | os.PathLike | None = None) -> list[dict[str, Any]]:
     """Run every selected claim (ids or families; with ``controls``, each negative control too) at ``profile``
-    with seed_offset = 1 … ``reseeds``; write and return one calibration record per claim/control, each as soon
-    as its runs are in (an interrupted calibration keeps the finished records; the points are cached in
-    ``cache``, default ``out``, so a rerun resumes)."""
+    with seed_offset = 1 … ``reseeds``; write and return one calibration record per claim/control, rewritten after
+    each of its runs (``complete`` says whether all ``reseeds`` are in; an interrupted calibration keeps what it
+    measured, and the points are cached in ``cache``, default ``out``, so a rerun resumes)."""
     if isinstance(reseeds, bool) or not isinstance(reseeds, int) or reseeds < 2:
         raise registry.UsageError(f"reseeds must be an integer >= 2 (a spread needs two runs), got {reseeds!r}")
     registry.check_profile(profile)
@@ -115,9 +115,10 @@ def calibrate(claim_ids: Iterable[str], reseeds: int = 10, profile: str = regist
         if progress:
             print(f"{result.id}{f' [{result.control}]' if result.control else ''} seed_offset={task[2]}: "
                   f"{result.outcome} ({result.seconds:.0f} s)", flush=True)
-        if len(done[target]) == reseeds:
-            runs = sorted(done[target], key=lambda r: r.params["seed_offset"])
-            records[target] = _write(summarize(target[0], target[1], profile, runs), out, profile)
+        runs = sorted(done[target], key=lambda r: r.params["seed_offset"])  # rewritten after every run: an
+        record = summarize(target[0], target[1], profile, runs)  # interrupted calibration keeps what it measured
+        record["complete"] = len(runs) == reseeds
+        records[target] = _write(record, out, profile, figure=record["complete"])
 
     if jobs <= 1:
         for t in tasks:
@@ -130,18 +131,19 @@ def calibrate(claim_ids: Iterable[str], reseeds: int = 10, profile: str = regist
             futures = {pool.submit(_task, t): t for t in tasks}  # claims first: the pool starts them in order
             for f in as_completed(futures):
                 finished(futures[f], f.result())
-    return [records[t] for t in targets]
+    return [records[t] for t in targets if t in records]
 
 
-def _write(record: dict[str, Any], out: str | os.PathLike, profile: str) -> dict[str, Any]:
+def _write(record: dict[str, Any], out: str | os.PathLike, profile: str, figure: bool = True) -> dict[str, Any]:
     path = store.calibration_path(out, profile, record["id"], record["control"])
-    try:
-        from .figures import render
+    if figure:
+        try:
+            from .figures import render
 
-        store.atomic_write_bytes(path.with_suffix(".png"), render(_figure, record, {}, {}, ()))
-        record["figure"] = path.with_suffix(".png").name
-    except Exception as exc:  # noqa: BLE001 - the numbers stand without their figure
-        record["figure_error"] = repr(exc)
+            store.atomic_write_bytes(path.with_suffix(".png"), render(_figure, record, {}, {}, ()))
+            record["figure"] = path.with_suffix(".png").name
+        except Exception as exc:  # noqa: BLE001 - the numbers stand without their figure
+            record["figure_error"] = repr(exc)
     store.atomic_write_text(path, store.to_json(record))
     return record
 

@@ -83,6 +83,22 @@ def test_calibrate_writes_one_record_per_claim_and_control(toy, tmp_path):
         assert json.loads(path.read_text())["pass_rate"] == r["pass_rate"]
         assert path.with_suffix(".png").read_bytes()[:4] == b"\x89PNG"
     assert not (tmp_path / "ci" / "toycal").exists()  # reseeded runs write no result over the baseline
+    assert all(r["complete"] for r in records)
+
+
+def test_an_interrupted_calibration_keeps_what_it_measured(toy, tmp_path, monkeypatch):
+    real = calibrate._task
+
+    def stop_at_third(task):
+        if task[2] == 3:
+            raise KeyboardInterrupt
+        return real(task)
+
+    monkeypatch.setattr(calibrate, "_task", stop_at_third)
+    with pytest.raises(KeyboardInterrupt):
+        calibrate.calibrate(["toycal/level"], reseeds=4, profile="ci", out=tmp_path)
+    saved = json.loads(store.calibration_path(tmp_path, "ci", "toycal/level").read_text())
+    assert saved["reseeds"] == 2 and saved["complete"] is False and len(saved["quantities"]["y"]["values"]) == 2
 
 
 def test_calibrate_rejects_bad_arguments(toy, tmp_path):
