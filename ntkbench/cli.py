@@ -458,9 +458,8 @@ def _calibration_lines(cal: Mapping[str, Any], out: Path, profile: str) -> list[
     quantities = cal.get("quantities") or {}
     for name, q in quantities.items() if isinstance(quantities, Mapping) else ():
         q = q if isinstance(q, Mapping) else {}
-        rule = f" ({q['rule']})" if q.get("rule") else ""
         lines.append(f"    {name}: {f(q.get('mean'))} ± {f(q.get('sd'))}, passed {report.percent(q.get('pass_rate'))}"
-                     f", tolerance {f(q.get('tolerance'))} → suggested {f(q.get('suggested_tolerance'))}{rule}")
+                     f", tolerance {f(q.get('tolerance'))} → suggested {f(q.get('suggested_tolerance'))}")
     return lines
 
 
@@ -485,6 +484,9 @@ def _cmd_calibrate(args: argparse.Namespace) -> int:
     rows = [dict(r) for r in rows or []]
     for cal in rows:
         print("\n".join(_calibration_lines(cal, out, args.profile)))
+    rules = {q.get("rule") for cal in rows for q in (cal.get("quantities") or {}).values() if isinstance(q, Mapping)}
+    for rule in sorted(r for r in rules if r):
+        print(rule)
     with contextlib.suppress(UsageError):  # calibrations alone (no result.json yet): no summary to rebuild
         print(f"report: {report.build(out)}")
     if not rows:
