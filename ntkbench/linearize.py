@@ -12,6 +12,7 @@ matrix that is singular to working precision raises :class:`IllConditionedKernel
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
@@ -152,10 +153,48 @@ def gd_finite_time(net, params0: Params, x_train: torch.Tensor, y_train: torch.T
     with torch.no_grad():
         k_tt = empirical_ntk(net, params0, x_train)
         k_st = empirical_ntk(net, params0, x_test, x_train)
-        lam, u = torch.linalg.eigh(k_tt)
-        lam = lam.clamp_min(0)
-        small = lam * lr < 1e-12
-        safe = torch.where(small, torch.ones_like(lam), lam)
-        gain = torch.where(small, lr * steps * torch.ones_like(lam), (1 - (1 - lr * lam) ** steps) / safe)
-        resid = y_train - net(params0, x_train)
-        return net(params0, x_test) + k_st @ (u @ (gain * (u.T @ resid)))
+        return linear_path(k_tt, k_st, y_train - net(params0, x_train), net(params0, x_test), lr=lr, steps=[steps])[0]
+
+
+def linear_path(k_tt: torch.Tensor, k_st: torch.Tensor, resid0: torch.Tensor, f0_test: torch.Tensor, *, lr: float,
+                steps) -> torch.Tensor:
+    """000 Eq. 8 at several step counts from the kernels: f_t(x) = f0(x) + Θ(x, X) Θ⁻¹[1 − (1 − ηΘ)^t] r0 for each
+    t of ``steps``, (T, n_test). Evaluated spectrally (Θ = U Λ Uᵀ), whose λ → 0 limit ηt is finite, so no
+    inverse of a singular Gram is ever formed."""
+    lam, u = torch.linalg.eigh(k_tt)
+    lam = lam.clamp_min(0)
+    small = lam * lr < 1e-12
+    safe = torch.where(small, torch.ones_like(lam), lam)
+    proj = u.T @ resid0
+    out = []
+    for t in steps:
+        gain = torch.where(small, lr * t * torch.ones_like(lam), (1 - (1 - lr * lam) ** t) / safe)
+        out.append(f0_test + k_st @ (u @ (gain * proj)))
+    return torch.stack(out)
+
+
+def linear_steps(gram: torch.Tensor, resid0: torch.Tensor, *, lr: float, threshold: float) -> float:
+    """The number of GD steps of size ``lr`` the linearized model needs until ½‖f_t(X) − Y‖² < ``threshold``
+    (000 Eq. 8: the residual along eigenvector u_i of Θ(X, X) decays like (1 − ηλ_i)^t, so the loss after t steps
+    is ½ Σ_i (u_iᵀ r0)² (1 − ηλ_i)^(2t)). It grows like κ(Θ)·log(loss0/threshold) for η = c/λ_max; ``inf`` when a
+    direction with a non-negligible residual does not decay (λ_i ≈ 0, or ηλ_i ≥ 2)."""
+    lr = check_positive_float("lr", lr)
+    threshold = check_positive_float("threshold", threshold)
+    lam, u = torch.linalg.eigh(gram.to(torch.float64))
+    p2 = (u.T @ resid0.to(torch.float64)) ** 2
+    q2 = (1 - lr * lam) ** 2
+    loss = lambda t: float(0.5 * (p2 * q2**t).sum())  # noqa: E731
+    if loss(0) < threshold:
+        return 0.0
+    if 0.5 * float(p2[q2 >= 1 - 1e-15].sum()) >= threshold:  # the non-decaying part alone stays above
+        return math.inf
+    hi = 1
+    while loss(hi) >= threshold:
+        hi *= 2
+        if hi > 2**40:
+            return math.inf
+    lo = hi // 2
+    while hi - lo > 1:  # loss(lo) ≥ threshold > loss(hi)
+        mid = (lo + hi) // 2
+        lo, hi = (mid, hi) if loss(mid) >= threshold else (lo, mid)
+    return float(hi)

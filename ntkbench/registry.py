@@ -244,6 +244,7 @@ class Claim:
     notes: str = ""
     in_tests: bool = True  # False: the ci profile is too slow for `nox -s tests`; it runs in `nox -s claims`
     extra: Mapping[str, Any] = field(default_factory=dict)
+    where: Callable[[Mapping[str, Any], Mapping[str, Any]], bool] | None = None  # keep(point, params): a partial grid
 
     def __post_init__(self) -> None:
         if all(p.name != SEED_OFFSET.name for p in self.params):
@@ -286,8 +287,9 @@ class Claim:
         return values
 
     def points(self, params: Mapping[str, Any]) -> list[dict[str, Any]]:
-        """The sweep: the grid over the axis parameters (in declaration order); every non-analysis parameter is in
-        every point (axes under their axis key, per-axis lists as the value for that point's axis key)."""
+        """The sweep: the grid over the axis parameters (in declaration order), less the points that ``where``
+        rejects (e.g. a width sweep only at the largest σ); every non-analysis parameter is in every point (axes
+        under their axis key, per-axis lists as the value for that point's axis key)."""
         axes = [p for p in self.params if p.axis]
         fixed = {p.name: params[p.name] for p in self.params if not (p.axis or p.per or p.analysis)}
         per = [p for p in self.params if p.per]
@@ -301,7 +303,8 @@ class Claim:
                 table = dict(zip(keys, vals if len(vals) == len(keys) else vals * len(keys)))
                 axis = self.param(p.per).axis
                 point[p.name] = table[point[axis]] if axis else tuple(table[k] for k in keys)
-            out.append(point)
+            if self.where is None or self.where(point, params):
+                out.append(point)
         return out
 
     def fit(self, data: pd.DataFrame, params: Mapping[str, Any]) -> dict[str, Measurement]:

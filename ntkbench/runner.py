@@ -29,7 +29,7 @@ import torch
 
 from . import registry, store
 from ._validation import check_device
-from .registry import Claim, Control, UsageError
+from .registry import Claim, Control, Measurement, UsageError
 
 STATUSES = ("pass", "fail", "invalid", "error")
 OUTCOMES = ("as predicted", "not as predicted", "invalid", "error", "not asserted")
@@ -230,6 +230,19 @@ class _ReadTracker(dict):
         return super().get(key, default)
 
 
+def _fit_checks(claim: Claim, data: pd.DataFrame, params) -> tuple[dict, dict[str, Exception]]:
+    """Every check's measurements; a check whose fit raises is recorded by its expectation names, so that a run
+    whose preconditions failed (diverged members, NaN rows) is reported ``invalid`` rather than ``error``."""
+    meas: dict = {}
+    raised: dict[str, Exception] = {}
+    for check in claim.checks:
+        try:
+            meas.update(check.fit(data, params))
+        except Exception as exc:  # noqa: BLE001 - re-raised by the caller unless a precondition failed
+            raised.update({e.name: exc for e in check.expect(params)})
+    return meas, raised
+
+
 def measure_point(claim: Claim, point: Mapping[str, Any], ctx: Context) -> pd.DataFrame:
     """``claim.measure(point, ctx)``, checking that it read every key of the point: a declared parameter that the
     experiment ignores would be measured at a default while the cache key and the report say otherwise."""
@@ -296,8 +309,10 @@ def run_claim(
                 n_cached += 1
             frames.append(df)
         data = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
-        meas = claim.fit(data, params)
+        meas, raised = _fit_checks(claim, data, params)
         for exp in claim.expect(params):
+            if exp.name not in meas and exp.name in raised:
+                meas[exp.name] = Measurement(math.nan, method=f"not measured: {raised[exp.name]}")
             if exp.name not in meas:
                 raise KeyError(f"the fit of {claim.id!r} returned no measurement {exp.name!r}")
             m = meas[exp.name]
@@ -310,6 +325,8 @@ def run_claim(
             checks.append(check)
         if not all(c["passed"] for c in checks if c["role"] == "precondition"):
             status = "invalid"
+        elif raised:  # a science check could not be fitted although the experiment ran as designed
+            raise next(iter(raised.values()))
         else:
             status = "pass" if all(c["passed"] for c in checks if c["role"] == "science") else "fail"
     except Exception:  # noqa: BLE001 - a failing claim never stops the others; the traceback is recorded

@@ -49,7 +49,8 @@ class TrainResult:
     ``params``: final parameters (stacked (S, ...) for :func:`train_ensemble`); ``loss_curve``:
     (S, R) full training loss at ``record_steps`` (R,), NaN after a member stopped; ``test_curve``: the
     same on the test set when one was given; ``steps``: steps taken per member; ``final_loss``;
-    ``converged``: loss went below the threshold; ``diverged``: loss became non-finite."""
+    ``converged``: loss went below the threshold; ``diverged``: loss became non-finite; ``max_steps``: the step
+    cap the run had."""
 
     params: Params
     loss_curve: np.ndarray
@@ -60,6 +61,7 @@ class TrainResult:
     converged: np.ndarray
     diverged: np.ndarray
     seconds: float
+    max_steps: int = 0
 
 
 def stack_params(params_list: Sequence[Mapping[str, torch.Tensor]]) -> Params:
@@ -293,6 +295,7 @@ def train_ensemble(
         converged=converged.numpy(),
         diverged=diverged.numpy(),
         seconds=time.perf_counter() - t0,
+        max_steps=int(max_steps),
     )
 
 
@@ -515,4 +518,5 @@ def gd_linear(features: torch.Tensor, y: torch.Tensor, theta0: torch.Tensor, lr:
     final = loss.cpu().numpy()
     return TrainResult(params={"theta": theta}, loss_curve=final[:, None], test_curve=None,
                        record_steps=steps.cpu().numpy()[None, :].max(1), steps=steps.cpu().numpy(), final_loss=final,
-                       converged=final < threshold, diverged=~np.isfinite(final), seconds=time.perf_counter() - t0)
+                       converged=final < threshold, diverged=~np.isfinite(final), seconds=time.perf_counter() - t0,
+                       max_steps=int(max_steps))

@@ -57,3 +57,28 @@ def test_bound_ratio_statistic_and_converged():
     assert m.value == 1 and "39/40 trained members" in m.method and "7" in m.method
     (e,) = conv.expect({})
     assert e.role == "precondition" and not e.passes(m.value)
+
+
+def test_power_law_slope_on_selected_rows_reports_the_curvature():
+    rows = _rows(exponent=-1.0)
+    rows.loc[rows["width"] == 800, "dist"] *= 4  # a kink the selector leaves out
+    c = checks.power_law_slope("slope", "dist", x="width", expected=-1.0, tolerance=0.1, reason="r",
+                               rows=lambda d, p: d[d["width"] <= p["w_max"]])
+    m = c.fit(rows, {"w_max": 400})["slope"]
+    assert m.value == pytest.approx(-1.0) and m.line.x_hi == 400 and "curvature +0.00" in m.method
+    kinked = c.fit(rows, {"w_max": 800})["slope"]
+    assert "curvature +2.00" in kinked.method
+
+
+def test_expected_may_depend_on_the_parameters():
+    c = checks.bound("dev", "dist", tolerance=0.0, reason="r", per="depth",
+                     expected=lambda L, params: 0.05 * L * params["scale"])
+    assert [(e.name, e.expected) for e in c.expect({"depth": (2, 3), "scale": 2.0})] == [
+        ("dev[L=2]", pytest.approx(0.2)), ("dev[L=3]", pytest.approx(0.3))]
+
+
+def test_converged_reads_a_swept_threshold_per_row():
+    rows = _rows().assign(threshold=1e-3, step_cap=5000)
+    rows.loc[0, ["converged", "train_loss"]] = (False, 5e-3)
+    m = checks.converged().fit(rows, {})["not-converged"]
+    assert m.value == 1 and "= 5" in m.method and "step caps 5000" in m.method

@@ -100,3 +100,27 @@ def test_closed_forms_validate_inputs():
     vec = MLP(d_in=6, width=8, d_out=2)
     with pytest.raises(ValueError, match="d_out"):
         gd_infinite_time(vec, vec.init(0), XT, YT, XS)
+
+
+def test_linear_steps_counts_the_gd_steps_of_the_linearized_model():
+    from ntkbench.linearize import linear_steps
+
+    a = torch.randn(6, 6, generator=GEN, dtype=torch.float64)
+    gram = a @ a.T + 0.1 * torch.eye(6, dtype=torch.float64)
+    r0 = torch.randn(6, generator=GEN, dtype=torch.float64)
+    lr = 1.0 / float(torch.linalg.eigvalsh(gram)[-1])
+    steps, r = 0, r0.clone()
+    while 0.5 * float(r @ r) >= 1e-6:  # GD on ½‖f − Y‖²: r ← (1 − ηΘ) r
+        r, steps = r - lr * gram @ r, steps + 1
+    assert linear_steps(gram, r0, lr=lr, threshold=1e-6) == steps
+    assert linear_steps(gram, r0, lr=lr, threshold=1e6) == 0
+
+
+def test_linear_steps_is_infinite_when_a_fitted_direction_never_decays():
+    from ntkbench.linearize import linear_steps
+
+    gram = torch.diag(torch.tensor([1.0, 0.0], dtype=torch.float64))
+    assert linear_steps(gram, torch.tensor([1.0, 1.0], dtype=torch.float64), lr=1.0, threshold=1e-3) == float("inf")
+    assert linear_steps(gram, torch.tensor([1.0, 1e-4], dtype=torch.float64), lr=1.0, threshold=1e-3) == 1
+    with pytest.raises(ValueError, match="threshold"):
+        linear_steps(gram, torch.ones(2, dtype=torch.float64), lr=1.0, threshold=0.0)

@@ -147,7 +147,7 @@ def test_resolve_unlisted_depth_takes_the_nearest_declared_width():
     ("depth", "0", r"'depth' must be ≥ 2"),
     ("sigmas", "-1,2", r"'sigmas' must be > 0"),
     ("threshold", "0", r"'threshold' must be > 0"),
-    ("lr_c", "2.5", r"'lr_c' must be > 0 and ≤ 2"),
+    ("lr_c", "4.5", r"'lr_c' must be > 0 and ≤ 4"),
     ("seed_offset", "-1", r"'seed_offset' must be ≥ 0"),
 ])
 def test_values_out_of_range_are_usage_errors(name, text, message):
@@ -183,7 +183,7 @@ def test_points_are_the_grid_and_carry_every_declared_parameter():
             expected_n = 1
             for p in axes:
                 expected_n *= params[p.name] if p.kind == "int" else len(params[p.name])
-            assert len(points) == expected_n, c.id
+            assert len(points) == expected_n if c.where is None else 0 < len(points) <= expected_n, c.id
             point_keys = {p.axis or p.name for p in c.params if not p.analysis}
             assert all(set(pt) == point_keys for pt in points), (c.id, point_keys, set(points[0]))
 
@@ -199,7 +199,17 @@ def test_points_pick_the_width_of_each_depth():
 
 def test_analysis_parameters_do_not_change_the_points():
     c = registry.get("init-scale/sigma-2L")
-    assert c.points(c.resolve("ci", {"fit_min_sigma": "2"})) == c.points(c.resolve("ci"))
+    assert c.points(c.resolve("ci", {"dominance": "3"})) == c.points(c.resolve("ci"))
+
+
+def test_where_keeps_a_partial_grid():
+    claim = Claim(id="toy/where", source="t", statement="s", measured="m",
+                  params=(Param("sigmas", (1.0, 2.0), (1.0, 2.0), (1.0, 2.0), "σ", kind="floats", axis="sigma"),
+                          Param("widths", (10, 20), (10, 20), (10, 20), "m", kind="ints", axis="width")),
+                  measure=lambda point, ctx: pd.DataFrame(), checks=(),
+                  where=lambda point, params: point["width"] == 20 or point["sigma"] == max(params["sigmas"]))
+    got = {(p["sigma"], p["width"]) for p in claim.points(claim.resolve("ci"))}
+    assert got == {(1.0, 20), (2.0, 10), (2.0, 20)}
 
 
 def test_every_control_changes_the_sweep_and_names_science_checks():

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import replace
 
 import pandas as pd
 import pytest
@@ -228,6 +229,19 @@ def test_a_failed_precondition_makes_claims_and_controls_invalid(toy):
         assert [c["role"] for c in res.checks] == ["science", "science", "precondition"]
     smoke = runner.run_claim("toy/counter", "smoke", {"value": "7"})
     assert smoke.status == "invalid" and smoke.outcome == "not asserted" and smoke.ok
+
+
+def test_a_check_that_cannot_be_fitted_is_invalid_when_a_precondition_failed(toy, monkeypatch):
+    def unfittable(data, params):
+        raise ValueError("y contains NaN")  # what diverged members leave behind
+
+    claim = replace(toy, checks=(Check(unfittable, TOY_CHECKS[0].expect), TOY_CHECKS[1]))
+    monkeypatch.setitem(registry._REGISTRY, claim.id, claim)
+    res = runner.run_claim(claim.id, "ci", {"value": "7"})  # the precondition fails: invalid, with the reason
+    assert res.status == "invalid" and math.isnan(res.checks[0]["measured"])
+    assert "not measured: y contains NaN" in res.checks[0]["method"]
+    ok = runner.run_claim(claim.id, "ci")  # the experiment ran as designed: a broken fit is an error
+    assert ok.status == "error" and "y contains NaN" in ok.error
 
 
 def test_result_ok_on_saved_dicts():

@@ -14,6 +14,7 @@ rows of all sweep points, together with its expectation — so that a claim list
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -24,7 +25,7 @@ from .. import fit
 from ..registry import Check, Expect, FittedLine, Measurement
 
 LABELS = {"depth": "L", "width": "m", "sigma": "σ"}
-Expected = float | Callable[[Any], float]
+Expected = float | Callable[..., float]  # a constant, f(per-value) or f(per-value, params)
 
 
 def _label(per: str | None, value: Any) -> str:
@@ -40,23 +41,45 @@ def _groups(data: pd.DataFrame, per: str | None):
 def _expects(name: str, per: str | None, params: Mapping[str, Any], expected: Expected, tolerance: float,
              reason: str, mode: str, role: str = "science") -> tuple[Expect, ...]:
     values = [None] if per is None else list(params[per])
-    return tuple(Expect(name + _label(per, v), float(expected(v) if callable(expected) else expected), tolerance,
-                        reason, mode=mode, role=role) for v in values)
+    return tuple(Expect(name + _label(per, v), _expected(expected, v, params), tolerance, reason, mode=mode, role=role)
+                 for v in values)
+
+
+def _expected(expected: Expected, value: Any, params: Mapping[str, Any]) -> float:
+    """``expected`` as a number: a constant, f(per-value) or f(per-value, params) (a bound that scales with the
+    swept widths)."""
+    if not callable(expected):
+        return float(expected)
+    try:
+        n_args = len(inspect.signature(expected).parameters)
+    except (TypeError, ValueError):
+        n_args = 1
+    return float(expected(value, params) if n_args >= 2 else expected(value))
+
+
+Rows = Callable[[pd.DataFrame, Mapping[str, Any]], pd.DataFrame]
 
 
 def power_law_slope(name: str, column: str, *, x: str, expected: Expected, tolerance: float, reason: str,
-                    per: str | None = None, fit_min: str | None = None, mode: str = "within") -> Check:
+                    per: str | None = None, fit_min: str | None = None, mode: str = "within",
+                    rows: Rows | None = None) -> Check:
     """Exponent p of ``column ∝ x^p``: log-log OLS of the per-x mean over seeds (the ``seed`` column), percentile
-    bootstrap CI over seeds, fitted over x ≥ params[fit_min] (an analysis parameter) when given. The method text
-    lists the local slopes between consecutive x, so the approach to the asymptote is visible."""
+    bootstrap CI over seeds, fitted over x ≥ params[fit_min] (an analysis parameter) when given, on the rows that
+    ``rows(data, params)`` keeps (applied per group) when given. The method text lists the local slopes between
+    consecutive x and their curvature (last − first), so the approach to the asymptote is visible."""
 
     def fit_(data: pd.DataFrame, params: Mapping[str, Any]) -> dict[str, Measurement]:
         lo = params[fit_min] if fit_min else None
         out = {}
         for key, d in _groups(data, per):
+            if rows is not None:
+                d = rows(d, params)
             r = fit.power_law(d[x], d[column], d["seed"], x_range=(lo, None))
             local = fit.local_slopes(d[x], d[column], d["seed"])
             trail = ", ".join(f"{a:g}→{b:g}: {s:.2f}" for a, b, s in zip(local.x_lo, local.x_hi, local.slope))
+            if len(local.slope) > 1:
+                slopes = np.asarray(local.slope, dtype=float)
+                trail += f" (curvature {slopes[-1] - slopes[0]:+.2f})"
             xs = d[x][d[x] >= lo] if lo is not None else d[x]
             line = FittedLine(r.params["A"], r.exponent, float(xs.min()), float(xs.max()))
             out[name + _label(per, key)] = Measurement(r.exponent, r.ci, f"{r.method}; local slopes {trail}", line)
@@ -122,10 +145,15 @@ def converged(threshold: str = "threshold") -> Check:
 
     def fit_(data: pd.DataFrame, params: Mapping[str, Any]) -> dict[str, Measurement]:
         missed = int((~data["converged"].astype(bool)).sum())
-        worst = float((data["train_loss"] / params[threshold]).max())
+        limit = data["threshold"] if "threshold" in data else params[threshold]  # per row when swept
+        worst = float((data["train_loss"] / limit).max())
+        caps = ""
+        if "step_cap" in data:
+            lo, hi = int(data["step_cap"].min()), int(data["step_cap"].max())
+            caps = f"; step caps {lo}" + (f"–{hi}" if hi != lo else "")
         return {"not-converged": Measurement(float(missed), method=f"{len(data) - missed}/{len(data)} trained "
                                              f"members reached the threshold; worst final training loss / "
-                                             f"threshold = {worst:.3g}")}
+                                             f"threshold = {worst:.3g}{caps}")}
 
     reason = ("every member is trained until ½‖f(X) − Y‖² < threshold, so the compared nets fit the data equally "
               "well (000 Fig. 3, 001 Fig. 5); a member that hits max_steps makes the run invalid, not a fail")

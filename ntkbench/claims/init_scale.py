@@ -1,183 +1,325 @@
 """Family A of the catalogue — initialization scale (sources 000 and 001).
 
-Nets: NTK parametrization with scale σ, zero (trainable) biases, ReLU (000 Eq. 1, 001 Eq. 1). Training: full-batch
-GD on ½‖f(X) − Y‖² with per-seed learning rate c/λ_max(Θ(X, X)), until the training loss first drops below the
-threshold (000 App. E: 1e-4 on MNIST; 001 App. D: 1e-5), or a step cap. Test loss: mean squared error.
+Nets: NTK parametrization with scale σ, ReLU (000 Eq. 1, 001 Eq. 1). ``sigma-2L`` uses trainable biases
+initialized at zero, as the experiments of 000 App. E / 001 App. D; ``kernel-limit`` and ``lin-closeness`` use no
+biases, the setting of the proofs (000 App. C, 001 Thm 2: φ_σ = σ^L φ_1), where small σ trains as fast as large σ.
+Training: full-batch GD on ½‖f(X) − Y‖² with per-seed learning rate c/λ_max(Θ(X, X)), until the training loss
+first drops below the threshold (000 App. E: 1e-4 on MNIST; 001 App. D: 1e-5), with a step cap scaled by the
+conditioning (:func:`ntkbench.claims.trained.step_cap`); a member that hits it makes the run invalid.
 
 Profiles. ``paper``: 000 App. E / 001 App. D (MNIST 0 vs 1 on raw pixels, N = 100 train / 100 test, L = 2 with
 m = 4000 and L = 3 with m = 1500, 10 repetitions). ``ci``: MNIST 0 vs 1 whitened on 20 principal components
-(004 §1.2's preprocessing; the 784-pixel first layer would cost 40× more per step), N = 50 / 100, m = 1000
-(L = 2) and 800 (L = 3), 5 seeds — a few minutes on 2 CPU cores. ``smoke``: tiny, asserts nothing.
+(004 §1.2's preprocessing; the 784-pixel first layer would cost 40× more per step), N = 50 / 100, 5 seeds, widths
+per claim — minutes on 2 CPU cores. ``smoke``: tiny, asserts nothing.
 
 Learning rate: 000 App. E quotes η = 1.9/λ_max; with c = 1.9 on the full tangent kernel the finite-width
 net oscillates in the top (constant) eigendirection and its loss creeps up (measured: m = 500, d = 784), so all
-profiles use c = 1.0, still inside the linear stability bound c < 2 (000 Lemma 1's regime).
+profiles use c = 1.0, inside the linear stability bound c < 2 (000 Lemma 1's regime); c = 2.5 is a control.
 """
 
 from __future__ import annotations
 
+import math
+from collections import defaultdict
 from collections.abc import Mapping
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import torch
+from scipy import stats
 from torch.func import jvp
 
 from ..figures import fitted_line, subplots
-from ..linearize import decomposition, gd_infinite_time, psd_solve
+from ..linearize import decomposition, gd_infinite_time, linear_steps, psd_solve
 from ..networks import MLP
 from ..registry import Claim, Control, Measurement, Param, register
-from ..train import gd_linear, init_ensemble
+from ..train import gd_linear
 from . import checks
 from . import params as P
-from .trained import build_net, kernel_solutions, load_data, member_rows, member_seeds, outputs, rms, trained_ensemble
+from .trained import (build_net, step_cap, kernel_solutions, load_data, member_rows, member_seeds, net_width, outputs, rms,
+                      trained_ensemble)
 
 
 # ----- the trained-net experiment shared by sigma-2L, kernel-limit and lin-closeness --------------------------------
-def measure_trained(point: Mapping[str, Any], ctx) -> pd.DataFrame:
-    """Train ``seeds`` nets at one (depth, width, σ) to the threshold; per seed: training loss and steps, test MSE
-    of the net, of its linearization trained the same way (same θ0, learning rate and number of steps: 000 Eq. 8),
-    of the linearization's infinite-time limit (Eq. 13) and of the kernel interpolant f_int (Eq. 9), and the
-    test-point distances ‖f_NN − f_int‖ and ‖f_NN − f_lin‖/‖f_lin‖ (root mean square over test points).
-    ``lin_from="other"`` (lin-closeness only) linearizes around another seed's θ0."""
-    ds, net, p0, res, lr, seeds = trained_ensemble(point, ctx)
+def measure_trained(point: Mapping[str, Any], ctx, checkpoints: int | None = None) -> pd.DataFrame:
+    """Train ``seeds`` nets at one (depth, width, σ) to the threshold; per seed, on the test points: the MSE of the
+    net, of its linearization trained the same way (same θ0, learning rate and number of GD steps: 000 Eq. 8), of
+    that linearization's infinite-time limit (Eq. 13 = Eq. 14 for zero biases) and of the kernel interpolant
+    f_int (Eq. 9); the RMS distances ``dist_int`` = ‖f_NN − f_int‖, ``init_term`` = ‖f_lin,∞ − f_int‖ (the
+    initialization term (1/L)φ(x)(1 − P_F)θ0; ``init_abs`` unnormalized) and ``dist_lin_inf`` = ‖f_NN − f_lin,∞‖, all relative to ‖f_int‖;
+    ``dev_eq14`` = ‖f_NN − f_lin,∞‖/‖f_lin,∞‖; ``amp_ratio`` = MSE_NN / MSE_lin,∞ (Thm 4's amplitude); the final
+    ``dist_lin_rel`` = ‖f_NN − f_lin‖/‖f_lin‖ and, with ``checkpoints``, its sup over training time
+    ``dist_lin_sup`` (000 Lemma 1 is uniform in t)."""
+    out = trained_ensemble(point, ctx, checkpoints=checkpoints)
+    ds, net, p0, res, lr, seeds = out[:6]
+    path = out[6] if checkpoints else None
     f_nn = outputs(net, res.params, ds.x_test)
-    lin_from = point.get("lin_from", "same")
-    lin_p0 = p0 if lin_from == "same" else init_ensemble(net, [s + 1000 for s in member_seeds(point)])
-    cols: dict[str, list[float]] = {k: [] for k in ("test_mse_nn", "test_mse_lin", "test_mse_lin_inf", "test_mse_int",
-                                                    "dist_int", "dist_lin_rel")}
+    cols: dict[str, list[float]] = defaultdict(list)
     for i in range(len(seeds)):
-        f = kernel_solutions(net, {k: v[i] for k, v in lin_p0.items()}, ds.x_train, ds.y_train, ds.x_test,
-                             lr=float(lr[i]), steps=int(res.steps[i]))
+        f = kernel_solutions(net, {k: v[i] for k, v in p0.items()}, ds.x_train, ds.y_train, ds.x_test,
+                             lr=float(lr[i]), steps=int(res.steps[i]),
+                             path_steps=None if path is None else [int(t) for t in path.steps[i]])
         for key, pred in (("test_mse_nn", f_nn[i]), ("test_mse_lin", f["lin"]), ("test_mse_lin_inf", f["lin_inf"]),
                           ("test_mse_int", f["int"])):
             cols[key].append(rms(pred - ds.y_test) ** 2)
-        cols["dist_int"].append(rms(f_nn[i] - f["int"]))
+        norm = rms(f["int"])
+        cols["dist_int"].append(rms(f_nn[i] - f["int"]) / norm)
+        cols["init_abs"].append(rms(f["lin_inf"] - f["int"]))
+        cols["init_term"].append(cols["init_abs"][-1] / norm)
+        cols["dist_lin_inf"].append(rms(f_nn[i] - f["lin_inf"]) / norm)
+        cols["dev_eq14"].append(rms(f_nn[i] - f["lin_inf"]) / rms(f["lin_inf"]))
+        cols["amp_ratio"].append(cols["test_mse_nn"][-1] / cols["test_mse_lin_inf"][-1])
         cols["dist_lin_rel"].append(rms(f_nn[i] - f["lin"]) / rms(f["lin"]))
-    return member_rows(res, seeds, depth=point["depth"], width=point["width"], sigma=point["sigma"],
-                       init=point["init"], parametrization=point.get("parametrization", "ntk"), lin_from=lin_from,
-                       **cols)
+        if path is not None:
+            cols["dist_lin_sup"].append(max(rms(a - b) / rms(b) for a, b in zip(path.outputs[i], f["lin_path"])))
+    keys = {k: point[k] for k in ("width_factor", "sigma_floor", "bias", "parametrization", "lr_c") if k in point}
+    return member_rows(res, seeds, depth=point["depth"], width=net_width(point), sigma=point["sigma"],
+                       init=point["init"], **keys, **cols)
 
 
-def _sigma_params(depth, width, sigmas, fit_min) -> tuple[Param, ...]:
-    return (P.depth_axis(depth, width) + P.sigma_axis(sigmas)
-            + (Param("fit_min_sigma", *fit_min, help="fit only σ ≥ this (the asymptotic range)", kind="float", low=0,
-                     analysis=True),)
-            + P.network(init=("standard",) * 3) + P.data() + P.training())
+def _main_sweep(d: pd.DataFrame) -> pd.DataFrame:
+    """The σ sweep at each depth's own width (width_factor 1)."""
+    main = d[d["width_factor"] == 1.0]
+    if main.empty:
+        raise ValueError("width_factors must include 1.0 (the σ sweep runs at each depth's own width)")
+    return main
 
 
-def _sigma_figure(column: str, ylabel: str, power: int, check: str):
-    def figure(data: pd.DataFrame, meas, params, expects):
-        depths = sorted(data["depth"].unique())
-        fig, axes = subplots(len(depths) + 1)
-        for ax, depth in zip(axes, depths):
-            d = data[data["depth"] == depth]
-            lines = [(column, "trained net", "o")]
-            if column == "test_mse_nn":
-                lines.append(("test_mse_lin", "linearized, same GD (Eq. 8)", "x"))
-            for col, label, marker in lines:
-                g = d.assign(s2=d["sigma"] ** 2).groupby("s2")[col]
-                ax.errorbar(g.mean().index, g.mean(), yerr=g.std(), marker=marker, ls="-", capsize=2, label=label)
-            if column == "test_mse_nn":
-                ax.axhline(d["test_mse_int"].mean(), color="grey", ls=":", label="f_int (Eq. 9)")
-            m = meas[f"{check}[L={depth}]"]
-            line = m.line  # y = A σ^p = A (σ²)^(p/2)
-            fitted_line(ax, (line.x_lo**2, line.x_hi**2), line.amplitude, line.exponent / 2,
-                        label=f"fit σ^{m.value:.2f} (expected σ^{power * depth})")
-            ax.set(xscale="log", yscale="log", xlabel="σ²", ylabel=ylabel, title=f"L = {depth}, m = {d['width'].iloc[0]}")
-            ax.legend(fontsize=7)
-        ax = axes[-1]
-        for depth in depths:
-            g = data[data["depth"] == depth].groupby("sigma")["train_loss"]
-            ax.plot(g.mean().index ** 2, g.mean(), "o-", label=f"L = {depth}")
-        ax.axhline(params["threshold"], color="grey", ls=":", label="threshold")
-        ax.set(xscale="log", yscale="log", xlabel="σ²", ylabel="final training loss", title="equal training loss")
-        ax.legend(fontsize=7)
-        return fig
+def _asymptotic(d: pd.DataFrame, params: Mapping[str, Any]) -> pd.DataFrame:
+    """The asymptotic range, fixed before the net's data by the theory's own prediction: the σ where the linearized
+    model's infinite-time test MSE (000 Eq. 14) is ≥ ``dominance`` × f_int's, i.e. the σ^(2L) term of
+    a + bσ^L + cσ^(2L) dominates; when fewer than two σ qualify (no initialization term, as with ASI), the two
+    largest σ (the slope then has no reason to be 2L; the fitted σ are in the method text)."""
+    main = _main_sweep(d)
+    g = main.groupby("sigma")[["test_mse_lin_inf", "test_mse_int"]].mean()
+    keep = g.index[g["test_mse_lin_inf"] >= params["dominance"] * g["test_mse_int"]]
+    if len(keep) < 2:  # no asymptotic range (e.g. ASI: no init term): the two largest σ, where 2L is not expected
+        keep = g.index[-2:]
+    return main[main["sigma"].isin(keep)]
 
-    return figure
+
+def _at_sigma(which: str):
+    def rows(d: pd.DataFrame, params: Mapping[str, Any]) -> pd.DataFrame:
+        sigma = (max if which == "max" else min)(params["sigmas"])
+        return d[d["sigma"] == sigma]
+
+    return rows
+
+
+def _at_floor(d: pd.DataFrame, params: Mapping[str, Any]) -> pd.DataFrame:
+    """The width sweep at each depth's smallest σ (``sigma_floor``)."""
+    at = d[d["sigma"] == d["sigma_floor"]]
+    if at.empty:
+        raise ValueError(f"sigma_floor={params['sigma_floor']} must be among sigmas={params['sigmas']}")
+    return at
+
+
+def _largest_width(d: pd.DataFrame, params: Mapping[str, Any], sigma: str = "max") -> pd.DataFrame:
+    at = _at_floor(d, params) if sigma == "floor" else _at_sigma(sigma)(d, params)
+    return at[at["width"] == at["width"].max()]
+
+
+def _amplitude(d: pd.DataFrame, params: Mapping[str, Any]) -> Measurement:
+    """Mean over seeds of MSE_NN / MSE_lin,∞ at the largest σ and width, with a 95 % t-interval over seeds."""
+    r = _largest_width(d, params)["amp_ratio"]
+    half = float(stats.t.ppf(0.975, len(r) - 1) * r.std(ddof=1) / np.sqrt(len(r))) if len(r) > 1 else math.nan
+    return Measurement(float(r.mean()), (float(r.mean()) - half, float(r.mean()) + half),
+                       f"mean over {len(r)} seeds at σ = {max(params['sigmas']):g}, m = {int(d['width'].max())}")
+
+
+def _sweep_params(depth, width, sigmas, width_factors, bias) -> tuple[Param, ...]:
+    return (P.depth_axis(depth, width)
+            + (Param("width_factors", *width_factors, help="widths of the width sweep, as multiples of each depth's "
+                     "width (must include 1: the σ sweep)", kind="floats", low=0, low_open=True, axis="width_factor"),)
+            + P.sigma_axis(sigmas) + P.network(init=("standard",) * 3, bias=bias, parametrization=("ntk",) * 3)
+            + P.data() + P.training())
+
+
+def _sigma_figure(data: pd.DataFrame, meas, params, expects):
+    depths = sorted(data["depth"].unique())
+    fig, axes = subplots(2 * len(depths))
+    for k, depth in enumerate(depths):
+        ax, ax_w = axes[2 * k], axes[2 * k + 1]
+        d = _main_sweep(data[data["depth"] == depth])
+        g = d.assign(s2=d["sigma"] ** 2).groupby("s2")
+        for col, label, marker in (("test_mse_nn", "trained net", "o"), ("test_mse_lin", "linearized, same GD (Eq. 8)",
+                                                                          "x"),
+                                   ("test_mse_lin_inf", "Eq. 14 (f_int + init term)", "+")):
+            ax.errorbar(g[col].mean().index, g[col].mean(), yerr=g[col].std(), marker=marker, ls="-", capsize=2,
+                        label=label)
+        # Thm 4's lower bound: √L_NN ≥ ‖init term‖ − √L_int, the O(m^-1/2) term dropped
+        lb = d.assign(lb=np.clip(d["init_abs"] - np.sqrt(d["test_mse_int"]), 0, None) ** 2)
+        lbg = lb.assign(s2=lb["sigma"] ** 2).groupby("s2")["lb"].mean()
+        ax.plot(lbg.index, lbg, "k--", lw=1, label="Thm 4 lower bound")
+        ax.axhline(d["test_mse_int"].mean(), color="grey", ls=":", label="f_int (Eq. 9)")
+        m = meas[f"slope[L={depth}]"]
+        fitted_line(ax, (m.line.x_lo**2, m.line.x_hi**2), m.line.amplitude, m.line.exponent / 2,
+                    label=f"fit σ^{m.value:.2f} (expected σ^{2 * depth})")
+        ax.set(xscale="log", yscale="log", xlabel="σ²", ylabel="test MSE", title=f"L = {depth}, m = {d['width'].iloc[0]}")
+        ax.legend(fontsize=6)
+        w = _at_sigma("max")(data[data["depth"] == depth], params)
+        gw = w.groupby("width")["amp_ratio"]
+        ax_w.errorbar(gw.mean().index, gw.mean(), yerr=gw.std(), marker="o", capsize=2, label="MSE_NN / MSE_Eq.14")
+        ax_w.axhline(1.0, color="grey", ls=":")
+        ax_w.set(xscale="log", xlabel="width m", ylabel="test-loss ratio",
+                 title=f"Thm 4 amplitude, L = {depth}, σ = {max(params['sigmas']):g}")
+        ax_w.legend(fontsize=6)
+    return fig
 
 
 register(Claim(
     id="init-scale/sigma-2L",
-    source="000 Thm 4, Fig. 1; 001 Thm 2, Fig. 2",
-    statement="GD-trained wide ReLU nets reach the same ~0 training loss for every σ, but their test loss grows "
-              "like σ^(2L) at large σ",
-    measured="slope of log(test MSE) vs log σ over σ ≥ fit_min_sigma, per depth (bootstrap CI over seeds); the "
-             "local slopes show it converging; precondition: every net reached the threshold",
-    params=_sigma_params(depth=((2,), (2, 3), (2, 3)), width=((64,), (1000, 800), (4000, 1500)),
-                         sigmas=((2.0, 4.0, 8.0), (2.0, 4.0, 8.0, 16.0), (0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0)),
-                         fit_min=(2.0, 4.0, 4.0)),
+    source="000 Thm 4, Eq. 14, Fig. 1; 001 Thm 2, Fig. 2",
+    statement="GD-trained wide ReLU nets (zero biases) reach the same ~0 training loss for every σ, but their test "
+              "loss grows like σ^(2L) at large σ, with the amplitude of the linearized model's initialization term "
+              "(000 Eq. 14, Thm 4), which the net approaches as the width grows",
+    measured="slope of log(test MSE) vs log σ over the asymptotic range (σ where Eq. 14's test MSE is ≥ dominance × "
+             "f_int's, fixed by the theory before the net's data), per depth; at the largest σ: the ratio of the "
+             "net's test MSE to Eq. 14's, over a width sweep (asserted at the largest width)",
+    params=_sweep_params(depth=((2,), (2, 3), (2, 3)), width=((64,), (4000, 800), (4000, 1500)),
+                         sigmas=((4.0, 8.0, 16.0), (2.0, 4.0, 8.0, 16.0), (0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0)),
+                         width_factors=((0.5, 1.0), (0.25, 0.5, 1.0), (0.25, 0.5, 1.0)), bias=("zero",) * 3)
+    + (Param("dominance", 10.0, 10.0, 10.0, help="the slope is fitted over σ where Eq. 14's test MSE is at least this "
+             "multiple of f_int's", kind="float", low=1, analysis=True),),
+    where=lambda point, params: point["width_factor"] == 1.0 or point["sigma"] == max(params["sigmas"]),
     measure=measure_trained,
     checks=(checks.power_law_slope(
-                "slope", "test_mse_nn", x="sigma", per="depth", fit_min="fit_min_sigma", expected=lambda L: 2.0 * L,
+                "slope", "test_mse_nn", x="sigma", per="depth", rows=_asymptotic, expected=lambda L: 2.0 * L,
                 tolerance=0.25,
-                reason="measured at ci (5 seeds, σ = 4, 8, 16): 3.96 for L = 2 (bootstrap CI ±0.05) and 5.99 for "
-                       "L = 3 (±0.01); 0.25 = 3 CI half-widths at L = 2 plus the σ^L cross term's remaining bias "
-                       "(the 4→8 local slope is 0.07 below 2L; 2→4 is 0.9 below, hence fit_min_sigma = 4); it "
-                       "rejects 2L ± 1 and the control's slope ≈ 0 (0.03 ± 0.02 over 10 reseeds); reseeded spread: "
-                       "results/ci/calibration/init-scale__sigma-2L.json"),
+                reason="calibration at ci (9 reseeds, m = 1000/800, σ = 4–16): 3.93 ± 0.03 (L = 2), 6.00 ± 0.01 "
+                       "(L = 3); 0.25 covers the 99 % prediction interval (≤ 0.1) plus the σ^L cross term's "
+                       "remaining bias at the low end of the range (≤ 0.1); it rejects 2L ± 1 and the control's "
+                       "slope ≈ 0 (0.03 ± 0.02). The slope is fixed by homogeneity once the init term dominates; "
+                       "the amplitude checks are what Thm 4 adds"),
+            checks.statistic(
+                "amplitude", _amplitude, per="depth", expected=1.0, tolerance=0.2,
+                reason="000 Thm 4 / Eq. 14: at large σ the net's test loss is the linearized model's, up to the "
+                       "O(m^-1/2) linearization error; measured at ci (5 seeds): 0.95 (L = 2, m = 4000), 0.90 "
+                       "(L = 3, m = 800), seed SD ≈ 0.03; 0.2 allows the remaining m^-1/2 gap (0.59 → 0.79 → 0.95 for "
+                       "m = 250 → 1000 → 4000 at L = 2) and rejects a net that does not carry the init term"),
             checks.converged()),
     controls=(Control("asi", {"init": "asi"},
                       "ASI nets output 0 at initialization, so the σ^L initialization term of 000 Eq. 14 vanishes "
-                      "and the test loss stays at the f_int level for every σ: slope ≈ 0, not 2L", fails=("slope",)),),
-    figure=_sigma_figure("test_mse_nn", "test MSE", 2, "slope"),
-    notes="Fit choice: log-log least squares over the asymptotic range σ ≥ fit_min_sigma rather than over all σ, "
-          "because the test loss is a + bσ^L + cσ^(2L) (000 Eq. 14 squared): a slope over the whole range mixes in "
-          "the σ^L cross term and the σ-independent f_int error and underestimates 2L. The local slopes between "
-          "consecutive σ are reported so the convergence to 2L is visible.",
+                      "and the test loss stays at the f_int level for every σ: slope ≈ 0, not 2L", fails=("slope",)),
+              Control("narrow", {"width": (100,), "width_factors": (1.0,), "sigmas": (4.0, 8.0, 16.0),
+                                 "cap_factor": 10.0},
+                      "Thm 4's amplitude needs m ≥ poly(N, 1/λ0, …): at m = 100 the net is far from its "
+                      "linearization (000 Lemma 1's O(m^-1/2) term is large: the ratio is 0.59 at L = 2 and 0.73 at "
+                      "L = 3 already at m = 250), so its large-σ test loss is not Eq. 14's; narrow nets train slower "
+                      "than their linearization, hence the larger cap", fails=("amplitude",))),
+    figure=_sigma_figure,
+    notes="Fit protocol (fixed before the data): log-log least squares over the σ where the theory's own prediction "
+          "(Eq. 14) has its σ^(2L) term dominating, not over all σ, because the test loss is a + bσ^L + cσ^(2L) "
+          "(000 Eq. 14 squared). The width sweep runs at the largest σ only (``where``): by homogeneity every large "
+          "σ is the same problem with targets Y/σ^L.",
     in_tests=False,
 ))
 
 
-def _gap(rows: pd.DataFrame, params: Mapping[str, Any]) -> Measurement:
-    """|MSE_NN − MSE_int| / MSE_int, mean over seeds at the smallest σ of the sweep (≤ gap_sigma_max)."""
-    low = rows[rows["sigma"] == rows["sigma"].min()]
-    sigma = low["sigma"].iloc[0]
-    if sigma > params["gap_sigma_max"]:
-        raise ValueError(f"the smallest σ ({sigma}) exceeds gap_sigma_max={params['gap_sigma_max']}: include a "
-                         "smaller σ in sigmas")
-    gap = (low["test_mse_nn"] - low["test_mse_int"]).abs() / low["test_mse_int"]
-    return Measurement(float(gap.mean()), method=f"mean over {len(gap)} seeds at σ = {sigma:g}")
+# ----- kernel-limit: the small-σ regime ------------------------------------------------------------------------------
+def _limit_bound(depth: int, params: Mapping[str, Any]) -> float:
+    """The bound on ‖f_NN − f_int‖/‖f_int‖ at the smallest σ and largest width: 0.05·L·√(1000/m), the O(m^-1/2)
+    floor of 000 Thm 3 with a constant per layer (see the check's reason)."""
+    widths = params["width"] if len(params["width"]) == len(params["depth"]) else params["width"] * len(params["depth"])
+    m = dict(zip(params["depth"], widths))[depth] * max(params["width_factors"])
+    return 0.05 * depth * math.sqrt(1000.0 / m)
+
+
+def _limit(d: pd.DataFrame, params: Mapping[str, Any]) -> Measurement:
+    """Mean over seeds of ‖f_NN − f_int‖/‖f_int‖ at the smallest σ and the largest width (95 % t-interval)."""
+    at = _largest_width(d, params, sigma="floor")
+    r = at["dist_int"]
+    half = float(stats.t.ppf(0.975, len(r) - 1) * r.std(ddof=1) / np.sqrt(len(r))) if len(r) > 1 else math.nan
+    return Measurement(float(r.mean()), (float(r.mean()) - half, float(r.mean()) + half),
+                       f"mean over {len(r)} seeds at σ = {at['sigma'].iloc[0]:g}, m = {int(at['width'].iloc[0])}; "
+                       f"init term there {at['init_term'].mean():.3g}, floor ‖f_NN − f_lin,∞‖ "
+                       f"{at['dist_lin_inf'].mean():.3g}")
+
+
+def _kernel_limit_figure(data: pd.DataFrame, meas, params, expects):
+    depths = sorted(data["depth"].unique())
+    fig, axes = subplots(3 * len(depths))
+    for k, depth in enumerate(depths):
+        ax_l, ax, ax_w = axes[3 * k: 3 * k + 3]
+        d = data[data["depth"] == depth]
+        main = _main_sweep(d)
+        main = main[main["sigma"] >= main["sigma_floor"]]
+        g = main.groupby("sigma")
+        for col, label, marker in (("test_mse_nn", "trained net", "o"), ("test_mse_lin_inf", "Eq. 14", "+")):
+            ax_l.errorbar(g[col].mean().index ** 2, g[col].mean(), yerr=g[col].std(), marker=marker, capsize=2,
+                          label=label)
+        ax_l.axhline(main["test_mse_int"].mean(), color="grey", ls=":", label="f_int (Eq. 9): the small-σ plateau")
+        ax_l.set(xscale="log", yscale="log", xlabel="σ²", ylabel="test MSE", title=f"L = {depth}: 000 Fig. 1, small σ")
+        ax_l.legend(fontsize=6)
+        ax.errorbar(g["dist_int"].mean().index, g["dist_int"].mean(), yerr=g["dist_int"].std(), marker="o",
+                    capsize=2, label="‖f_NN − f_int‖ (trained net)")
+        ax.plot(g["init_term"].mean().index, g["init_term"].mean(), "k--", lw=1, label="init term (Eq. 14) ∝ σ^L")
+        ax.plot(g["dist_lin_inf"].mean().index, g["dist_lin_inf"].mean(), "x:", label="‖f_NN − f_lin,∞‖ (floor)")
+        ax.axhline(_limit_bound(depth, params), color="grey", ls=":", label="limit bound")
+        ax.set(xscale="log", yscale="log", xlabel="σ", ylabel="relative to ‖f_int‖ (test)",
+               title=f"L = {depth}, m = {main['width'].iloc[0]}, no biases")
+        ax.legend(fontsize=6)
+        w = _at_floor(d, params)
+        gw = w.groupby("width")["dist_lin_inf"]
+        ax_w.errorbar(gw.mean().index, gw.mean(), yerr=gw.std(), marker="o", capsize=2, label="floor at smallest σ")
+        m = meas[f"floor-slope[L={depth}]"]
+        fitted_line(ax_w, (m.line.x_lo, m.line.x_hi), m.line.amplitude, m.line.exponent,
+                    label=f"fit m^{m.value:.2f} (expected m^-0.5)")
+        ax_w.set(xscale="log", yscale="log", xlabel="width m", ylabel="‖f_NN − f_lin,∞‖ / ‖f_int‖",
+                 title=f"L = {depth}, σ = {w['sigma'].iloc[0]:g}")
+        ax_w.legend(fontsize=6)
+    return fig
 
 
 register(Claim(
     id="init-scale/kernel-limit",
     source="000 Thm 3; 001 Thm 2 upper bound",
-    statement="at small σ the trained net approaches the kernel interpolant f_int; the deviation on test points "
-              "shrinks like σ^L (plus O(m^-1/2))",
-    measured="slope of log RMS_test(f_NN − f_int) vs log σ over σ ≥ fit_min_sigma (where the σ^L term dominates "
-             "the O(m^-1/2) floor); relative test-loss gap |MSE_NN − MSE_int| / MSE_int at the smallest σ",
-    params=_sigma_params(depth=((2,), (2,), (2, 3)), width=((64,), (1000,), (4000, 1500)),
-                         sigmas=((1.0, 2.0, 4.0), (2.0, 4.0, 8.0, 16.0), (0.5, 1.0, 2.0, 4.0, 8.0, 16.0)),
-                         fit_min=(1.0, 2.0, 1.0))
-    + (Param("gap_sigma_max", 1.0, 2.0, 0.5, help="the test-loss gap is measured at the smallest σ, which must be "
-                                                  "≤ this", kind="float", low=0, low_open=True, analysis=True),),
+    statement="at small σ the trained net approaches the kernel interpolant f_int: ‖f_NN − f_int‖ ≤ O(σ^L) + "
+              "O(m^-1/2), the second term falling like m^-1/2 at small σ",
+    measured="‖f_NN − f_int‖/‖f_int‖ on test points over a σ sweep below 1 (at each depth's width) and a width "
+             "sweep at the smallest σ: the width exponent of the floor ‖f_NN − f_lin,∞‖ there, and the distance at "
+             "the smallest σ and largest width against a bound 0.05·L·√(1000/m)",
+    params=_sweep_params(depth=((2,), (2, 3), (2, 3)), width=((256,), (4000, 800), (16000, 3200)),
+                         sigmas=((0.5, 1.0, 2.0), (0.5, 0.8, 1.0, 2.0, 4.0), (0.25, 0.5, 0.8, 1.0, 2.0, 4.0)),
+                         width_factors=((0.25, 1.0), (0.25, 0.5, 1.0), (0.0625, 0.25, 1.0)), bias=("none",) * 3)
+    + (Param("sigma_floor", (0.5,), (0.5, 0.8), (0.25, 0.5), help="the smallest σ per depth (one of sigmas): the σ "
+             "sweep starts and the width sweep runs there; deeper nets need a larger floor at a given width (001: "
+             "m ≥ poly(1/σ); at c = 1, L = 3, m = 200 diverges at σ ≤ 0.63)", kind="floats", per="depth", low=0,
+             low_open=True),),
+    where=lambda point, params: point["sigma"] == point["sigma_floor"] or (
+        point["width_factor"] == 1.0 and point["sigma"] > point["sigma_floor"]),
     measure=measure_trained,
     checks=(checks.power_law_slope(
-                "dist-slope", "dist_int", x="sigma", per="depth", fit_min="fit_min_sigma", expected=float,
-                tolerance=0.3,
-                reason="measured at ci (L = 2, m = 1000, 5 seeds, σ = 2…16): 2.00, bootstrap CI ±0.05, local "
-                       "slopes 1.97/2.02/2.00; 0.3 = 6 CI half-widths allows the finite-width floor at the low "
-                       "end of the fit range and still rejects L ± 1 (and the control's slope ≈ −1); calibration "
-                       "(10 reseeds): 1.97, SD 0.016, 10/10 pass (the 99 % rule would allow 0.08)"),
+                "floor-slope", "dist_lin_inf", x="width", per="depth", rows=_at_floor, expected=-0.5,
+                tolerance=0.2,
+                reason="000 Thm 3's O(m^-1/2) term at the smallest σ, where the net travels furthest from θ0 "
+                       "(targets Y/σ^L): measured at ci (5 seeds, σ = 0.5, no biases) −0.50 (L = 2, m = 1000–4000) "
+                       "and −0.5 (L = 3, m = 200–800); 0.2 ≈ 3 seed SDs of a slope over a factor 4 in width; the "
+                       "mean-field control gives ≈ −0.1"),
             checks.statistic(
-                "gap", _gap, per="depth", expected=0.0, tolerance=0.25, mode="below",
-                reason="measured at ci (σ = 2, m = 1000): mean 0.13 over 5 seeds (0.07–0.18, SD 0.04); the net "
-                       "stops at the training threshold and carries the O(σ^L) and O(m^-1/2) terms, so the gap is "
-                       "not 0 at finite σ and m; 0.25 ≈ mean + 3 SD, while the same gap is ~2400 at σ = 16. "
-                       "Calibration (10 reseeds): mean 0.38, SD 0.08, 0/10 pass — the gap at σ = 2 depends on the "
-                       "seeds and split far more than the baseline's 5 seeds showed; a check of the small-σ limit "
-                       "needs σ < 1 and two widths, not a wider tolerance"),
+                "limit", _limit, per="depth", expected=_limit_bound, tolerance=0.0, mode="below",
+                reason="000 Thm 3 at σ → 0: the init term vanishes like σ^L and what is left is the O(m^-1/2) "
+                       "floor; measured at ci (5 seeds): 0.030 ± 0.003 (L = 2, σ = 0.5, m = 4000) and 0.09 (L = 3, "
+                       "m = 800); the bound 0.05·L·√(1000/m) (0.05 and 0.17) scales with the width as the floor "
+                       "and with L as its constant; at large σ the distance is the init term (≈ 0.9 at σ = 4)"),
             checks.converged()),
-    controls=(Control("asi", {"init": "asi"},
-                      "with ASI the initialization term is 0 at every σ, so f_NN − f_int is only the O(m^-1/2) "
-                      "linearization error: it does not grow like σ^L (measured at ci: it shrinks, slope ≈ −1)",
-                      fails=("dist-slope",)),),
-    figure=_sigma_figure("dist_int", "RMS_test(f_NN − f_int)", 1, "dist-slope"),
-    notes="The σ^L law concerns the distance to f_int, which the initialization term (1/L)φ(x)(1 − P_F)θ0 of Eq. 14 "
-          "makes exactly proportional to σ^L for zero-bias ReLU nets; the fit range starts where it exceeds the "
-          "width-dependent floor.",
+    controls=(Control("large-sigma", {"sigmas": (4.0, 8.0), "sigma_floor": (4.0,)},
+                      "at σ ≥ 4 the init term σ^L J of 000 Eq. 14 dominates and does not shrink with the width "
+                      "(Thm 4): the net stays far from f_int", fails=("limit",)),
+              Control("mean-field", {"parametrization": "mean_field", "sigmas": (2.0, 4.0), "sigma_floor": (2.0,)},
+                      "the mean-field output scale σ/m makes the net leave the lazy regime: its distance to its "
+                      "linearization saturates instead of falling like m^-1/2 (measured at σ = 2: slope ≈ −0.1 at "
+                      "L = 2, −0.23 at L = 3; at σ < 1 mean-field nets diverge at c = 1, hence σ = 2)",
+                      fails=("floor-slope",))),
+    figure=_kernel_limit_figure,
+    notes="No biases (bias='none'): 000's proofs (App. C) and 001's (Thm 2, 'we restrict ourselves to networks "
+          "with zero biases' and φ_σ = σ^L φ_1) are for bias-free nets, where Θ ∝ σ^(2L), f_int does not depend on "
+          "σ and GD with c/λ_max takes a σ-independent number of steps. With trainable zero-initialized biases the "
+          "output bias dominates λ_max at small σ (its kernel is σ²·11ᵀ against σ^(2L) for the weights), so "
+          "training slows like σ^-(2L-2) (measured: > 400 000 steps at σ = 0.25, L = 2) and f_int changes with σ. "
+          "The floor grows as σ shrinks (the net must move O(σ^-L) to fit Y): 001's m ≥ poly(1/σ); at L = 3 "
+          "σ = 0.5 needs m ≥ 800 at c = 1.",
     in_tests=False,
 ))
 
@@ -185,45 +327,55 @@ register(Claim(
 # ----- lin-closeness: the width sweep ------------------------------------------------------------------------------
 def _width_figure(data, meas, params, expects):
     fig, (ax,) = subplots(1)
-    g = data.groupby("width")["dist_lin_rel"]
-    ax.errorbar(g.mean().index, g.mean(), yerr=g.std(), marker="o", capsize=2, label="trained net vs f_lin")
-    m = meas["slope"]
-    fitted_line(ax, (m.line.x_lo, m.line.x_hi), m.line.amplitude, m.line.exponent,
-                label=f"fit m^{m.value:.2f} (expected m^-0.5)")
-    ax.set(xscale="log", yscale="log", xlabel="width m", ylabel="‖f_NN − f_lin‖ / ‖f_lin‖ (test)",
-           title=f"L = {params['depth']}, σ = {params['sigma']:g}, {params['parametrization']}, "
-                 f"f_lin from θ0 of the {'same' if params['lin_from'] == 'same' else 'other'} seed")
+    for col, label in (("dist_lin_sup", "sup over training time"), ("dist_lin_rel", "at convergence")):
+        g = data.groupby("width")[col]
+        ax.errorbar(g.mean().index, g.mean(), yerr=g.std(), marker="o", capsize=2, label=label)
+    for name in ("sup-slope", "final-slope"):
+        m = meas[name]
+        fitted_line(ax, (m.line.x_lo, m.line.x_hi), m.line.amplitude, m.line.exponent,
+                    label=f"{name}: m^{m.value:.2f}")
+    ax.set(xscale="log", yscale="log", xlabel="width m", ylabel="‖f_NN,t − f_lin,t‖ / ‖f_lin,t‖ (test)",
+           title=f"L = {params['depth']}, σ = {params['sigma']:g}, {params['parametrization']}, c = {params['lr_c']:g}")
     ax.legend(fontsize=7)
     return fig
 
 
+_LIN_REASON = ("000 Lemma 1 bounds ‖f_NN,t − f_lin,t‖ by O(m^-1/2) uniformly in t, an upper bound: a faster decay is "
+               "consistent (measured at ci, no biases, σ = 2: {value}); 0.2 ≈ 3 seed SDs of a slope over a factor "
+               "16 in width; the controls (mean-field, unstable step) give ≈ −0.1 and ≈ 0")
+
 register(Claim(
     id="init-scale/lin-closeness",
     source="000 Lemma 1, Fig. 1 left; 001 Lemma 1",
-    statement="the trained net stays close to its linearization trained the same way",
-    measured="slope of log(‖f_NN − f_lin‖/‖f_lin‖ on test points) vs log m; f_lin is the linearized net trained "
-             "the same way: from the same θ0, with the same learning rate and number of GD steps (000 Eq. 8)",
-    params=P.width_axis(((32, 64, 128), (500, 1000, 2000, 4000), (500, 1000, 2000, 4000, 8000, 16000)))
-    + P.network(depth=(2, 2, 2), sigma=(2.0, 2.0, 1.0), init=("standard",) * 3, parametrization=("ntk",) * 3)
-    + (Param("lin_from", "same", "same", "same",
-             help="θ0 of the linearization: same (the net's own, Lemma 1) or other (another seed's: the control)",
-             kind="str", choices=("same", "other")),)
+    statement="the trained net stays close to its linearization trained the same way, uniformly over training time, "
+              "within O(m^-1/2)",
+    measured="slope of log sup_t ‖f_NN,t − f_lin,t‖/‖f_lin,t‖ (test points, at geometrically spaced steps t) vs log "
+             "m, and of the same at convergence; f_lin is the linearized net trained the same way: same θ0, learning "
+             "rate and number of GD steps (000 Eq. 8)",
+    params=P.width_axis(((32, 64, 128), (250, 500, 1000, 2000, 4000), (500, 1000, 2000, 4000, 8000, 16000)))
+    + P.network(depth=(2, 2, 2), sigma=(2.0, 2.0, 2.0), init=("standard",) * 3, bias=("none",) * 3,
+                parametrization=("ntk",) * 3)
+    + (Param("checkpoints", 8, 16, 24, help="training-time checkpoints (geometric in steps) for the sup over t",
+             kind="int", low=2),)
     + P.data() + P.training(),
-    measure=measure_trained,
-    checks=(checks.power_law_slope(
-                "slope", "dist_lin_rel", x="width", expected=-0.5, tolerance=0.22,
-                reason="calibration at ci (10 reseeds × 5 seeds × m = 500…4000, σ = 2; 9 valid, 1 invalid): mean "
-                       "−0.487, SD 0.060; 0.22 is the 99 % prediction-interval tolerance of that spread (README, "
-                       "Calibration; the earlier 0.15 would raise ~2 % false alarms); it rejects slope 0 (the "
-                       "control: −0.05, SD 0.05 over 10 reseeds) and −1"),
+    measure=lambda point, ctx: measure_trained(point, ctx, checkpoints=point["checkpoints"]),
+    checks=(checks.power_law_slope("sup-slope", "dist_lin_sup", x="width", expected=-0.5, tolerance=0.2, mode="below",
+                                   reason=_LIN_REASON.format(value="−0.7")),
+            checks.power_law_slope("final-slope", "dist_lin_rel", x="width", expected=-0.5, tolerance=0.2,
+                                   mode="below", reason=_LIN_REASON.format(value="−0.73")),
             checks.converged()),
-    controls=(Control("other-init", {"lin_from": "other"},
-                      "linearized around another seed's θ0', f_lin converges to f_int + (1/L)φ'(x)(1 − P_F')θ0' "
-                      "(000 Eq. 14), whose init term differs from the net's by O(σ^L) at every width: the distance "
-                      "does not shrink with m (slope ≈ 0); the trained net is close to *its own* linearization",
-                      fails=("slope",)),),
+    controls=(Control("mean-field", {"parametrization": "mean_field"},
+                      "mean-field output scale σ/m: the hidden features move O(1) and the net is not lazy, so its "
+                      "distance to the linearization saturates (measured ≈ 0.07 for m = 1000–4000)",
+                      fails=("sup-slope", "final-slope")),
+              Control("unstable-step", {"lr_c": 2.5},
+                      "η = 2.5/λ_max > 2/λ_max: GD on the linearized model diverges while the net converges by "
+                      "the catapult mechanism, at every width (000 Lemma 1 needs η < 2/λ_max)",
+                      fails=("sup-slope", "final-slope"))),
     figure=_width_figure,
-    notes="The ci widths start at 500: at m = 250 one seed in 5 missed the threshold in 20000 steps.",
+    notes="No biases, as kernel-limit (000 App. C's setting): with trainable zero-initialized biases the nets are "
+          "3–25× further from their linearization at the same width (0.18 vs 0.013 at m = 1000, σ = 2) and the "
+          "decay is slower (−0.49 over m = 500–4000). The local slopes and their curvature are in the method text.",
     in_tests=False,
 ))
 
@@ -238,7 +390,9 @@ def measure_last_layer(point: Mapping[str, Any], ctx) -> pd.DataFrame:
     stopping point with training residual r = Y − f(X) the net equals f_int(x) − Ψ(x, X)Ψ(X, X)⁻¹r exactly
     (Ψ = AAᵀ, the last-layer kernel); ``rel_dev`` measures the departure from that identity (0 to round-off under
     Thm 1, O(1) from a random θ^L_0), ``rel_diff`` the plain distance to f_int, which is the training tolerance
-    propagated through Ψ(x, X)Ψ⁻¹."""
+    propagated through Ψ(x, X)Ψ⁻¹: measured at a sequence of thresholds (GD continued), it must vanish like the
+    residual, √threshold, when GD converges to the minimum-norm interpolant, and stay O(1) when it converges to
+    another interpolant (the control)."""
     ds = load_data(point, ctx)
     net = build_net(point, ctx, ds.d_in)
     L = net.depth
@@ -256,30 +410,42 @@ def measure_last_layer(point: Mapping[str, Any], ctx) -> pd.DataFrame:
     a_tr, a_te, theta0 = torch.stack(feats["train"]), torch.stack(feats["test"]), torch.stack(theta0)
     psi_tt, psi_st = a_tr @ a_tr.mT, a_te @ a_tr.mT  # Ψ(X, X), Ψ(x, X): the last layer's block of the NTK
     lr = point["lr_c"] / torch.linalg.eigvalsh(psi_tt)[:, -1]
-    res = gd_linear(a_tr, ds.y_train, theta0, lr, threshold=point["threshold"], max_steps=point["max_steps"])
-    rel_diff, rel_dev, cond = [], [], []
-    with torch.no_grad():
-        for i in range(len(seeds)):
-            theta = res.params["theta"][i]
-            f_te, r = a_te[i] @ theta, ds.y_train - a_tr[i] @ theta
-            sol = psd_solve(psi_tt[i], torch.stack([ds.y_train, r], dim=1))
-            f_int, explained = psi_st[i] @ sol[:, 0], psi_st[i] @ sol[:, 1]
-            cond.append(float(torch.linalg.cond(psi_tt[i])))
-            rel_diff.append(float((f_te - f_int).norm() / f_int.norm()))
-            rel_dev.append(float((f_te - f_int + explained).norm() / f_int.norm()))
-    return member_rows(res, seeds, last_init=point["last_init"], cond_psi=cond, rel_diff=rel_diff, rel_dev=rel_dev)
+    thresholds = sorted(point["thresholds"], reverse=True)
+    resid0 = ds.y_train[None, :] - torch.einsum("snp,sp->sn", a_tr, theta0)
+    cap = step_cap(point["max_steps"], point["cap_factor"],
+                   [linear_steps(g, r, lr=float(a), threshold=thresholds[-1]) for g, r, a in zip(psi_tt, resid0, lr)])
+    frames, theta, done = [], theta0, np.zeros(len(seeds), dtype=int)
+    for threshold in thresholds:  # GD continues from the previous stage: the same iterates as one run
+        res = gd_linear(a_tr, ds.y_train, theta, lr, threshold=threshold, max_steps=cap)
+        theta, done = res.params["theta"], done + res.steps
+        rel_diff, rel_dev, cond = [], [], []
+        with torch.no_grad():
+            for i in range(len(seeds)):
+                f_te, r = a_te[i] @ theta[i], ds.y_train - a_tr[i] @ theta[i]
+                sol = psd_solve(psi_tt[i], torch.stack([ds.y_train, r], dim=1))
+                f_int, explained = psi_st[i] @ sol[:, 0], psi_st[i] @ sol[:, 1]
+                cond.append(float(torch.linalg.cond(psi_tt[i])))
+                rel_diff.append(float((f_te - f_int).norm() / f_int.norm()))
+                rel_dev.append(float((f_te - f_int + explained).norm() / f_int.norm()))
+        rows = member_rows(res, seeds, threshold=threshold, last_init=point["last_init"], cond_psi=cond,
+                           rel_diff=rel_diff, rel_dev=rel_dev)
+        rows["steps"] = done
+        frames.append(rows)
+    return pd.concat(frames, ignore_index=True)
 
 
 def _last_layer_figure(data, meas, params, expects):
     import seaborn as sns
 
     fig, (ax,) = subplots(1)
-    d = data.melt(id_vars="seed", value_vars=["rel_diff", "rel_dev"], var_name="quantity")
-    d["quantity"] = d["quantity"].map({"rel_diff": "‖f − f_int‖ (training tolerance)",
-                                       "rel_dev": "‖f − f_int + Ψ(x,X)Ψ⁻¹r‖ (Thm 1)"})
-    sns.barplot(d, x="seed", y="value", hue="quantity", ax=ax)
-    ax.axhline(expects[0].tolerance, color="grey", ls=":", label="tolerance")
-    ax.set(yscale="log", ylabel="relative to ‖f_int‖ on test points",
+    d = data.melt(id_vars=["seed", "threshold"], value_vars=["rel_diff", "rel_dev"], var_name="quantity")
+    d["quantity"] = d["quantity"].map({"rel_diff": "‖f − f_int‖ (→ 0 like √threshold)",
+                                       "rel_dev": "‖f − f_int + Ψ(x,X)Ψ⁻¹r‖ (Thm 1 identity)"})
+    sns.lineplot(d, x="threshold", y="value", hue="quantity", marker="o", errorbar=("pi", 100), ax=ax)
+    m = meas["min-norm-rate"]
+    fitted_line(ax, (m.line.x_lo, m.line.x_hi), m.line.amplitude, m.line.exponent,
+                label=f"fit threshold^{m.value:.2f} (expected ^0.5)")
+    ax.set(xscale="log", yscale="log", xlabel="training threshold", ylabel="relative to ‖f_int‖ on test points",
            title=f"last layer only, θ^L_0 = {params['last_init']}")
     ax.legend(fontsize=7)
     return fig
@@ -290,16 +456,29 @@ register(Claim(
     source="000 Thm 1",
     statement="training only the last layer from θ^L = 0 gives exactly the minimum-norm interpolant of the last-layer "
               "kernel Ψ",
-    measured="max over seeds of ‖f_NN − f_int + Ψ(x, X)Ψ(X, X)⁻¹r‖ / ‖f_int‖ on test points, f_int = "
-             "Ψ(x, X)Ψ(X, X)⁻¹Y and r = Y − f_NN(X) the training residual left at the threshold (the part of "
-             "f_NN − f_int that the training tolerance explains; ‖f_NN − f_int‖ is reported in data.csv)",
+    measured="the slope of log ‖f_NN − f_int‖/‖f_int‖ (test points) vs log threshold, GD continued through a "
+             "sequence of training thresholds (f_int = Ψ(x, X)Ψ(X, X)⁻¹Y); and the max over seeds and thresholds of "
+             "‖f_NN − f_int + Ψ(x, X)Ψ(X, X)⁻¹r‖ / ‖f_int‖, r = Y − f_NN(X) the residual left at the threshold (the "
+             "identity that holds at every GD step from θ^L = 0)",
     params=P.network(depth=(2, 2, 2), width=(64, 1000, 4000), sigma=(1.0, 1.0, 1.0), init=None)
     + (Param("last_init", "zero", "zero", "zero",
              help="θ^L at initialization: zero (Thm 1) or normal (the negative control)", kind="str",
-             choices=("zero", "normal")),)
-    + P.data() + P.training(threshold=(1e-2, 1e-4, 1e-4), max_steps=(20000, 500000, 5000000), lr_c=(1.9, 1.9, 1.9)),
+             choices=("zero", "normal")),
+       Param("thresholds", (1e-1, 1e-2), (1e-2, 3e-3, 1e-3), (1e-3, 1e-4, 1e-5), help="training thresholds, "
+             "reached in turn by one continued GD run", kind="floats", low=0, low_open=True))
+    + P.data() + tuple(p for p in P.training(max_steps=(20000, 500000, 5000000), lr_c=(1.9, 1.9, 1.9))
+                       if p.name != "threshold"),
     measure=measure_last_layer,
-    checks=(checks.bound(
+    checks=(checks.power_law_slope(
+                "min-norm-rate", "rel_diff", x="threshold", expected=0.5, tolerance=0.3, mode="above",
+                reason="GD from θ^L = 0 stays in the row space, so f_NN − f_int = −Ψ(x, X)Ψ⁻¹r with ‖r‖ = √(2·loss) → 0: "
+                       "the distance to the minimum-norm interpolant vanishes with the threshold, like √threshold "
+                       "once the slowest mode of Ψ holds the residual; before that the residual moves to slower "
+                       "modes, which Ψ(x, X)Ψ⁻¹ amplifies more, so the measured rate is lower (ci, 5 seeds, "
+                       "thresholds 1e-2…1e-4: 0.36, local slopes 0.37 and 0.34, bootstrap CI ±0.02); ≥ 0.2 asserts "
+                       "a vanishing distance and rejects the control, whose distance tends to ‖ψ(x)(1 − P_F)θ^L_0‖ "
+                       "≈ 0.05 (measured rate 0.02)"),
+            checks.bound(
                 "rel-dev", "rel_dev", tolerance=1e-8,
                 reason="an identity for every GD iterate from θ^L = 0, so its size is round-off: ε·κ(Ψ) with "
                        "κ(Ψ) ≈ 2e5 on MNIST PCA-20 (data.csv: cond_psi) gives ~1e-11; measured ≤ 6e-13 over 5 "
@@ -308,8 +487,8 @@ register(Claim(
             checks.converged()),
     controls=(Control("random-last-layer", {"last_init": "normal"},
                       "from θ^L_0 ~ N(0,1) GD converges to f_int^Ψ + ψ(x)(1 − P_F)θ^L_0 (000 Eq. 13 for the "
-                      "last layer): the component of θ^L_0 outside the span of the features never decays",
-                      fails=("rel-dev",)),),
+                      "last layer): the component of θ^L_0 outside the span of the features never decays, so the "
+                      "distance to f_int does not vanish with the threshold", fails=("min-norm-rate", "rel-dev")),),
     figure=_last_layer_figure,
 ))
 

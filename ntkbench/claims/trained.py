@@ -7,19 +7,26 @@ Every function reads the sweep point made by :meth:`ntkbench.registry.Claim.poin
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import torch
 from torch.func import vmap
 
 from .. import data as datasets
 from ..kernels import empirical_ntk
-from ..linearize import gd_finite_time, psd_solve
+from ..linearize import linear_path, linear_steps, psd_solve
+from ..losses import get_loss
 from ..networks import ASI, MLP
 from ..registry import SEED_STRIDE
 from ..train import TrainResult, init_ensemble, lr_from_ntk, train_ensemble, unstack_params
+
+#: the conditioning-scaled step cap (:func:`step_cap`) never exceeds this multiple of ``max_steps``
+CAP_CEILING = 20
 
 NET_DEFAULTS = {"bias": "zero", "activation": "relu", "parametrization": "ntk", "init": "standard"}
 # options fixed per data set (not parameters): 000 §1.2 puts the inputs in the unit ball
@@ -50,13 +57,20 @@ def load_data(point: Mapping[str, Any], ctx) -> datasets.Dataset:
 
 
 def build_net(point: Mapping[str, Any], ctx, d_in: int, **settings: Any):
-    """The net of a sweep point: depth, width and σ from the point (or ``settings``), the other settings from the
-    point when declared there, else from ``settings``, else :data:`NET_DEFAULTS`; ``init="asi"`` wraps it in
-    :class:`~ntkbench.networks.ASI`."""
+    """The net of a sweep point: depth, width (:func:`net_width`) and σ from the point (or ``settings``), the other
+    settings from the point when declared there, else from ``settings``, else :data:`NET_DEFAULTS`;
+    ``init="asi"`` wraps it in :class:`~ntkbench.networks.ASI`."""
     s = {**NET_DEFAULTS, **settings, **{k: point[k] for k in (*NET_DEFAULTS, "depth", "width", "sigma") if k in point}}
-    base = MLP(d_in=d_in, width=s["width"], depth=s["depth"], sigma=s["sigma"], bias=s["bias"],
+    base = MLP(d_in=d_in, width=net_width(point) if "width" in point else s["width"], depth=s["depth"], sigma=s["sigma"], bias=s["bias"],
                parametrization=s["parametrization"], activation=s["activation"], dtype=ctx.dtype, device=ctx.device)
     return ASI(base) if s["init"] == "asi" else base
+
+
+def net_width(point: Mapping[str, Any]) -> int:
+    """The point's hidden width: ``width``, times ``width_factor`` when the claim sweeps one (a width sweep
+    relative to each depth's own width)."""
+    factor = point["width_factor"] if "width_factor" in point else 1.0
+    return max(1, int(round(point["width"] * factor)))
 
 
 def ntk_lrs(net, stacked: Mapping[str, torch.Tensor], x: torch.Tensor, c: float, loss: str = "half_sse") -> torch.Tensor:
@@ -72,38 +86,126 @@ def outputs(model, stacked: Mapping[str, torch.Tensor], x: torch.Tensor) -> torc
         return vmap(model, in_dims=(0, None))(dict(stacked), x)
 
 
+def step_cap(max_steps: int, cap_factor: float, needed: Sequence[float]) -> int:
+    """The step cap of an ensemble: max(max_steps, ⌈cap_factor · the most steps one member's linearized model
+    needs⌉), at most CAP_CEILING·max_steps. The linearized model's steps (:func:`ntkbench.linearize.linear_steps`)
+    grow like κ(Θ)·log(loss0/threshold), so an ill-conditioned draw gets a longer budget; a net close to its
+    linearization (000 Lemma 1) needs about as many, and the factor leaves room for the finite-width departure.
+    A member that still hits the cap did not run as designed: the run is invalid, not a fail."""
+    worst = max(needed) if len(needed) else 0.0
+    want = math.ceil(cap_factor * worst) if math.isfinite(worst) else math.inf
+    return int(min(CAP_CEILING * max_steps, max(max_steps, want)))
+
+
+def _grams(model, stacked: Mapping[str, torch.Tensor], x: torch.Tensor) -> list[torch.Tensor]:
+    n = next(iter(stacked.values())).shape[0]
+    with torch.no_grad():
+        return [empirical_ntk(model, unstack_params(stacked, s), x) for s in range(n)]
+
+
+def _prepare(model, seeds, x, y, *, c, threshold, max_steps, cap_factor, loss, optimizer, params0, lr):
+    """θ0, per-member rates and the step cap of :func:`train_to_threshold`."""
+    p0 = dict(params0) if params0 is not None else init_ensemble(model, seeds)
+    n = len(seeds)
+    cap = max_steps
+    if cap_factor is not None:
+        if loss != "half_sse" or optimizer != "gd":
+            raise ValueError(f"cap_factor needs GD on half_sse (the linearized model's step count), got "
+                             f"loss={loss!r}, optimizer={optimizer!r}")
+        grams = _grams(model, p0, x)
+        if lr is None:
+            curv = get_loss(loss).curvature(x.shape[0])
+            lr = torch.tensor([c / (curv * float(torch.linalg.eigvalsh(g)[-1])) for g in grams], dtype=torch.float64)
+        lr = torch.as_tensor(lr, dtype=torch.float64).expand(n)
+        resid = y[None, :] - outputs(model, p0, x)
+        cap = step_cap(max_steps, cap_factor, [linear_steps(g, r, lr=float(a), threshold=threshold)
+                                               for g, r, a in zip(grams, resid, lr)])
+    elif lr is None:
+        lr = ntk_lrs(model, p0, x, c, loss=loss)
+    lr = torch.as_tensor(lr, dtype=torch.float64).expand(n).to(x.device)
+    return p0, lr, cap
+
+
 def train_to_threshold(model, seeds: Sequence[int], x: torch.Tensor, y: torch.Tensor, *, c: float,
-                       threshold: float, max_steps: int, loss: str = "half_sse", optimizer: str = "gd",
-                       params0: Mapping[str, torch.Tensor] | None = None, lr: torch.Tensor | float | None = None,
-                       **kw) -> tuple[dict, TrainResult, torch.Tensor]:
+                       threshold: float, max_steps: int, cap_factor: float | None = None, loss: str = "half_sse",
+                       optimizer: str = "gd", params0: Mapping[str, torch.Tensor] | None = None,
+                       lr: torch.Tensor | float | None = None, **kw) -> tuple[dict, TrainResult, torch.Tensor]:
     """Train one member per seed (vectorized) until its training loss first drops below ``threshold``.
 
     Returns (θ0 stacked, result, per-member learning rates). Without ``lr`` each member's rate is c/λ_max of its
-    own Θ(X, X) (000 App. E, 001 App. D)."""
-    p0 = dict(params0) if params0 is not None else init_ensemble(model, seeds)
-    n = len(seeds)
-    lr = ntk_lrs(model, p0, x, c, loss=loss) if lr is None else torch.as_tensor(lr, dtype=torch.float64).expand(n)
+    own Θ(X, X) (000 App. E, 001 App. D). The cap is ``max_steps``, or with ``cap_factor`` the
+    conditioning-scaled :func:`step_cap` (``result.max_steps`` says which cap the run had)."""
+    p0, lr, cap = _prepare(model, seeds, x, y, c=c, threshold=threshold, max_steps=max_steps, cap_factor=cap_factor,
+                           loss=loss, optimizer=optimizer, params0=params0, lr=lr)
     res = train_ensemble(model, p0, x, y, loss=loss, optimizer=optimizer, lr=lr, threshold=threshold,
-                         max_steps=max_steps, record_every=max(1, max_steps), **kw)
+                         max_steps=cap, record_every=max(1, cap), **kw)
     return p0, res, lr
 
 
-def trained_ensemble(point: Mapping[str, Any], ctx, **net_settings: Any):
+@dataclass(frozen=True)
+class Path:
+    """Outputs of every member along training: ``steps`` (S, T) the step count of member s at checkpoint k (its
+    final count once it stopped), ``outputs`` (S, T, n) its outputs on the recorded inputs there."""
+
+    steps: np.ndarray
+    outputs: torch.Tensor
+
+
+def train_path(model, p0: Mapping[str, torch.Tensor], x: torch.Tensor, y: torch.Tensor, x_eval: torch.Tensor, *,
+               lr: torch.Tensor, threshold: float, max_steps: int, checkpoints: int) -> tuple[TrainResult, Path]:
+    """Full-batch GD to the threshold as :func:`train_to_threshold`, in segments that end at ``checkpoints``
+    geometrically spaced step counts up to ``max_steps``, recording every member's outputs on ``x_eval`` at each
+    (a GD step has no state, so the iterates are those of one uninterrupted run)."""
+    ends = sorted({int(round(t)) for t in np.geomspace(1, max_steps, checkpoints)})
+    params, done, parts, out_steps, outs = dict(p0), 0, [], [], []
+    n = len(lr)
+    total = np.zeros(n, dtype=int)
+    for end in ends:
+        res = train_ensemble(model, params, x, y, loss="half_sse", optimizer="gd", lr=lr, threshold=threshold,
+                             max_steps=end - done, record_every=max(1, end - done))
+        params, done = dict(res.params), end
+        total = total + res.steps.astype(int)
+        parts.append(res)
+        out_steps.append(total.copy())
+        outs.append(outputs(model, params, x_eval))
+        if bool(res.converged.all()) or bool(res.diverged.any()):
+            break
+    last = parts[-1]
+    curve = np.concatenate([r.loss_curve for r in parts], axis=1)
+    offsets = np.concatenate([[0], [e for e in ends[:len(parts) - 1]]])
+    rec = np.concatenate([r.record_steps + o for r, o in zip(parts, offsets)])
+    result = TrainResult(params=last.params, loss_curve=curve, test_curve=None, record_steps=rec, steps=total,
+                         final_loss=last.final_loss, converged=last.converged,
+                         diverged=np.any([r.diverged for r in parts], axis=0), seconds=sum(r.seconds for r in parts),
+                         max_steps=int(max_steps))
+    return result, Path(np.stack(out_steps, axis=1), torch.stack(outs, dim=1))
+
+
+def trained_ensemble(point: Mapping[str, Any], ctx, *, checkpoints: int | None = None, **net_settings: Any):
     """The trained-ensemble experiment of a point: its data, its net, ``seeds`` members trained by GD from their
-    own θ0 to the threshold with rates c/λ_max. Returns (data set, net, θ0, result, rates, member seeds)."""
+    own θ0 to the threshold with rates c/λ_max and the conditioning-scaled cap (:func:`step_cap`). Returns (data
+    set, net, θ0, result, rates, member seeds); with ``checkpoints`` also the test outputs along training
+    (:class:`Path`)."""
     ds = load_data(point, ctx)
     net = build_net(point, ctx, ds.d_in, **net_settings)
     seeds = member_seeds(point)
-    p0, res, lr = train_to_threshold(net, seeds, ds.x_train, ds.y_train, c=point["lr_c"],
-                                     threshold=point["threshold"], max_steps=point["max_steps"])
-    return ds, net, p0, res, lr, seeds
+    p0, lr, cap = _prepare(net, seeds, ds.x_train, ds.y_train, c=point["lr_c"], threshold=point["threshold"],
+                           max_steps=point["max_steps"], cap_factor=point["cap_factor"], loss="half_sse",
+                           optimizer="gd", params0=None, lr=None)
+    if checkpoints is None:
+        res = train_ensemble(net, p0, ds.x_train, ds.y_train, loss="half_sse", optimizer="gd", lr=lr,
+                             threshold=point["threshold"], max_steps=cap, record_every=max(1, cap))
+        return ds, net, p0, res, lr, seeds
+    res, path = train_path(net, p0, ds.x_train, ds.y_train, ds.x_test, lr=lr, threshold=point["threshold"],
+                           max_steps=cap, checkpoints=checkpoints)
+    return ds, net, p0, res, lr, seeds, path
 
 
 def member_rows(res: TrainResult, seeds: Sequence[int], **columns: Any) -> pd.DataFrame:
-    """One row per member with its seed and training outcome (steps, converged, train_loss), plus ``columns``
+    """One row per member with its seed and training outcome (steps, converged, train_loss, step_cap), plus ``columns``
     (scalars repeated, or one value per member)."""
     rows = pd.DataFrame({"seed": list(seeds), "steps": res.steps.astype(int), "converged": res.converged.astype(bool),
-                         "train_loss": res.final_loss.astype(float)})
+                         "train_loss": res.final_loss.astype(float), "step_cap": int(res.max_steps)})
     for k, v in columns.items():
         rows[k] = v
     return rows
@@ -115,14 +217,20 @@ def rms(v: torch.Tensor) -> float:
 
 
 def kernel_solutions(net, params0: Mapping[str, torch.Tensor], x_train: torch.Tensor, y_train: torch.Tensor,
-                     x_test: torch.Tensor, *, lr: float, steps: int) -> dict[str, torch.Tensor]:
+                     x_test: torch.Tensor, *, lr: float, steps: int,
+                     path_steps: Sequence[int] | None = None) -> dict[str, torch.Tensor]:
     """For one θ0, on ``x_test``: ``"int"``, the kernel interpolant f_int = Θ(x, X)Θ⁻¹Y (000 Eq. 9); ``"lin"``,
     the linearized net trained the same way as the net — ``steps`` GD steps of size ``lr`` from θ0 (000 Eq. 8);
-    ``"lin_inf"``, its infinite-time limit f0 + Θ(x, X)Θ⁻¹(Y − f0(X)) (000 Eq. 13)."""
+    ``"lin_inf"``, its infinite-time limit f0 + Θ(x, X)Θ⁻¹(Y − f0(X)) (000 Eq. 13); with ``path_steps``,
+    ``"lin_path"`` (T, n): the linearized net after each of those step counts."""
     with torch.no_grad():
         k_tt = empirical_ntk(net, params0, x_train)
         k_st = empirical_ntk(net, params0, x_test, x_train)
         f0_tr, f0_te = net(params0, x_train), net(params0, x_test)
         a = psd_solve(k_tt, torch.stack([y_train, y_train - f0_tr], dim=1))
-        return {"int": k_st @ a[:, 0], "lin_inf": f0_te + k_st @ a[:, 1],
-                "lin": gd_finite_time(net, params0, x_train, y_train, x_test, lr=lr, steps=steps)}
+        times = [steps, *(path_steps or ())]
+        path = linear_path(k_tt, k_st, y_train - f0_tr, f0_te, lr=lr, steps=times)
+        out = {"int": k_st @ a[:, 0], "lin_inf": f0_te + k_st @ a[:, 1], "lin": path[0]}
+        if path_steps is not None:
+            out["lin_path"] = path[1:]
+        return out
