@@ -145,7 +145,7 @@ def test_a_damaged_cached_point_is_recomputed_and_reported(capsys, tmp_path):
     (["run", HOMOGENEITY, "--set", "depth=3"], "--set depth: no selected claim has this parameter; allowed keys: "
      + ", ".join(sorted(registry.get(HOMOGENEITY).param_names()))),
     (["run", HOMOGENEITY, "--set", "width=x"], "parameter 'width' expects int, got 'x'"),
-    (["run", HOMOGENEITY, "--set", "bias=uniform"], "'uniform' is not allowed; choose from ('zero', 'normal')"),
+    (["run", HOMOGENEITY, "--set", "bias=uniform"], "'uniform' is not allowed; choose from ('none', 'zero', 'normal')"),
     (["run", HOMOGENEITY, "--set", "width"], "--set expects key=value, got 'width'"),
     (["run", HOMOGENEITY, "--profile", "fast"],
      "run: argument --profile: invalid choice: 'fast' (choose from 'smoke', 'ci', 'paper')"),
