@@ -82,3 +82,10 @@ def test_converged_reads_a_swept_threshold_per_row():
     rows.loc[0, ["converged", "train_loss"]] = (False, 5e-3)
     m = checks.converged().fit(rows, {})["not-converged"]
     assert m.value == 1 and "= 5" in m.method and "step caps 5000" in m.method
+
+
+def test_seed_mean_has_a_student_t_interval():
+    m = checks.seed_mean(pd.Series([1.0, 2.0, 3.0]), "three seeds")
+    half = 4.302652729911275 * 1.0 / np.sqrt(3)  # t_{0.975, 2} · s / √n with s = 1
+    assert m.value == 2.0 and m.interval == pytest.approx((2.0 - half, 2.0 + half)) and m.method == "three seeds"
+    assert np.isnan(checks.seed_mean(pd.Series([4.0]), "one").interval[0])

@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from scipy import stats
 
 from .. import fit
 from ..registry import Check, Expect, FittedLine, Measurement
@@ -136,6 +137,15 @@ def statistic(name: str, value: Callable[[pd.DataFrame, Mapping[str, Any]], Meas
         return {name + _label(per, key): value(d, params) for key, d in _groups(data, per)}
 
     return Check(fit_, lambda params: _expects(name, per, params, expected, tolerance, reason, mode))
+
+
+def seed_mean(values: pd.Series, method: str) -> Measurement:
+    """The mean of one value per seed with its 95 % Student-t interval (NaN ends for a single seed)."""
+    mean = float(values.mean())
+    if len(values) < 2:
+        return Measurement(mean, method=method)
+    half = float(stats.t.ppf(0.975, len(values) - 1) * values.std(ddof=1) / np.sqrt(len(values)))
+    return Measurement(mean, (mean - half, mean + half), method)
 
 
 def converged(threshold: str = "threshold") -> Check:
