@@ -290,7 +290,7 @@ def test_the_checkouts_plans_group_real_results(smoke_out):
     assert "### 001 — Which Minimizer Does My Neural Network Converge To?" in section
     assert ("| App. C Eq. 15 | `init-scale/homogeneity` | [ran, nothing asserted (smoke)]"
             "(smoke/init-scale/homogeneity/result.json); controls ran 2/2 |") in section
-    assert "| Thm 4, Fig. 1 | `init-scale/sigma-2L` | — |" in section
+    assert "| Thm 4, Fig. 1 (MNIST rows) | `init-scale/sigma-2L` | — |" in section
 
 
 def test_links_to_the_catalogue_never_to_shared(handmade, tmp_path, monkeypatch):
