@@ -36,8 +36,8 @@ from ..registry import Claim, Control, Measurement, Param, register
 from ..train import gd_linear
 from . import checks
 from . import params as P
-from .trained import (build_net, step_cap, kernel_solutions, load_data, member_rows, member_seeds, net_width, outputs, rms,
-                      trained_ensemble)
+from .trained import (build_net, kernel_solutions, load_data, member_rows, member_seeds, net_width, outputs, rms,
+                      step_cap, trained_ensemble)
 
 
 # ----- the trained-net experiment shared by sigma-2L, kernel-limit and lin-closeness --------------------------------
@@ -46,8 +46,9 @@ def measure_trained(point: Mapping[str, Any], ctx, checkpoints: int | None = Non
     net, of its linearization trained the same way (same θ0, learning rate and number of GD steps: 000 Eq. 8), of
     that linearization's infinite-time limit (Eq. 13 = Eq. 14 for zero biases) and of the kernel interpolant
     f_int (Eq. 9); the RMS distances ``dist_int`` = ‖f_NN − f_int‖, ``init_term`` = ‖f_lin,∞ − f_int‖ (the
-    initialization term (1/L)φ(x)(1 − P_F)θ0; ``init_abs`` unnormalized) and ``dist_lin_inf`` = ‖f_NN − f_lin,∞‖, all relative to ‖f_int‖;
-    ``dev_eq14`` = ‖f_NN − f_lin,∞‖/‖f_lin,∞‖; ``amp_ratio`` = MSE_NN / MSE_lin,∞ (Thm 4's amplitude); the final
+    initialization term (1/L)φ(x)(1 − P_F)θ0; ``init_abs`` unnormalized) and ``dist_lin_inf`` = ‖f_NN − f_lin,∞‖,
+    all relative to ‖f_int‖; ``dev_eq14`` = ‖f_NN − f_lin,∞‖/‖f_lin,∞‖; ``amp_ratio`` = MSE_NN / MSE_lin,∞ (Thm 4's
+    amplitude); the final
     ``dist_lin_rel`` = ‖f_NN − f_lin‖/‖f_lin‖ and, with ``checkpoints``, its sup over training time
     ``dist_lin_sup`` (000 Lemma 1 is uniform in t)."""
     out = trained_ensemble(point, ctx, checkpoints=checkpoints)
@@ -155,7 +156,8 @@ def _sigma_figure(data: pd.DataFrame, meas, params, expects):
         m = meas[f"slope[L={depth}]"]
         fitted_line(ax, (m.line.x_lo**2, m.line.x_hi**2), m.line.amplitude, m.line.exponent / 2,
                     label=f"fit σ^{m.value:.2f} (expected σ^{2 * depth})")
-        ax.set(xscale="log", yscale="log", xlabel="σ²", ylabel="test MSE", title=f"L = {depth}, m = {d['width'].iloc[0]}")
+        ax.set(xscale="log", yscale="log", xlabel="σ²", ylabel="test MSE",
+               title=f"L = {depth}, m = {d['width'].iloc[0]}")
         ax.legend(fontsize=6)
         w = _at_sigma("max")(data[data["depth"] == depth], params)
         gw = w.groupby("width")["amp_ratio"]
@@ -471,7 +473,8 @@ register(Claim(
     measure=measure_last_layer,
     checks=(checks.power_law_slope(
                 "min-norm-rate", "rel_diff", x="threshold", expected=0.5, tolerance=0.3, mode="above",
-                reason="GD from θ^L = 0 stays in the row space, so f_NN − f_int = −Ψ(x, X)Ψ⁻¹r with ‖r‖ = √(2·loss) → 0: "
+                reason="GD from θ^L = 0 stays in the row space, so f_NN − f_int = −Ψ(x, X)Ψ⁻¹r with "
+                       "‖r‖ = √(2·loss) → 0: "
                        "the distance to the minimum-norm interpolant vanishes with the threshold, like √threshold "
                        "once the slowest mode of Ψ holds the residual; before that the residual moves to slower "
                        "modes, which Ψ(x, X)Ψ⁻¹ amplifies more, so the measured rate is lower (ci, 5 seeds, "

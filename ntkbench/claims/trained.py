@@ -61,7 +61,8 @@ def build_net(point: Mapping[str, Any], ctx, d_in: int, **settings: Any):
     settings from the point when declared there, else from ``settings``, else :data:`NET_DEFAULTS`;
     ``init="asi"`` wraps it in :class:`~ntkbench.networks.ASI`."""
     s = {**NET_DEFAULTS, **settings, **{k: point[k] for k in (*NET_DEFAULTS, "depth", "width", "sigma") if k in point}}
-    base = MLP(d_in=d_in, width=net_width(point) if "width" in point else s["width"], depth=s["depth"], sigma=s["sigma"], bias=s["bias"],
+    width = net_width(point) if "width" in point else s["width"]
+    base = MLP(d_in=d_in, width=width, depth=s["depth"], sigma=s["sigma"], bias=s["bias"],
                parametrization=s["parametrization"], activation=s["activation"], dtype=ctx.dtype, device=ctx.device)
     return ASI(base) if s["init"] == "asi" else base
 
