@@ -190,21 +190,22 @@ def trained_ensemble(point: Mapping[str, Any], ctx, *, checkpoints: int | None =
     ds = load_data(point, ctx)
     net = build_net(point, ctx, ds.d_in, **net_settings)
     seeds = member_seeds(point)
+    if checkpoints is None:
+        p0, res, lr = train_to_threshold(net, seeds, ds.x_train, ds.y_train, c=point["lr_c"],
+                                         threshold=point["threshold"], max_steps=point["max_steps"],
+                                         cap_factor=point["cap_factor"])
+        return ds, net, p0, res, lr, seeds
     p0, lr, cap = _prepare(net, seeds, ds.x_train, ds.y_train, c=point["lr_c"], threshold=point["threshold"],
                            max_steps=point["max_steps"], cap_factor=point["cap_factor"], loss="half_sse",
                            optimizer="gd", params0=None, lr=None)
-    if checkpoints is None:
-        res = train_ensemble(net, p0, ds.x_train, ds.y_train, loss="half_sse", optimizer="gd", lr=lr,
-                             threshold=point["threshold"], max_steps=cap, record_every=max(1, cap))
-        return ds, net, p0, res, lr, seeds
     res, path = train_path(net, p0, ds.x_train, ds.y_train, ds.x_test, lr=lr, threshold=point["threshold"],
                            max_steps=cap, checkpoints=checkpoints)
     return ds, net, p0, res, lr, seeds, path
 
 
 def member_rows(res: TrainResult, seeds: Sequence[int], **columns: Any) -> pd.DataFrame:
-    """One row per member with its seed and training outcome (steps, converged, train_loss, step_cap), plus ``columns``
-    (scalars repeated, or one value per member)."""
+    """One row per member with its seed and training outcome (steps, converged, train_loss, step_cap), plus
+    ``columns`` (scalars repeated, or one value per member)."""
     rows = pd.DataFrame({"seed": list(seeds), "steps": res.steps.astype(int), "converged": res.converged.astype(bool),
                          "train_loss": res.final_loss.astype(float), "step_cap": int(res.max_steps)})
     for k, v in columns.items():
