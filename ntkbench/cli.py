@@ -111,6 +111,8 @@ def _parser() -> _Parser:
     _out_arg(s)
     _device_arg(s)
     s.add_argument("--controls", action="store_true", help="also calibrate each claim's negative controls")
+    s.add_argument("--control", action="append", default=[], metavar="NAME",
+                   help="also calibrate this negative control (repeatable; instead of all of --controls)")
     s.add_argument("--quiet", action="store_true", help="no progress bars")
 
     s = sub.add_parser("report", help="rebuild OUT/README.md from saved results",
@@ -475,7 +477,7 @@ def _cmd_calibrate(args: argparse.Namespace) -> int:
         return 1
     try:
         rows = calibrate([c.id for c in claims], reseeds=args.reseeds, profile=args.profile, jobs=args.jobs, out=out,
-                         controls=args.controls, device=device, progress=not args.quiet)
+                         controls=args.controls or args.control, device=device, progress=not args.quiet)
     except (UsageError, KeyboardInterrupt):
         raise
     except Exception:  # noqa: BLE001 - reported, never a crash of the CLI

@@ -106,3 +106,10 @@ def test_calibrate_rejects_bad_arguments(toy, tmp_path):
         calibrate.calibrate(["toycal/level"], reseeds=1, out=tmp_path)
     with pytest.raises(UsageError, match="neither a claim id nor a family"):
         calibrate.calibrate(["nope"], reseeds=2, out=tmp_path)
+    with pytest.raises(UsageError, match=r"controls: near is not a negative control .*\(allowed: broken, far\)"):
+        calibrate.calibrate(["toycal/level"], reseeds=2, out=tmp_path, controls=["near"])
+
+
+def test_calibrate_can_take_one_named_control(toy, tmp_path):
+    records = calibrate.calibrate(["toycal/level"], reseeds=2, profile="ci", out=tmp_path, controls=["far"])
+    assert [r["control"] for r in records] == [None, "far"]

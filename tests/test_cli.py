@@ -290,6 +290,8 @@ def test_calibrate_prints_one_line_per_claim_and_quantity(capsys, tmp_path, fake
     code, out, _ = _run(capsys, "calibrate", "init-scale", "--controls", "--profile", "smoke", "--out", str(tmp_path))
     assert code == 1 and calls[-1]["ids"] == [c.id for c in registry.select(["init-scale"])]
     assert calls[-1]["progress"] is True
+    _run(capsys, "calibrate", HOMOGENEITY, "--control", "normal-bias", "--quiet", "--out", str(tmp_path))
+    assert calls[-1]["controls"] == ["normal-bias"]  # one named control instead of all
     assert f"{HOMOGENEITY} [normal-bias]: as predicted in 60% of 10 reseeds (1 invalid)  NOT AS PREDICTED" in out
 
 
