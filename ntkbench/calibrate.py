@@ -94,8 +94,8 @@ def calibrate(claim_ids: Iterable[str], reseeds: int = 10, profile: str = regist
               progress: bool = False, cache: str | os.PathLike | None = None) -> list[dict[str, Any]]:
     """Run every selected claim (ids or families; with ``controls``, each negative control too) at ``profile``
     with seed_offset = 1 … ``reseeds`` (``controls``: True for every control, or the names of the controls to
-    calibrate, e.g. one costly control alone); write and return one calibration record per claim/control, rewritten after
-    each of its runs (``complete`` says whether all ``reseeds`` are in; an interrupted calibration keeps what it
+    calibrate, e.g. one costly control alone); write and return one calibration record per claim/control, rewritten
+    after each of its runs (``complete`` says whether all ``reseeds`` are in; an interrupted calibration keeps what it
     measured, and the points are cached in ``cache``, default ``out``, so a rerun resumes)."""
     if isinstance(reseeds, bool) or not isinstance(reseeds, int) or reseeds < 2:
         raise registry.UsageError(f"reseeds must be an integer >= 2 (a spread needs two runs), got {reseeds!r}")

@@ -30,7 +30,7 @@ import pandas as pd
 
 PROFILES = ("smoke", "ci", "paper")
 DEFAULT_PROFILE = "ci"
-KINDS = ("int", "float", "str", "bool", "ints", "floats")
+KINDS = ("int", "float", "str", "bool", "ints", "floats", "strs")
 MODES = ("within", "below", "above")
 ROLES = ("science", "precondition")
 SEED_STRIDE = 1000  # seed_offset k shifts initialization seeds by k·SEED_STRIDE (members per point stay < 1000)
@@ -90,9 +90,10 @@ class Param:
 
     def check(self, value: Any) -> Any:
         """Validate a value of this parameter; return it normalized (lists become tuples)."""
-        if self.kind in ("ints", "floats"):
+        if self.kind in ("ints", "floats", "strs"):
             if not isinstance(value, (list, tuple)) or not value:
-                raise UsageError(f"parameter {self.name!r} must be a non-empty list of {self.kind[:-1]}s, got {value!r}")
+                raise UsageError(f"parameter {self.name!r} must be a non-empty list of {self.kind[:-1]}s, "
+                                 f"got {value!r}")
             value = tuple(value)
         items = value if isinstance(value, tuple) else (value,)
         if self.choices:
@@ -123,6 +124,8 @@ class Param:
                 value = tuple(int(t) for t in text.split(","))
             elif self.kind == "floats":
                 value = tuple(float(t) for t in text.split(","))
+            elif self.kind == "strs":
+                value = tuple(t.strip() for t in text.split(","))
             else:
                 value = text
         except ValueError:
@@ -347,9 +350,11 @@ def validate(claim: Claim) -> None:
             if missing:
                 raise ValueError(f"{where}: fails={missing} names no science check; its science checks: "
                                  f"{sorted(science)}")
-            if claim.points(ctrl_params) == claim.points(params):
-                raise ValueError(f"{where}: its overrides change no sweep point at profile {profile!r}, so it "
-                                 "would measure the claim itself")
+            analysis = [p.name for p in claim.params if p.analysis]
+            same_analysis = all(ctrl_params[n] == params[n] for n in analysis)
+            if claim.points(ctrl_params) == claim.points(params) and same_analysis:
+                raise ValueError(f"{where}: its overrides change no sweep point and no analysis parameter at profile "
+                                 f"{profile!r}, so it would measure the claim itself")
 
 
 def register(claim: Claim) -> Claim:

@@ -83,24 +83,51 @@ def init_ensemble(net, seeds: Sequence[int]) -> Params:
 
 
 def lr_from_ntk(net, params: Mapping[str, torch.Tensor], x: torch.Tensor, *, c: float = 1.0,
-                loss: str | Loss = "half_sse", kernel: str = "ntk") -> float:
+                loss: str | Loss = "half_sse", kernel: str = "ntk", gram: torch.Tensor | None = None) -> float:
     """Learning rate c / (curvature · λ_max(Θ(X, X))) (000 App. E: c = 1.9 with the last-layer kernel Ψ;
     001 App. D). GD on the linearized model is stable for 0 < c < 2. ``kernel="last_layer"`` uses Ψ. Defined for
-    the losses of constant curvature (mse, half_sse, square_hinge); for the others see :func:`monotone_lr`."""
+    the losses of constant curvature (mse, half_sse, square_hinge); for the others see :func:`monotone_lr`.
+    ``gram``: the kernel matrix on x when the caller has it already (it is then not recomputed)."""
     if isinstance(c, bool) or not isinstance(c, numbers.Real) or not (math.isfinite(c) and c > 0):
         raise ValueError(f"c must be a finite number > 0 (the rate is c/λ_max; GD on the linearized model is "
                          f"stable for 0 < c < 2), got {c!r}")
     if kernel not in ("ntk", "last_layer"):
         raise ValueError(f"kernel={kernel!r} is not allowed; choose 'ntk' or 'last_layer'")
-    theta = empirical_ntk(net, params, x, per_layer=kernel == "last_layer")
-    if kernel == "last_layer":
-        theta = theta[-1]
+    if gram is not None:
+        theta = gram
+    else:
+        theta = empirical_ntk(net, params, x, per_layer=kernel == "last_layer")
+        if kernel == "last_layer":
+            theta = theta[-1]
     if theta.ndim == 4:  # vector output: Θ ⊗ over outputs, flatten to (n k, n k)
         n, _, k, _ = theta.shape
         theta = theta.permute(0, 2, 1, 3).reshape(n * k, n * k)
     lam = torch.linalg.eigvalsh(theta)[-1].item()
     # curvature per predicted value: n·k of them for k outputs (mse averages over all n·k entries)
     return c / (get_loss(loss).curvature(theta.shape[0]) * lam)
+
+
+def adaptive_lr(net, params: Mapping[str, torch.Tensor], x: torch.Tensor, y: torch.Tensor, *,
+                c: float = 0.5) -> float:
+    """The AdaGrad/Adam analog of c/λ_max for full-batch training on ½‖f(X) − Y‖²: c / λ_max(J D₀ Jᵀ), where J is
+    the Jacobian on the training inputs at ``params`` and D₀ = diag(|g₀|)⁻¹ the adaptive matrix of the first step
+    (g₀ = Jᵀ(f(X) − Y); AdaGrad's √(g₀²) and Adam's bias-corrected √v̂₁ are both |g₀|; coordinates with g₀ = 0 do
+    not move, D₀ = 0 there). The linearized adaptive model moves its training residual by r ← r − η J D_t Jᵀ r
+    (001 Eq. 6–7), and D_t only shrinks under AdaGrad, so 0 < c < 2 keeps it stable from the first step: the
+    NTK regime that 001 Thm 3–5 and Example 1 assume ("sufficiently small learning rate"), where each coordinate
+    moves O(η) and η shrinks with the width. With N = 1 it is c·|r₀|/‖g‖₁."""
+    if isinstance(c, bool) or not isinstance(c, numbers.Real) or not (math.isfinite(c) and c > 0):
+        raise ValueError(f"c must be a finite number > 0 (the rate is c/λ_max(J D₀ Jᵀ)), got {c!r}")
+    from torch.func import jacrev
+
+    p = {k: v.detach() for k, v in params.items()}
+    jac = jacrev(lambda q: net(q, x))(p)
+    j = torch.cat([v.reshape(x.shape[0], -1) for v in jac.values()], dim=1)
+    with torch.no_grad():
+        g0 = j.T @ (net(p, x) - y)
+        d0 = torch.where(g0 != 0, 1.0 / g0.abs(), torch.zeros_like(g0))
+        lam = float(torch.linalg.eigvalsh((j * d0) @ j.T)[-1])
+    return c / lam
 
 
 #: the default grid of :func:`monotone_lr`: 10^-5 … 10 with 4 rates per decade (25 rates)

@@ -23,6 +23,7 @@ from ntkbench.registry import Check, Claim, Control, Expect, Measurement, Param,
     ("ints", (1,), "2,3", (2, 3)),
     ("ints", (1,), "7", (7,)),
     ("floats", (1.0,), "0.5,2", (0.5, 2.0)),
+    ("strs", ("a",), "sgd, adagrad", ("sgd", "adagrad")),
 ])
 def test_param_parses_each_kind(kind, smoke, text, value):
     p = Param("x", smoke, smoke, smoke, "help", kind=kind)
@@ -53,6 +54,9 @@ def test_param_choices_are_enforced_and_listed():
     assert p.parse("normal") == "normal"
     with pytest.raises(UsageError, match=r"'bias'.*'uniform' is not allowed.*\('zero', 'normal'\)"):
         p.parse("uniform")
+    q = Param("optimizers", ("sgd",), ("sgd",), ("sgd",), "help", kind="strs", choices=("sgd", "adam"))
+    with pytest.raises(UsageError, match=r"'optimizers'.*'lbfgs' is not allowed"):  # each element is checked
+        q.parse("sgd,lbfgs")
 
 
 def test_param_list_kinds_need_a_nonempty_list():
@@ -213,14 +217,16 @@ def test_where_keeps_a_partial_grid():
 
 
 def test_every_control_changes_the_sweep_and_names_science_checks():
-    """Over the whole registry: a control whose overrides change no sweep point, or that names a check that does
-    not exist or is a precondition, is a registration error (registry.validate)."""
+    """Over the whole registry: a control whose overrides change neither a sweep point nor an analysis parameter,
+    or that names a check that does not exist or is a precondition, is a registration error (registry.validate)."""
     for c in registry.all_claims():
         registry.validate(c)
+        analysis = [p.name for p in c.params if p.analysis]
         for k in c.controls:
             assert k.fails, (c.id, k.name)
             for profile in registry.PROFILES:
-                assert c.points(c.resolve(profile, k.overrides)) != c.points(c.resolve(profile)), (c.id, k.name)
+                ctrl, own = c.resolve(profile, k.overrides), c.resolve(profile)
+                assert c.points(ctrl) != c.points(own) or any(ctrl[n] != own[n] for n in analysis), (c.id, k.name)
 
 
 # ----- registration and selection ------------------------------------------------------------------------------------
@@ -257,6 +263,11 @@ def test_register_rejects_duplicates_bad_ids_and_bad_controls(monkeypatch):
     ok = registry.register(_toy("toy/seven", controls=(Control("moved", {"value": 2.0}, "why", fails=("x",)),)))
     assert [p["value"] for p in ok.points(ok.resolve("ci", {"value": 2.0}))] == [2.0, 2.0]
     assert ok.param_names()[-1] == "seed_offset"
+    reread = registry.register(_toy("toy/eight", params=(*_toy().params, Param("role", "a", "a", "a", "which rows the "
+                                                                                 "check reads", kind="str",
+                                                                                 analysis=True)),
+                                    controls=(Control("swapped", {"role": "b"}, "why", fails=("x",)),)))
+    assert reread.controls[0].name == "swapped"  # an analysis-only control rereads the claim's own points
 
 
 def test_select_by_id_family_and_all():

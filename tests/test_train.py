@@ -75,6 +75,8 @@ def test_lr_from_ntk_normalizes_by_the_loss_hessian():
     assert lr_from_ntk(NET, p0, X, c=1.9, loss="mse") == pytest.approx(1.9 / (2 / 6 * lam), rel=1e-12)
     psi = torch.linalg.eigvalsh(empirical_ntk(NET, p0, X, per_layer=True)[-1])[-1].item()
     assert lr_from_ntk(NET, p0, X, kernel="last_layer") == pytest.approx(1.0 / psi, rel=1e-12)
+    gram = empirical_ntk(NET, p0, X)  # a kernel the caller has already: the same rate, not recomputed
+    assert lr_from_ntk(NET, {}, X, c=1.0, gram=gram) == lr_from_ntk(NET, p0, X, c=1.0)
     # vector output: c = lr · λ_max of the Hessian of the loss in θ for the linearized model (JᵀHJ)
     net3 = MLP(d_in=5, width=16, depth=2, d_out=3)
     p3 = net3.init(1)

@@ -130,13 +130,15 @@ def ratio(name: str, numerator: str, denominator: str, *, expected: Expected, to
 
 
 def statistic(name: str, value: Callable[[pd.DataFrame, Mapping[str, Any]], Measurement], *, expected: Expected,
-              tolerance: float, reason: str, mode: str = "within", per: str | None = None) -> Check:
-    """Any scalar of the rows: ``value(rows, params)`` returns the :class:`Measurement` (per group when ``per``)."""
+              tolerance: float, reason: str, mode: str = "within", per: str | None = None,
+              role: str = "science") -> Check:
+    """Any scalar of the rows: ``value(rows, params)`` returns the :class:`Measurement` (per group when ``per``);
+    ``role="precondition"``: a condition of the set-up (a miss makes the run invalid, not a fail)."""
 
     def fit_(data: pd.DataFrame, params: Mapping[str, Any]) -> dict[str, Measurement]:
         return {name + _label(per, key): value(d, params) for key, d in _groups(data, per)}
 
-    return Check(fit_, lambda params: _expects(name, per, params, expected, tolerance, reason, mode))
+    return Check(fit_, lambda params: _expects(name, per, params, expected, tolerance, reason, mode, role))
 
 
 def seed_mean(values: pd.Series, method: str) -> Measurement:

@@ -29,8 +29,10 @@ def data(*, dataset=("mnist01",) * 3, n_train=(12, 50, 100), n_test=(20, 100, 10
 def training(*, seeds=(2, 5, 10), threshold=(1e-3, 1e-4, 1e-4), max_steps=(2000, 20000, 200000),
              lr_c=(1.0, 1.0, 1.0), cap_factor=(4.0, 4.0, 4.0)) -> tuple[Param, ...]:
     """Full-batch GD of a vectorized ensemble to a training threshold, learning rate c/λ_max(Θ(X, X)) per member
-    (000 App. E, 001 App. D), step cap scaled with the conditioning (:func:`ntkbench.claims.trained.step_cap`)."""
-    return (
+    (000 App. E, 001 App. D), step cap scaled with the conditioning (:func:`ntkbench.claims.trained.step_cap`;
+    ``cap_factor=None``: a fixed cap ``max_steps``, for experiments without a linearized step count; ``lr_c=None``:
+    for an experiment whose rates come from elsewhere, e.g. :func:`ntkbench.train.monotone_lr`)."""
+    out = (
         Param("seeds", *seeds, help="independent initializations (trained together, vectorized)", kind="int",
               low=1, high=999),
         Param("threshold", *threshold, help="stop when ½‖f(X) − Y‖² first drops below this", kind="float", low=0,
@@ -38,12 +40,15 @@ def training(*, seeds=(2, 5, 10), threshold=(1e-3, 1e-4, 1e-4), max_steps=(2000,
         Param("max_steps", *max_steps, help="step cap, raised to cap_factor × the steps of the slowest member's "
               "linearized model (∝ κ(Θ)) when that is more, up to 20×; a member that hits the cap did not reach "
               "the threshold and makes the run invalid", kind="int", low=1),
-        Param("cap_factor", *cap_factor, help="the cap is at least this multiple of the steps the linearized "
-              "model needs (000 Eq. 8)", kind="float", low=1),
-        Param("lr_c", *lr_c, help="learning rate c/λ_max(Θ(X, X)) per member: c < 2 keeps GD on the linearized "
-              "model stable (000 Lemma 1's regime); 2 ≤ c < 4 is the unstable (catapult) regime", kind="float",
-              low=0, low_open=True, high=4),
     )
+    if lr_c is not None:
+        out += (Param("lr_c", *lr_c, help="learning rate c/λ_max(Θ(X, X)) per member: c < 2 keeps GD on the "
+                      "linearized model stable (000 Lemma 1's regime); 2 ≤ c < 4 is the unstable (catapult) regime",
+                      kind="float", low=0, low_open=True, high=4),)
+    if cap_factor is not None:
+        out += (Param("cap_factor", *cap_factor, help="the cap is at least this multiple of the steps the "
+                      "linearized model needs (000 Eq. 8)", kind="float", low=1),)
+    return out
 
 
 def network(*, sigma=None, width=None, depth=None, init=("standard",) * 3, bias=None, activation=None,

@@ -20,7 +20,6 @@ from torch.func import vmap
 from .. import data as datasets
 from ..kernels import empirical_ntk
 from ..linearize import linear_path, linear_steps, psd_solve
-from ..losses import get_loss
 from ..networks import ASI, MLP
 from ..registry import SEED_STRIDE
 from ..train import TrainResult, init_ensemble, lr_from_ntk, train_ensemble, unstack_params
@@ -115,8 +114,7 @@ def _prepare(model, seeds, x, y, *, c, threshold, max_steps, cap_factor, loss, o
                              f"loss={loss!r}, optimizer={optimizer!r}")
         grams = _grams(model, p0, x)
         if lr is None:
-            curv = get_loss(loss).curvature(x.shape[0])
-            lr = torch.tensor([c / (curv * float(torch.linalg.eigvalsh(g)[-1])) for g in grams], dtype=torch.float64)
+            lr = torch.tensor([lr_from_ntk(model, {}, x, c=c, loss=loss, gram=g) for g in grams], dtype=torch.float64)
         lr = torch.as_tensor(lr, dtype=torch.float64).expand(n)
         resid = y[None, :] - outputs(model, p0, x)
         cap = step_cap(max_steps, cap_factor, [linear_steps(g, r, lr=float(a), threshold=threshold)
