@@ -250,16 +250,17 @@ ADAPTIVE_RATE = Param("adaptive_rate", "monotone", "monotone", "monotone",
                       kind="str", choices=("linear", "monotone"))
 
 
-def _comparison_params(optimizer: str, contrast: str) -> tuple[Param, ...]:
+def _comparison_params(optimizer: str, contrast: str, depth=((2,), (2, 3), (2, 3)),
+                       max_width=((64,), (4000, 1000), (8000, 2000))) -> tuple[Param, ...]:
     """The shared sweep of sgd-equals-gd, adagrad-differs and adaptive-batch-dependence (the same points: run once,
     read by all three); ``optimizer`` and ``contrast`` only say which runs a claim's checks read."""
     return (
-        Param("depth", (2,), (2, 3), (2, 3), help="numbers of weight layers L (one fit per depth)", kind="ints", low=2,
+        Param("depth", *depth, help="numbers of weight layers L (one fit per depth)", kind="ints", low=2,
               axis="depth"),
         Param("widths", (32, 64), (100, 250, 500, 1000, 2000, 4000), (250, 500, 1000, 2000, 4000, 8000),
               help="hidden widths m of the sweep (each depth up to its max_width)", kind="ints", low=1, axis="width"),
-        Param("max_width", (64,), (4000, 1000), (8000, 2000), help="the largest width swept at each depth (the cost "
-              "of a deeper net grows like m²)", kind="ints", per="depth", low=1),
+        Param("max_width", *max_width, help="the largest width swept at each depth (the cost of a deeper net grows "
+              "like m²)", kind="ints", per="depth", low=1),
     ) + P.network(sigma=(1.0,) * 3, bias=("none",) * 3, parametrization=("ntk",) * 3) + P.data() + P.training(
         seeds=(2, 4, 10), threshold=(1e-4, 1e-5, 1e-5), lr_c=(0.5, 0.5, 0.5)) + (
         Param("optimizers", CHOICES, CHOICES, CHOICES, help="the optimizers trained from GD's θ0 besides GD (sgd: "
@@ -417,7 +418,7 @@ register(Claim(
     measured="slope of log ‖f_AdaGrad − f_GD‖/‖f_GD‖ (test points, full batch) vs log m per depth, and the same for "
              "Adam; at the largest width the per-seed ratio of AdaGrad's distance to SGD's; test losses of GD, "
              "AdaGrad and Adam per width and depth in the figure and data",
-    params=_comparison_params("adagrad", "sgd"),
+    params=_comparison_params("adagrad", "sgd", depth=((2,), (2,), (2, 3)), max_width=((64,), (4000,), (8000, 2000))),
     where=_within_max_width,
     measure=compare_optimizers,
     checks=(checks.power_law_slope(
@@ -440,7 +441,12 @@ register(Claim(
                       "mini-batch SGD in place of AdaGrad: it reaches GD's minimizer, so its gap falls with width "
                       "(001 Thm 4(a))", fails=("slope", "gap-ratio")),),
     figure=_comparison_figure,
-    notes=_SETUP,
+    notes=_SETUP + " adagrad-differs asserts at L = 2 at ci: at L = 3 the ci widths (m ≤ 1000) are pre-asymptotic for "
+                   "the adaptive gap. Measured there (4 seeds): AdaGrad's distance to GD falls like m^-0.38 over "
+                   "m = 100–1000 (local slopes −0.44, −0.32, −0.37; Adam −0.33), still 40× SGD's at m = 1000, and a "
+                   "fit of c + A·m^-1/2 (the theory's form: a limit plus the linearization error) leaves c at 0.35 "
+                   "of the m = 1000 distance (bootstrap CI 0.03–0.59; SGD: c < 0). `--set depth=2,3 --set "
+                   "max_width=4000,1000` runs it, and `paper` asserts both depths (m up to 2000).",
     in_tests=False,
 ))
 
@@ -526,13 +532,15 @@ register(Claim(
              "diag(|g|)⁻¹) or gd (D = 1)", kind="str", choices=("eq9", "gd"), analysis=True),),
     measure=adagrad_one_point,
     checks=(checks.power_law_slope(
-                "slope", "err", x="width", rows=_closed_form_rows, expected=-0.5, tolerance=0.1, mode="below",
+                "slope", "err", x="width", rows=_closed_form_rows, expected=-0.5, tolerance=0.2, mode="below",
                 reason="the linearized AdaGrad run on one point is Eq. 9 exactly (ε aside), so what is left is the "
-                       "net's departure from its linearization, O(m^-1/2) (001 Lemma 1; an upper bound)"),
+                       "net's departure from its linearization, O(m^-1/2) (001 Lemma 1; an upper bound). Calibration "
+                       "at ci (10 reseeds and data points): −0.585 ± 0.096, 10/10; the 99 % rule asks for 0.20; the "
+                       "gd-form control gives 0.015 ± 0.085, 3.7 SDs above the threshold −0.3"),
             checks.statistic(
                 "form-ratio", _closed_form_ratio, expected=0.1, tolerance=0.0, mode="below",
                 reason="Example 1: AdaGrad's limit is Eq. 9, not GD's kernel solution, which differs from it by "
-                       "O(1) (form_gap)"),
+                       "O(1) (form_gap); calibration at ci: 0.0037 ± 0.0033 (10/10), the control 663 ± 533"),
             checks.statistic(
                 "eps-share", _eps_share, expected=0.0, tolerance=1e-3, mode="below", role="precondition",
                 reason="ε = 1e-10 in AdaGrad's denominator √G + ε shortens the steps of coordinates with |g_i r_0| "
@@ -593,9 +601,10 @@ register(Claim(
     checks=(checks.statistic(
                 "tolerance-ratio", _tolerance_ratio, expected=1.0, tolerance=0.0, mode="below",
                 reason="001 App. A: with φ(X) of full column rank the loss is strictly convex, so every run that "
-                       "reaches excess loss τ is within ‖φ(x)φ(X)⁺‖₂·√(2τ) of the unique minimizer; over-"
-                       "parameterized, the initialization's component outside φ(X)'s row space and the optimizer's "
-                       "path stay in the output"),
+                       "reaches excess loss τ is within ‖φ(x)φ(X)⁺‖₂·√(2τ) of the unique minimizer (the bound is "
+                       "exact: no tolerance); over-parameterized, the initialization's component outside φ(X)'s row "
+                       "space and the optimizer's path stay in the output. Calibration at ci (10 reseeds and "
+                       "splits): 0.80 ± 0.09 (10/10); the control 1.2e4 ± 0.3e4 (10/10 failing)"),
             checks.converged()),
     controls=(Control("overparameterized", {"width": 1000},
                       "P > N: the interpolating minimizers form an affine space, and GD keeps θ0's component outside "
