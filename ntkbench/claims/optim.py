@@ -346,8 +346,9 @@ def _comparison_figure(data: pd.DataFrame, meas, params, expects):
 
     depths = sorted(data["depth"].unique())
     fig, axes = subplots(4, height=3.2)
-    full = data[(data["split"] == 1) | (data["optimizer"] == "sgd")]
-    dist = full[full["optimizer"] != "gd"].assign(run=lambda f: f["optimizer"] + " L=" + f["depth"].astype(str))
+    sgd = data["optimizer"] == "sgd"  # SGD over its mini-batch splits (at split 1 it is GD: distance 0)
+    dist = data[(sgd & (data["split"] < 1)) | (~sgd & (data["optimizer"] != "gd") & (data["split"] == 1))]
+    dist = dist.assign(run=lambda f: f["optimizer"] + " L=" + f["depth"].astype(str))
     sns.lineplot(dist, x="width", y="dist_gd", hue="run", marker="o", errorbar=("pi", 100), ax=axes[0])
     axes[0].set(xscale="log", yscale="log", xlabel="width m", ylabel="‖f − f_GD‖ / ‖f_GD‖ (test)",
                 title="distance to GD (001 Fig. 9; SGD over its splits)")
