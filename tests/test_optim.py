@@ -74,15 +74,8 @@ def test_adaptive_rate_keeps_the_linearized_adagrad_stable_and_converging():
     y = torch.randn(6, generator=GEN, dtype=torch.float64)
     theta0 = torch.zeros(1, 40, dtype=torch.float64)
 
-    def model(p, feats):
-        return feats @ p["theta"]
-
-    class Lin:  # adaptive_lr reads net(params, x) only
-        def __call__(self, p, feats):
-            return model(p, feats)
-
-    rate = adaptive_lr(Lin(), {"theta": theta0[0]}, phi, y, c=0.5)
-    res = train_ensemble(model, {"theta": theta0}, phi, y, optimizer="adagrad", lr=rate, threshold=1e-8,
+    rate = adaptive_lr(_linear, {"theta": theta0[0]}, phi, y, c=0.5)  # any model(params, x)
+    res = train_ensemble(_linear, {"theta": theta0}, phi, y, optimizer="adagrad", lr=rate, threshold=1e-8,
                          max_steps=200000)
     curve = res.loss_curve[0][~pd.isna(res.loss_curve[0])]
     assert res.converged.all() and (curve[1:] <= curve[:-1] * (1 + 1e-12)).all()
