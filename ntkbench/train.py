@@ -130,6 +130,23 @@ def adaptive_lr(net, params: Mapping[str, torch.Tensor], x: torch.Tensor, y: tor
     return c / lam
 
 
+def sign_step_lr(net, params: Mapping[str, torch.Tensor], x: torch.Tensor, *, c: float = 0.3) -> float:
+    """The rate of an adaptive optimizer (Adam, AdaGrad, RMSprop) as c / mean_μ ‖∇_θ f(x_μ)‖₁: their first step is
+    η·sign(g) in every coordinate (Adam's m̂₁/√v̂₁ = g/|g|), which moves the output at x by at most η‖∇_θ f(x)‖₁,
+    so c bounds the typical output move of one step, whatever the parametrization, depth or width. In the NTK
+    parametrization ‖∇_θ f‖₁ ∝ h for nets with ≥ 2 hidden layers (h² weights with gradients ∝ 1/h), so the rate
+    falls like 1/h: the rule 004 Methods tunes by hand (η ∝ h^-1.5 in its parametrization, "so that the number of
+    steps to converge is independent of h"). ``params``: one parameter set of ``net`` (not stacked)."""
+    if isinstance(c, bool) or not isinstance(c, numbers.Real) or not (math.isfinite(c) and c > 0):
+        raise ValueError(f"c must be a finite number > 0 (the rate is c / mean ‖∇_θ f(x)‖₁), got {c!r}")
+    from torch.func import jacrev
+
+    p = {k: v.detach() for k, v in params.items()}
+    jac = jacrev(lambda q: net(q, x))(p)
+    l1 = sum(v.reshape(x.shape[0], -1).abs().sum(dim=1) for v in jac.values())
+    return c / float(l1.mean())
+
+
 #: the default grid of :func:`monotone_lr`: 10^-5 … 10 with 4 rates per decade (25 rates)
 LR_GRID = tuple(10.0 ** (e / 4) for e in range(-20, 5))
 

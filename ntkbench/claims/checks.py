@@ -158,14 +158,16 @@ def converged(threshold: str = "threshold") -> Check:
     def fit_(data: pd.DataFrame, params: Mapping[str, Any]) -> dict[str, Measurement]:
         missed = int((~data["converged"].astype(bool)).sum())
         limit = data["threshold"] if "threshold" in data else params[threshold]  # per row when swept
-        worst = float((data["train_loss"] / limit).max())
+        if np.all(np.asarray(limit) == 0):  # trained until the loss is exactly 0 (a hinge loss)
+            worst = f"worst final training loss = {float(data['train_loss'].max()):.3g} (trained to exactly 0)"
+        else:
+            worst = f"worst final training loss / threshold = {float((data['train_loss'] / limit).max()):.3g}"
         caps = ""
         if "step_cap" in data:
             lo, hi = int(data["step_cap"].min()), int(data["step_cap"].max())
             caps = f"; step caps {lo}" + (f"–{hi}" if hi != lo else "")
         return {"not-converged": Measurement(float(missed), method=f"{len(data) - missed}/{len(data)} trained "
-                                             f"members reached the threshold; worst final training loss / "
-                                             f"threshold = {worst:.3g}{caps}")}
+                                             f"members reached the threshold; {worst}{caps}")}
 
     reason = ("every member is trained until ½‖f(X) − Y‖² < threshold, so the compared nets fit the data equally "
               "well (000 Fig. 3, 001 Fig. 5); a member that hits max_steps makes the run invalid, not a fail")

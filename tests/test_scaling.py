@@ -1,0 +1,121 @@
+"""Family D's building blocks (ntkbench.claims.scaling): the sign-step rate, the expected exponent in N, the
+ensemble's disjoint groups and the checks' edge cases. The claims themselves are tested through the registry
+(tests/test_claims.py)."""
+
+from __future__ import annotations
+
+import math
+from types import SimpleNamespace
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from ntkbench import MLP
+from ntkbench.claims import checks, scaling
+from ntkbench.registry import get
+from ntkbench.train import sign_step_lr
+
+CTX = SimpleNamespace(dtype=torch.float64, device=torch.device("cpu"))
+
+
+def test_sign_step_lr_is_c_over_the_mean_l1_norm_of_the_output_gradient():
+    net = MLP(d_in=3, width=7, depth=3)
+    p = net.init(1)
+    x = torch.randn(5, 3, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    norms = []
+    for xi in x:
+        q = {k: v.clone().requires_grad_(True) for k, v in p.items()}
+        net(q, xi[None])[0].backward()
+        norms.append(sum(float(v.grad.abs().sum()) for v in q.values()))
+    assert sign_step_lr(net, p, x, c=0.3) == pytest.approx(0.3 / np.mean(norms), rel=1e-12)
+    for bad in (0, -1.0, math.inf, True):
+        with pytest.raises(ValueError, match="c must be"):
+            sign_step_lr(net, p, x, c=bad)
+
+
+def test_a_sign_step_moves_no_output_by_more_than_c_on_average():
+    """The rule's premise: one step η·sign(g) moves f(x) by at most η‖∇_θ f(x)‖₁ (to first order)."""
+    net = MLP(d_in=4, width=50, depth=3)
+    p = net.init(0)
+    x = torch.randn(20, 4, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    eta = sign_step_lr(net, p, x, c=1e-4)
+    q = {k: v.clone().requires_grad_(True) for k, v in p.items()}
+    net(q, x).sum().backward()
+    moved = net({k: v + eta * q[k].grad.sign() for k, v in p.items()}, x) - net(p, x)
+    assert float(moved.abs().mean()) <= 1e-4 * (1 + 1e-6)
+
+
+def test_n_slope_is_two_for_deep_nets_and_one_for_a_single_hidden_layer():
+    deep = {"widths": (1000, 2000, 4000), "depth": 3, "expected_depth": 0, "pca": 10, "bottleneck": 0}
+    assert scaling.n_slope(deep) == pytest.approx(2.0, abs=0.02)
+    assert scaling.n_slope({**deep, "depth": 2}) == pytest.approx(1.0, abs=1e-3)
+    assert scaling.n_slope({**deep, "depth": 2, "expected_depth": 3}) == scaling.n_slope(deep)
+    # the bottleneck of a control does not change what the theory's nets predict
+    assert scaling.n_slope({**deep, "bottleneck": 24}) == scaling.n_slope(deep)
+    small = {**deep, "widths": (32, 64, 128, 256)}
+    assert 1.7 < scaling.n_slope(small) < 1.95  # N = h² + 13h + 1 is not yet ∝ h²
+    assert scaling.expected_n_exponent(-0.5)(None, small) == pytest.approx(-0.5 / scaling.n_slope(small))
+
+
+def test_scaling_net_has_orthogonal_weights_zero_biases_and_the_bottleneck():
+    net = scaling.scaling_net({"depth": 4, "bottleneck": 5}, CTX, d_in=3, width=8)
+    assert net.hidden == (8, 8, 5) and net.init_scheme == "orthogonal" and net.bias == "zero"
+    w = net.init(0)["W2"]
+    assert torch.allclose(w @ w.T / 8, torch.eye(8, dtype=torch.float64), atol=1e-12)
+
+
+def _point(**kw):
+    base = dict(dataset="mnist_parity", n_train=30, n_test=60, pca=5, data_seed=0, seed_offset=0, depth=3,
+                members=6, bottleneck=0, centered=True, loss="square_hinge", optimizer="adam", lr=0.3,
+                max_steps=3000, width=12, group_sizes=(1, 2, 3), independent=True)
+    return {**base, **kw}
+
+
+def test_ensemble_groups_are_disjoint_and_copies_have_nothing_to_average():
+    d = scaling.ensemble_groups(_point(), CTX)
+    g = d[d["n"] > 0]
+    assert g.groupby("n").size().to_dict() == {1: 6, 2: 3, 3: 2}
+    assert (d[d["n"] == 0]["converged"]).all() and len(d[d["n"] == 0]) == 6
+    assert (g["delta"] > 0).all()
+    copies = scaling.ensemble_groups(_point(independent=False), CTX)
+    cg = copies[copies["n"] > 0]
+    assert cg["delta"].max() < 1e-10 and cg["test_err"].nunique() == 1
+    assert len(copies[copies["n"] == 0]) == 1  # one net is trained, the others are its copies
+    params = get("scaling/ensemble").resolve("smoke")
+    assert scaling._ensemble_exponent(copies, params).value == 0.0
+    assert scaling._delta_exponent(copies, params).value == 0.0
+    with pytest.raises(ValueError, match="group_sizes"):
+        scaling.ensemble_groups(_point(group_sizes=(1, 4)), CTX)
+
+
+def test_fluctuations_rows_match_their_definitions():
+    point = {**_point(), "kernel_points": 5}
+    copies = scaling.fluctuations({**point, "independent": False}, CTX)
+    assert len(copies) == 6 and copies["seed"].nunique() == 1
+    assert copies["out_dev"].max() < 1e-12 and (copies["excess_err"] == 0).all() and (copies["excess_pair"] == 0).all()
+    assert math.isnan(scaling._excess_slope(copies, {}).value)
+    d = scaling.fluctuations(point, CTX)
+    assert len(d) == 6 and d["converged"].all() and (d["train_loss"] == 0).all()
+    assert np.allclose(d["excess_err"], d["test_err"] - d["ens_err"])
+    assert np.allclose(d["delta_est"], d["out_dev"] / d["grad_norm"])
+    assert np.allclose(d["excess_pair"], 2 * (d["test_err"] - d["pair_err"]))
+    assert (d["pair_err"].iloc[0::2].to_numpy() == d["pair_err"].iloc[1::2].to_numpy()).all()  # one value per pair
+    assert (d["kernel_dev"] > 0).all() and (d["kernel_change"] > 0).all()
+
+
+def test_excess_slope_refuses_a_non_positive_mean():
+    d = pd.DataFrame({"n_params": [100, 100, 400, 400, 1600, 1600], "excess_pair": [0.02, 0.01, 0.0, -0.01, 0.004,
+                                                                                     0.002], "seed": [0, 1] * 3})
+    d["excess_err"] = d["excess_pair"]
+    m = scaling._excess_slope(d, {})
+    assert math.isnan(m.value) and "≤ 0" in m.method
+    ok = d.assign(excess_pair=[0.02, 0.02, 0.01, 0.01, 0.005, 0.005])
+    assert scaling._excess_slope(ok, {}).value == pytest.approx(-0.5)
+
+
+def test_converged_reports_a_zero_threshold_as_training_to_exactly_zero():
+    d = pd.DataFrame({"converged": [True, False], "train_loss": [0.0, 0.25], "threshold": [0.0, 0.0]})
+    m = checks.converged().fit(d, {})["not-converged"]
+    assert m.value == 1 and "exactly 0" in m.method and "0.25" in m.method
