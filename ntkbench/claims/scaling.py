@@ -273,7 +273,7 @@ def _fluctuation_figure(data: pd.DataFrame, meas, params, expects):
     """004 Fig. 5 and Fig. 6: the kernel's and the output's fluctuations, ‖∇f‖, ε vs δ², ε_N − ε̄_N vs N."""
     import seaborn as sns
 
-    fig, axes = subplots(4, width=3.8)
+    fig, axes = subplots(4)
     d = data.assign(delta2=data["delta_est"] ** 2)
     long = d.melt(id_vars=["seed", "n_params"], value_vars=["kernel_dev", "kernel_change", "out_dev", "grad_norm"],
                   var_name="quantity")
@@ -292,18 +292,34 @@ def _fluctuation_figure(data: pd.DataFrame, meas, params, expects):
     ax.plot(pos["n_params"], pos["excess_pair"], "o-", color="C0", label="2(ε¹ − ε²)")
     for name, mm in meas.items():
         if name.startswith("slope") and mm.line is not None and "ε¹" in mm.method:
-            fitted_line(ax, (mm.line.x_min, mm.line.x_max), mm.line.amplitude, mm.line.exponent,
+            fitted_line(ax, (mm.line.x_lo, mm.line.x_hi), mm.line.amplitude, mm.line.exponent,
                         label=f"free fit N^{mm.value:.2f}")
     if len(pos) >= 3:
         x = pos["n_params"].to_numpy(float)
         a, b = _two_term(x, pos["excess_pair"].to_numpy(float), (-0.5, -0.75))
         xs = np.geomspace(x.min(), x.max(), 50)
         ax.plot(xs, a * xs**-0.5 + b * xs**-0.75, ":", color="C3", label="E0 N^-1/2 + E1 N^-3/4")
-    ax.set(xscale="log", yscale="symlog", xlabel="N", ylabel="ε_N − ε̄_N", title="excess error (Fig. 6D)")
+    positive = bool((m[["excess_err", "excess_pair"]] > 0).all().all())
+    ax.set(xscale="log", yscale="log" if positive else "symlog", xlabel="N", ylabel="ε_N − ε̄_N",
+           title="excess error (Fig. 6D)")
+    if not positive:
+        ax.set_yscale("symlog", linthresh=1e-3)
     ax.legend(fontsize=6)
     sns.scatterplot(d, x="n_params", y="out_norm", ax=axes[3], s=12)
     axes[3].set(xscale="log", xlabel="N", ylabel="‖f‖_μ", title="output norm")
+    _tidy(fig, axes)
     return fig
+
+
+def _tidy(fig, axes) -> None:
+    """No minor-tick labels on the log axes (they overlap), and room for every label."""
+    from matplotlib.ticker import NullFormatter
+
+    for ax in axes:
+        for axis in (ax.xaxis, ax.yaxis):
+            if axis.get_scale() == "log":
+                axis.set_minor_formatter(NullFormatter())
+    fig.tight_layout()
 
 
 def _ensemble_figure(data: pd.DataFrame, meas, params, expects):
@@ -326,6 +342,7 @@ def _ensemble_figure(data: pd.DataFrame, meas, params, expects):
     axes[2].plot(m["delta"] ** 2, m["excess"], "o-")
     axes[2].set(xscale="log" if (m["delta"] > 0).any() else "linear", yscale=log, xlabel="δ²", ylabel="ε̄^n − ε̄",
                 title="ε vs δ² (Fig. 4 right)")
+    _tidy(fig, axes)
     return fig
 
 
