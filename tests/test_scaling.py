@@ -118,4 +118,6 @@ def test_excess_slope_refuses_a_non_positive_mean():
 def test_converged_reports_a_zero_threshold_as_training_to_exactly_zero():
     d = pd.DataFrame({"converged": [True, False], "train_loss": [0.0, 0.25], "threshold": [0.0, 0.0]})
     m = checks.converged().fit(d, {})["not-converged"]
-    assert m.value == 1 and "exactly 0" in m.method and "0.25" in m.method
+    assert m.value == 1 and "exactly 0" in m.method and "0.25" in m.method and "1/2 trained" in m.method
+    groups = pd.concat([d, pd.DataFrame({"n": [4], "test_err": [0.1]})], ignore_index=True)  # a summary row
+    assert "1/2 trained" in checks.converged().fit(groups, {})["not-converged"].method

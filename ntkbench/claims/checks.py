@@ -156,6 +156,7 @@ def converged(threshold: str = "threshold") -> Check:
     not run as designed, which is no evidence for or against the theory."""
 
     def fit_(data: pd.DataFrame, params: Mapping[str, Any]) -> dict[str, Measurement]:
+        data = data[data["converged"].notna()]  # rows of trained members (not, e.g., a group's summary row)
         missed = int((~data["converged"].astype(bool)).sum())
         limit = data["threshold"] if "threshold" in data else params[threshold]  # per row when swept
         if np.all(np.asarray(limit) == 0):  # trained until the loss is exactly 0 (a hinge loss)
