@@ -406,14 +406,16 @@ register(Claim(
     params=_fluct_params(),
     measure=fluctuations,
     checks=(checks.power_law_slope(
-                "slope", "kernel_dev", x="n_params", expected=expected_n_exponent(-0.5), tolerance=0.05,
+                "slope", "kernel_dev", x="n_params", expected=expected_n_exponent(-0.5), tolerance=0.075,
                 reason="004 Eq. 7: Θ is a sum over the h neurons of each layer, so it fluctuates like h^-1/2 about "
                        "its limit; the expected slope in N is −½/s_N (s_N = d log N / d log h over the widths; "
-                       "→ −1/4). Tolerance: 0.05"),
+                       "→ −1/4). Calibration at ci (10 reseeds and splits): −0.263 ± 0.020 against −0.269, 10/10; "
+                       "the 99 % rule asks for 0.075. The bottleneck control: −0.017 ± 0.039, 10/10 failing"),
             checks.power_law_slope(
-                "change-slope", "kernel_change", x="n_params", expected=expected_n_exponent(-1.0), tolerance=0.15,
+                "change-slope", "kernel_change", x="n_params", expected=expected_n_exponent(-1.0), tolerance=0.1,
                 reason="004 S.I. B: the kernel moves by O(1/h) during training; a kernel that learned features at "
-                       "O(1) would not fall"),
+                       "O(1) would not fall. Calibration at ci: −0.475 ± 0.009 against −0.537 (the kernel still "
+                       "moves by 0.4–2.8 of itself at these widths: pre-asymptotic), 10/10; the rule asks for 0.091"),
             checks.converged()),
     controls=(Control("bottleneck", {"bottleneck": 24},
                       "the last hidden layer stays 24 wide while the others grow: Θ keeps that layer's O(24^-1/2) "
@@ -436,9 +438,10 @@ register(Claim(
     params=_fluct_params(),
     measure=fluctuations,
     checks=(checks.power_law_slope(
-                "slope", "out_dev", x="n_params", expected=expected_n_exponent(-0.5), tolerance=0.1,
+                "slope", "out_dev", x="n_params", expected=expected_n_exponent(-0.5), tolerance=0.075,
                 reason="004 Eq. 9: the kernel's O(h^-1/2) fluctuations (Eq. 7) carry over to the trained output "
-                       "(Eq. 6); the expected slope in N is −½/s_N (→ −1/4). Tolerance: 0.1"),
+                       "(Eq. 6); the expected slope in N is −½/s_N (→ −1/4). Calibration at ci (10 reseeds and "
+                       "splits): −0.301 ± 0.012 against −0.269, 10/10; the 99 % rule asks for 0.074"),
             checks.converged()),
     controls=(Control("one-hidden-layer", SHALLOW,
                       "one hidden layer judged by the deep net's exponent: N ∝ h there, so the output's h^-1/2 "
@@ -459,9 +462,12 @@ register(Claim(
     params=_fluct_params(),
     measure=fluctuations,
     checks=(checks.statistic(
-                "slope", _excess_slope, expected=expected_n_exponent(-1.0), tolerance=0.2,
+                "slope", _excess_slope, expected=expected_n_exponent(-1.0), tolerance=0.47,
                 reason="004 Eq. 4, 10: ε − ε̄ ~ δ² with δ ~ ‖f − f̄‖/‖∇f‖ ~ h^-1/2, so ε_N − ε̄_N ∝ h^-1; the expected "
-                       "slope in N is −1/s_N (→ −1/2). Tolerance: 0.2"),
+                       "slope in N is −1/s_N (→ −1/2). Noise-limited at ci (a few test points in 4800 per member at "
+                       "the largest widths): calibration over 10 reseeds and splits −0.48 ± 0.12 (9 fits; in one "
+                       "reseed a width's mean was ≤ 0), and the 99 % rule asks for 0.47: at ci the check asserts a "
+                       "decay, not its exponent (more members per width would sharpen it)"),
             checks.converged()),
     controls=(Control("one-init", {"independent": False},
                       "every member a copy of one net: without the initialization's fluctuations f_N is f̄_N, and "
@@ -484,14 +490,16 @@ register(Claim(
        INDEPENDENT),
     measure=ensemble_groups,
     checks=(checks.statistic(
-                "error-exponent", _ensemble_exponent, expected=-1.0, tolerance=0.35,
+                "error-exponent", _ensemble_exponent, expected=-1.0, tolerance=0.43,
                 reason="004 Eq. 3–4: f̄'s boundary is optimal to first order, so the error grows with the square of "
-                       "the boundary's displacement, ε^n − ε̄ ~ δ² ~ 1/n (a boundary bias would give n^-1/2). "
-                       "Tolerance: 0.35"),
+                       "the boundary's displacement, ε^n − ε̄ ~ δ² ~ 1/n (a boundary bias would give n^-1/2, just "
+                       "outside). Calibration at ci (10 reseeds and splits): −0.98 ± 0.12, 10/10; the 99 % rule "
+                       "asks for 0.43"),
             checks.statistic(
                 "delta-exponent", _delta_exponent, expected=-0.5, tolerance=0.1,
                 reason="004 Sect. 4: the n-average of independent members fluctuates like n^-1/2 (central limit) "
-                       "while ‖∇f^n‖ tends to a constant"),
+                       "while ‖∇f^n‖ tends to a constant. Calibration at ci: −0.465 ± 0.015, 10/10; the rule asks "
+                       "for 0.086"),
             checks.converged()),
     controls=(Control("copies", {"independent": False},
                       "copies of one net: averaging removes no fluctuation, so neither ε^n nor δ_n falls with n "
