@@ -20,7 +20,7 @@ Gaussian-process variance of f0 (which does not fall with N) does not mask the N
 Exponents in N. The theory gives fluctuations ∝ h^-1/2 (a central limit over the neurons of each layer). With
 ≥ 2 hidden layers N = (L−2)h² + O(h), so N^-1/4 holds asymptotically; at the ci widths N is not yet ∝ h², and the
 expected slope in log N is −½ / s_N with s_N the least-squares slope of log N on log h over the swept widths
-(:func:`n_slope`; 1.8 at ci, so −0.28; → 2 and −1/4 as h → ∞). One hidden layer: N ∝ h, s_N ≈ 1, −1/2.
+(:func:`n_slope`; 1.86 at ci, so −0.27; → 2 and −1/4 as h → ∞). One hidden layer: N ∝ h, s_N ≈ 1, −1/2.
 """
 
 from __future__ import annotations
