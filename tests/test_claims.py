@@ -93,11 +93,15 @@ def test_every_claim_has_a_negative_control():
 
 
 def test_catalogue_ids_are_registered():
-    """Every catalogue id of a family whose module exists is registered, and every registered id is in the
-    catalogue (ids are fixed; the catalogue lives in ntkbench.catalogue)."""
+    """Every catalogue id of a family whose module exists is registered or declared pending in its source's plan
+    (a family built in parts: reproduce/004.toml lists the jamming claims as pending), and every registered id is
+    in the catalogue (ids are fixed; the catalogue lives in ntkbench.catalogue)."""
     catalogue = pytest.importorskip("ntkbench.catalogue")
+    from ntkbench import plans
+
     ids = {row.id for row in catalogue.ROWS}
     families = set(registry.families())
-    expected = {i for i in ids if i.split("/")[0] in families}
+    pending = {q.id for p in plans.load_all() for q in p.pending}
+    expected = {i for i in ids if i.split("/")[0] in families} - pending
     assert expected <= {c.id for c in CLAIMS}, sorted(expected - {c.id for c in CLAIMS})
     assert {c.id for c in CLAIMS} <= ids, "a registered id is not in the catalogue"
