@@ -480,8 +480,8 @@ register(Claim(
                        "modes, which Ψ(x, X)Ψ⁻¹ amplifies more, so the measured rate is lower (ci, 5 seeds, "
                        "thresholds 1e-2…1e-3: 0.37, local slopes 0.39 and 0.35, bootstrap CI ±0.02; over 10 reseeds "
                        "and splits 0.444 ± 0.053, 10/10, 4.6 SDs above 0.2); ≥ 0.2 asserts a vanishing distance and "
-                       "rejects the control, whose distance tends to ‖ψ(x)(1 − P_F)θ^L_0‖ ≈ 0.05 (rate 0.041 ± "
-                       "0.011 over 9 reseeds)"),
+                       "rejects the control, whose distance tends to ‖ψ(x)(1 − P_F)θ^L_0‖ ≈ 0.05 (rate 0.042 ± "
+                       "0.011 over 10 reseeds)"),
             checks.bound(
                 "rel-dev", "rel_dev", tolerance=1e-8,
                 reason="an identity for every GD iterate from θ^L = 0, so its size is round-off: ε·κ(Ψ) with "
