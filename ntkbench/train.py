@@ -118,13 +118,9 @@ def adaptive_lr(net, params: Mapping[str, torch.Tensor], x: torch.Tensor, y: tor
     moves O(η) and η shrinks with the width. With N = 1 it is c·|r₀|/‖g‖₁."""
     if isinstance(c, bool) or not isinstance(c, numbers.Real) or not (math.isfinite(c) and c > 0):
         raise ValueError(f"c must be a finite number > 0 (the rate is c/λ_max(J D₀ Jᵀ)), got {c!r}")
-    from torch.func import jacrev
-
-    p = {k: v.detach() for k, v in params.items()}
-    jac = jacrev(lambda q: net(q, x))(p)
-    j = torch.cat([v.reshape(x.shape[0], -1) for v in jac.values()], dim=1)
+    j = _flat_jacobian(net, params, x)
     with torch.no_grad():
-        g0 = j.T @ (net(p, x) - y)
+        g0 = j.T @ (net(params, x) - y)
         d0 = torch.where(g0 != 0, 1.0 / g0.abs(), torch.zeros_like(g0))
         lam = float(torch.linalg.eigvalsh((j * d0) @ j.T)[-1])
     return c / lam
@@ -139,12 +135,16 @@ def sign_step_lr(net, params: Mapping[str, torch.Tensor], x: torch.Tensor, *, c:
     steps to converge is independent of h"). ``params``: one parameter set of ``net`` (not stacked)."""
     if isinstance(c, bool) or not isinstance(c, numbers.Real) or not (math.isfinite(c) and c > 0):
         raise ValueError(f"c must be a finite number > 0 (the rate is c / mean ‖∇_θ f(x)‖₁), got {c!r}")
+    return c / float(_flat_jacobian(net, params, x).abs().sum(dim=1).mean())
+
+
+def _flat_jacobian(net, params: Mapping[str, torch.Tensor], x: torch.Tensor) -> torch.Tensor:
+    """(n, P): ∂f(x_i)/∂θ of a scalar-output ``net`` at ``params`` (one parameter set), every parameter flattened
+    in the order of ``params``."""
     from torch.func import jacrev
 
-    p = {k: v.detach() for k, v in params.items()}
-    jac = jacrev(lambda q: net(q, x))(p)
-    l1 = sum(v.reshape(x.shape[0], -1).abs().sum(dim=1) for v in jac.values())
-    return c / float(l1.mean())
+    jac = jacrev(lambda q: net(q, x))({k: v.detach() for k, v in params.items()})
+    return torch.cat([v.reshape(x.shape[0], -1) for v in jac.values()], dim=1).detach()
 
 
 #: the default grid of :func:`monotone_lr`: 10^-5 … 10 with 4 rates per decade (25 rates)

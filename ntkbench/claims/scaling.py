@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -44,7 +45,7 @@ from ..registry import Claim, Control, Measurement, Param, register
 from ..train import init_ensemble, sign_step_lr, train_ensemble, unstack_params
 from . import checks
 from . import params as P
-from .trained import load_data, member_seeds, outputs
+from .trained import load_data, member_rows, member_seeds, outputs
 
 #: 004 Eq. 1: the margin ε_m of the square-hinge loss, "fixed to 1 in our numerical tests"
 MARGIN = 1.0
@@ -141,11 +142,9 @@ def fluctuations(point: Mapping[str, Any], ctx) -> pd.DataFrame:
     pairs = s // 2  # members 2k and 2k + 1 (an odd last member has no pair)
     pair_err = _errors(f[:2 * pairs].reshape(pairs, 2, -1).mean(dim=1), ds.y_test).repeat_interleave(2)
     pair_err = torch.cat([pair_err, torch.full((s - 2 * pairs,), math.nan, dtype=pair_err.dtype)])
-    return pd.DataFrame({
-        "seed": member_seeds(point, count) * reps, "width": point["width"], "n_params": base.n_params,
-        "depth": point["depth"], "steps": np.tile(res.steps.astype(int), reps),
-        "converged": np.tile(res.converged.astype(bool), reps), "train_loss": np.tile(res.final_loss, reps),
-        "step_cap": int(res.max_steps), "threshold": 0.0, "lr": lr.repeat(reps).tolist(),
+    trained = member_rows(res, member_seeds(point, count), threshold=0.0, lr=lr.tolist())
+    return pd.concat([trained] * reps, ignore_index=True).assign(**{
+        "width": point["width"], "n_params": base.n_params, "depth": point["depth"],
         "kernel_dev": (torch.linalg.matrix_norm(k0 - k_inf) / torch.linalg.matrix_norm(k_inf)).tolist(),
         "kernel_change": (torch.linalg.matrix_norm(kt - k0) / torch.linalg.matrix_norm(k0)).tolist(),
         "out_dev": out_dev.tolist(), "out_norm": _rms(f).tolist(), "grad_norm": grad_norm.tolist(),
@@ -179,9 +178,7 @@ def ensemble_groups(point: Mapping[str, Any], ctx) -> pd.DataFrame:
                          "delta": dist / float(_rms(gn.norm(dim=-1)))})
     out = pd.DataFrame(rows).assign(seed=lambda d: d["group"], width=point["width"], n_params=base.n_params,
                                     ens_err=float(_errors(fbar, ds.y_test)))
-    members = pd.DataFrame({"n": 0, "seed": member_seeds(point, count), "steps": res.steps.astype(int),
-                            "converged": res.converged.astype(bool), "train_loss": res.final_loss.astype(float),
-                            "step_cap": int(res.max_steps), "threshold": 0.0, "lr": lr.tolist()})
+    members = member_rows(res, member_seeds(point, count), n=0, threshold=0.0, lr=lr.tolist())
     return pd.concat([out, members], ignore_index=True)
 
 
@@ -197,22 +194,15 @@ def n_slope(params: Mapping[str, Any]) -> float:
     depth = params["expected_depth"] or params["depth"]
     if widths.size < 2:
         return 2.0 if depth >= 3 else 1.0
-    dummy = {"depth": depth, "bottleneck": 0}  # the theory's nets: every hidden layer h wide
-
-    class _Ctx:
-        dtype, device = torch.float64, "cpu"
-
-    n = [scaling_net(dummy, _Ctx, _d_in(params), int(h)).n_params for h in widths]
+    theory = {"depth": depth, "bottleneck": 0}  # the theory's nets: every hidden layer h wide
+    ctx = SimpleNamespace(dtype=torch.float64, device="cpu")
+    n = [scaling_net(theory, ctx, _d_in(params), int(h)).n_params for h in widths]
     return float(np.polyfit(np.log(widths), np.log(n), 1)[0])
 
 
 def expected_n_exponent(h_exponent: float):
     """The expected slope in log N of a quantity ∝ h^h_exponent (:func:`n_slope`)."""
     return lambda _, params: h_exponent / n_slope(params)
-
-
-def _members(d: pd.DataFrame, params: Mapping[str, Any]) -> pd.DataFrame:
-    return d[d["n"] > 0] if "n" in d else d
 
 
 def _two_term(x: np.ndarray, y: np.ndarray, exponents: tuple[float, float]) -> tuple[float, float]:
