@@ -27,7 +27,7 @@ import numbers
 import time
 import warnings
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -50,7 +50,8 @@ class TrainResult:
     (S, R) full training loss at ``record_steps`` (R,), NaN after a member stopped; ``test_curve``: the
     same on the test set when one was given; ``steps``: steps taken per member; ``final_loss``;
     ``converged``: loss went below the threshold; ``diverged``: loss became non-finite; ``max_steps``: the step
-    cap the run had."""
+    cap the run had; ``snapshots``: {t: the parameters after t steps} for the requested ``snapshot_steps`` (a
+    member that stopped before t keeps its final parameters: the net one gets by training for at most t steps)."""
 
     params: Params
     loss_curve: np.ndarray
@@ -62,6 +63,7 @@ class TrainResult:
     diverged: np.ndarray
     seconds: float
     max_steps: int = 0
+    snapshots: dict[int, Params] = field(default_factory=dict)
 
 
 def stack_params(params_list: Sequence[Mapping[str, torch.Tensor]]) -> Params:
@@ -205,7 +207,8 @@ def train(model: Callable, params: Mapping[str, torch.Tensor], x: torch.Tensor, 
     """Train one network ``model(params, x)`` from ``params``; see :func:`train_ensemble` for options.
     The result's arrays keep a member axis of length 1; ``params`` is unstacked."""
     res = train_ensemble(model, stack_params([params]), x, y, **kwargs)
-    return TrainResult(**{**res.__dict__, "params": unstack_params(res.params, 0)})
+    return TrainResult(**{**res.__dict__, "params": unstack_params(res.params, 0),
+                          "snapshots": {t: unstack_params(p, 0) for t, p in res.snapshots.items()}})
 
 
 def train_ensemble(
@@ -226,12 +229,16 @@ def train_ensemble(
     x_test: torch.Tensor | None = None,
     y_test: torch.Tensor | None = None,
     optimizer_options: Mapping | None = None,
+    snapshot_steps: Sequence[int] = (),
 ) -> TrainResult:
     """Train S stacked parameter sets (leading axis S) of ``model(params, x)`` together.
 
     ``lr`` is a number or a tensor (S,) of per-member rates. ``threshold``: stop a member when its full
     training loss is first below it (evaluated after every full-batch step, or every epoch with
     mini-batches). ``record_every``: record the full training (and test) loss every so many steps.
+    ``snapshot_steps``: keep a copy of the parameters after each of these step counts (0 … ``max_steps``) in
+    the result's ``snapshots`` — one run instead of one per training time, with the optimizer's state intact
+    (004 Fig. 7B: the same nets after several training times).
     """
     loss_fn = get_loss(loss)
     check_inputs(x, None, "x")
@@ -243,6 +250,7 @@ def train_ensemble(
         check_targets(y_test, x_test.shape[0], "y_test")
     check_positive_int("max_steps", max_steps, minimum=0)
     check_positive_int("record_every", record_every)
+    snap_at = _snapshot_steps(snapshot_steps, max_steps)
     if not (isinstance(batch_fraction, (int, float)) and 0 < batch_fraction <= 1):
         raise ValueError(f"batch_fraction must be in (0, 1], got {batch_fraction!r}")
     if threshold is not None and not threshold > 0:
@@ -287,8 +295,11 @@ def train_ensemble(
         active[members[stop]] = False
         return stop
 
+    snapshots: dict[int, Params] = {}
     t = 0
     while True:
+        if t in snap_at:
+            snapshots[t] = run.snapshot()
         evaluated = full_batch or t % per_epoch == 0
         scheduled = t % record_every == 0
         if evaluated:  # the full training loss at the current parameters: stopping rule and record
@@ -329,8 +340,11 @@ def train_ensemble(
     if diverged.any():
         warnings.warn(f"{int(diverged.sum())} of {n_members} members diverged (non-finite loss); lower lr",
                       RuntimeWarning, stacklevel=2)
+    final_params = run.result()
+    for t_snap in snap_at - snapshots.keys():  # every member stopped before t_snap: the final parameters
+        snapshots[t_snap] = {k: v.clone() for k, v in final_params.items()}
     return TrainResult(
-        params=run.result(),
+        params=final_params,
         loss_curve=torch.stack(curve, dim=1).numpy(),
         test_curve=torch.stack(test_curve, dim=1).numpy() if x_test is not None else None,
         record_steps=np.asarray(rec_steps),
@@ -340,7 +354,18 @@ def train_ensemble(
         diverged=diverged.numpy(),
         seconds=time.perf_counter() - t0,
         max_steps=int(max_steps),
+        snapshots=dict(sorted(snapshots.items())),
     )
+
+
+def _snapshot_steps(steps: Sequence[int], max_steps: int) -> set[int]:
+    if isinstance(steps, (str, bytes)) or not isinstance(steps, Sequence):
+        raise ValueError(f"snapshot_steps must be a sequence of step counts, got {steps!r}")
+    bad = [t for t in steps if not (isinstance(t, numbers.Integral) and not isinstance(t, bool)
+                                    and 0 <= t <= max_steps)]
+    if bad:
+        raise ValueError(f"snapshot_steps must be integers in [0, max_steps={max_steps}], got {bad!r}")
+    return {int(t) for t in steps}
 
 
 def _n_members(params: Mapping[str, torch.Tensor]) -> int:
@@ -521,6 +546,20 @@ class _Run:
             if v is not self.full[k]:
                 dev = rows.to(v.device)
                 self.full[k][self.members[rows].to(v.device)] = v[dev]
+
+    def snapshot(self) -> Params:
+        """A copy of the ensemble's current parameters (and buffers): the working rows where they are, the
+        stopped members' final rows."""
+        out = {}
+        for k in self.keys:
+            if k in self.full:
+                v = self.full[k].clone()
+                if self.params[k] is not self.full[k]:
+                    v[self.members.to(v.device)] = self.params[k]
+            else:
+                v = self.full_buffers[k].clone()
+            out[k] = v
+        return out
 
     def result(self) -> Params:
         """The ensemble's parameters (and buffers) in the order of the input dict."""

@@ -216,6 +216,34 @@ def test_max_steps_cap_and_zero_steps():
     assert zero.final_loss[0] == pytest.approx(half_sse(NET, NET.init(0), X, Y), rel=1e-12)
 
 
+@pytest.mark.parametrize("optimizer,batch_fraction", [("adam", 1.0), ("gd", 1.0), ("adam", 0.5)])
+def test_snapshots_are_the_parameters_of_a_run_stopped_at_that_step(optimizer, batch_fraction):
+    """A snapshot after t steps is what training for at most t steps gives (optimizer state intact), for members
+    still training and for members stopped earlier (frozen at their stop); steps past the end are the result."""
+    lr = lr_from_ntk(NET, NET.init(0), X, c=1.5) if optimizer == "gd" else 3e-3
+    thr = 1e-3 if optimizer == "gd" else 1e-2
+    times = [0, 3, 40, 160, 250, 400]  # adam: the members stop at 140–207 (full batch), 206–326 (halves)
+    kw = dict(lr=lr, threshold=thr, optimizer=optimizer, batch_fraction=batch_fraction, shuffle=False)
+    res = train_ensemble(NET, init_ensemble(NET, SEEDS), X, Y, max_steps=400, snapshot_steps=times, **kw)
+    assert list(res.snapshots) == times
+    assert_params_close(res.snapshots[0], init_ensemble(NET, SEEDS), tol=0)
+    assert_params_close(res.snapshots[400], res.params, tol=0)
+    stopped_early = False
+    for t in times[1:-1]:
+        short = train_ensemble(NET, init_ensemble(NET, SEEDS), X, Y, max_steps=t, **kw)
+        assert_params_close(res.snapshots[t], short.params)
+        stopped_early |= bool((res.steps < t).any())
+    assert stopped_early, "the test needs a member that stopped before a snapshot"
+    one = train(NET, NET.init(1), X, Y, max_steps=50, snapshot_steps=[7], **kw)
+    assert_params_close(one.snapshots[7], train(NET, NET.init(1), X, Y, max_steps=7, **kw).params)
+
+
+@pytest.mark.parametrize("steps", [[-1], [3], [1.5], [True], "5", 5])
+def test_snapshot_steps_outside_the_run_are_rejected(steps):
+    with pytest.raises(ValueError, match="snapshot_steps"):
+        train_ensemble(NET, init_ensemble(NET, SEEDS), X, Y, lr=0.1, max_steps=2, snapshot_steps=steps)
+
+
 def test_record_every_full_batch():
     every1 = train_ensemble(NET, init_ensemble(NET, SEEDS), X, Y, lr=0.1, max_steps=23)
     every5 = train_ensemble(NET, init_ensemble(NET, SEEDS), X, Y, lr=0.1, max_steps=23, record_every=5)

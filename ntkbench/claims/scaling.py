@@ -69,10 +69,11 @@ def _loss(point: Mapping[str, Any]) -> Loss:
     return Loss(point["loss"], margin=MARGIN)
 
 
-def train_members(point: Mapping[str, Any], ctx, width: int, count: int):
+def train_members(point: Mapping[str, Any], ctx, width: int, count: int, snapshot_steps=()):
     """``count`` members of the point's net (or :class:`~ntkbench.networks.Centered` net) trained by full-batch
     ``optimizer`` on the hinge ``loss`` until it is exactly 0, each at its own sign-step rate
-    (:func:`ntkbench.train.sign_step_lr`). Returns (data, base net, model, θ0 of the base net, result, rates)."""
+    (:func:`ntkbench.train.sign_step_lr`), with the parameters kept after ``snapshot_steps``. Returns (data, base
+    net, model, θ0 of the base net, result, rates)."""
     ds = load_data(point, ctx)
     base = scaling_net(point, ctx, ds.d_in, width)
     model = Centered(base) if point["centered"] else base
@@ -81,7 +82,8 @@ def train_members(point: Mapping[str, Any], ctx, width: int, count: int):
     lr = torch.tensor([sign_step_lr(base, unstack_params(theta0, s), ds.x_train, c=point["lr"])
                        for s in range(count)], dtype=torch.float64, device=ds.x_train.device)
     res = train_ensemble(model, p0, ds.x_train, ds.y_train, loss=_loss(point), optimizer=point["optimizer"], lr=lr,
-                         threshold=EXACT_ZERO, max_steps=point["max_steps"], record_every=point["max_steps"])
+                         threshold=EXACT_ZERO, max_steps=point["max_steps"], record_every=point["max_steps"],
+                         snapshot_steps=snapshot_steps)
     return ds, base, model, theta0, res, lr
 
 
