@@ -24,7 +24,7 @@ def _point(**kw):
 
 
 def test_rows_of_a_jammed_and_of_a_fitted_width_match_their_definitions():
-    narrow = jamming.jamming_point(_point(), CTX)  # N = 43 < P·(something): 40 patterns, some stay unsatisfied
+    narrow = jamming.jamming_point(_point(), CTX)  # h = 3: 34 parameters for 40 patterns, some stay unsatisfied
     assert len(narrow) == 4 and not narrow["converged"].any() and (narrow["steps"] == 400).all()
     assert (narrow["unsat"] > 0).all() and (narrow["train_loss"] > 0).all()
     assert np.array_equal(narrow["norm"], narrow["norm_t400"])
@@ -37,8 +37,9 @@ def test_rows_of_a_jammed_and_of_a_fitted_width_match_their_definitions():
     copies = jamming.jamming_point(_point(width=40, max_steps=3000, times=(), independent=False), CTX)
     assert copies["seed"].nunique() == 1 and copies["norm"].nunique() == 1
     assert copies["ens_err"].iloc[0] == pytest.approx(copies["test_err"].iloc[0], abs=0)
-    with pytest.raises(ValueError, match="times must be"):
-        jamming.jamming_point(_point(times=(500,)), CTX)
+    for bad in ((500,), (-1, 50)):
+        with pytest.raises(ValueError, match="times must be"):
+            jamming.jamming_point(_point(times=bad), CTX)
 
 
 def _rows(spec):

@@ -50,8 +50,8 @@ def jamming_point(point: Mapping[str, Any], ctx) -> pd.DataFrame:
     ``independent=false``: every member is a copy of the first (one initialization)."""
     count = point["members"] if point["independent"] else 1
     times = sorted({int(t) for t in point["times"]})
-    if times and times[-1] > point["max_steps"]:
-        raise ValueError(f"times must be ≤ max_steps={point['max_steps']}, got {tuple(point['times'])}")
+    if times and not 0 <= times[0] <= times[-1] <= point["max_steps"]:
+        raise ValueError(f"times must be in [0, max_steps={point['max_steps']}], got {tuple(point['times'])}")
     ds, base, model, _, res, lr = train_members(point, ctx, point["width"], count, snapshot_steps=times)
     reps = point["members"] // count
     mu = torch.cat([ds.x_train, ds.x_test])
@@ -76,7 +76,7 @@ def jamming_point(point: Mapping[str, Any], ctx) -> pd.DataFrame:
 class Jamming:
     """Where the sweep places N*: ``n_lo`` the largest swept N at which fewer than ``fraction`` of the members fitted
     the training set (NaN when none: the sweep starts above N*), ``n_hi`` the next swept N (NaN when ``n_lo`` is the
-    largest: the sweep ends below N*); N* lies in (n_lo, n_hi]. ``counts``: per swept N, (fitted members,
+    largest: the sweep ends below N*); N* lies in (n_lo, n_hi]. ``counts``: per swept N, (N, fitted members,
     members, mean unsatisfied patterns)."""
 
     n_lo: float
