@@ -550,19 +550,11 @@ class _Run:
     def snapshot(self) -> Params:
         """A copy of the ensemble's current parameters (and buffers): the working rows where they are, the
         stopped members' final rows."""
-        out = {}
-        for k in self.keys:
-            if k in self.full:
-                v = self.full[k].clone()
-                if self.params[k] is not self.full[k]:
-                    v[self.members.to(v.device)] = self.params[k]
-            else:
-                v = self.full_buffers[k].clone()
-            out[k] = v
-        return out
+        return {k: v.clone() for k, v in self.result().items()}
 
     def result(self) -> Params:
-        """The ensemble's parameters (and buffers) in the order of the input dict."""
+        """The ensemble's parameters (and buffers) in the order of the input dict (the working rows are written
+        back, so this may be called mid-run)."""
         self._write_back(torch.ones(len(self.members), dtype=torch.bool))
         return {k: self.full[k] if k in self.full else self.full_buffers[k] for k in self.keys}
 

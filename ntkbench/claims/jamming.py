@@ -54,21 +54,21 @@ def jamming_point(point: Mapping[str, Any], ctx) -> pd.DataFrame:
         raise ValueError(f"times must be in [0, max_steps={point['max_steps']}], got {tuple(point['times'])}")
     ds, base, model, _, res, lr = train_members(point, ctx, point["width"], count, snapshot_steps=times)
     reps = point["members"] // count
-    mu = torch.cat([ds.x_train, ds.x_test])
+    mu, n = torch.cat([ds.x_train, ds.x_test]), ds.x_train.shape[0]
 
-    def norm(params) -> torch.Tensor:
-        return outputs(model, params, mu).pow(2).mean(dim=-1).sqrt().repeat(reps)
+    def norm(f: torch.Tensor) -> torch.Tensor:
+        return f.pow(2).mean(dim=-1).sqrt().repeat(reps)
 
-    f_train = outputs(model, res.params, ds.x_train).repeat(reps, 1)
-    f_test = outputs(model, res.params, ds.x_test).repeat(reps, 1)
+    f_mu = outputs(model, res.params, mu)
+    f_train, f_test = f_mu[:, :n].repeat(reps, 1), f_mu[:, n:].repeat(reps, 1)
     rows = pd.concat([member_rows(res, member_seeds(point, count), threshold=0.0, lr=lr.tolist())] * reps,
                      ignore_index=True)
     return rows.assign(
         width=point["width"], n_params=base.n_params, depth=point["depth"],
         unsat=(ds.y_train * f_train < MARGIN - UNSAT_GAP).sum(dim=-1).tolist(),
         train_err=_errors(f_train, ds.y_train).tolist(), test_err=_errors(f_test, ds.y_test).tolist(),
-        ens_err=float(_errors(f_test.mean(dim=0), ds.y_test)), norm=norm(res.params).tolist(),
-        **{norm_column(t): norm(p).tolist() for t, p in res.snapshots.items()})
+        ens_err=float(_errors(f_test.mean(dim=0), ds.y_test)), norm=norm(f_mu).tolist(),
+        **{norm_column(t): norm(outputs(model, p, mu)).tolist() for t, p in res.snapshots.items()})
 
 
 # ----- locating N* ------------------------------------------------------------------------------------------------
