@@ -324,6 +324,38 @@ class Centered:
         return self.base(theta, x) - self.base(theta0, x)
 
 
+@dataclass(frozen=True, eq=False)
+class FixedNorm:
+    """The output with its norm fixed (004 Sect. 6: "a regularization imposed to fix ‖f‖_μ = λ"): f̃(x) =
+    λ f(x) / ‖f‖_ref, ‖f‖_ref the root mean square of f over the reference inputs ``x_ref`` (the training set).
+    The net cannot rescale its output, so a hinge loss with margin ε_m acts with the effective margin ε_m / λ
+    however it trains. ``base`` is any network (an :class:`MLP`, a :class:`Centered` net); parameters,
+    initialization and attributes are the base network's."""
+
+    base: Any
+    x_ref: torch.Tensor
+    norm: float = 1.0
+
+    def __post_init__(self) -> None:
+        if isinstance(self.norm, bool) or not isinstance(self.norm, (int, float)) or \
+                not (math.isfinite(self.norm) and self.norm > 0):
+            raise ValueError(f"norm must be a finite number > 0 (the fixed ‖f‖ on x_ref), got {self.norm!r}")
+        if not isinstance(self.x_ref, torch.Tensor) or self.x_ref.ndim != 2 or self.x_ref.shape[0] == 0:
+            raise ValueError(f"x_ref must be a non-empty (n, d) tensor of reference inputs, got {self.x_ref!r}")
+
+    def __getattr__(self, name: str) -> Any:
+        if name in ("base", "x_ref", "norm"):
+            raise AttributeError(name)
+        return getattr(self.base, name)
+
+    def init(self, seed: int = 0) -> Params:
+        return self.base.init(seed)
+
+    def __call__(self, params: Mapping[str, torch.Tensor], x: torch.Tensor) -> torch.Tensor:
+        scale = self.base(params, self.x_ref).pow(2).mean().sqrt()
+        return self.norm * self.base(params, x) / scale
+
+
 def doubling_trick(net: MLP, params: Mapping[str, torch.Tensor]) -> tuple[MLP, Params]:
     """Chizat–Bach doubling trick as analysed in 003 §6 / App. 12.
 

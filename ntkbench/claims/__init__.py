@@ -2,4 +2,4 @@
 parameter groups (:mod:`.params`), the trained-ensemble experiment (:mod:`.trained`) and check builders
 (:mod:`.checks`). Importing this package registers every family's claims."""
 
-from . import init_scale, optim, scaling  # noqa: F401
+from . import init_scale, jamming, optim, scaling  # noqa: F401

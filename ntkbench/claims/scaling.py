@@ -40,7 +40,7 @@ from ..analytic import analytic_ntk
 from ..figures import fitted_line, subplots
 from ..kernels import empirical_ntk
 from ..losses import Loss
-from ..networks import MLP, Centered, split_buffers
+from ..networks import MLP, Centered, FixedNorm, split_buffers
 from ..registry import Claim, Control, Measurement, Param, register
 from ..train import init_ensemble, sign_step_lr, train_ensemble, unstack_params
 from . import checks
@@ -66,17 +66,20 @@ def scaling_net(point: Mapping[str, Any], ctx, d_in: int, width: int) -> MLP:
 
 
 def _loss(point: Mapping[str, Any]) -> Loss:
-    return Loss(point["loss"], margin=MARGIN)
+    return Loss(point["loss"], margin=point["margin"])
 
 
-def train_members(point: Mapping[str, Any], ctx, width: int, count: int, snapshot_steps=()):
+def train_members(point: Mapping[str, Any], ctx, width: int, count: int, snapshot_steps=(), fixed_norm: float = 0.0):
     """``count`` members of the point's net (or :class:`~ntkbench.networks.Centered` net) trained by full-batch
     ``optimizer`` on the hinge ``loss`` until it is exactly 0, each at its own sign-step rate
-    (:func:`ntkbench.train.sign_step_lr`), with the parameters kept after ``snapshot_steps``. Returns (data, base
-    net, model, θ0 of the base net, result, rates)."""
+    (:func:`ntkbench.train.sign_step_lr`), with the parameters kept after ``snapshot_steps``; ``fixed_norm`` > 0
+    trains :class:`~ntkbench.networks.FixedNorm` (‖f‖ on the training inputs held at that value). Returns (data,
+    base net, model, θ0 of the base net, result, rates)."""
     ds = load_data(point, ctx)
     base = scaling_net(point, ctx, ds.d_in, width)
     model = Centered(base) if point["centered"] else base
+    if fixed_norm:
+        model = FixedNorm(model, ds.x_train, fixed_norm)
     p0 = init_ensemble(model, member_seeds(point, count))
     theta0, _ = split_buffers(p0)
     lr = torch.tensor([sign_step_lr(base, unstack_params(theta0, s), ds.x_train, c=point["lr"])
@@ -339,10 +342,11 @@ def _ensemble_figure(data: pd.DataFrame, meas, params, expects):
 
 
 # ----- the declarations ---------------------------------------------------------------------------------------------
-def _setup(*, members=(3, 16, 20)) -> tuple[Param, ...]:
-    """The parameters of the 004 set-up (names fixed by the catalogue) shared by the width sweep and the
-    ensemble."""
-    return (P.data(dataset=("mnist_parity",) * 3, n_train=(50, 200, 1000), n_test=(200, 4800, 4000),
+def _setup(*, members=(3, 16, 20), n_train=(50, 200, 1000), n_test=(200, 4800, 4000), centered=True,
+           max_steps=(5000, 20000, 200000)) -> tuple[Param, ...]:
+    """The parameters of the 004 set-up (names fixed by the catalogue) shared by the width sweep, the ensemble and
+    the jamming sweep (:mod:`.jamming`)."""
+    return (P.data(dataset=("mnist_parity",) * 3, n_train=n_train, n_test=n_test,
                    pca=(10, 10, 10), choices=("mnist_parity", "mnist01"))
             + (Param("depth", 3, 3, 6, help="weight layers L (004: 5 hidden layers, depth 6); ≥ 3 gives N ∝ h²",
                      kind="int", low=2),
@@ -350,14 +354,16 @@ def _setup(*, members=(3, 16, 20)) -> tuple[Param, ...]:
                      kind="int", low=2, high=999),
                Param("bottleneck", 0, 0, 0, help="width of the last hidden layer, fixed while the others grow "
                      "(0: it grows too)", kind="int", low=0),
-               Param("centered", True, True, True, help="train f − f0 (004 footnote 5) instead of f", kind="bool"),
+               Param("centered", *(centered,) * 3, help="train f − f0 (004 footnote 5) instead of f", kind="bool"),
                Param("loss", "square_hinge", "square_hinge", "square_hinge", help="004 Eq. 1 (margin 1), or the "
                      "linear hinge", kind="str", choices=("square_hinge", "hinge")),
+               Param("margin", MARGIN, MARGIN, MARGIN, help="the hinge's margin ε_m (004 Eq. 1: 1)", kind="float",
+                     low=0, low_open=True),
                Param("optimizer", "adam", "adam", "adam", help="full-batch adaptive optimizer (004 Methods: Adam)",
                      kind="str", choices=ADAPTIVE),
                Param("lr", 0.3, 0.3, 0.3, help="c of the sign-step rate η = c / mean ‖∇_θ f(x)‖₁ (ntkbench.train."
                      "sign_step_lr): the output move of one sign step", kind="float", low=0, low_open=True),
-               Param("max_steps", 5000, 20000, 200000, help="step cap; a member still above zero loss there makes "
+               Param("max_steps", *max_steps, help="step cap; a member still above zero loss there makes "
                      "the run invalid", kind="int", low=1)))
 
 
