@@ -19,7 +19,7 @@ CTX = SimpleNamespace(dtype=torch.float64, device=torch.device("cpu"))
 def _point(**kw):
     base = dict(dataset="mnist_parity", n_train=40, n_test=60, pca=5, data_seed=0, seed_offset=0, depth=3,
                 members=4, bottleneck=0, centered=False, loss="square_hinge", optimizer="adam", lr=0.3,
-                max_steps=400, width=3, times=(0, 50, 400), independent=True)
+                max_steps=400, width=3, times=(0, 50, 400), independent=True, margin=1.0, fixed_norm=0.0)
     return {**base, **kw}
 
 
@@ -64,3 +64,76 @@ def test_locate_brackets_n_star_by_the_fitted_fraction():
     assert not below.bracketed and below.n_lo == 70 and "ends below N*" in below.text()
     with pytest.raises(ValueError, match="fraction"):
         jamming.locate(_rows({50: (0, 4)}), fraction=0)
+    assert below.n_none == 50 and above.n_none != above.n_none  # NaN: every swept N has a fitted member
+
+
+def _sweep(law, *, n=(60, 80, 100, 120, 150, 200, 300, 500, 2000), fitted=None, members=4, times=()):
+    """Synthetic sweep rows: ``law(N, member)`` the norm of a fitted member; ``fitted`` {N: count} (default: none
+    fitted below 100, all from 100); the test error falls as 0.1 + N^-1/2 beyond its peak at 100; the ensemble's
+    is 0.1 + 0.1·(single − 0.1)."""
+    rows = []
+    for N in n:
+        k = (fitted or {}).get(N, 0 if N < 100 else members)
+        single = 0.1 + (N ** -0.5 if N >= 100 else 0.1 * N / 100)
+        for i in range(members):
+            norm = law(N, i)
+            rows.append({"n_params": N, "seed": i, "converged": i < k, "unsat": 0 if i < k else 5, "norm": norm,
+                         "test_err": single + 0.001 * (i - 1.5), "ens_err": 0.1 + 0.1 * (single - 0.1),
+                         **{jamming.norm_column(t): 3 + (norm - 3) * t / max(times) for t in times}})
+    return pd.DataFrame(rows)
+
+
+def test_divergence_recovers_a_known_law_and_needs_its_window():
+    # ‖f‖ = 3 + 40 (N − 90)^-1 exactly; N* = 90 lies between the last N with no member fitted (80) and N* = 100
+    d = _sweep(lambda n, i: 3 + 40 / (n - 90), n=(60, 80, 100, 120, 150, 200, 300, 500, 1100))
+    d.loc[d["n_params"] == 1100, "norm"] = 3.0  # the plateau
+    r = jamming.divergence(d)
+    assert isinstance(r, jamming.Divergence)
+    assert r.alpha == pytest.approx(1.0, abs=1e-6) and r.n_star == pytest.approx(90, abs=1e-3)
+    assert r.plateau == 3 and list(r.n) == [100, 120, 150, 200, 300, 500]
+    assert jamming.located(d, {}).value == 0
+    # members that did not fit are left out of ‖f‖: a trapped member with a huge norm changes nothing
+    trapped = d.copy()
+    trapped.loc[(trapped["n_params"] == 150) & (trapped["seed"] == 3), ["converged", "norm"]] = (False, 1e6)
+    assert jamming.divergence(trapped).alpha == pytest.approx(1.0, abs=1e-6)
+    # no plateau 10 N* above, or no N without fitted members: not fitted, and the precondition says why
+    short = d[d["n_params"] <= 500]
+    assert "no plateau" in jamming.divergence(short) and jamming.located(short, {}).value == 1
+    early = _sweep(lambda n, i: 3 + 40 / (n - 90), n=(60, 80, 100, 120, 150, 200, 300, 500, 1100),
+                   fitted={60: 1, 80: 1})  # a member fits at every N: where the first nets fit is not swept
+    assert "start it lower" in jamming.divergence(early) and jamming.located(early, {}).value == 1
+    flat = _sweep(lambda n, i: 3.0, n=(60, 80, 100, 120, 150, 200, 300, 500, 1100))
+    assert "does not exceed its plateau" in jamming.divergence(flat)
+    m = jamming._alpha(flat, {"times": ()})
+    assert math.isnan(m.value) and "no divergence" in m.method
+
+
+def test_alpha_fits_every_training_time_and_blow_up_reads_n_star():
+    d = _sweep(lambda n, i: 3 + 40 / (n - 90), n=(60, 80, 100, 120, 150, 200, 300, 500, 1100), times=(10, 100))
+    d.loc[d["n_params"] == 1100, ["norm", "norm_t10", "norm_t100"]] = 3.0
+    m = jamming._alpha(d, {"times": (100, 10)})
+    assert m.value == pytest.approx(1.0, abs=1e-6) and m.line.exponent == pytest.approx(-1.0, abs=1e-6)
+    # after t = 10 the excess is a tenth of the final one: the same exponent, a tenth of the norm's excess at N*
+    assert "t = 10: α = 1.00, ‖f‖_N* = 3.4" in m.method and "t = 100: α = 1.00, ‖f‖_N* = 7" in m.method
+    b = jamming._blow_up(d, {})
+    assert b.value == pytest.approx((3 + 40 / 10) / 3.0)
+
+
+def test_peak_and_flatness_of_the_test_error():
+    d = _sweep(lambda n, i: 3.0)
+    peak = jamming._peak(d, {})
+    assert peak.value == 0 and "N_peak = 100 (over N ≥ 80)" in peak.method  # the peak at N* = 100
+    flat = jamming._flatness(d, {})
+    assert flat.value == pytest.approx(0.1, rel=1e-9)  # the ensemble keeps a tenth of the single nets' excess
+    copies = d.assign(ens_err=d.groupby("n_params")["test_err"].transform("mean"))
+    assert jamming._flatness(copies, {}).value == pytest.approx(1.0, rel=1e-12)
+    rising = d.assign(test_err=d["n_params"] * 1e-5)
+    assert math.isnan(jamming._flatness(rising, {}).value)
+    unlocated = d[d["n_params"] >= 100]
+    assert math.isnan(jamming._peak(unlocated, {}).value) and math.isnan(jamming._flatness(unlocated, {}).value)
+
+
+def test_peak_leaves_out_the_nets_below_the_first_fit():
+    d = _sweep(lambda n, i: 3.0)
+    d.loc[d["n_params"] == 60, "test_err"] = 0.5  # N = 60 < n_none = 80: capacity-limited, not the cusp
+    assert jamming._peak(d, {}).value == 0

@@ -5,7 +5,7 @@ import pytest
 import torch
 from torch.func import grad
 
-from ntkbench import ASI, MLP, Centered, doubling_trick, empirical_ntk
+from ntkbench import ASI, MLP, Centered, FixedNorm, doubling_trick, empirical_ntk
 from ntkbench.networks import REFERENCE_SUFFIX, n_params, split_buffers
 from ntkbench.train import init_ensemble, stack_params, train, train_ensemble, unstack_params
 
@@ -277,3 +277,27 @@ def test_analytic_kernels_reject_mean_field():
 
     with pytest.raises(ValueError, match="mean_field"):
         analytic_ntk(MLP(d_in=4, width=8, depth=2, parametrization="mean_field"), X)
+
+
+def test_fixed_norm_holds_the_output_norm_whatever_the_parameters():
+    """FixedNorm (004 Sect. 6): ‖f̃‖ on x_ref is λ exactly, so rescaling the output layer changes nothing; the
+    gradient sees the normalization (it is orthogonal to that rescaling); members of an ensemble vmap."""
+    net = MLP(d_in=4, width=12, depth=3, init_scheme="orthogonal", bias="zero")
+    fixed = FixedNorm(net, X[:4], 3.0)
+    p = net.init(1)
+    assert fixed(p, X[:4]).pow(2).mean().sqrt().item() == pytest.approx(3.0, rel=1e-14)
+    torch.testing.assert_close(fixed(p, X), 3.0 * net(p, X) / net(p, X[:4]).pow(2).mean().sqrt(), rtol=0, atol=0)
+    scaled = {**p, "W3": 7.0 * p["W3"]}
+    torch.testing.assert_close(fixed(scaled, X), fixed(p, X), rtol=1e-13, atol=1e-13)
+    g = grad(lambda q: fixed(q, X[5:6]).sum())(p)
+    assert torch.dot(g["W3"].flatten(), p["W3"].flatten()).abs() < 1e-12 and g["W3"].abs().max() > 1e-3
+    assert fixed.n_params == net.n_params and fixed.depth == 3
+    _close(fixed.init(1), p, tol=0)
+    stacked = init_ensemble(fixed, [0, 1])
+    norms = torch.func.vmap(lambda q: fixed(q, X[:4]).pow(2).mean().sqrt())(stacked)
+    torch.testing.assert_close(norms, torch.full((2,), 3.0, dtype=torch.float64), rtol=1e-14, atol=0)
+    for bad in (0.0, -1.0, float("nan"), True):
+        with pytest.raises(ValueError, match="norm must be"):
+            FixedNorm(net, X, bad)
+    with pytest.raises(ValueError, match="x_ref must be"):
+        FixedNorm(net, X[0], 1.0)

@@ -68,7 +68,7 @@ def test_scaling_net_has_orthogonal_weights_zero_biases_and_the_bottleneck():
 
 def _point(**kw):
     base = dict(dataset="mnist_parity", n_train=30, n_test=60, pca=5, data_seed=0, seed_offset=0, depth=3,
-                members=6, bottleneck=0, centered=True, loss="square_hinge", optimizer="adam", lr=0.3,
+                members=6, bottleneck=0, centered=True, loss="square_hinge", margin=1.0, optimizer="adam", lr=0.3,
                 max_steps=3000, width=12, group_sizes=(1, 2, 3), independent=True)
     return {**base, **kw}
 

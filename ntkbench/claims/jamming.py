@@ -247,16 +247,20 @@ def _blow_up(d: pd.DataFrame, params: Mapping[str, Any]) -> Measurement:
 
 
 def _peak(d: pd.DataFrame, params: Mapping[str, Any]) -> Measurement:
-    """log2(N_peak / N*): N_peak the swept N of the largest mean test error over the members (all of them: 004
-    Fig. 2A), N* the first swept N with ≥ half the members fitted."""
+    """log2(N_peak / N*): N_peak the swept N ≥ n_none of the largest mean test error over the members (all of them:
+    004 Fig. 2A), N* the first swept N with ≥ half the members fitted. Below n_none, the last N where no member
+    fits, the error is that of nets too small to fit (39 % of the patterns unsatisfied at N = 69 at ci), which
+    is no part of the cusp and would make N_peak depend on where the sweep starts."""
     j = locate(d, FRACTION)
     if not j.bracketed:
         return Measurement(math.nan, method="not measured: " + j.text())
     err = d.groupby("n_params")["test_err"].mean()
-    n_peak = float(err.idxmax())
+    lo = j.n_none if np.isfinite(j.n_none) else float(err.index.min())
+    n_peak = float(err[err.index >= lo].idxmax())
     trail = ", ".join(f"{n:g}: {e:.4f}" for n, e in err.items())
-    return Measurement(math.log2(n_peak / j.n_hi), method=f"N_peak = {n_peak:g}, N* = {j.n_hi:g} (in ({j.n_lo:g}, "
-                                                          f"{j.n_hi:g}]); mean test error per N: {trail}")
+    return Measurement(math.log2(n_peak / j.n_hi), method=f"N_peak = {n_peak:g} (over N ≥ {lo:g}), N* = {j.n_hi:g} "
+                                                          f"(in ({j.n_lo:g}, {j.n_hi:g}]); mean test error per N: "
+                                                          f"{trail}")
 
 
 def _flatness(d: pd.DataFrame, params: Mapping[str, Any]) -> Measurement:
@@ -346,14 +350,14 @@ def _cusp_figure(data: pd.DataFrame, meas, params, expects):
 # ----- the declarations ---------------------------------------------------------------------------------------------
 def _params() -> tuple[Param, ...]:
     """The sweep shared by jamming-norm and jamming-cusp (run once, read by both)."""
-    setup = _setup(members=(4, 16, 20), n_train=(100, 500, 1000), n_test=(400, 4500, 4000), centered=False,
-                   max_steps=(2000, 10000, 100000))
+    setup = _setup(members=(3, 16, 20), n_train=(100, 500, 1000), n_test=(400, 4500, 4000), centered=False,
+                   max_steps=(600, 10000, 100000))
     setup = tuple(dataclasses.replace(p, help="step cap: a member still above zero loss there is jammed (below "
                                               "N*) or trapped (above: counted)") if p.name == "max_steps" else p
                   for p in setup)
-    return setup + P.width_axis(((2, 3, 4, 8, 16), (4, 5, 6, 7, 8, 9, 10, 12, 16, 24, 48),
+    return setup + P.width_axis(((2, 4, 16), (4, 5, 6, 7, 8, 9, 10, 12, 16, 24, 48),
                                  (3, 4, 5, 6, 7, 8, 9, 10, 12, 14, 16, 20, 24, 32, 48, 64))) + (
-        Param("times", (100, 500, 2000), (300, 1000, 3000, 10000), (1000, 3000, 10000, 30000, 100000),
+        Param("times", (100, 600), (300, 1000, 3000, 10000), (1000, 3000, 10000, 30000, 100000),
               help="training times t at which ‖f‖ is recorded (004 Fig. 7B), ≤ max_steps", kind="ints", low=0),
         Param("fixed_norm", 0.0, 0.0, 0.0, help="λ > 0 trains λ f/‖f‖_train: the norm on the training inputs held "
               "at λ (004 Sect. 6's norm-fixing regularization; a control), 0: free", kind="float", low=0),
@@ -396,7 +400,8 @@ register(Claim(
     controls=(Control("fixed-norm", {"fixed_norm": 3.0},
                       "‖f‖ on the training inputs held at 3 (004 Sect. 6: a regularization that fixes the norm): "
                       "the nets cannot grow their output to lower the effective margin, so N* moves up and the norm "
-                      "does not diverge there", fails=("alpha", "blow-up")),),
+                      "does not blow up there (the fit of its small remaining excess is no divergence and is not "
+                      "asserted to fail)", fails=("blow-up",)),),
     figure=_norm_figure,
     notes=_NOTES,
     in_tests=False,
