@@ -8,7 +8,9 @@ possible loss at the end of training" (004 §1.1): below it some training patter
 Fig. 2B) — that is the physics, not a failed experiment — and near it training slows down, so the outcome at
 ``max_steps`` is recorded per member, with the number of unsatisfied patterns.
 
-:func:`jamming_point` measures one width; :func:`locate` reads N* and its bracket off the sweep.
+:func:`jamming_point` measures one width; :func:`locate` reads N* and its bracket off the sweep, :func:`located`
+says whether the sweep crossed the transition as designed, :func:`divergence` fits the norm's blow-up at N*; the
+claims ``scaling/jamming-norm`` (004 Fig. 7) and ``scaling/jamming-cusp`` (004 Fig. 2) read one shared sweep.
 """
 
 from __future__ import annotations
@@ -55,7 +57,8 @@ def jamming_point(point: Mapping[str, Any], ctx) -> pd.DataFrame:
       training and the test points: 004 Fig. 7A; a member stopped before t counts with its final f);
     * ``ens_err``: the test error of the average output of the ``members`` nets (004 Fig. 2A's ensemble average).
 
-    ``independent=false``: every member is a copy of the first (one initialization)."""
+    ``independent=false``: every member is a copy of the first (one initialization); ``fixed_norm`` = λ > 0 trains
+    :class:`~ntkbench.networks.FixedNorm` nets (‖f‖ on the training inputs held at λ)."""
     count = point["members"] if point["independent"] else 1
     times = sorted({int(t) for t in point["times"]})
     if times and not 0 <= times[0] <= times[-1] <= point["max_steps"]:
