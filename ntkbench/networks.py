@@ -329,8 +329,8 @@ class FixedNorm:
     """The output with its norm fixed (004 Sect. 6: "a regularization imposed to fix ‖f‖_μ = λ"): f̃(x) =
     λ f(x) / ‖f‖_ref, ‖f‖_ref the root mean square of f over the reference inputs ``x_ref`` (the training set).
     The net cannot rescale its output, so a hinge loss with margin ε_m acts with the effective margin ε_m / λ
-    however it trains. ``base`` is any network (an :class:`MLP`, a :class:`Centered` net); parameters,
-    initialization and attributes are the base network's."""
+    however it trains. ``base`` is any network whose output on ``x_ref`` is not identically 0 (a :class:`Centered`
+    net's is, at θ0: no norm to fix); parameters, initialization and attributes are the base network's."""
 
     base: Any
     x_ref: torch.Tensor

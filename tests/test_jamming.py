@@ -40,6 +40,8 @@ def test_rows_of_a_jammed_and_of_a_fitted_width_match_their_definitions():
     for bad in ((500,), (-1, 50)):
         with pytest.raises(ValueError, match="times must be"):
             jamming.jamming_point(_point(times=bad), CTX)
+    with pytest.raises(ValueError, match="fixed_norm > 0 needs centered=false"):
+        jamming.jamming_point(_point(centered=True, fixed_norm=3.0), CTX)
 
 
 def _rows(spec):

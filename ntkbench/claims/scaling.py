@@ -79,6 +79,9 @@ def train_members(point: Mapping[str, Any], ctx, width: int, count: int, snapsho
     base = scaling_net(point, ctx, ds.d_in, width)
     model = Centered(base) if point["centered"] else base
     if fixed_norm:
+        if point["centered"]:
+            raise ValueError("fixed_norm > 0 needs centered=false: a centered net's output is 0 at initialization, "
+                             "so there is no norm to fix")
         model = FixedNorm(model, ds.x_train, fixed_norm)
     p0 = init_ensemble(model, member_seeds(point, count))
     theta0, _ = split_buffers(p0)
