@@ -104,6 +104,8 @@ def test_divergence_recovers_a_known_law_and_needs_its_window():
     early = _sweep(lambda n, i: 3 + 40 / (n - 90), n=(60, 80, 100, 120, 150, 200, 300, 500, 1100),
                    fitted={60: 1, 80: 1})  # a member fits at every N: where the first nets fit is not swept
     assert "start it lower" in jamming.divergence(early) and jamming.located(early, {}).value == 1
+    stuck = d.assign(converged=d["converged"] & (d["n_params"] < 1100))  # the widest nets trapped: no plateau,
+    assert "ends below N*" in jamming.divergence(stuck) and jamming.located(stuck, {}).value == 1  # no bracket
     flat = _sweep(lambda n, i: 3.0, n=(60, 80, 100, 120, 150, 200, 300, 500, 1100))
     assert "does not exceed its plateau" in jamming.divergence(flat)
     m = jamming._alpha(flat, {"times": ()})

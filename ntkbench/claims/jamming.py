@@ -192,7 +192,7 @@ def divergence(d: pd.DataFrame, column: str = "norm") -> Divergence | str:
       ``located``, not here: 004 §6's argument is about nets that reach zero loss); ‖f‖_∞: the mean at the widest
       swept N (≥ 10 N*);
     * window: every swept N from N* (the first with ≥ half the members fitted) to below the widest;
-    * N* free between the last swept N where no member fitted and the first fitted N (the mean over fitted members
+    * N* free between the last swept N where no member fitted and the 50 % point (the mean over fitted members
       diverges where the first of them fit, not where half of them do: members fit at their own N*; 004 Fig. 7B
       tunes N* the same way, "to obtain straight curves");
     * least squares on log of the per-N mean excess (:func:`ntkbench.fit.critical`; a Wald interval: one mean per N).
