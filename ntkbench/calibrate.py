@@ -90,11 +90,12 @@ def _task(args: tuple) -> Result:
 
 def calibrate(claim_ids: Iterable[str], reseeds: int = 10, profile: str = registry.DEFAULT_PROFILE, *,
               jobs: int = 1, out: str | os.PathLike = "results", controls: bool | Iterable[str] = False,
-              device: str = "cpu",
+              claims_too: bool = True, device: str = "cpu",
               progress: bool = False, cache: str | os.PathLike | None = None) -> list[dict[str, Any]]:
     """Run every selected claim (ids or families; with ``controls``, each negative control too) at ``profile``
     with seed_offset = 1 … ``reseeds`` (``controls``: True for every control, or the names of the controls to
-    calibrate, e.g. one costly control alone); write and return one calibration record per claim/control, rewritten
+    calibrate, e.g. one costly control alone; with ``claims_too=False`` the claims themselves are not rerun, so their
+    records stay as they are); write and return one calibration record per claim/control, rewritten
     after each of its runs (``complete`` says whether all ``reseeds`` are in; an interrupted calibration keeps what it
     measured, and the points are cached in ``cache``, default ``out``, so a rerun resumes)."""
     if isinstance(reseeds, bool) or not isinstance(reseeds, int) or reseeds < 2:
@@ -106,7 +107,10 @@ def calibrate(claim_ids: Iterable[str], reseeds: int = 10, profile: str = regist
     if names - known:
         raise registry.UsageError(f"controls: {', '.join(sorted(names - known))} is not a negative control of the "
                                   f"selected claims (allowed: {', '.join(sorted(known)) or 'none'})")
-    targets = [(c.id, None) for c in claims] + [(c.id, k.name) for c in claims for k in c.controls
+    if not claims_too and not controls:
+        raise registry.UsageError("controls only: name the controls to calibrate (controls=True or their names), "
+                                  "or calibrate the claims too")
+    targets = [(c.id, None) for c in claims if claims_too] + [(c.id, k.name) for c in claims for k in c.controls
                                                 if controls is True or (controls and k.name in names)]
     threads, note = threads_per_worker(jobs)
     if progress and note:

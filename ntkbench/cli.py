@@ -113,6 +113,9 @@ def _parser() -> _Parser:
     s.add_argument("--controls", action="store_true", help="also calibrate each claim's negative controls")
     s.add_argument("--control", action="append", default=[], metavar="NAME",
                    help="also calibrate this negative control (repeatable; instead of all of --controls)")
+    s.add_argument("--controls-only", action="store_true",
+                   help="calibrate the selected controls (--controls or --control) without rerunning the claims; "
+                   "the claims' calibration records stay as they are")
     s.add_argument("--quiet", action="store_true", help="no progress bars")
 
     s = sub.add_parser("report", help="rebuild OUT/README.md from saved results",
@@ -466,6 +469,8 @@ def _calibration_lines(cal: Mapping[str, Any], out: Path, profile: str) -> list[
 
 
 def _cmd_calibrate(args: argparse.Namespace) -> int:
+    if args.controls_only and not (args.controls or args.control):
+        raise UsageError("--controls-only needs --controls or --control NAME (the controls to calibrate)")
     claims = registry.select(args.names)
     device = _device(args.device)
     out = writable_folder(args.out)
@@ -477,7 +482,8 @@ def _cmd_calibrate(args: argparse.Namespace) -> int:
         return 1
     try:
         rows = calibrate([c.id for c in claims], reseeds=args.reseeds, profile=args.profile, jobs=args.jobs, out=out,
-                         controls=args.controls or args.control, device=device, progress=not args.quiet)
+                         controls=args.controls or args.control, claims_too=not args.controls_only, device=device,
+                         progress=not args.quiet)
     except (UsageError, KeyboardInterrupt):
         raise
     except Exception:  # noqa: BLE001 - reported, never a crash of the CLI

@@ -113,3 +113,18 @@ def test_calibrate_rejects_bad_arguments(toy, tmp_path):
 def test_calibrate_can_take_one_named_control(toy, tmp_path):
     records = calibrate.calibrate(["toycal/level"], reseeds=2, profile="ci", out=tmp_path, controls=["far"])
     assert [r["control"] for r in records] == [None, "far"]
+
+
+def test_a_control_alone_leaves_the_claims_record_as_it_is(toy, tmp_path, monkeypatch):
+    calibrate.calibrate(["toycal/level"], reseeds=2, profile="ci", out=tmp_path)
+    claim_path = store.calibration_path(tmp_path, "ci", "toycal/level")
+    before = claim_path.read_bytes()
+    ran = []
+    real = calibrate._task
+    monkeypatch.setattr(calibrate, "_task", lambda task: ran.append(task[3]) or real(task))
+    records = calibrate.calibrate(["toycal/level"], reseeds=3, profile="ci", out=tmp_path, controls=["far"],
+                                  claims_too=False)
+    assert [r["control"] for r in records] == ["far"] and records[0]["reseeds"] == 3 and records[0]["complete"]
+    assert ran == ["far"] * 3 and claim_path.read_bytes() == before  # the claim was not rerun nor rewritten
+    with pytest.raises(UsageError, match="controls only: name the controls to calibrate"):
+        calibrate.calibrate(["toycal/level"], reseeds=2, out=tmp_path, claims_too=False)

@@ -165,6 +165,7 @@ def test_a_damaged_cached_point_is_recomputed_and_reported(capsys, tmp_path):
     (["calibrate", HOMOGENEITY, "--reseeds", "1"], "argument --reseeds: expects an integer >= 2 (a spread needs two "
      "runs), got '1'"),
     (["calibrate"], "the following arguments are required: ID|FAMILY"),
+    (["calibrate", HOMOGENEITY, "--controls-only"], "--controls-only needs --controls or --control NAME"),
 ])
 def test_usage_errors_exit_2_before_running(capsys, tmp_path, argv, message):
     if argv and argv[0] == "run":
@@ -250,12 +251,12 @@ def fake_calibrate(monkeypatch):
     calls: list[dict] = []
     rates: dict = {"claim": 1.0, "control": 1.0}  # the fraction of reseeded runs that came out as predicted
 
-    def calibrate(claim_ids, *, reseeds, profile, jobs, out, controls, device, progress):
+    def calibrate(claim_ids, *, reseeds, profile, jobs, out, controls, claims_too, device, progress):
         calls.append({"ids": list(claim_ids), "reseeds": reseeds, "profile": profile, "jobs": jobs, "out": out,
-                      "controls": controls, "device": device, "progress": progress})
+                      "controls": controls, "claims_too": claims_too, "device": device, "progress": progress})
         rows = []
         for cid in claim_ids:
-            for ctrl in [None] + (["normal-bias"] if controls else []):
+            for ctrl in [None] * claims_too + (["normal-bias"] if controls else []):
                 rate = rates["control" if ctrl else "claim"]
                 row = {"id": cid, "control": ctrl, "profile": profile, "reseeds": reseeds, "pass_rate": rate,
                        "invalid": 1 if rate < 1 else 0, "errors": 0,
@@ -278,7 +279,7 @@ def test_calibrate_prints_one_line_per_claim_and_quantity(capsys, tmp_path, fake
                         "--out", str(tmp_path), "--jobs", "2")
     assert code == 0
     assert calls == [{"ids": [HOMOGENEITY], "reseeds": 3, "profile": "ci", "jobs": 2, "out": tmp_path,
-                      "controls": True, "device": "cpu", "progress": False}]
+                      "controls": True, "claims_too": True, "device": "cpu", "progress": False}]
     lines = out.splitlines()
     path = tmp_path / "ci" / "calibration" / "init-scale__homogeneity.json"
     assert lines[0] == f"{HOMOGENEITY}: as predicted in 100% of 3 reseeds  → {path}"
@@ -293,6 +294,11 @@ def test_calibrate_prints_one_line_per_claim_and_quantity(capsys, tmp_path, fake
     _run(capsys, "calibrate", HOMOGENEITY, "--control", "normal-bias", "--quiet", "--out", str(tmp_path))
     assert calls[-1]["controls"] == ["normal-bias"]  # one named control instead of all
     assert f"{HOMOGENEITY} [normal-bias]: as predicted in 60% of 10 reseeds (1 invalid)  NOT AS PREDICTED" in out
+    code, out, _ = _run(capsys, "calibrate", HOMOGENEITY, "--control", "normal-bias", "--controls-only", "--quiet",
+                        "--out", str(tmp_path))
+    assert calls[-1]["claims_too"] is False and calls[-1]["controls"] == ["normal-bias"]
+    assert [line.split(":")[0] for line in out.splitlines() if not line.startswith(" ")] == [
+        f"{HOMOGENEITY} [normal-bias]", "round-off × 1e4"]  # the control alone: the claim is not rerun
 
 
 def test_calibrate_shows_in_the_report(capsys, tmp_path, fake_calibrate):
