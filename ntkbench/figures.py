@@ -55,3 +55,14 @@ def fitted_line(ax, x_range: Sequence[float], amplitude: float, exponent: float,
     """Draw y = amplitude · x^exponent over ``x_range`` (log axes)."""
     xs = np.geomspace(x_range[0], x_range[1], 50)
     ax.plot(xs, amplitude * xs**exponent, style, color=color, lw=1.2, label=label)
+
+
+def measured_line(ax, measurement, *, label: str, x_power: float = 1.0, **style) -> bool:
+    """Draw a measurement's fitted power law (its ``line``) against x^``x_power`` (e.g. 2 for σ² axes); a fit that
+    did not happen (no line: too few points, a failed precondition) draws nothing. Returns whether it drew."""
+    line = getattr(measurement, "line", None)
+    if line is None:
+        return False
+    fitted_line(ax, (line.x_lo**x_power, line.x_hi**x_power), line.amplitude, line.exponent / x_power, label=label,
+                **style)
+    return True

@@ -29,7 +29,7 @@ import pandas as pd
 import torch
 from torch.func import jvp
 
-from ..figures import fitted_line, subplots
+from ..figures import measured_line, subplots
 from ..linearize import decomposition, gd_infinite_time, linear_steps, psd_solve
 from ..networks import MLP
 from ..registry import Claim, Control, Measurement, Param, register
@@ -154,8 +154,7 @@ def _sigma_figure(data: pd.DataFrame, meas, params, expects):
         ax.plot(lbg.index, lbg, "k--", lw=1, label="Thm 4 lower bound")
         ax.axhline(d["test_mse_int"].mean(), color="grey", ls=":", label="f_int (Eq. 9)")
         m = meas[f"slope[L={depth}]"]
-        fitted_line(ax, (m.line.x_lo**2, m.line.x_hi**2), m.line.amplitude, m.line.exponent / 2,
-                    label=f"fit σ^{m.value:.2f} (expected σ^{2 * depth})")
+        measured_line(ax, m, x_power=2, label=f"fit σ^{m.value:.2f} (expected σ^{2 * depth})")
         ax.set(xscale="log", yscale="log", xlabel="σ²", ylabel="test MSE",
                title=f"L = {depth}, m = {d['width'].iloc[0]}")
         ax.legend(fontsize=6)
@@ -267,8 +266,7 @@ def _kernel_limit_figure(data: pd.DataFrame, meas, params, expects):
         gw = w.groupby("width")["dist_lin_inf"]
         ax_w.errorbar(gw.mean().index, gw.mean(), yerr=gw.std(), marker="o", capsize=2, label="floor at smallest σ")
         m = meas[f"floor-slope[L={depth}]"]
-        fitted_line(ax_w, (m.line.x_lo, m.line.x_hi), m.line.amplitude, m.line.exponent,
-                    label=f"fit m^{m.value:.2f} (expected m^-0.5)")
+        measured_line(ax_w, m, label=f"fit m^{m.value:.2f} (expected m^-0.5)")
         ax_w.set(xscale="log", yscale="log", xlabel="width m", ylabel="‖f_NN − f_lin,∞‖ / ‖f_int‖",
                  title=f"L = {depth}, σ = {w['sigma'].iloc[0]:g}")
         ax_w.legend(fontsize=6)
@@ -335,8 +333,7 @@ def _width_figure(data, meas, params, expects):
         ax.errorbar(g.mean().index, g.mean(), yerr=g.std(), marker="o", capsize=2, label=label)
     for name in ("sup-slope", "final-slope"):
         m = meas[name]
-        fitted_line(ax, (m.line.x_lo, m.line.x_hi), m.line.amplitude, m.line.exponent,
-                    label=f"{name}: m^{m.value:.2f}")
+        measured_line(ax, m, label=f"{name}: m^{m.value:.2f}")
     ax.set(xscale="log", yscale="log", xlabel="width m", ylabel="‖f_NN,t − f_lin,t‖ / ‖f_lin,t‖ (test)",
            title=f"L = {params['depth']}, σ = {params['sigma']:g}, {params['parametrization']}, c = {params['lr_c']:g}")
     ax.legend(fontsize=7)
@@ -448,8 +445,7 @@ def _last_layer_figure(data, meas, params, expects):
                                        "rel_dev": "‖f − f_int + Ψ(x,X)Ψ⁻¹r‖ (Thm 1 identity)"})
     sns.lineplot(d, x="threshold", y="value", hue="quantity", marker="o", errorbar=("pi", 100), ax=ax)
     m = meas["min-norm-rate"]
-    fitted_line(ax, (m.line.x_lo, m.line.x_hi), m.line.amplitude, m.line.exponent,
-                label=f"fit threshold^{m.value:.2f} (expected ^0.5)")
+    measured_line(ax, m, label=f"fit threshold^{m.value:.2f} (expected ^0.5)")
     ax.set(xscale="log", yscale="log", xlabel="training threshold", ylabel="relative to ‖f_int‖ on test points",
            title=f"last layer only, θ^L_0 = {params['last_init']}")
     ax.legend(fontsize=7)

@@ -37,7 +37,7 @@ from torch.func import grad, vmap
 
 from .. import fit
 from ..analytic import analytic_ntk
-from ..figures import fitted_line, subplots
+from ..figures import measured_line, subplots
 from ..kernels import empirical_ntk
 from ..losses import Loss
 from ..networks import MLP, Centered, FixedNorm, split_buffers
@@ -289,9 +289,8 @@ def _fluctuation_figure(data: pd.DataFrame, meas, params, expects):
     pos = m[m["excess_pair"] > 0]
     ax.plot(pos["n_params"], pos["excess_pair"], "o-", color="C0", label="2(ε¹ − ε²)")
     for name, mm in meas.items():
-        if name.startswith("slope") and mm.line is not None and "ε¹" in mm.method:
-            fitted_line(ax, (mm.line.x_lo, mm.line.x_hi), mm.line.amplitude, mm.line.exponent,
-                        label=f"free fit N^{mm.value:.2f}")
+        if name.startswith("slope") and "ε¹" in mm.method:
+            measured_line(ax, mm, label=f"free fit N^{mm.value:.2f}")
     if len(pos) >= 3:
         x = pos["n_params"].to_numpy(float)
         a, b = _two_term(x, pos["excess_pair"].to_numpy(float), (-0.5, -0.75))
