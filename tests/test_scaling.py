@@ -101,8 +101,21 @@ def test_fluctuations_rows_match_their_definitions():
     assert np.allclose(d["excess_err"], d["test_err"] - d["ens_err"])
     assert np.allclose(d["delta_est"], d["out_dev"] / d["grad_norm"])
     assert np.allclose(d["excess_pair"], 2 * (d["test_err"] - d["pair_err"]))
-    assert (d["pair_err"].iloc[0::2].to_numpy() == d["pair_err"].iloc[1::2].to_numpy()).all()  # one value per pair
     assert (d["kernel_dev"] > 0).all() and (d["kernel_change"] > 0).all()
+
+
+def test_pair_errors_average_every_other_member():
+    y = torch.tensor([1.0, 1.0, -1.0])
+    f = torch.tensor([[1.0, 1.0, 1.0], [1.0, -1.0, -1.0], [-3.0, 3.0, -1.0]])  # errors 1/3, 1/3, 1/3
+    # pair averages: (0,1) [1, 0, 0] -> 2/3 wrong (sign 0 counts as wrong); (0,2) [-1, 2, 0] -> 2/3; (1,2) [-1, 1, -1]
+    # -> 1/3; member i's mean over its two pairs
+    assert scaling._pair_errors(f, y).tolist() == pytest.approx([2 / 3, 1 / 2, 1 / 2])
+    g = torch.randn(7, 50, generator=torch.Generator().manual_seed(3), dtype=torch.float64)
+    yg = torch.where(torch.arange(50) % 2 == 0, 1.0, -1.0).double()
+    every = [float(scaling._errors((g[i] + g[j]) / 2, yg)) for i in range(7) for j in range(7) if i < j]
+    assert float(scaling._pair_errors(g, yg).mean()) == pytest.approx(np.mean(every), abs=1e-15)  # the U-statistic
+    with pytest.raises(ValueError, match="members"):
+        scaling._pair_errors(g[:1], yg)
 
 
 def test_excess_slope_refuses_a_non_positive_mean():
