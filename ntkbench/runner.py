@@ -389,7 +389,8 @@ def split_overrides(claims: Sequence[Claim], sets: Mapping[str, str], profile: s
 
 def threads_per_worker(jobs: int) -> tuple[int, str]:
     """Intra-op threads for each of ``jobs`` worker processes: the cores divided among the workers, less the
-    cores other work keeps busy (1-minute load average); a note when the machine is oversubscribed. Two
+    cores other work keeps busy (1-minute load average), at most ``OMP_NUM_THREADS`` when that is set (a job
+    started first cannot see the ones started after it); a note when the machine is oversubscribed. Two
     processes with two threads each on two cores slow each other ~30× (README, "Claims")."""
     cores = os.cpu_count() or 1
     try:
@@ -398,6 +399,9 @@ def threads_per_worker(jobs: int) -> tuple[int, str]:
         busy = 0.0
     free = max(1, round(cores - busy))
     threads = max(1, min(cores // max(1, jobs), free // max(1, jobs)))
+    cap = os.environ.get("OMP_NUM_THREADS", "").strip()
+    if cap.isdigit() and int(cap) > 0:
+        threads = min(threads, int(cap))
     note = ""
     if busy >= cores - 0.5:
         note = (f"note: the machine is busy (load {busy:.1f} on {cores} cores): {jobs} worker(s) × {threads} "

@@ -316,6 +316,7 @@ def test_the_cache_key_hashes_the_engine_and_claims_not_the_presentation(tmp_pat
 
 
 def test_threads_per_worker_divides_the_free_cores(monkeypatch):
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
     monkeypatch.setattr(runner.os, "cpu_count", lambda: 4)
     monkeypatch.setattr(runner.os, "getloadavg", lambda: (0.0, 0.0, 0.0))
     assert runner.threads_per_worker(1) == (4, "") and runner.threads_per_worker(2)[0] == 2
@@ -323,6 +324,17 @@ def test_threads_per_worker_divides_the_free_cores(monkeypatch):
     monkeypatch.setattr(runner.os, "getloadavg", lambda: (3.9, 0.0, 0.0))
     threads, note = runner.threads_per_worker(1)
     assert threads == 1 and "busy" in note
+
+
+def test_threads_per_worker_keeps_to_omp_num_threads(monkeypatch):
+    monkeypatch.setattr(runner.os, "cpu_count", lambda: 4)
+    monkeypatch.setattr(runner.os, "getloadavg", lambda: (0.0, 0.0, 0.0))
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    assert runner.threads_per_worker(1)[0] == 1
+    monkeypatch.setenv("OMP_NUM_THREADS", "8")  # a cap, never more than the free cores
+    assert runner.threads_per_worker(1)[0] == 4
+    monkeypatch.setenv("OMP_NUM_THREADS", "auto")  # not a count: ignored
+    assert runner.threads_per_worker(2)[0] == 2
 
 
 # ----- worker processes (spawned workers re-import the registry: real, cheap claims only) ----------------------------
