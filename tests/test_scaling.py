@@ -114,6 +114,8 @@ def test_pair_errors_average_every_other_member():
     yg = torch.where(torch.arange(50) % 2 == 0, 1.0, -1.0).double()
     every = [float(scaling._errors((g[i] + g[j]) / 2, yg)) for i in range(7) for j in range(7) if i < j]
     assert float(scaling._pair_errors(g, yg).mean()) == pytest.approx(np.mean(every), abs=1e-15)  # the U-statistic
+    copies = g[:1].repeat(16, 1)
+    assert (scaling._pair_errors(copies, yg) == scaling._errors(copies, yg)).all()  # exactly: no excess from round-off
     with pytest.raises(ValueError, match="members"):
         scaling._pair_errors(g[:1], yg)
 

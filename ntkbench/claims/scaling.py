@@ -116,8 +116,8 @@ def _pair_errors(f: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         raise ValueError(f"members: a pair needs at least 2 members, got {s}")
     out = torch.empty(s, dtype=torch.float64)
     for i in range(s):  # one row at a time: memory S × test points, not S² × test points
-        e = _errors((f[i] + f) / 2, y)
-        out[i] = (e.sum() - e[i]) / (s - 1)
+        wrong = (torch.sign((f[i] + f) / 2) != y).sum(dim=-1)  # integer counts: copies of one net give ε² = ε¹
+        out[i] = (wrong.sum() - wrong[i]).item() / (f.shape[-1] * (s - 1))  # exactly, not to round-off
     return out
 
 
