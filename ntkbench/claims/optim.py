@@ -336,7 +336,7 @@ def _spread_ratio(column: str):
     return value
 
 
-#: the three comparison claims' calibration (one shared sweep of ~30 CPU-minutes per reseed)
+#: the calibration of sgd-equals-gd and adaptive-batch-dependence (one shared sweep, 20–45 minutes per reseed)
 CAL9 = ("Calibration at ci (results/ci/calibration/; 9 reseeds and splits, the 10th run apart with --set "
         "seed_offset=10, README): ")
 _STOP_REASON = ("both runs stop at training loss < threshold, and their unfinished residuals r differ; to first "
