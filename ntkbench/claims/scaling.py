@@ -102,9 +102,14 @@ def input_gradients(model, stacked: Mapping[str, torch.Tensor], x: torch.Tensor)
         return vmap(lambda p: vmap(one, in_dims=(None, 0))(p, x))(dict(stacked))
 
 
+def _wrong(f: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Misclassified test points (sign f ≠ y; a zero output counts as wrong), counted along the last axis."""
+    return (torch.sign(f) != y).sum(dim=-1)
+
+
 def _errors(f: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     """Test error (misclassification rate of sign f) along the last axis."""
-    return (torch.sign(f) != y).double().mean(dim=-1)
+    return _wrong(f, y).double() / f.shape[-1]
 
 
 def _pair_errors(f: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -117,8 +122,8 @@ def _pair_errors(f: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         raise ValueError(f"members: a pair needs at least 2 members, got {s}")
     out = torch.empty(s, dtype=torch.float64)
     for i in range(s):  # one row at a time: memory S × test points, not S² × test points
-        wrong = (torch.sign((f[i] + f) / 2) != y).sum(dim=-1)  # integer counts: copies of one net give ε² = ε¹
-        out[i] = (wrong.sum() - wrong[i]).item() / (f.shape[-1] * (s - 1))  # exactly, not to round-off
+        wrong = _wrong((f[i] + f) / 2, y)  # integer counts: copies of one net give ε² = ε¹ exactly
+        out[i] = (wrong.sum() - wrong[i]).item() / (f.shape[-1] * (s - 1))
     return out
 
 
@@ -393,10 +398,10 @@ INDEPENDENT = Param("independent", True, True, True, help="independent initializ
                     kind="bool")
 
 
-def _fluct_params(members=(3, 16, 20)) -> tuple[Param, ...]:
-    """The width sweep of ntk-fluctuations, output-fluctuations and test-error (with the same ``members`` the same
-    points: run once, read by all)."""
-    return _setup(members=members) + P.width_axis(((8, 16, 32), (32, 64, 128, 256), (16, 32, 64, 128, 256))) + (
+def _fluct_params(**setup) -> tuple[Param, ...]:
+    """The width sweep of ntk-fluctuations, output-fluctuations and test-error (``setup``: :func:`_setup`'s
+    arguments; with the same ones the same points: run once, read by all)."""
+    return _setup(**setup) + P.width_axis(((8, 16, 32), (32, 64, 128, 256), (16, 32, 64, 128, 256))) + (
         Param("kernel_points", 10, 20, 50, help="training inputs on which Θ is compared (the first ones)", kind="int",
               low=1),
         INDEPENDENT,
