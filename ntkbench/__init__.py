@@ -23,7 +23,7 @@ from .linearize import (
     linearize,
 )
 from .losses import Loss
-from .networks import ASI, MLP, REFERENCE_SUFFIX, Centered, FixedNorm, doubling_trick, split_buffers
+from .networks import ASI, MLP, REFERENCE_SUFFIX, RND, Centered, FixedNorm, doubling_trick, split_buffers
 from .train import (
     LR_GRID,
     TrainResult,
@@ -59,7 +59,7 @@ def __dir__() -> list[str]:
 
 
 __all__ = [
-    "ASI", "LR_GRID", "MLP", "REFERENCE_SUFFIX", "Centered", "FixedNorm", "IllConditionedKernel", "Loss",
+    "ASI", "LR_GRID", "MLP", "REFERENCE_SUFFIX", "RND", "Centered", "FixedNorm", "IllConditionedKernel", "Loss",
     "TrainResult",
     "analytic_nngp", "analytic_ntk", "data", "decomposition", "doubling_trick", "empirical_ntk", "fit",
     "gd_finite_time", "gd_infinite_time", "init_ensemble", "kernel_interpolant", "linearize",

@@ -132,6 +132,12 @@ def _prepare(net: Any, x1: Any, x2: Any, dtype: Any, allow_wrappers: bool):
             "parametrization='mean_field' has no finite infinite-width tangent kernel (it vanishes like 1/m); "
             "analytic kernels support parametrization 'ntk' and 'standard'"
         )
+    if mlp.init_scheme == "glorot":
+        raise ValueError(
+            "init_scheme='glorot' scales each layer by its fan-out too (σ_l = σ√(2 fan_in/(fan_in + fan_out))), which "
+            "these formulas (one σ for every layer) do not describe; analytic kernels support init_scheme 'normal' "
+            "and 'orthogonal'"
+        )
     if mlp.activation not in _MOMENTS:
         raise ValueError(
             f"activation={mlp.activation!r} has no closed-form infinite-width kernel here; "

@@ -200,6 +200,20 @@ def _jacobian(net, params, x1, x2, per_layer, chunk_size) -> torch.Tensor:
     return _finish(theta.detach(), x2 is None, net.d_out)
 
 
+def parameter_kernels(net, params: Mapping[str, torch.Tensor], x1: torch.Tensor,
+                      x2: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+    """The tangent kernel split by parameter tensor: {name: ∇_{θ_name} f(x1) · ∇_{θ_name} f(x2)} (003 App. 12's
+    k_{W^[l]}, k_{b^[l]}), each of the shape of :func:`empirical_ntk`'s result; they sum to it. By per-input
+    Jacobians (``method="jacobian"``), so any net of (params, x) works (ASI, a doubled net)."""
+    check_inputs(x1, net.d_in, "x1")
+    if x2 is not None:
+        check_inputs(x2, net.d_in, "x2")
+    j1 = _jacobians(net, params, x1)
+    j2 = j1 if x2 is None else _jacobians(net, params, x2)
+    return {name: _finish(torch.einsum("iap,jbp->ijab", j1[name], j2[name]).detach(), x2 is None, net.d_out)
+            for name in j1}
+
+
 # ----- NTK-vector products ------------------------------------------------------------------------
 def _ntvp(net, params, x1, x2, per_layer, chunk_size) -> torch.Tensor:
     params = dict(params)

@@ -9,6 +9,14 @@ layers; L = 2 is one hidden layer), a^0 = x, h^l = c_l W^l a^{l-1} + s_b b^l, a^
   1/√m sum). Its tangent kernel vanishes like 1/m and, with the learning rate c/λ_max(Θ), the hidden
   features move O(1): the net is *not* lazy. ntkbench uses it as the negative control of the
   linearization claims (the NTK theory's prediction must fail there).
+* ``init_scheme="glorot"`` (003 §7; standard parametrization only): every weight and bias of layer l is drawn from
+  N(0, σ² · 2/(fan_in_l + fan_out_l)), σ playing 003's v_std ("Glorot scaled by v_std"). Between hidden layers
+  of equal width m this is LeCun's N(0, σ²/m); a 1-D input layer gets 2σ²/(1 + m), the output layer 2σ²/(m + 1).
+  At initialization the function is the NTK-parametrized net's with per-layer scales σ_l = σ √(2 fan_in_l /
+  (fan_in_l + fan_out_l)) (biases of the weights' variance, not σ_l²); the gradients are the standard
+  parametrization's, i.e. the NTK ones divided by c_l = σ_l/√fan_in_l, so layer l's kernel is fan_in_l/σ_l²
+  times its NTK counterpart: it grows like the width, and a stable learning rate falls like 1/width (ntkbench
+  takes c/λ_max(Θ)).
 
 The same seed gives the same function at initialization in both parametrizations; only the gradients
 (and hence the tangent kernel and the training dynamics) differ, as 002 §11.6 explains.
@@ -36,7 +44,7 @@ Params = dict[str, torch.Tensor]
 
 PARAMETRIZATIONS = ("ntk", "standard", "mean_field")
 BIAS_MODES = ("none", "zero", "normal")
-INITS = ("normal", "orthogonal")
+INITS = ("normal", "orthogonal", "glorot")
 
 _SQRT_2_OVER_PI = 2.0 / math.sqrt(math.pi)
 
@@ -101,6 +109,9 @@ class MLP:
         check_choice("parametrization", self.parametrization, PARAMETRIZATIONS)
         check_choice("activation", self.activation, ACTIVATIONS)
         check_choice("init_scheme", self.init_scheme, INITS)
+        if self.init_scheme == "glorot" and self.parametrization != "standard":
+            raise ValueError(f"init_scheme='glorot' (003 §7: N(0, σ²·2/(fan_in + fan_out)) for every parameter) is a "
+                             f"standard-parametrization scheme; got parametrization={self.parametrization!r}")
         object.__setattr__(self, "dtype", check_dtype(self.dtype))
         object.__setattr__(self, "device", check_device(self.device))
         sizes = (self.d_in, *widths, self.d_out)
@@ -162,12 +173,16 @@ class MLP:
                 w = _orthogonal(fan_out, fan_in, gen) * math.sqrt(max(fan_in, fan_out))
             else:
                 w = torch.randn(fan_out, fan_in, generator=gen, dtype=torch.float64)
-            if self.parametrization == "standard":
+            glorot = self.sigma * math.sqrt(2.0 / (fan_in + fan_out))  # 003 §7, for weights and biases alike
+            if self.init_scheme == "glorot":
+                w = w * glorot
+            elif self.parametrization == "standard":
                 w = w * (self.sigma / math.sqrt(self.fan_in[l - 1]))
             params[f"W{l}"] = w
             if self.bias == "normal":
                 b = torch.randn(fan_out, generator=gen, dtype=torch.float64)
-                params[f"b{l}"] = b * (self.sigma if self.parametrization == "standard" else 1.0)
+                scale = glorot if self.init_scheme == "glorot" else self.sigma
+                params[f"b{l}"] = b * (scale if self.parametrization == "standard" else 1.0)
             elif self.bias == "zero":
                 params[f"b{l}"] = torch.zeros(fan_out, dtype=torch.float64)
         return {k: v.to(dtype=self.dtype, device=self.device) for k, v in params.items()}
@@ -254,6 +269,22 @@ class ASI:
     def __call__(self, params: Mapping[str, torch.Tensor], x: torch.Tensor) -> torch.Tensor:
         first, second = self.split(params)
         return (self.base(first, x) - self.base(second, x)) / math.sqrt(2.0)
+
+
+#: RND's second copy θ' is drawn with seed + RND_SEED_SHIFT (far above the seeds claims use; torch reads a seed mod 2³²)
+RND_SEED_SHIFT = 2**31
+
+
+@dataclass(frozen=True)
+class RND(ASI):
+    """003 §7.2.1's reference "RND": the ASI architecture, (h(x; θ) − h(x; θ'))/√2, with θ' drawn independently of θ
+    from the same distribution (seed + :data:`RND_SEED_SHIFT`). Twice the parameters, like ASI; an initial output of
+    the original's variance and (at large width) the original's kernel, ½(Θ_θ + Θ_θ'), instead of ASI's exact
+    zero output and exactly equal kernel."""
+
+    def init(self, seed: int = 0) -> Params:
+        p, q = self.base.init(seed), self.base.init(int(seed) + RND_SEED_SHIFT)
+        return {**p, **{f"{k}'": v for k, v in q.items()}}
 
 
 #: θ0's copy of parameter "W1" in a params dict is "W1@0": a per-member buffer that rides along with the

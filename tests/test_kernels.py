@@ -132,3 +132,14 @@ def test_structured_block_symmetric_path_agrees(d_out, per_layer):
     assert rel(got, ref) < 1e-12
     assert torch.equal(got, got.transpose(-3, -4).transpose(-1, -2) if d_out > 1 else got.T)
     torch.testing.assert_close(empirical_ntk(net, p, x, chunk_size=300, per_layer=per_layer), got)
+
+
+def test_parameter_kernels_sum_to_the_ntk():
+    from ntkbench.kernels import parameter_kernels
+
+    net = MLP(d_in=2, width=12, depth=3, bias="normal")
+    p = net.init(1)
+    x = torch.randn(5, 2, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    parts = parameter_kernels(net, p, x)
+    assert sorted(parts) == sorted(p)
+    torch.testing.assert_close(sum(parts.values()), empirical_ntk(net, p, x), rtol=1e-12, atol=1e-12)

@@ -301,3 +301,34 @@ def test_fixed_norm_holds_the_output_norm_whatever_the_parameters():
             FixedNorm(net, X, bad)
     with pytest.raises(ValueError, match="x_ref must be"):
         FixedNorm(net, X[0], 1.0)
+
+
+# ----- 003 §7's initialization and RND ------------------------------------------------------------------------------
+def test_glorot_init_draws_the_scaled_glorot_variance():
+    """003 §7: every weight and bias ~ N(0, v_std² · 2/(fan_in + fan_out))."""
+    net = MLP(d_in=3, width=400, depth=3, sigma=5.0, bias="normal", parametrization="standard", init_scheme="glorot")
+    p = net.init(0)
+    for l, (fi, fo) in enumerate([(3, 400), (400, 400), (400, 1)], start=1):
+        want = 25.0 * 2.0 / (fi + fo)
+        w = p[f"W{l}"]
+        assert w.var().item() == pytest.approx(want, rel=6 / math.sqrt(w.numel()) + 0.02)
+    assert p["b2"].var().item() == pytest.approx(25.0 * 2.0 / 800, rel=0.3)
+
+
+def test_glorot_needs_the_standard_parametrization():
+    with pytest.raises(ValueError, match="init_scheme='glorot'.*standard-parametrization"):
+        MLP(d_in=1, width=8, depth=2, init_scheme="glorot")
+
+
+def test_rnd_draws_an_independent_second_copy():
+    """003 §7.2.1's RND: the ASI architecture with θ' drawn independently, so its initial output is not 0."""
+    from ntkbench import RND
+
+    net = MLP(d_in=1, width=16, depth=2, sigma=2.0, bias="normal", parametrization="standard", init_scheme="glorot")
+    x = torch.linspace(-1, 1, 7, dtype=torch.float64).reshape(-1, 1)
+    p = RND(net).init(3)
+    first, second = RND(net).split(p)
+    assert not torch.equal(first["W1"], second["W1"])
+    assert torch.equal(first["W1"], net.init(3)["W1"])
+    assert RND(net)(p, x).abs().max() > 0
+    assert ASI(net)(ASI(net).init(3), x).abs().max() == 0
