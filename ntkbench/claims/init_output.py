@@ -1,0 +1,782 @@
+"""Family C of the catalogue — the loss and the initial output (source 003).
+
+Set-up (003 §7): ReLU nets with normal biases, every weight and bias of layer l drawn from
+N(0, v_std²·2/(fan_in + fan_out)) (``MLP(init_scheme="glorot")``, standard parametrization: the NTK
+parametrization's N(0, 1) weights times σ/√fan_in, up to a per-layer factor √(2·fan_in/(fan_in + fan_out)) and
+biases of the same small scale; the linear-regime theory of 003 §3–5 applies to both). Data: sin(4x) on [−1, 1]
+(003 Fig. 1: 4 training points; Fig. 2: 10) with 500 test points, Boston housing (embedded; 400 / 106, features
+and price in [−0.5, 0.5]). Training: full-batch GD on the MSE until the training MSE first drops below
+``threshold``. 003 uses η = 1e-5 at its widths; here, at every width, η = c·n/(2·λ_max(Θ(X, X))) (c = ``lr_c``,
+the MSE's curvature 2/n), the rate that keeps GD on the linearized model stable at any width and scale
+(``lr`` > 0 sets a fixed η instead). GD on the MSE at η is GD on ½‖f − Y‖² at 2η/n: the same iterates, so the
+step cap scales with the conditioning as in families A and B (:func:`ntkbench.claims.trained.step_cap`).
+
+Building blocks: :func:`glorot_net` (the net of a point), :func:`variant` (original, ASI, doubling trick, RND from
+the same θ0), :func:`fit_mse` and :func:`fit_lp` (training to the common MSE threshold), :func:`imprint_runs` (the
+three trainings of Eq. 6), and the measurements of the six claims.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+
+from ..figures import subplots
+from ..kernels import _jacobians, empirical_ntk, parameter_kernels
+from ..losses import Loss
+from ..networks import ASI, MLP, RND, doubling_trick
+from ..registry import Claim, Control, Measurement, Param, register
+from ..train import init_ensemble, train_ensemble, unstack_params
+from . import checks
+from . import params as P
+from .trained import load_data, member_seeds, outputs, train_to_threshold
+
+U = float(torch.finfo(torch.float64).eps) / 2  # unit round-off of float64
+#: an Lp run (:func:`fit_lp`) recomputes its rate every so many steps
+LP_SEGMENT = 100
+#: seed shift of the "other initialization" whose initial output the eq6 control uses (as RND's copy: far above
+#: every member seed)
+OTHER_SEED_SHIFT = 2**30
+
+
+# ----- nets, variants and training ----------------------------------------------------------------------------------
+def make_net(point: Mapping[str, Any], ctx, d_in: int) -> MLP:
+    """The net of a point: ``depth`` layers of ``width`` ReLU units with normal biases, in the ``scheme`` ``glorot``
+    (003 §7: standard parametrization, every weight and bias of layer l ~ N(0, v_std²·2/(fan_in + fan_out))) or
+    ``ntk`` (000 Eq. 1: N(0, 1) parameters, layer l scaled by v_std/√fan_in, biases by v_std)."""
+    glorot = point["scheme"] == "glorot"
+    return MLP(d_in=d_in, width=int(point["width"]), depth=point["depth"], sigma=point["v_std"], bias="normal",
+               parametrization="standard" if glorot else "ntk", init_scheme="glorot" if glorot else "normal",
+               dtype=ctx.dtype, device=ctx.device)
+
+
+def variant(net: MLP, seeds: Sequence[int], init: str, p0: Mapping[str, torch.Tensor] | None = None):
+    """(model, stacked θ0) of one member per seed: ``standard`` the net itself; ``asi`` (003 §6) its antisymmetric
+    copy (h(θ) − h(θ'))/√2 with θ' = θ; ``rnd`` the same architecture with θ' drawn independently (003 Fig. 2c);
+    ``doubling`` the Chizat–Bach doubling trick of the same θ0 (003 App. 12). Every variant starts from the original's
+    θ0 (``p0`` when given)."""
+    p0 = dict(p0) if p0 is not None else init_ensemble(net, seeds)
+    if init == "standard":
+        return net, p0
+    if init == "asi":
+        return ASI(net), {**p0, **{f"{k}'": v.clone() for k, v in p0.items()}}
+    if init == "rnd":
+        model = RND(net)
+        return model, init_ensemble(model, seeds)
+    if init == "doubling":
+        return doubling_trick(net, p0)
+    raise ValueError(f"init={init!r} is not one of {INITS}")
+
+
+INITS = ("standard", "asi", "doubling", "rnd")
+
+
+def _mse(model, params: Mapping[str, torch.Tensor], x: torch.Tensor, y: torch.Tensor) -> np.ndarray:
+    """Per member: the MSE of the outputs on (x, y)."""
+    return (outputs(model, params, x) - y).pow(2).mean(dim=1).cpu().numpy()
+
+
+@dataclass(frozen=True)
+class Fit:
+    """A trained ensemble: final parameters, steps, the final training MSE and whether it reached the threshold,
+    the rate (on the MSE) of each member, and ``loss``: the final value of the loss it was trained on."""
+
+    params: dict
+    steps: np.ndarray
+    mse: np.ndarray
+    converged: np.ndarray
+    lr: np.ndarray
+    loss: np.ndarray
+    cap: int
+
+
+def fit_mse(point: Mapping[str, Any], model, p0: Mapping[str, torch.Tensor], x: torch.Tensor, y: torch.Tensor,
+            seeds: Sequence[int]) -> Fit:
+    """GD on the MSE from ``p0`` until the training MSE first drops below ``threshold``: run as GD on ½‖f − Y‖² at
+    rate 2η/n (the same iterates), η = ``lr`` or c·n/(2λ_max(Θ(X, X))) per member, the cap scaled with the
+    conditioning (``cap_factor``)."""
+    n = x.shape[0]
+    lr = None if point["lr"] == 0 else point["lr"] * 2 / n
+    _, res, rate = train_to_threshold(model, seeds, x, y, c=point["lr_c"], threshold=point["threshold"] * n / 2,
+                                      max_steps=point["max_steps"], cap_factor=point["cap_factor"], params0=p0,
+                                      lr=lr)
+    mse = res.final_loss * 2 / n
+    return Fit(dict(res.params), res.steps.astype(int), mse, res.converged.astype(bool),
+               (rate * n / 2).cpu().numpy(), mse, int(res.max_steps))
+
+
+def fit_lp(point: Mapping[str, Any], model, p0: Mapping[str, torch.Tensor], x: torch.Tensor, y: torch.Tensor,
+           lam: torch.Tensor, cap: int) -> Fit:
+    """GD on the Lp loss mean|f − Y|^p (003 §4; p = ``p`` ≥ 2) from ``p0`` until mean|r|^p < threshold^(p/2), which
+    implies a training MSE below ``threshold`` (power means: (mean r²)^(p/2) ≤ mean|r|^p). The loss is flat at its
+    minimum (curvature p(p−1)|r|^(p−2)/n), so a fixed rate would crawl: every :data:`LP_SEGMENT` steps the rate is
+    reset to c/(λ_max · p(p−1)·max|r|^(p−2)/n), the stable rate of the linearized model at the current residuals
+    (λ_max = ``lam``, Θ at θ0). A step-size schedule only reparametrizes time along GD's path, so the limit is the
+    Lp loss's (003 Thm 5); the cap is ``cap`` steps."""
+    p, n, c = point["p"], x.shape[0], point["lr_c"]
+    loss = Loss("lp", p=p)
+    goal = point["threshold"] ** (p / 2)
+    params = dict(p0)
+    members = lam.shape[0]
+    steps = np.zeros(members, dtype=int)
+    done = np.zeros(members, dtype=bool)
+    rate = np.zeros(members)
+    while steps.max() < cap and not done.all():
+        r = (outputs(model, params, x) - y).abs()
+        curv = p * (p - 1) * r.max(dim=1).values.pow(p - 2) / n
+        lr = c / (lam * curv)
+        rate = np.where(done, rate, lr.cpu().numpy())
+        seg = min(LP_SEGMENT, cap - int(steps.max()))
+        res = train_ensemble(model, params, x, y, loss=loss, lr=lr, threshold=goal, max_steps=seg, record_every=seg)
+        params, steps = dict(res.params), steps + res.steps.astype(int)
+        done |= res.converged.astype(bool)
+        if res.diverged.any():
+            break
+    final = (outputs(model, params, x) - y).abs().pow(p).mean(dim=1).cpu().numpy()
+    return Fit(params, steps, _mse(model, params, x, y), done, rate, final, int(cap))
+
+
+def _lam_max(model, p0: Mapping[str, torch.Tensor], x: torch.Tensor) -> torch.Tensor:
+    members = next(iter(p0.values())).shape[0]
+    with torch.no_grad():
+        return torch.stack([torch.linalg.eigvalsh(empirical_ntk(model, unstack_params(p0, s), x))[-1]
+                            for s in range(members)])
+
+
+def _rel(a: torch.Tensor, b: torch.Tensor, norm: torch.Tensor) -> list[float]:
+    """Per member: RMS(a − b) / norm."""
+    return ((a - b).pow(2).mean(dim=1).sqrt() / norm).tolist()
+
+
+def _rms(v: torch.Tensor) -> torch.Tensor:
+    return v.pow(2).mean(dim=1).sqrt()
+
+
+def _rows(fit: Fit, seeds: Sequence[int], **columns: Any) -> pd.DataFrame:
+    """One row per member: seed, steps, converged, train_loss (the training MSE), step_cap, plus ``columns``."""
+    rows = pd.DataFrame({"seed": list(seeds), "steps": fit.steps, "converged": fit.converged, "train_loss": fit.mse,
+                         "step_cap": fit.cap})
+    for k, v in columns.items():
+        rows[k] = v
+    return rows
+
+
+# ----- loss/invariance ----------------------------------------------------------------------------------------------
+def loss_gap(point: Mapping[str, Any], ctx) -> pd.DataFrame:
+    """003 Thm 5–6, Fig. 1: from one θ0 per member, GD on the MSE and GD on the Lp loss to the same training-MSE
+    threshold. Per member on the test points: ``gap`` = ‖f_L2 − f_Lp‖/‖f_L2‖; ``stop_term`` =
+    ‖Θ(x, X)Θ(X, X)⁻¹(r_L2 − r_Lp)‖/‖f_L2‖ (Θ at θ0, r the final training residuals): the part of the gap that the
+    two runs' unfinished residuals explain to first order; ``lp_mse`` and ``lp_loss`` the Lp run's final training
+    MSE and loss (``train_loss`` is the larger of the two runs' MSE, ``converged`` both)."""
+    ds = load_data(point, ctx)
+    net = make_net(point, ctx, ds.d_in)
+    seeds = member_seeds(point)
+    x, y, xt = ds.x_train, ds.y_train, ds.x_test
+    p0 = init_ensemble(net, seeds)
+    l2 = fit_mse(point, net, p0, x, y, seeds)
+    lam = _lam_max(net, p0, x)
+    lp = fit_lp(point, net, p0, x, y, lam, cap=point["lp_cap_factor"] * l2.cap)
+    f2, fp = outputs(net, l2.params, xt), outputs(net, lp.params, xt)
+    r2, rp = y - outputs(net, l2.params, x), y - outputs(net, lp.params, x)
+    norm = _rms(f2)
+    with torch.no_grad():
+        stop = []
+        for s in range(len(seeds)):
+            th = unstack_params(p0, s)
+            k_st, k_tt = empirical_ntk(net, th, xt, x), empirical_ntk(net, th, x)
+            # pinv: a narrow net's Θ(X, X) may be singular (dead units)
+            stop.append(k_st @ torch.linalg.pinv(k_tt, hermitian=True) @ (r2[s] - rp[s]))
+    stop_term = (_rms(torch.stack(stop)) / norm).tolist()
+    return _rows(l2, seeds, converged=l2.converged & lp.converged, train_loss=np.maximum(l2.mse, lp.mse),
+                 steps_lp=lp.steps, lp_mse=lp.mse, lp_loss=lp.loss, l2_mse=l2.mse, gap=_rel(f2, fp, norm),
+                 gap_train=_rel(r2, rp, _rms(y[None, :])), stop_term=stop_term, f_rms=norm.tolist(),
+                 width=int(point["width"]), p=point["p"], dataset=point["dataset"])
+
+
+# ----- init-output/eq6 and init-output/error-decomposition ---------------------------------------------------------
+def imprint_runs(point: Mapping[str, Any], ctx) -> pd.DataFrame:
+    """003 Thm 2–3, Eq. 6: per member θ0, three trainings to the threshold — the original net on Y (f), the ASI net
+    on Y (h(·; 0): zero initial output, the same kernel) and the ASI net on h_ini(X) (h(·; 0, X, h_ini(X))) — with
+    h_ini the original's initial output (``h_ini="other"``: that of an independent draw, the control). On the test
+    points: ``eq6_err`` = ‖f − [h(·;0) + h_ini − h(·;0,X,h_ini(X))]‖/‖f‖, ``asi_err`` = ‖f − h(·;0)‖/‖f‖ (the error
+    of ignoring the imprint), ``imprint`` = ‖I‖, I = h_ini − h(·;0,X,h_ini(X)); the test MSEs ``e_f`` of f and
+    ``e_0`` of h(·;0), ``q`` = mean I² and ``cross`` = 2·mean((h(·;0) − y)·I): Thm 3 reads
+    E[e_f] = e_0 + E[q] (the cross term averages out because h_ini is symmetric)."""
+    ds = load_data(point, ctx)
+    net = make_net(point, ctx, ds.d_in)
+    seeds = member_seeds(point)
+    x, y, xt, yt = ds.x_train, ds.y_train, ds.x_test, ds.y_test
+    p0 = init_ensemble(net, seeds)
+    h_src = p0 if point["h_ini"] == "same" else init_ensemble(net, [s + OTHER_SEED_SHIFT for s in seeds])
+    h_tr, h_te = outputs(net, h_src, x), outputs(net, h_src, xt)
+    orig = fit_mse(point, net, p0, x, y, seeds)
+    asi, q0 = variant(net, seeds, "asi", p0)
+    zero = fit_mse(point, asi, q0, x, y, seeds)
+    fits = []
+    for s in range(len(seeds)):  # each member has its own targets h_ini(X): one at a time
+        one = {k: v[s:s + 1] for k, v in q0.items()}
+        fits.append(fit_mse(point, asi, one, x, h_tr[s], seeds[s:s + 1]))
+    f, h0 = outputs(net, orig.params, xt), outputs(asi, zero.params, xt)
+    hx = torch.cat([outputs(asi, g.params, xt) for g in fits])
+    imprint = h_te - hx
+    norm = _rms(f)
+    mses = np.stack([orig.mse, zero.mse, np.concatenate([g.mse for g in fits])])
+    return _rows(orig, seeds, converged=orig.converged & zero.converged & np.concatenate([g.converged for g in fits]),
+                 train_loss=mses.max(axis=0), eq6_err=_rel(f, h0 + imprint, norm), asi_err=_rel(f, h0, norm),
+                 imprint=_rms(imprint).tolist(), h_ini=_rms(h_te).tolist(), e_f=(f - yt).pow(2).mean(dim=1).tolist(),
+                 e_0=(h0 - yt).pow(2).mean(dim=1).tolist(), q=imprint.pow(2).mean(dim=1).tolist(),
+                 cross=(2 * ((h0 - yt) * imprint).mean(dim=1)).tolist(), steps_asi=zero.steps,
+                 width=int(point["width"]), v_std=point["v_std"], dataset=point["dataset"])
+
+
+# ----- init-output/asi-exact and init-output/doubling-kernel: float64 identities at θ0 ------------------------------
+def _kernel_inputs(point: Mapping[str, Any], ctx) -> torch.Tensor:
+    """The training inputs and the first ``kernel_points`` test inputs (where the kernels are compared)."""
+    ds = load_data(point, ctx)
+    return torch.cat([ds.x_train, ds.x_test[: point["kernel_points"]]])
+
+
+def _abs_gram(jac: Mapping[str, torch.Tensor], names: Sequence[str]) -> torch.Tensor:
+    """Σ_p |J_ip||J_jp| over the parameters of ``names``: the scale of the round-off of the kernel's sums."""
+    return sum(torch.einsum("iap,jap->ij", j.abs(), j.abs()) for k, j in jac.items() if k in names)
+
+
+def asi_identities(point: Mapping[str, Any], ctx) -> pd.DataFrame:
+    """003 Thm 4 for one draw (the point's seed): the ASI net (``init="asi"``; ``"rnd"``: θ' drawn independently,
+    the control) at θ0. ``out_max`` = max |h_ASI(x; θ0)| over the kernel inputs (exactly 0: both halves are the same
+    floating-point computation); ``kernel_dev`` = max_ij |Θ_ASI − Θ|_ij / ((3P + 4)·u·Σ_p|J_ip||J_jp|), Θ_ASI by
+    automatic differentiation of (h(θ) − h(θ'))/√2 (``method="jacobian"``, not the ½(Θ_θ + Θ_θ') shortcut), Θ the
+    original's: the Higham bound of the round-off of two dot products of length P and 2P and of the 1/√2 factors
+    (u = 2⁻⁵³), so ≤ 1 when the kernels agree in exact arithmetic; ``kernel_rel`` = max |ΔΘ| / max |Θ|."""
+    x = _kernel_inputs(point, ctx)
+    net = make_net(point, ctx, x.shape[1])
+    seed = member_seeds(point, 1)[0] + point["seed"]
+    model, stacked = variant(net, [seed], point["init"])
+    params = unstack_params(stacked, 0)
+    first = {k: v for k, v in params.items() if not k.endswith("'")}
+    with torch.no_grad():
+        out = model(params, x)
+        k_asi = empirical_ntk(model, params, x, method="jacobian")
+        k_net = empirical_ntk(net, first, x, method="jacobian")
+        scale = _abs_gram(_jacobians(net, first, x), list(first))
+    n_p = net.n_params
+    dev = (k_asi - k_net).abs()
+    return pd.DataFrame({"seed": [seed], "width": [int(point["width"])], "init": [point["init"]],
+                         "out_max": [float(out.abs().max())], "n_params": [n_p],
+                         "kernel_dev": [float((dev / ((3 * n_p + 4) * U * scale)).max())],
+                         "kernel_rel": [float(dev.max() / k_net.abs().max())],
+                         "out_scale": [float(net(first, x).abs().max())]})
+
+
+def doubling_kernels(point: Mapping[str, Any], ctx) -> pd.DataFrame:
+    """003 App. 12 (Thm 10) for one draw: the per-parameter kernels K_k of the doubled net (last hidden layer
+    duplicated, output weights (W^L, −W^L); ``flip=False``: (W^L, W^L), the control) against the original's. One row
+    per parameter tensor k with ``layer``, ``ratio`` = ‖K_k,doubled‖_F/‖K_k‖_F and, by role: layers L−1 and L's
+    weights (``role="double"``): ``dev`` = max_ij |K_d − 2K|_ij / ((4P_k + 8)·u·Σ_p|J_ip||J_jp|) (≤ 1 when K_d = 2K
+    in exact arithmetic; P_k the tensor's size); layers ≤ L−2 (``role="vanish"``): ``dev`` = ratio /
+    (4·m^(3/2)·u)², the size of the round-off left when the backward pass sums the 2m cancelling terms
+    ±W^L_u σ'(h_u)(…) (relative error γ_2m ≈ 2m·u of a sum whose terms are √m times its value, squared in the
+    kernel); the output bias b^L (``role="bias"``) keeps ratio 1 (003 App. 12's nets have no output bias).
+    The initial output: ``out_dev`` = max_x |f_d(x) − b^L| / ((2m + 1)·2u·Σ_u|W^L_u a_u(x)|), ≤ 1 when the doubled
+    net's output is b^L alone (the two halves cancel)."""
+    x = _kernel_inputs(point, ctx)
+    net = make_net(point, ctx, x.shape[1])
+    seed = member_seeds(point, 1)[0] + point["seed"]
+    params = net.init(seed)
+    L, m = net.depth, int(point["width"])
+    doubled, dparams = doubling_trick(net, params)
+    if not point["flip"]:
+        dparams[f"W{L}"] = torch.cat([params[f"W{L}"], params[f"W{L}"]], dim=-1)
+    with torch.no_grad():
+        k_o, k_d = parameter_kernels(net, params, x), parameter_kernels(doubled, dparams, x)
+        jac = _jacobians(net, params, x)
+        feats = net.forward_cache(params, x)[1][-1]  # a^{L−1}(x)
+        terms = (feats * params[f"W{L}"][0]).abs().sum(dim=1)
+        out_dev = float(((doubled(dparams, x) - params[f"b{L}"]).abs() / ((2 * m + 1) * 2 * U * terms)).max())
+    rows = []
+    for k in k_o:
+        layer = net.layer_of(k)
+        ratio = float(k_d[k].norm() / k_o[k].norm())
+        if k == f"b{L}":
+            role, dev = "bias", abs(ratio - 1)
+        elif layer >= L - 1:
+            role = "double"
+            bound = (4 * params[k].numel() + 8) * U * _abs_gram(jac, [k])
+            dev = float(((k_d[k] - 2 * k_o[k]).abs() / bound).max())
+        else:
+            role, dev = "vanish", ratio / (4 * m**1.5 * U) ** 2
+        rows.append({"seed": seed, "width": m, "param": k, "layer": layer, "role": role, "ratio": ratio, "dev": dev,
+                     "out_dev": out_dev, "flip": point["flip"]})
+    return pd.DataFrame(rows)
+
+
+# ----- init-output/asi-generalization -------------------------------------------------------------------------------
+def generalization_runs(point: Mapping[str, Any], ctx) -> pd.DataFrame:
+    """003 Fig. 2–3: from each member's θ0, every variant of ``inits`` (original, ASI, doubling, RND; :func:`variant`)
+    trained by GD on the MSE to the threshold, each at c/λ_max of its own kernel. One row per member and variant:
+    ``test_mse``, ``steps``, ``h_ini`` (RMS initial output on the test points) and the training curve's length."""
+    ds = load_data(point, ctx)
+    net = make_net(point, ctx, ds.d_in)
+    seeds = member_seeds(point)
+    x, y, xt, yt = ds.x_train, ds.y_train, ds.x_test, ds.y_test
+    p0 = init_ensemble(net, seeds)
+    frames = []
+    for init in point["inits"]:
+        model, q0 = variant(net, seeds, init, p0)
+        fit = fit_mse(point, model, q0, x, y, seeds)
+        frames.append(_rows(fit, seeds, init=init, test_mse=_mse(model, fit.params, xt, yt),
+                            h_ini=_rms(outputs(model, q0, xt)).tolist(), lr=fit.lr, width=int(point["width"]),
+                            v_std=point["v_std"], dataset=point["dataset"]))
+    return pd.concat(frames, ignore_index=True)
+
+
+# ----- checks -------------------------------------------------------------------------------------------------------
+def _largest(d: pd.DataFrame) -> pd.DataFrame:
+    return d[d["width"] == d["width"].max()]
+
+
+def _seed_ratio(num: str, den: str, what: str):
+    """The per-seed ratio num/den at the largest width: its mean with the 95 % t-interval (the value)."""
+
+    def value(d: pd.DataFrame, params: Mapping[str, Any]) -> Measurement:
+        top = _largest(d)
+        m = checks.seed_mean(top[num] / top[den], "")
+        return Measurement(m.value, m.interval, f"{what}: mean over {len(top)} seeds of the per-seed ratio "
+                                                f"{num}/{den} at m = {int(top['width'].max())} ({top[num].mean():.3g} / "
+                                                f"{top[den].mean():.3g})")
+
+    return value
+
+
+def _top_mean(column: str):
+    """The mean of ``column`` over the seeds at the largest width, with its 95 % t-interval."""
+
+    def value(d: pd.DataFrame, params: Mapping[str, Any]) -> Measurement:
+        top = _largest(d)
+        return checks.seed_mean(top[column], f"mean {column} over {len(top)} seeds at m = {int(top['width'].max())}")
+
+    return value
+
+
+def _stop_share(d: pd.DataFrame, params: Mapping[str, Any]) -> Measurement:
+    top = _largest(d)
+    return Measurement(float(top["stop_term"].mean() / top["gap"].mean()),
+                       method=f"mean stop_term / mean gap at m = {int(top['width'].max())} ({len(top)} members); final "
+                              f"training MSE: L2 ≤ {top['l2_mse'].max():.2g}, Lp ≤ {top['lp_mse'].max():.2g} (Lp loss "
+                              f"≤ {top['lp_loss'].max():.2g})")
+
+
+_STOP_REASON = ("both runs stop once the training MSE is below the threshold, with different unfinished residuals r; "
+                "to first order they move the test outputs by Θ(x, X)Θ⁻¹(r_L2 − r_Lp), which must stay well below "
+                "the gap measured, or the width exponent is that of the stopping rule (lower the threshold)")
+
+
+def _variant_ratio(column: str, init_param: str = "init"):
+    """Per seed, ``column`` of the variant ``params[init]`` over the original's; the mean over seeds with its 95 %
+    t-interval. The value is the interval's upper end (the claim is ratio < 1 beyond the seed noise); the method
+    lists every variant's mean ratio."""
+
+    def value(d: pd.DataFrame, params: Mapping[str, Any]) -> Measurement:
+        base = d[d["init"] == "standard"].set_index("seed")[column]
+        per = {k: (g.set_index("seed")[column] / base).dropna() for k, g in d.groupby("init", sort=False)
+               if k != "standard"}
+        r = checks.seed_mean(per[params[init_param]], "")
+        others = ", ".join(f"{k} {v.mean():.3g}" for k, v in per.items())
+        return Measurement(r.interval[1], (r.value, r.interval[1]),
+                           f"upper end of the 95 % t-interval of the mean over {len(base)} seeds of the per-seed "
+                           f"{column} ratio {params[init_param]}/original (mean {r.value:.3g}, interval "
+                           f"{r.interval[0]:.3g}–{r.interval[1]:.3g}); mean ratios to the original: {others}")
+
+    return value
+
+
+def _block_mismatch(d: pd.DataFrame, terms: str) -> tuple[np.ndarray, np.ndarray]:
+    """Block sizes S = 1, 2, 4, … (at least two blocks) and the RMS over disjoint blocks of S draws of the
+    Monte-Carlo mismatch |mean(e_f) − mean(e_0) − mean(q)| / mean(e_f) (``terms="zero-output"``: without q)."""
+    gap = (d["e_f"] - d["e_0"] - (d["q"] if terms == "full" else 0.0)).to_numpy()
+    scale = float(d["e_f"].mean())
+    sizes, rms = [], []
+    s = 1
+    while 2 * s <= len(gap):
+        blocks = gap[: len(gap) // s * s].reshape(-1, s).mean(axis=1)
+        sizes.append(s)
+        rms.append(float(np.sqrt(np.mean(blocks**2))) / scale)
+        s *= 2
+    return np.asarray(sizes), np.asarray(rms)
+
+
+def _mc_slope(d: pd.DataFrame, params: Mapping[str, Any]) -> Measurement:
+    """Slope of log RMS mismatch vs log S, with a bootstrap interval over the draws (resampled with replacement)."""
+    sizes, rms = _block_mismatch(d, params["terms"])
+    slope = float(np.polyfit(np.log(sizes), np.log(rms), 1)[0])
+    rng = np.random.default_rng(0)
+    boot = []
+    for _ in range(500):
+        b = d.iloc[rng.integers(0, len(d), len(d))]
+        s_b, r_b = _block_mismatch(b, params["terms"])
+        boot.append(np.polyfit(np.log(s_b), np.log(r_b), 1)[0])
+    lo, hi = np.percentile(boot, [2.5, 97.5])
+    pairs = ", ".join(f"S={s}: {r:.3g}" for s, r in zip(sizes, rms))
+    return Measurement(slope, (float(lo), float(hi)), f"log-log OLS over block sizes of {len(d)} draws at m = "
+                       f"{int(d['width'].max())}; RMS relative mismatch {pairs}; mean q / mean e_f = "
+                       f"{d['q'].mean() / d['e_f'].mean():.3g}")
+
+
+def _cross_z(d: pd.DataFrame, params: Mapping[str, Any]) -> Measurement:
+    """|mean cross term| in standard errors over the draws (Thm 3: its expectation is 0)."""
+    c = d["cross"]
+    z = abs(float(c.mean())) / float(c.std(ddof=1) / np.sqrt(len(c)))
+    return Measurement(z, method=f"|mean| / SE of 2⟨h(·;0) − y, I⟩ over {len(c)} draws (mean {c.mean():.3g}, SD "
+                                 f"{c.std(ddof=1):.3g}; mean e_f {d['e_f'].mean():.3g}, e_0 {d['e_0'].mean():.3g}, q "
+                                 f"{d['q'].mean():.3g})")
+
+
+def _role_max(role: str, column: str = "dev"):
+    def value(d: pd.DataFrame, params: Mapping[str, Any]) -> Measurement:
+        sel = d[d["role"] == role] if role else d
+        ratios = ", ".join(f"{k} {g['ratio'].median():.3g}" for k, g in d.groupby("param", sort=False))
+        return Measurement(float(sel[column].max()), method=f"max over {len(sel)} rows ({sel['seed'].nunique()} draws "
+                                                            f"× widths); median ‖K_doubled‖/‖K‖ per parameter: {ratios}")
+
+    return value
+
+
+# ----- figures ------------------------------------------------------------------------------------------------------
+def _lines(ax, data: pd.DataFrame, columns: Mapping[str, str], *, x: str = "width", log_y: bool = True) -> None:
+    import seaborn as sns
+
+    d = data.melt(id_vars=["seed", x], value_vars=list(columns), var_name="quantity")
+    d["quantity"] = d["quantity"].map(columns)
+    sns.lineplot(d, x=x, y="value", hue="quantity", marker="o", errorbar=("pi", 100), ax=ax)
+    ax.set(xscale="log", yscale="log" if log_y else "linear")
+    ax.legend(fontsize=6)
+
+
+def _gap_figure(data: pd.DataFrame, meas, params, expects):
+    fig, axes = subplots(2)
+    _lines(axes[0], data, {"gap": "‖f_L2 − f_Lp‖/‖f_L2‖ (test)", "stop_term": "stopping term",
+                           "gap_train": "‖r_L2 − r_Lp‖/‖Y‖ (train)"})
+    axes[0].set(xlabel="width m", ylabel="relative distance",
+                title=f"L2 vs L{params['p']:g}, {params['dataset']}, L = {params['depth']} (003 Fig. 1)")
+    _lines(axes[1], data, {"steps": "L2 steps", "steps_lp": f"L{params['p']:g} steps"})
+    axes[1].set(xlabel="width m", ylabel="GD steps to the MSE threshold")
+    return fig
+
+
+def _eq6_figure(data: pd.DataFrame, meas, params, expects):
+    fig, axes = subplots(2)
+    _lines(axes[0], data, {"eq6_err": "‖f − RHS of Eq. 6‖/‖f‖", "asi_err": "‖f − h(·;0)‖/‖f‖ (imprint ignored)"})
+    axes[0].set(xlabel="width m", ylabel="relative error (test)", title=f"003 Eq. 6, v_std = {params['v_std']:g} "
+                f"(Fig. 2a, 3a; h_ini: {params['h_ini']})")
+    _lines(axes[1], data, {"h_ini": "‖h_ini‖", "imprint": "‖h_ini − h(·;0,X,h_ini(X))‖"})
+    axes[1].set(xlabel="width m", ylabel="RMS over test points", title="the initial output and its imprint (Fig. 2b)")
+    return fig
+
+
+def _exact_figure(data: pd.DataFrame, meas, params, expects):
+    import seaborn as sns
+
+    fig, axes = subplots(2)
+    sns.stripplot(data, x="width", y="kernel_dev", ax=axes[0])
+    axes[0].axhline(1.0, color="black", ls="--", lw=1)
+    axes[0].set(yscale="log", ylabel="max |Θ_ASI − Θ| / round-off bound", title=f"init = {params['init']} (003 Thm 4)")
+    sns.stripplot(data.assign(out=data["out_max"] / data["out_scale"]), x="width", y="out", ax=axes[1])
+    axes[1].set(ylabel="max |h(x; θ0)| / max |h_original|", title="initial output")
+    return fig
+
+
+def _doubling_figure(data: pd.DataFrame, meas, params, expects):
+    import seaborn as sns
+
+    fig, axes = subplots(2)
+    d = data.assign(ratio=data["ratio"].clip(lower=1e-40))
+    sns.stripplot(d, x="param", y="ratio", hue="width", ax=axes[0], dodge=True)
+    axes[0].set(yscale="log", ylabel="‖K_doubled‖ / ‖K‖ per parameter",
+                title=f"doubling trick (003 App. 12), flip = {params['flip']}")
+    sns.stripplot(d, x="param", y="dev", hue="width", ax=axes[1], dodge=True)
+    axes[1].axhline(1.0, color="black", ls="--", lw=1)
+    axes[1].set(yscale="log", ylabel="deviation / round-off bound")
+    return fig
+
+
+def _generalization_figure(data: pd.DataFrame, meas, params, expects):
+    import seaborn as sns
+
+    fig, axes = subplots(3)
+    sns.stripplot(data, x="init", y="test_mse", ax=axes[0])
+    axes[0].set(yscale="log", ylabel="test MSE", title=f"{params['dataset']}, v_std = {params['v_std']:g} "
+                f"(003 Fig. 2c, 3b)")
+    sns.stripplot(data, x="init", y="steps", ax=axes[1])
+    axes[1].set(yscale="log", ylabel="GD steps to the MSE threshold")
+    sns.stripplot(data, x="init", y="h_ini", ax=axes[2])
+    axes[2].set(yscale="symlog", ylabel="RMS initial output (test)")
+    return fig
+
+
+def _decomposition_figure(data: pd.DataFrame, meas, params, expects):
+    fig, axes = subplots(2)
+    for terms, style in (("full", "o-"), ("zero-output", "s--")):
+        sizes, rms = _block_mismatch(data, terms)
+        axes[0].plot(sizes, rms, style, label=f"mismatch ({'e_0 + q' if terms == 'full' else 'e_0 alone'})")
+    sizes, rms = _block_mismatch(data, "full")
+    axes[0].plot(sizes, rms[0] * sizes**-0.5, "k:", label="S^-1/2")
+    axes[0].set(xscale="log", yscale="log", xlabel="draws S per estimate", ylabel="RMS relative mismatch",
+                title="003 Thm 3: E e_f = e_0 + E q")
+    axes[0].legend(fontsize=6)
+    axes[1].scatter(data["e_0"] + data["q"], data["e_f"], s=6)
+    lim = [float(min(data["e_f"].min(), (data["e_0"] + data["q"]).min())), float(data["e_f"].max())]
+    axes[1].plot(lim, lim, "k--", lw=1)
+    axes[1].set(xscale="log", yscale="log", xlabel="e_0 + q (per draw)", ylabel="test MSE e_f of the trained net")
+    return fig
+
+
+# ----- the declarations ---------------------------------------------------------------------------------------------
+def _net(*, depth, v_std, scheme=("glorot",) * 3, width=None) -> tuple[Param, ...]:
+    out = (Param("depth", *depth, help="number of weight layers L", kind="int", low=2),
+           Param("v_std", *v_std, help="initialization scale v_std (003 §7: σ of every parameter is "
+                 "v_std·√(2/(fan_in + fan_out)))", kind="float", low=0, low_open=True),
+           Param("scheme", *scheme, help="glorot (003 §7, standard parametrization) or ntk (000 Eq. 1: N(0, 1) "
+                 "parameters scaled by v_std/√fan_in)", kind="str", choices=("glorot", "ntk")))
+    if width is not None:
+        out += (Param("width", *width, help="hidden width m", kind="int", low=1),)
+    return out
+
+
+def _data(*, n_train=(4, 10, 10), n_test=(100, 500, 500)) -> tuple[Param, ...]:
+    return P.data(dataset=("sin1d",) * 3, n_train=n_train, n_test=n_test, pca=(0, 0, 0), choices=("sin1d", "boston"))
+
+
+def _training(*, seeds, threshold, max_steps=(20000, 20000, 100000)) -> tuple[Param, ...]:
+    out = []
+    for p in P.training(seeds=seeds, threshold=threshold, max_steps=max_steps):
+        if p.name == "threshold":
+            p = dataclasses.replace(p, help="stop when the training MSE first drops below this (every run of a point "
+                                    "to the same threshold)")
+        out.append(p)
+    return (*out, Param("lr", 0.0, 0.0, 0.0, help="GD learning rate on the MSE (003: 1e-5 at its widths); 0: "
+                        "lr_c·n/(2·λ_max(Θ(X, X))) per member, stable at every width and scale", kind="float", low=0))
+
+
+def _kernel_points(n=(5, 20, 50)) -> tuple[Param, ...]:
+    return (Param("kernel_points", *n, help="test inputs added to the training inputs where the kernels are compared",
+                  kind="int", low=0),)
+
+
+SETUP = ("003 §7's nets (ReLU, normal biases, Glorot initialization scaled by v_std, standard parametrization) "
+         "trained by full-batch GD on the MSE at c·n/(2λ_max(Θ)) to a training-MSE threshold; sin(4x) on [−1, 1].")
+
+register(Claim(
+    id="init-output/asi-exact",
+    source="003 Sect. 6, Thm 4",
+    statement="the ASI net outputs exactly 0 at initialization and has the same NTK as the original net",
+    measured="over draws × widths: max |h_ASI(x; θ0)| (training and test inputs), and max_ij |Θ_ASI − Θ|_ij over the "
+             "Higham round-off bound (3P + 4)·u·Σ_p|J_ip||J_jp| of the two kernels' sums; Θ_ASI by automatic "
+             "differentiation of (h(θ) − h(θ'))/√2",
+    params=P.width_axis(((16, 64), (16, 64, 256, 1024), (16, 64, 256, 1024, 4096)))
+    + P.seed_axis((2, 5, 10)) + _net(depth=(3, 3, 3), v_std=(10.0, 10.0, 10.0)) + _data() + _kernel_points()
+    + (Param("init", "asi", "asi", "asi", help="asi (θ' = θ) or rnd (θ' drawn independently: 003 Fig. 2c's "
+             "reference, the control)", kind="str", choices=("asi", "rnd")),),
+    measure=asi_identities,
+    checks=(checks.bound("output-zero", "out_max", tolerance=0.0,
+                         reason="Thm 4: h(x; θ) − h(x; θ') with θ' = θ is the same floating-point computation twice, "
+                                "so the difference is exactly 0 (no tolerance); RND's independent copy leaves an "
+                                "output of the original's size"),
+            checks.bound("kernel-roundoff", "kernel_dev", expected=1.0, tolerance=0.0,
+                         reason="Thm 4: Θ_ASI = ½(Θ_θ + Θ_θ') = Θ in exact arithmetic; computed, both kernels are dot "
+                                "products of P and 2P Jacobian entries, whose round-off Higham bounds by γ_n·Σ|terms| "
+                                "(γ_n ≈ n·u): a ratio ≤ 1 is agreement to round-off, with no tolerance of ours; RND's "
+                                "kernel ½(Θ_θ + Θ_θ') differs from Θ_θ by O(m^-1/2), ~10⁸ bounds at these widths")),
+    controls=(Control("rnd", {"init": "rnd"},
+                      "RND: θ' drawn independently of θ, so the initial output is (h(θ) − h(θ'))/√2 ≠ 0 and the "
+                      "kernel is the average of two draws' kernels, not Θ_θ (003 Fig. 2c)",
+                      fails=("output-zero", "kernel-roundoff")),),
+    figure=_exact_figure,
+    notes=SETUP + " v_std = 10 (003 Fig. 2), L = 3; the kernels are compared on the training inputs and the first "
+                  "kernel_points test inputs. A float64 identity: nothing is trained.",
+))
+
+register(Claim(
+    id="init-output/doubling-kernel",
+    source="003 Sect. 6, App. 12",
+    statement="the doubling trick doubles the kernel contributions of layers L−1 and L and annihilates those of layers "
+              "≤ L−2",
+    measured="per parameter tensor, doubled against original: layers L−1 and L's weights max_ij |K_d − 2K|_ij over "
+             "the round-off bound (4P_k + 8)·u·Σ|J||J|; layers ≤ L−2 ‖K_d‖_F/‖K‖_F over (4m^(3/2)u)²; the doubled "
+             "net's initial output minus its output bias over its round-off bound",
+    params=P.width_axis(((16, 64), (16, 64, 256, 1024), (16, 64, 256, 1024, 4096)))
+    + P.seed_axis((2, 5, 10)) + _net(depth=(3, 3, 4), v_std=(10.0, 10.0, 10.0)) + _data() + _kernel_points()
+    + (Param("flip", True, True, True, help="output weights (W^L, −W^L) as Chizat–Bach (True), or the duplicate "
+             "without the sign flip (W^L, W^L): the control", kind="bool"),),
+    measure=doubling_kernels,
+    checks=(checks.statistic("double", _role_max("double"), expected=1.0, tolerance=0.0, mode="below",
+                             reason="App. 12 (Thm 10): layer L−1's units are duplicated and each copy's backward "
+                                    "signal is ±W^L σ'(h), layer L's features are duplicated, so K_d = 2K in exact "
+                                    "arithmetic; ≤ 1 is agreement to the Higham round-off bound of the sums (no "
+                                    "tolerance of ours)"),
+            checks.statistic("vanish", _role_max("vanish"), expected=1.0, tolerance=0.0, mode="below",
+                             reason="App. 12: the backward signal reaching layer L−2 is Σ_u (W^L_u − W^L_u)σ'(…)(…) = "
+                                    "0, so the lower kernels vanish; in float64 what is left is the round-off of the 2m "
+                                    "cancelling terms, relative size ≲ 4m^(3/2)u, squared in the kernel"),
+            checks.statistic("output-zero", _role_max("", "out_dev"), expected=1.0, tolerance=0.0, mode="below",
+                             reason="the two halves' outputs cancel, leaving the output bias b^L (003 App. 12's nets "
+                                    "have none: there the initial output is 0); ≤ 1 is within the round-off bound "
+                                    "(2m + 1)·2u·Σ_u|W^L_u a_u| of the 2m-term sum")),
+    controls=(Control("no-flip", {"flip": False},
+                      "the duplicate without the sign flip: the backward signals of the two copies add instead of "
+                      "cancelling, so the lower kernels quadruple and the output doubles",
+                      fails=("vanish", "output-zero")),),
+    figure=_doubling_figure,
+    notes=SETUP + " v_std = 10, L = 3 at ci (layer 1 is then the one that must vanish; paper: L = 4). The output bias "
+                  "b^L is kept (ratio 1: reported, not asserted). A float64 identity: nothing is trained.",
+))
+
+register(Claim(
+    id="loss/invariance",
+    source="003 Sect. 4, Thm 5–6, Fig. 1",
+    statement="with the initialization fixed, nets trained to convergence under the L2 loss and under the L4 loss "
+              "output the same function on test points",
+    measured="slope of log ‖f_L2 − f_Lp‖/‖f_L2‖ (test points, p = 4, both runs from one θ0 to the same training-MSE "
+             "threshold) vs log m; at the largest width the gap itself, and the share of it that the two runs' "
+             "unfinished residuals explain",
+    params=P.width_axis(((16, 32), (32, 64, 128, 256, 512), (125, 250, 500, 1000, 2000)))
+    + _net(depth=(2, 3, 3), v_std=(1.0, 1.0, 5.0), scheme=("ntk", "ntk", "glorot")) + _data(n_train=(4, 4, 4))
+    + _training(seeds=(2, 3, 10), threshold=(1e-4, 1e-8, 1e-8), max_steps=(2000, 20000, 100000))
+    + (Param("p", 4.0, 4.0, 4.0, help="the second loss mean|f − Y|^p (003 Fig. 1: p = 4; p ≥ 2 so that the stopping "
+             "rule mean|r|^p < threshold^(p/2) implies a training MSE below the threshold)", kind="float", low=2),
+       Param("lp_cap_factor", 2, 4, 4, help="the Lp run's step cap in multiples of the L2 run's", kind="int", low=1)),
+    measure=loss_gap,
+    checks=(checks.power_law_slope(
+                "slope", "gap", x="width", expected=-0.5, tolerance=0.15, mode="below",
+                reason="Thm 5–6: in the linear regime every loss with a unique minimum at zero residual leads to the "
+                       "same kernel interpolant, so the gap is the nets' departure from their linearization, "
+                       "O(m^-1/2) (an upper bound: a faster decay is consistent)"),
+            checks.statistic(
+                "gap-top", _top_mean("gap"), expected=0.02, tolerance=0.0, mode="below",
+                reason="Fig. 1: the two outputs overlap at every test point; a gap of 2 % of ‖f_L2‖ is far above the "
+                       "measured one and far below a narrow net's"),
+            checks.statistic("stopping-term", _stop_share, expected=0.0, tolerance=0.2, mode="below",
+                             role="precondition", reason=_STOP_REASON),
+            checks.converged()),
+    controls=(Control("narrow", {"widths": (4, 8, 16)},
+                      "narrow nets are far from their linearization: the kernel moves during training, differently "
+                      "under the two losses, so they reach different interpolants (003 Thm 5's linear regime fails)",
+                      fails=("gap-top",)),),
+    figure=_gap_figure,
+    notes=SETUP + " 003 Fig. 1's data (4 training points) and v_std = 5; ci: L = 3 at m = 64–1024 (paper: 003's "
+                  "1-500-500-1 and wider). The L4 run's rate is reset every 100 steps to the current residuals' "
+                  "stable rate (ntkbench.claims.init_output.fit_lp).",
+    in_tests=False,
+))
+
+register(Claim(
+    id="init-output/eq6",
+    source="003 Thm 2 Eq. 6, Fig. 2a, Fig. 3a",
+    statement="h(·; h_ini) = h(·; 0) + h_ini − h(·; 0, X, h_ini(X)), each term computed by training a wide net (ASI "
+              "for the zero-initial-output terms)",
+    measured="slope of log ‖f − RHS‖/‖f‖ (test points; f the trained original net, the RHS from two trained ASI nets "
+             "of the same θ0) vs log m; at the largest width the per-seed ratio of that error to ‖f − h(·; 0)‖/‖f‖, "
+             "the error of ignoring the initial output's imprint",
+    params=P.width_axis(((16, 32), (32, 64, 128, 256, 512), (64, 128, 256, 512, 1024, 2048)))
+    + _net(depth=(2, 3, 3), v_std=(2.0, 2.0, 2.0), scheme=("ntk",) * 3) + _data(n_train=(4, 4, 10))
+    + _training(seeds=(2, 3, 10), threshold=(1e-3, 1e-8, 1e-8), max_steps=(300, 20000, 100000))
+    + (Param("h_ini", "same", "same", "same", help="the initial output in the RHS: same (the trained net's own) or "
+             "other (an independent draw's: the control)", kind="str", choices=("same", "other")),),
+    measure=imprint_runs,
+    checks=(checks.power_law_slope(
+                "slope", "eq6_err", x="width", expected=-0.5, tolerance=0.15, mode="below",
+                reason="Thm 2: Eq. 6 is exact for the linearized dynamics (the imprint h_ini − Θ(x, X)Θ⁻¹h_ini(X) is "
+                       "linear in h_ini), so what is left is the three nets' departure from their linearization, "
+                       "O(m^-1/2) (an upper bound)"),
+            checks.statistic(
+                "explained", _seed_ratio("eq6_err", "asi_err", "Eq. 6's error / the error of ignoring the imprint"),
+                expected=0.2, tolerance=0.0, mode="below",
+                reason="Fig. 2a, 3a: Eq. 6's RHS matches the trained net where h(·; 0) alone misses it by the imprint "
+                       "(Fig. 2b); with an independent draw's h_ini the RHS carries the wrong imprint and misses by "
+                       "√2 × it"),
+            checks.converged()),
+    controls=(Control("other-h-ini", {"h_ini": "other"},
+                      "h_ini of an independent initialization in the RHS: its imprint is uncorrelated with the one the "
+                      "trained net carries, so the RHS misses f by O(‖imprint‖) at every width",
+                      fails=("slope", "explained")),),
+    figure=_eq6_figure,
+    notes=SETUP + " At ci the width exponent is fitted in the NTK parametrization (scheme = ntk, σ = v_std = 2, so "
+                  "h_ini ≈ 2³× a unit-scale net's): under 003's Glorot scheme with a scalar input the first layer's "
+                  "fan-in is 1, so its weights are O(m^-1/2) and move by as much as they are — that scheme's net does "
+                  "not approach its linearization as m grows at fixed v_std (`--set scheme=glorot` measures it).",
+    in_tests=False,
+))
+
+register(Claim(
+    id="init-output/error-decomposition",
+    source="003 Thm 3",
+    statement="E over initializations of the test error = error of the zero-initial-output solution + E of the "
+              "residual term",
+    measured="over S draws of θ0 (each: the trained net f, the ASI net trained on Y and on h_ini(X)): the RMS over "
+             "disjoint blocks of s draws of the relative mismatch |mean(e_f) − mean(e_0) − mean(q)|/mean(e_f) (e: test "
+             "MSE, q the imprint's mean square), its log-log slope in s; the mean cross term 2⟨h(·;0) − y, I⟩ in "
+             "standard errors",
+    params=_net(depth=(2, 3, 3), v_std=(2.0, 2.0, 2.0), scheme=("ntk",) * 3, width=(16, 64, 256))
+    + _data(n_train=(4, 4, 10)) + _training(seeds=(4, 32, 128), threshold=(1e-2, 1e-4, 1e-6),
+                                            max_steps=(300, 20000, 100000))
+    + (Param("h_ini", "same", "same", "same", help="the initial output whose imprint is subtracted: same or other",
+             kind="str", choices=("same", "other")),
+       Param("terms", "full", "full", "full", help="the decomposition compared: full (e_0 + E q, Thm 3) or "
+             "zero-output (e_0 alone: the control)", kind="str", choices=("full", "zero-output"), analysis=True)),
+    measure=imprint_runs,
+    checks=(checks.statistic(
+                "mc-slope", _mc_slope, expected=-0.5, tolerance=0.25,
+                reason="Thm 3: h_ini is symmetric (W^L → −W^L flips it and keeps Θ), so the cross term has mean 0 and "
+                       "the mismatch of the estimate is its Monte-Carlo average, falling like s^-1/2; a missing term "
+                       "leaves a mismatch that does not fall"),
+            checks.statistic(
+                "cross-mean", _cross_z, expected=3.0, tolerance=0.0, mode="below",
+                reason="Thm 3: E⟨h(·;0) − y, I⟩ = 0; |mean|/SE ≤ 3 (a 0.3 % false alarm for a normal mean)"),
+            checks.converged()),
+    controls=(Control("zero-output-only", {"terms": "zero-output"},
+                      "the decomposition without its residual term: E q > 0 is the imprint's contribution to the test "
+                      "error (Thm 3), so e_0 alone misses E e_f by a mismatch that does not fall with s",
+                      fails=("mc-slope",)),),
+    figure=_decomposition_figure,
+    notes=SETUP + " NTK parametrization as eq6 (σ = v_std = 2), one width, many draws; the test error is the MSE.",
+    in_tests=False,
+))
+
+register(Claim(
+    id="init-output/asi-generalization",
+    source="003 Thm 3, Fig. 2, Fig. 3b",
+    statement="with a large initialization scale, ASI lowers the test error and reaches the training threshold in "
+              "fewer steps than the original net (sin(4x); Boston housing, 400 train / 106 test)",
+    measured="per seed, the test-MSE ratio and the steps ratio ASI/original (both to the same training-MSE threshold, "
+             "each at c/λ_max of its own kernel); the upper end of the 95 % t-interval of the mean over seeds; the "
+             "doubling trick's and RND's ratios in the method and figure",
+    params=_net(depth=(2, 3, 3), v_std=(10.0, 10.0, 10.0), width=(16, 256, 5000)) + _data(n_train=(10, 10, 10))
+    + _training(seeds=(2, 6, 10), threshold=(1e-2, 1e-5, 1e-5), max_steps=(300, 20000, 100000))
+    + (Param("inits", INITS, INITS, INITS, help="the variants trained from each θ0 (standard = the original)",
+             kind="strs", choices=INITS),
+       Param("init", "asi", "asi", "asi", help="the variant the checks compare with the original", kind="str",
+             choices=INITS[1:], analysis=True)),
+    measure=generalization_runs,
+    checks=(checks.statistic(
+                "error-ratio", _variant_ratio("test_mse"), expected=1.0, tolerance=0.0, mode="below",
+                reason="Thm 3: the original's test error carries the imprint E‖h_ini − Θ(x, X)Θ⁻¹h_ini(X)‖², large at "
+                       "large v_std; ASI's initial output is 0 with the same kernel, so it removes that term; the "
+                       "interval's upper end below 1 says the gain is beyond the seed noise"),
+            checks.statistic(
+                "steps-ratio", _variant_ratio("steps"), expected=1.0, tolerance=0.0, mode="below",
+                reason="Fig. 2c, 3b: the original starts from a loss of order ‖h_ini(X)‖² instead of ‖Y‖², so GD at "
+                       "the same kernel needs more steps to the threshold"),
+            checks.converged()),
+    controls=(Control("small-v-std", {"v_std": 1.0},
+                      "at small v_std the initial output (O(v_std^L)) is negligible: ASI removes nothing and gains "
+                      "neither test error nor steps", fails=("error-ratio", "steps-ratio")),),
+    figure=_generalization_figure,
+    notes=SETUP + " v_std = 10, 1-m-m-1 (003 Fig. 2: m = 5000, 10 training points; ci: m = 256). On Boston housing: "
+                  "--set dataset=boston --set n_train=400 --set n_test=106 (003 Fig. 3: 13-100000-1).",
+    in_tests=False,
+))
