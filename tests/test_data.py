@@ -429,3 +429,13 @@ def test_local_rejects_corrupt_files(tmp_path, tiny_mnist):
     np.savez(bad, x_train=np.zeros((2, 4)), y_train=np.zeros(2))
     with pytest.raises(ValueError, match="x_test"):
         D.mnist_local(bad)
+
+
+def test_sin1d_stratified_design_keeps_points_apart():
+    for seed in range(20):
+        x = D.sin1d(n_train=10, n_test=5, seed=seed, design="stratified").x_train[:, 0]
+        assert torch.diff(torch.sort(x).values).min() >= 0.1 - 1e-12 and x.min() > -1 and x.max() < 1
+    uniform = D.sin1d(n_train=10, n_test=5, seed=3)
+    assert torch.equal(uniform.x_train, D.sin1d(n_train=10, n_test=5, seed=3, design="uniform").x_train)
+    with pytest.raises(ValueError, match="design"):
+        D.sin1d(design="grid")

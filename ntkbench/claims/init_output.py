@@ -283,8 +283,8 @@ def doubling_kernels(point: Mapping[str, Any], ctx) -> pd.DataFrame:
     (4·m^(3/2)·u)², the size of the round-off left when the backward pass sums the 2m cancelling terms
     ±W^L_u σ'(h_u)(…) (relative error γ_2m ≈ 2m·u of a sum whose terms are √m times its value, squared in the
     kernel); the output bias b^L (``role="bias"``) keeps ratio 1 (003 App. 12's nets have no output bias).
-    The initial output: ``out_dev`` = max_x |f_d(x) − b^L| / ((2m + 1)·2u·Σ_u|W^L_u a_u(x)|), ≤ 1 when the doubled
-    net's output is b^L alone (the two halves cancel)."""
+    The initial output: ``out_dev`` = max_x |f_d(x) − s_b·b^L| / ((2m + 1)·2u·c_L·Σ_u|W^L_u a_u(x)|), ≤ 1 when the
+    doubled net's output is its output bias alone (the two halves cancel)."""
     x = _kernel_inputs(point, ctx)
     net = make_net(point, ctx, x.shape[1])
     seed = member_seeds(point, 1)[0] + point["seed"]
@@ -297,8 +297,9 @@ def doubling_kernels(point: Mapping[str, Any], ctx) -> pd.DataFrame:
         k_o, k_d = parameter_kernels(net, params, x), parameter_kernels(doubled, dparams, x)
         jac = _jacobians(net, params, x)
         feats = net.forward_cache(params, x)[1][-1]  # a^{L−1}(x)
-        terms = (feats * params[f"W{L}"][0]).abs().sum(dim=1)
-        out_dev = float(((doubled(dparams, x) - params[f"b{L}"]).abs() / ((2 * m + 1) * 2 * U * terms)).max())
+        terms = net.weight_scales[-1] * (feats * params[f"W{L}"][0]).abs().sum(dim=1)
+        bias = net.bias_scale * params[f"b{L}"]
+        out_dev = float(((doubled(dparams, x) - bias).abs() / ((2 * m + 1) * 2 * U * terms)).max())
     rows = []
     for k in k_o:
         layer = net.layer_of(k)
@@ -549,7 +550,11 @@ def _net(*, depth, v_std, scheme=("glorot",) * 3, width=None) -> tuple[Param, ..
 
 
 def _data(*, n_train=(4, 10, 10), n_test=(100, 500, 500)) -> tuple[Param, ...]:
-    return P.data(dataset=("sin1d",) * 3, n_train=n_train, n_test=n_test, pca=(0, 0, 0), choices=("sin1d", "boston"))
+    return P.data(dataset=("sin1d",) * 3, n_train=n_train, n_test=n_test, pca=(0, 0, 0), choices=("sin1d", "boston")) + (
+        Param("design", "stratified", "stratified", "uniform", help="sin1d's training inputs: uniform on [−1, 1] "
+              "(003) or stratified (one per bin of width 2/n_train, from its middle half: no two closer than "
+              "1/n_train, so the kernel stays conditioned on every split); boston: uniform", kind="str",
+              choices=("uniform", "stratified")),)
 
 
 def _training(*, seeds, threshold, max_steps=(20000, 20000, 100000)) -> tuple[Param, ...]:
@@ -644,9 +649,9 @@ register(Claim(
     measured="slope of log ‖f_L2 − f_Lp‖/‖f_L2‖ (test points, p = 4, both runs from one θ0 to the same training-MSE "
              "threshold) vs log m; at the largest width the gap itself, and the share of it that the two runs' "
              "unfinished residuals explain",
-    params=P.width_axis(((16, 32), (32, 64, 128, 256, 512), (125, 250, 500, 1000, 2000)))
-    + _net(depth=(2, 3, 3), v_std=(1.0, 1.0, 5.0), scheme=("ntk", "ntk", "glorot")) + _data(n_train=(4, 4, 4))
-    + _training(seeds=(2, 3, 10), threshold=(1e-4, 1e-8, 1e-8), max_steps=(2000, 20000, 100000))
+    params=P.width_axis(((16, 32), (64, 256, 1024, 4096), (125, 250, 500, 1000, 2000, 4000)))
+    + _net(depth=(2, 2, 3), v_std=(1.0, 1.0, 5.0), scheme=("ntk", "ntk", "glorot")) + _data(n_train=(4, 4, 4))
+    + _training(seeds=(2, 4, 10), threshold=(1e-4, 1e-8, 1e-8), max_steps=(2000, 20000, 100000))
     + (Param("p", 4.0, 4.0, 4.0, help="the second loss mean|f − Y|^p (003 Fig. 1: p = 4; p ≥ 2 so that the stopping "
              "rule mean|r|^p < threshold^(p/2) implies a training MSE below the threshold)", kind="float", low=2),
        Param("lp_cap_factor", 2, 4, 4, help="the Lp run's step cap in multiples of the L2 run's", kind="int", low=1)),
@@ -663,14 +668,18 @@ register(Claim(
             checks.statistic("stopping-term", _stop_share, expected=0.0, tolerance=0.2, mode="below",
                              role="precondition", reason=_STOP_REASON),
             checks.converged()),
-    controls=(Control("narrow", {"widths": (4, 8, 16)},
+    controls=(Control("narrow", {"widths": (4, 8, 16, 32)},
                       "narrow nets are far from their linearization: the kernel moves during training, differently "
                       "under the two losses, so they reach different interpolants (003 Thm 5's linear regime fails)",
                       fails=("gap-top",)),),
     figure=_gap_figure,
-    notes=SETUP + " 003 Fig. 1's data (4 training points) and v_std = 5; ci: L = 3 at m = 64–1024 (paper: 003's "
-                  "1-500-500-1 and wider). The L4 run's rate is reset every 100 steps to the current residuals' "
-                  "stable rate (ntkbench.claims.init_output.fit_lp).",
+    notes=SETUP + " ci: the width exponent is fitted in the NTK parametrization (scheme = ntk, σ = v_std = 1), L = 2, "
+                  "m = 64–4096, 4 stratified training points (003 Fig. 1's count); paper: 003's Glorot scheme, "
+                  "1-m-m-1 with v_std = 5 (Fig. 1: m = 500). Why not Glorot at ci: with a scalar input the first "
+                  "layer's fan-in is 1, so its weights are N(0, 2v²/(m + 1)), O(m^-1/2), and move by as much as they "
+                  "are during training — that scheme's net does not approach its linearization as m grows at fixed "
+                  "v_std (`--set scheme=glorot` measures it). The Lp run's rate is reset every 100 steps to the "
+                  "current residuals' stable rate (ntkbench.claims.init_output.fit_lp).",
     in_tests=False,
 ))
 
@@ -682,9 +691,9 @@ register(Claim(
     measured="slope of log ‖f − RHS‖/‖f‖ (test points; f the trained original net, the RHS from two trained ASI nets "
              "of the same θ0) vs log m; at the largest width the per-seed ratio of that error to ‖f − h(·; 0)‖/‖f‖, "
              "the error of ignoring the initial output's imprint",
-    params=P.width_axis(((16, 32), (32, 64, 128, 256, 512), (64, 128, 256, 512, 1024, 2048)))
-    + _net(depth=(2, 3, 3), v_std=(2.0, 2.0, 2.0), scheme=("ntk",) * 3) + _data(n_train=(4, 4, 10))
-    + _training(seeds=(2, 3, 10), threshold=(1e-3, 1e-8, 1e-8), max_steps=(300, 20000, 100000))
+    params=P.width_axis(((16, 32), (64, 256, 1024, 4096, 16384), (125, 250, 500, 1000, 2000, 5000)))
+    + _net(depth=(2, 2, 3), v_std=(1.0, 1.0, 10.0), scheme=("ntk", "ntk", "glorot")) + _data(n_train=(4, 4, 10))
+    + _training(seeds=(2, 4, 10), threshold=(1e-3, 1e-8, 1e-8), max_steps=(300, 20000, 100000))
     + (Param("h_ini", "same", "same", "same", help="the initial output in the RHS: same (the trained net's own) or "
              "other (an independent draw's: the control)", kind="str", choices=("same", "other")),),
     measure=imprint_runs,
@@ -705,10 +714,9 @@ register(Claim(
                       "trained net carries, so the RHS misses f by O(‖imprint‖) at every width",
                       fails=("slope", "explained")),),
     figure=_eq6_figure,
-    notes=SETUP + " At ci the width exponent is fitted in the NTK parametrization (scheme = ntk, σ = v_std = 2, so "
-                  "h_ini ≈ 2³× a unit-scale net's): under 003's Glorot scheme with a scalar input the first layer's "
-                  "fan-in is 1, so its weights are O(m^-1/2) and move by as much as they are — that scheme's net does "
-                  "not approach its linearization as m grows at fixed v_std (`--set scheme=glorot` measures it).",
+    notes=SETUP + " ci: NTK parametrization (scheme = ntk, σ = v_std = 1), L = 2, m = 64–16384, 4 stratified "
+                  "training points, for the reason given under loss/invariance; paper: 003 Fig. 2's Glorot nets at "
+                  "v_std = 10, 10 points, L = 3.",
     in_tests=False,
 ))
 
@@ -721,7 +729,7 @@ register(Claim(
              "disjoint blocks of s draws of the relative mismatch |mean(e_f) − mean(e_0) − mean(q)|/mean(e_f) (e: test "
              "MSE, q the imprint's mean square), its log-log slope in s; the mean cross term 2⟨h(·;0) − y, I⟩ in "
              "standard errors",
-    params=_net(depth=(2, 3, 3), v_std=(2.0, 2.0, 2.0), scheme=("ntk",) * 3, width=(16, 64, 256))
+    params=_net(depth=(2, 2, 3), v_std=(2.0, 2.0, 2.0), scheme=("ntk",) * 3, width=(16, 256, 1024))
     + _data(n_train=(4, 4, 10)) + _training(seeds=(4, 32, 128), threshold=(1e-2, 1e-4, 1e-6),
                                             max_steps=(300, 20000, 100000))
     + (Param("h_ini", "same", "same", "same", help="the initial output whose imprint is subtracted: same or other",

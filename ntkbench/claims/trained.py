@@ -45,13 +45,18 @@ def member_seeds(point: Mapping[str, Any], count: int | None = None) -> list[int
 
 def load_data(point: Mapping[str, Any], ctx) -> datasets.Dataset:
     """The data set named by ``point["dataset"]`` (the registry of :mod:`ntkbench.data`) with the point's sizes,
-    split seed and MNIST whitening (``pca``: 0 keeps the pixels, k > 0 whitens on k principal components)."""
+    split seed, MNIST whitening (``pca``: 0 keeps the pixels, k > 0 whitens on k principal components) and, when the
+    claim declares it, sin1d's training ``design``."""
     name = point["dataset"]
     kw: dict[str, Any] = {"n_train": point["n_train"], "n_test": point["n_test"], "seed": data_seed(point),
                           "dtype": ctx.dtype, "device": ctx.device, **DATA_OPTIONS.get(name, {})}
     pca = point["pca"]  # read for every data set (MNIST only uses it), so that the point is fully read
     if pca and name.startswith("mnist"):
         kw["pca"] = pca
+    if "design" in point and point["design"] != "uniform":  # sin1d's training design (other sets: uniform only)
+        if name != "sin1d":
+            raise ValueError(f"design={point['design']!r} applies to sin1d only, got dataset={name!r}")
+        kw["design"] = point["design"]
     return datasets.load(name, **kw)
 
 

@@ -1,0 +1,98 @@
+"""The building blocks of family C (ntkbench/claims/init_output.py): the variants of one θ0, training to a common MSE
+threshold under L2 and Lp, the float64 identities at θ0 and the Monte-Carlo mismatch of Thm 3. The claims
+themselves run through the registry (tests/test_claims.py)."""
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from ntkbench import data
+from ntkbench.claims import init_output as C
+from ntkbench.claims.trained import outputs
+from ntkbench.kernels import empirical_ntk
+from ntkbench.runner import Context
+from ntkbench.train import init_ensemble
+
+CTX = Context()
+POINT = {"dataset": "sin1d", "n_train": 4, "n_test": 50, "pca": 0, "data_seed": 0, "seed_offset": 0, "seeds": 2,
+         "threshold": 1e-6, "max_steps": 20000, "lr_c": 1.0, "cap_factor": 4.0, "lr": 0.0, "p": 4.0,
+         "lp_cap_factor": 4, "depth": 2, "width": 64, "v_std": 1.0, "scheme": "ntk", "kernel_points": 5, "seed": 0,
+         "design": "stratified"}
+
+
+def _net(**kw):
+    return C.make_net({**POINT, **kw}, CTX, 1)
+
+
+@pytest.mark.parametrize("scheme", ["glorot", "ntk"])
+def test_variants_start_from_the_same_theta0(scheme):
+    net = _net(scheme=scheme, depth=3, width=16, v_std=5.0)
+    x = torch.linspace(-1, 1, 7, dtype=torch.float64)[:, None]
+    seeds = [0, 1]
+    _, p0 = C.variant(net, seeds, "standard")
+    asi, q = C.variant(net, seeds, "asi", p0)
+    assert torch.count_nonzero(outputs(asi, q, x)) == 0
+    for s in range(2):
+        th = {k: v[s] for k, v in p0.items()}
+        torch.testing.assert_close(empirical_ntk(asi, {k: v[s] for k, v in q.items()}, x, method="jacobian"),
+                                   empirical_ntk(net, th, x, method="jacobian"), rtol=1e-12, atol=0)
+    doubled, d = C.variant(net, seeds, "doubling", p0)
+    torch.testing.assert_close(outputs(doubled, d, x), net.bias_scale * p0["b3"].expand(-1, 7), rtol=0, atol=1e-12)
+    _, r = C.variant(net, seeds, "rnd", p0)
+    assert torch.equal(r["W1"], p0["W1"]) and not torch.equal(r["W1'"], p0["W1"])
+    with pytest.raises(ValueError, match="init='ones' is not one of"):
+        C.variant(net, seeds, "ones")
+
+
+def test_glorot_scheme_is_003s_initialization():
+    net = _net(scheme="glorot", width=300, v_std=2.0)
+    assert net.parametrization == "standard" and net.init_scheme == "glorot"
+    w2 = net.init(0)["W2"]
+    assert abs(float(w2.std()) / (2.0 * np.sqrt(2 / 301)) - 1) < 0.15
+
+
+def test_l2_and_l4_reach_the_same_mse_threshold():
+    ds = data.load("sin1d", n_train=4, n_test=50, seed=0, design="stratified")
+    net = _net()
+    seeds = [0, 1]
+    p0 = init_ensemble(net, seeds)
+    l2 = C.fit_mse(POINT, net, p0, ds.x_train, ds.y_train, seeds)
+    lam = C._lam_max(net, p0, ds.x_train)
+    l4 = C.fit_lp(POINT, net, p0, ds.x_train, ds.y_train, lam, cap=4 * l2.cap)
+    assert l2.converged.all() and l4.converged.all()
+    assert (l2.mse < POINT["threshold"]).all() and (l4.mse < POINT["threshold"]).all()
+    assert (l4.loss < POINT["threshold"] ** 2).all()  # the Lp stopping rule, which implies the MSE one
+    np.testing.assert_allclose(l2.mse, C._mse(net, l2.params, ds.x_train, ds.y_train), rtol=1e-12)
+    gap = (outputs(net, l2.params, ds.x_test) - outputs(net, l4.params, ds.x_test)).norm(dim=1)
+    init = (outputs(net, p0, ds.x_test) - outputs(net, l2.params, ds.x_test)).norm(dim=1)
+    assert (gap < 0.05 * init).all()  # same minimizer to far better than the distance travelled
+
+
+def test_doubling_rows_by_role_and_the_unflipped_control():
+    rows = C.doubling_kernels({**POINT, "depth": 3, "width": 16, "flip": True}, CTX)
+    assert set(rows["role"]) == {"double", "vanish", "bias"}
+    assert set(rows[rows["role"] == "vanish"]["param"]) == {"W1", "b1"}
+    assert (rows["dev"] <= 1).all() and (rows["out_dev"] <= 1).all()
+    same = C.doubling_kernels({**POINT, "depth": 3, "width": 16, "flip": False}, CTX)
+    lower = same[same["role"] == "vanish"]["ratio"]
+    np.testing.assert_allclose(lower, 4.0, rtol=1e-12)  # the backward signals add: the kernel quadruples
+
+
+def test_asi_identities_hold_and_rnd_breaks_them():
+    asi = C.asi_identities({**POINT, "depth": 3, "width": 16, "init": "asi"}, CTX).iloc[0]
+    assert asi["out_max"] == 0 and asi["kernel_dev"] <= 1
+    rnd = C.asi_identities({**POINT, "depth": 3, "width": 16, "init": "rnd"}, CTX).iloc[0]
+    assert rnd["out_max"] > 0.01 * rnd["out_scale"] and rnd["kernel_dev"] > 1e6
+
+
+def test_block_mismatch():
+    rng = np.random.default_rng(0)
+    n = 1024
+    noise = pd.DataFrame({"e_f": 1.0 + rng.normal(size=n), "e_0": np.ones(n), "q": np.zeros(n), "width": 8})
+    sizes, rms = C._block_mismatch(noise, "full")
+    assert list(sizes) == [2**k for k in range(10)]
+    assert abs(np.polyfit(np.log(sizes[:6]), np.log(rms[:6]), 1)[0] + 0.5) < 0.1
+    offset = noise.assign(e_f=2.0, q=0.5)  # a constant mismatch: no decay, exactly
+    np.testing.assert_allclose(C._block_mismatch(offset, "full")[1], 0.25, rtol=1e-15)
+    np.testing.assert_allclose(C._block_mismatch(offset, "zero-output")[1], 0.5, rtol=1e-15)
