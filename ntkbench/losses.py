@@ -6,6 +6,9 @@
 * ``"lp"``: mean |f − y|^p (003 §4, p = 4 in its Fig. 1); option ``p`` > 1.
 * ``"hinge"``: mean max(0, Δ), Δ = margin − y f (004 footnote 6); option ``margin``.
 * ``"square_hinge"``: mean ½ max(0, Δ)² (004 Eq. 1); option ``margin``.
+* ``"eps_insensitive"``: mean max(0, |f − y| − margin)², zero on a band of half-width ``margin`` around the targets:
+  its minimizers on the training data are every fit within the band, not only the interpolant (the control of
+  003 Thm 5, whose losses have their unique minimum at zero residual).
 * ``"cross_entropy"``: logistic loss mean log(1 + e^{−y f}) for a scalar output and labels ±1;
   softmax cross-entropy with integer class labels (n,) or one-hot targets (n, k) for a vector output
   (003 §7.2.3).
@@ -41,6 +44,10 @@ def square_hinge(pred: torch.Tensor, y: torch.Tensor, margin: float = 1.0) -> to
     return 0.5 * (torch.relu(margin - y * pred) ** 2).mean()
 
 
+def eps_insensitive(pred: torch.Tensor, y: torch.Tensor, margin: float = 0.1) -> torch.Tensor:
+    return (torch.relu((pred - y).abs() - margin) ** 2).mean()
+
+
 def cross_entropy(pred: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     if pred.ndim == 1:  # scalar output, labels ±1
         return F.softplus(-y * pred).mean()
@@ -55,13 +62,15 @@ _FUNCTIONS = {
     "lp": (lp, ("p",)),
     "hinge": (hinge, ("margin",)),
     "square_hinge": (square_hinge, ("margin",)),
+    "eps_insensitive": (eps_insensitive, ("margin",)),
     "cross_entropy": (cross_entropy, ()),
 }
 LOSSES = tuple(_FUNCTIONS)
 
 #: curvature of the loss in the predictions (λ_max of ∂²loss/∂f²) for the quadratic losses, for n predicted
 #: values (points × outputs: the means run over every entry)
-_CURVATURE = {"mse": lambda n: 2.0 / n, "half_sse": lambda n: 1.0, "square_hinge": lambda n: 1.0 / n}
+_CURVATURE = {"mse": lambda n: 2.0 / n, "half_sse": lambda n: 1.0, "square_hinge": lambda n: 1.0 / n,
+              "eps_insensitive": lambda n: 2.0 / n}
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ CTX = Context()
 POINT = {"dataset": "sin1d", "n_train": 4, "n_test": 50, "pca": 0, "data_seed": 0, "seed_offset": 0, "seeds": 2,
          "threshold": 1e-6, "max_steps": 20000, "lr_c": 1.0, "cap_factor": 4.0, "lr": 0.0, "p": 4.0,
          "lp_cap_factor": 4, "depth": 2, "width": 64, "v_std": 1.0, "scheme": "ntk", "kernel_points": 5, "seed": 0,
-         "design": "stratified"}
+         "design": "stratified", "activation": "relu", "loss": "lp", "epsilon": 0.05}
 
 
 def _net(**kw):
@@ -67,6 +67,17 @@ def test_l2_and_l4_reach_the_same_mse_threshold():
     gap = (outputs(net, l2.params, ds.x_test) - outputs(net, l4.params, ds.x_test)).norm(dim=1)
     init = (outputs(net, p0, ds.x_test) - outputs(net, l2.params, ds.x_test)).norm(dim=1)
     assert (gap < 0.05 * init).all()  # same minimizer to far better than the distance travelled
+
+
+def test_eps_insensitive_stops_at_the_band():
+    ds = data.load("sin1d", n_train=4, n_test=50, seed=0, design="stratified")
+    net = _net()
+    p0 = init_ensemble(net, [0, 1])
+    lam = C._lam_max(net, p0, ds.x_train)
+    band = C.fit_second({**POINT, "loss": "eps_insensitive"}, net, p0, ds.x_train, ds.y_train, lam, cap=20000)
+    resid = (outputs(net, band.params, ds.x_train) - ds.y_train).abs()
+    assert band.converged.all() and (band.loss < POINT["threshold"] ** 2).all()
+    assert (resid < 0.05 + 1e-5).all() and resid.max() > 0.04  # at the band's edge, not at the interpolant
 
 
 def test_doubling_rows_by_role_and_the_unflipped_control():

@@ -146,3 +146,11 @@ def test_cross_entropy_one_hot_equals_integer_labels():
     one_hot = torch.nn.functional.one_hot(labels, 4).double()
     loss = Loss("cross_entropy")
     torch.testing.assert_close(loss(pred, one_hot), loss(pred, labels), rtol=1e-14, atol=0)
+
+
+def test_eps_insensitive_is_zero_on_the_band():
+    loss = Loss("eps_insensitive", margin=0.5)
+    y = torch.zeros(4, dtype=torch.float64)
+    assert float(loss(torch.tensor([0.5, -0.5, 0.1, 0.0], dtype=torch.float64), y)) == 0.0
+    assert float(loss(torch.tensor([1.5, -1.0, 0.0, 0.0], dtype=torch.float64), y)) == (1.0 + 0.25) / 4
+    assert loss.curvature(4) == 0.5
