@@ -114,7 +114,7 @@ def test_invalid_names_and_options_raise_value_errors_naming_the_argument():
 
 
 def test_get_loss_and_names():
-    assert set(LOSSES) == {"mse", "half_sse", "lp", "hinge", "square_hinge", "cross_entropy"}
+    assert set(LOSSES) == {"mse", "half_sse", "lp", "hinge", "square_hinge", "eps_insensitive", "cross_entropy"}
     sq = Loss("square_hinge", margin=2.0)
     assert get_loss(sq) is sq
     assert get_loss("mse") == Loss("mse")
