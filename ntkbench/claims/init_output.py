@@ -1,19 +1,24 @@
 """Family C of the catalogue — the loss and the initial output (source 003).
 
 Set-up (003 §7): ReLU nets with normal biases, every weight and bias of layer l drawn from
-N(0, v_std²·2/(fan_in + fan_out)) (``MLP(init_scheme="glorot")``, standard parametrization: the NTK
-parametrization's N(0, 1) weights times σ/√fan_in, up to a per-layer factor √(2·fan_in/(fan_in + fan_out)) and
-biases of the same small scale; the linear-regime theory of 003 §3–5 applies to both). Data: sin(4x) on [−1, 1]
-(003 Fig. 1: 4 training points; Fig. 2: 10) with 500 test points, Boston housing (embedded; 400 / 106, features
-and price in [−0.5, 0.5]). Training: full-batch GD on the MSE until the training MSE first drops below
-``threshold``. 003 uses η = 1e-5 at its widths; here, at every width, η = c·n/(2·λ_max(Θ(X, X))) (c = ``lr_c``,
-the MSE's curvature 2/n), the rate that keeps GD on the linearized model stable at any width and scale
-(``lr`` > 0 sets a fixed η instead). GD on the MSE at η is GD on ½‖f − Y‖² at 2η/n: the same iterates, so the
-step cap scales with the conditioning as in families A and B (:func:`ntkbench.claims.trained.step_cap`).
+N(0, v_std²·2/(fan_in + fan_out)) (``scheme="glorot"``: ``MLP(init_scheme="glorot")``, standard parametrization; the
+NTK parametrization's N(0, 1) weights times σ/√fan_in up to a per-layer factor √(2·fan_in/(fan_in + fan_out)), with
+biases of the same small scale). Data: sin(4x) on [−1, 1] (003 Fig. 1: 4 training points; Fig. 2: 10) with 500
+test points, Boston housing (embedded; 400 / 106, features and price in [−0.5, 0.5]). Training: full-batch GD on
+the MSE until the training MSE first drops below ``threshold``. 003 uses η = 1e-5 at its widths; here, at every
+width, η = c·n/(2·λ_max(Θ(X, X))) (c = ``lr_c``, the MSE's curvature 2/n), the rate that keeps GD on the linearized
+model stable at any width and scale (``lr`` > 0 sets a fixed η instead). GD on the MSE at η is GD on ½‖f − Y‖² at
+2η/n: the same iterates, so the step cap scales with the conditioning as in families A and B
+(:func:`ntkbench.claims.trained.step_cap`).
 
-Building blocks: :func:`glorot_net` (the net of a point), :func:`variant` (original, ASI, doubling trick, RND from
-the same θ0), :func:`fit_mse` and :func:`fit_lp` (training to the common MSE threshold), :func:`imprint_runs` (the
-three trainings of Eq. 6), and the measurements of the six claims.
+The claims that fit a width exponent run at ``ci`` in the NTK parametrization (``scheme="ntk"``): with a scalar
+input the Glorot scheme's first layer has fan-in 1, so its weights are O(m^-1/2) and move by as much as they are —
+that net does not approach its linearization as m grows at fixed v_std. sin(4x)'s training inputs are
+``design="stratified"`` at ``ci`` (two uniform draws can nearly coincide and make Θ(X, X) singular).
+
+Building blocks: :func:`make_net` (the net of a point), :func:`variant` (original, ASI, doubling trick, RND from the
+same θ0), :func:`fit_mse` and :func:`fit_second` (training to the common MSE threshold under L2 and under the second
+loss), :func:`imprint_runs` (the three trainings of Eq. 6), and the measurements of the six claims.
 """
 
 from __future__ import annotations
@@ -49,9 +54,9 @@ OTHER_SEED_SHIFT = 2**30
 # ----- nets, variants and training ----------------------------------------------------------------------------------
 def make_net(point: Mapping[str, Any], ctx, d_in: int) -> MLP:
     """The net of a point: ``depth`` layers of ``width`` units (``activation``; 003: ReLU), normal biases, in the
-    ``scheme`` ``glorot``
-    (003 §7: standard parametrization, every weight and bias of layer l ~ N(0, v_std²·2/(fan_in + fan_out))) or
-    ``ntk`` (000 Eq. 1: N(0, 1) parameters, layer l scaled by v_std/√fan_in, biases by v_std)."""
+    ``scheme`` ``glorot`` (003 §7: standard parametrization, every weight and bias of layer l ~
+    N(0, v_std²·2/(fan_in + fan_out))) or ``ntk`` (000 Eq. 1: N(0, 1) parameters, layer l scaled by v_std/√fan_in,
+    biases by v_std)."""
     glorot = point["scheme"] == "glorot"
     return MLP(d_in=d_in, width=int(point["width"]), depth=point["depth"], sigma=point["v_std"], bias="normal",
                parametrization="standard" if glorot else "ntk", init_scheme="glorot" if glorot else "normal",
@@ -622,8 +627,9 @@ def _kernel_points(n=(5, 20, 50)) -> tuple[Param, ...]:
                   kind="int", low=0),)
 
 
-SETUP = ("003 §7's nets (ReLU, normal biases, Glorot initialization scaled by v_std, standard parametrization) "
-         "trained by full-batch GD on the MSE at c·n/(2λ_max(Θ)) to a training-MSE threshold; sin(4x) on [−1, 1].")
+SETUP = ("003 §7's nets (normal biases, Glorot initialization scaled by v_std, standard parametrization; scheme = ntk: "
+         "the NTK parametrization with σ = v_std) trained by full-batch GD on the MSE at c·n/(2λ_max(Θ)) to a "
+         "training-MSE threshold; sin(4x) on [−1, 1].")
 
 register(Claim(
     id="loss/invariance",
