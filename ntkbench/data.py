@@ -835,7 +835,7 @@ def sin1d(
     (handy for plots); the training points are the same either way and do not depend on n_test.
     ``design="stratified"`` draws training point i uniformly from the middle half of the i-th of n_train equal
     bins of [-1, 1] (still random, but no two points closer than 1/n_train: two nearly equal inputs make the
-    tangent kernel nearly singular, κ ~ 1e6 for a gap of 0.004, and GD crawl); ``"uniform"`` (default) is 003's.
+    tangent kernel nearly singular, κ ≈ 5e6 for a gap of 0.004, and GD crawl); ``"uniform"`` (default) is 003's.
     """
     n_train, n_test, seed, dtype, device = _check_common(n_train, n_test, seed, dtype, device)
     grid_test = _check_bool("grid_test", grid_test)
