@@ -76,17 +76,29 @@ def power_law_slope(name: str, column: str, *, x: str, expected: Expected, toler
             if rows is not None:
                 d = rows(d, params)
             r = fit.power_law(d[x], d[column], d["seed"], x_range=(lo, None))
-            local = fit.local_slopes(d[x], d[column], d["seed"])
-            trail = ", ".join(f"{a:g}→{b:g}: {s:.2f}" for a, b, s in zip(local.x_lo, local.x_hi, local.slope))
-            if len(local.slope) > 1:
-                slopes = np.asarray(local.slope, dtype=float)
-                trail += f" (curvature {slopes[-1] - slopes[0]:+.2f})"
+            trail = local_slope_text(d[x], d[column], d["seed"])
             xs = d[x][d[x] >= lo] if lo is not None else d[x]
             line = FittedLine(r.params["A"], r.exponent, float(xs.min()), float(xs.max()))
             out[name + _label(per, key)] = Measurement(r.exponent, r.ci, f"{r.method}; local slopes {trail}", line)
         return out
 
     return Check(fit_, lambda params: _expects(name, per, params, expected, tolerance, reason, mode))
+
+
+def local_slope_text(x: pd.Series, y: pd.Series, seed: pd.Series) -> str:
+    """The local log-log slopes between consecutive x (per-x mean over seeds) and their curvature (last − first), as
+    text for a method: the approach to the asymptote."""
+    local = fit.local_slopes(x, y, seed)
+    trail = ", ".join(f"{a:g}→{b:g}: {s:.2f}" for a, b, s in zip(local.x_lo, local.x_hi, local.slope))
+    if len(local.slope) > 1:
+        slopes = np.asarray(local.slope, dtype=float)
+        trail += f" (curvature {slopes[-1] - slopes[0]:+.2f})"
+    return trail
+
+
+def largest(d: pd.DataFrame, x: str = "width") -> pd.DataFrame:
+    """The rows at the largest value of ``x`` (the most asymptotic point of a sweep)."""
+    return d[d[x] == d[x].max()]
 
 
 REDUCTIONS: dict[str, Callable[[pd.Series], float]] = {"max": lambda s: float(s.max()), "mean": lambda s: float(s.mean()),

@@ -41,7 +41,14 @@ from ..registry import Claim, Control, Measurement, Param, register
 from ..train import init_ensemble, train_ensemble, unstack_params
 from . import checks
 from . import params as P
-from .trained import load_data, member_seeds, outputs, train_to_threshold
+from .trained import (
+    load_data,
+    member_rms,
+    member_seeds,
+    outputs,
+    relative_rms,
+    train_to_threshold,
+)
 
 U = float(torch.finfo(torch.float64).eps) / 2  # unit round-off of float64
 #: an Lp run (:func:`fit_lp`) recomputes its rate every so many steps
@@ -171,15 +178,6 @@ def _lam_max(model, p0: Mapping[str, torch.Tensor], x: torch.Tensor) -> torch.Te
                             for s in range(members)])
 
 
-def _rel(a: torch.Tensor, b: torch.Tensor, norm: torch.Tensor) -> list[float]:
-    """Per member: RMS(a − b) / norm."""
-    return ((a - b).pow(2).mean(dim=1).sqrt() / norm).tolist()
-
-
-def _rms(v: torch.Tensor) -> torch.Tensor:
-    return v.pow(2).mean(dim=1).sqrt()
-
-
 def _rows(fit: Fit, seeds: Sequence[int], **columns: Any) -> pd.DataFrame:
     """One row per member: seed, steps, converged, train_loss (the training MSE), step_cap, plus ``columns``."""
     rows = pd.DataFrame({"seed": list(seeds), "steps": fit.steps, "converged": fit.converged, "train_loss": fit.mse,
@@ -206,7 +204,7 @@ def loss_gap(point: Mapping[str, Any], ctx) -> pd.DataFrame:
     lp = fit_second(point, net, p0, x, y, lam, cap=point["cap_factor_2"] * l2.cap)
     f2, fp = outputs(net, l2.params, xt), outputs(net, lp.params, xt)
     r2, rp = y - outputs(net, l2.params, x), y - outputs(net, lp.params, x)
-    norm = _rms(f2)
+    norm = member_rms(f2)
     with torch.no_grad():
         stop = []
         for s in range(len(seeds)):
@@ -214,10 +212,11 @@ def loss_gap(point: Mapping[str, Any], ctx) -> pd.DataFrame:
             k_st, k_tt = empirical_ntk(net, th, xt, x), empirical_ntk(net, th, x)
             # pinv: a narrow net's Θ(X, X) may be singular (dead units)
             stop.append(k_st @ torch.linalg.pinv(k_tt, hermitian=True) @ (r2[s] - rp[s]))
-    stop_term = (_rms(torch.stack(stop)) / norm).tolist()
+    stop_term = (member_rms(torch.stack(stop)) / norm).tolist()
     return _rows(l2, seeds, converged=l2.converged & lp.converged,
-                 steps_2=lp.steps, mse_2=lp.mse, loss_2=lp.loss, l2_mse=l2.mse, gap=_rel(f2, fp, norm),
-                 gap_train=_rel(r2, rp, _rms(y[None, :])), stop_term=stop_term, f_rms=norm.tolist(),
+                 steps_2=lp.steps, mse_2=lp.mse, loss_2=lp.loss, l2_mse=l2.mse, gap=relative_rms(f2, fp, norm),
+                 gap_train=relative_rms(r2, rp, member_rms(y[None, :])), stop_term=stop_term,
+                 f_rms=norm.tolist(),
                  width=int(point["width"]), loss=point["loss"], p=point["p"], epsilon=point["epsilon"],
                  dataset=point["dataset"])
 
@@ -248,11 +247,12 @@ def imprint_runs(point: Mapping[str, Any], ctx) -> pd.DataFrame:
     f, h0 = outputs(net, orig.params, xt), outputs(asi, zero.params, xt)
     hx = torch.cat([outputs(asi, g.params, xt) for g in fits])
     imprint = h_te - hx
-    norm = _rms(f)
+    norm = member_rms(f)
     mses = np.stack([orig.mse, zero.mse, np.concatenate([g.mse for g in fits])])
     return _rows(orig, seeds, converged=orig.converged & zero.converged & np.concatenate([g.converged for g in fits]),
-                 train_loss=mses.max(axis=0), eq6_err=_rel(f, h0 + imprint, norm), asi_err=_rel(f, h0, norm),
-                 imprint=_rms(imprint).tolist(), h_ini=_rms(h_te).tolist(), e_f=(f - yt).pow(2).mean(dim=1).tolist(),
+                 train_loss=mses.max(axis=0), eq6_err=relative_rms(f, h0 + imprint, norm),
+                 asi_err=relative_rms(f, h0, norm), imprint=member_rms(imprint).tolist(),
+                 h_ini=member_rms(h_te).tolist(), e_f=(f - yt).pow(2).mean(dim=1).tolist(),
                  e_0=(h0 - yt).pow(2).mean(dim=1).tolist(), q=imprint.pow(2).mean(dim=1).tolist(),
                  cross=(2 * ((h0 - yt) * imprint).mean(dim=1)).tolist(), steps_asi=zero.steps,
                  width=int(point["width"]), v_std=point["v_std"], dataset=point["dataset"])
@@ -355,22 +355,18 @@ def generalization_runs(point: Mapping[str, Any], ctx) -> pd.DataFrame:
         model, q0 = variant(net, seeds, init, p0)
         fit = fit_mse(point, model, q0, x, y, seeds)
         frames.append(_rows(fit, seeds, init=init, test_mse=_mse(model, fit.params, xt, yt),
-                            h_ini=_rms(outputs(model, q0, xt)).tolist(), lr=fit.lr, width=int(point["width"]),
+                            h_ini=member_rms(outputs(model, q0, xt)).tolist(), lr=fit.lr, width=int(point["width"]),
                             v_std=point["v_std"], dataset=point["dataset"]))
     return pd.concat(frames, ignore_index=True)
 
 
 # ----- checks -------------------------------------------------------------------------------------------------------
-def _largest(d: pd.DataFrame) -> pd.DataFrame:
-    return d[d["width"] == d["width"].max()]
-
-
 def _seed_ratio(num: str, den: str, what: str):
     """The per-seed ratio num/den at the largest width; the value is the upper end of the 95 % t-interval of its
     mean over seeds (the ratio is below the bound beyond the seed noise)."""
 
     def value(d: pd.DataFrame, params: Mapping[str, Any]) -> Measurement:
-        top = _largest(d)
+        top = checks.largest(d)
         m = checks.seed_mean(top[num] / top[den], "")
         return Measurement(m.interval[1], (m.value, m.interval[1]),
                            f"{what}: upper end of the 95 % t-interval of the mean over {len(top)} seeds of the per-seed "
@@ -386,8 +382,7 @@ def _decay(column: str):
 
     def value(d: pd.DataFrame, params: Mapping[str, Any]) -> Measurement:
         r = fit.power_law(d["width"], d[column], d["seed"])
-        local = fit.local_slopes(d["width"], d[column], d["seed"])
-        trail = ", ".join(f"{a:g}→{b:g}: {s:.2f}" for a, b, s in zip(local.x_lo, local.x_hi, local.slope))
+        trail = checks.local_slope_text(d["width"], d[column], d["seed"])
         return Measurement(r.ci[1], (r.exponent, r.ci[1]),
                            f"upper end of the 95 % interval of the slope {r.exponent:.3f} (interval {r.ci[0]:.3f} to "
                            f"{r.ci[1]:.3f}); {r.method}; local slopes {trail}")
@@ -399,14 +394,14 @@ def _top_mean(column: str):
     """The mean of ``column`` over the seeds at the largest width, with its 95 % t-interval."""
 
     def value(d: pd.DataFrame, params: Mapping[str, Any]) -> Measurement:
-        top = _largest(d)
+        top = checks.largest(d)
         return checks.seed_mean(top[column], f"mean {column} over {len(top)} seeds at m = {int(top['width'].max())}")
 
     return value
 
 
 def _stop_share(d: pd.DataFrame, params: Mapping[str, Any]) -> Measurement:
-    top = _largest(d)
+    top = checks.largest(d)
     if params["loss"] != "lp":
         return Measurement(0.0, method=f"not applicable to loss={params['loss']!r}: its minimizers keep residuals up to "
                                        f"epsilon by design, so the residual difference is what the control measures, "

@@ -34,7 +34,8 @@ from ..registry import Claim, Control, Measurement, Param, register
 from ..train import adaptive_lr, init_ensemble, monotone_lr, train_ensemble, unstack_params
 from . import checks
 from . import params as P
-from .trained import build_net, load_data, member_rows, member_seeds, net_width, outputs, rms, train_to_threshold
+from .trained import (build_net, load_data, member_rows, member_seeds, net_width, outputs, relative_rms, rms,
+                      train_to_threshold)
 
 #: the shuffle settings of ``shuffle``: reshuffled every epoch, cycled in data order, or both
 SHUFFLES = {"both": (True, False), "yes": (True,), "no": (False,)}
@@ -65,11 +66,6 @@ def runs(point: Mapping[str, Any]) -> list[tuple[str, float, bool]]:
             for shuffle in SHUFFLES[point["shuffle"]] if split < 1 else (True,):
                 out.append((opt, float(split), bool(shuffle)))
     return out
-
-
-def _relative(a: torch.Tensor, b: torch.Tensor, norm: torch.Tensor) -> list[float]:
-    """Per member: RMS(a − b) / norm."""
-    return ((a - b).pow(2).mean(dim=1).sqrt() / norm).tolist()
 
 
 def compare_optimizers(point: Mapping[str, Any], ctx) -> pd.DataFrame:
@@ -111,7 +107,7 @@ def compare_optimizers(point: Mapping[str, Any], ctx) -> pd.DataFrame:
         stop = torch.stack([m @ (a - b) for m, a, b in zip(solve, r, r_gd)])
         outs.setdefault(opt, []).append(f)
         frames.append(member_rows(res, seeds, optimizer=opt, split=split, shuffle=shuffle, lr=rates[opt].tolist(),
-                                  dist_gd=_relative(f, f_gd, norm), test_mse=(f - yt).pow(2).mean(dim=1).tolist(),
+                                  dist_gd=relative_rms(f, f_gd, norm), test_mse=(f - yt).pow(2).mean(dim=1).tolist(),
                                   stop_term=(stop.pow(2).mean(dim=1).sqrt() / norm).tolist(), move=move.tolist(),
                                   **common))
     rows = pd.concat(frames, ignore_index=True)
@@ -300,10 +296,6 @@ def _distance_rows(which: str):
     return rows
 
 
-def _largest(d: pd.DataFrame) -> pd.DataFrame:
-    return d[d["width"] == d["width"].max()]
-
-
 def _per_seed_ratio(num: pd.DataFrame, den: pd.DataFrame, column: str, what: str) -> Measurement:
     a, b = num.groupby("seed")[column].mean(), den.groupby("seed")[column].mean()
     width = int(num["width"].max())
@@ -313,13 +305,13 @@ def _per_seed_ratio(num: pd.DataFrame, den: pd.DataFrame, column: str, what: str
 
 def _gap_ratio(d: pd.DataFrame, params: Mapping[str, Any]) -> Measurement:
     """‖f_optimizer − f_GD‖ / ‖f_contrast − f_GD‖ at the largest width (per seed, then the mean with its interval)."""
-    top = _largest(d)
+    top = checks.largest(d)
     return _per_seed_ratio(_distance_rows("optimizer")(top, params), _distance_rows("contrast")(top, params),
                            "dist_gd", f"{params['optimizer']} / {params['contrast']} distance to GD")
 
 
 def _stop_share(d: pd.DataFrame, params: Mapping[str, Any]) -> Measurement:
-    top = _distance_rows("optimizer")(_largest(d), params)
+    top = _distance_rows("optimizer")(checks.largest(d), params)
     share = float(top["stop_term"].mean() / top["dist_gd"].mean())
     return Measurement(share, method=f"mean stop_term / mean dist_gd of the {params['optimizer']} runs at m = "
                                      f"{int(top['width'].max())} ({len(top)} runs)")
@@ -327,7 +319,7 @@ def _stop_share(d: pd.DataFrame, params: Mapping[str, Any]) -> Measurement:
 
 def _spread_ratio(column: str):
     def value(d: pd.DataFrame, params: Mapping[str, Any]) -> Measurement:
-        top = _largest(d)
+        top = checks.largest(d)
         num, den = (top[top["optimizer"] == params[k]].drop_duplicates("seed") for k in ("optimizer", "contrast"))
         return _per_seed_ratio(num, den, column, f"{params['optimizer']} / {params['contrast']} spread over "
                                                  f"{top[top['optimizer'] == params['optimizer']]['split'].nunique()} "
@@ -503,7 +495,7 @@ def _closed_form_rows(d: pd.DataFrame, params: Mapping[str, Any]) -> pd.DataFram
 
 
 def _closed_form_ratio(d: pd.DataFrame, params: Mapping[str, Any]) -> Measurement:
-    top = _closed_form_rows(_largest(d), params)
+    top = _closed_form_rows(checks.largest(d), params)
     return checks.seed_mean(top["err"] / top["err_other"],
                             f"mean over {len(top)} seeds at m = {int(top['width'].max())} of the per-seed ratio of the "
                             f"distance to the {params['closed_form']} form ({top['err'].mean():.3g}) to the other form "

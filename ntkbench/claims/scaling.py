@@ -45,7 +45,7 @@ from ..registry import Claim, Control, Measurement, Param, register
 from ..train import init_ensemble, sign_step_lr, train_ensemble, unstack_params
 from . import checks
 from . import params as P
-from .trained import load_data, member_rows, member_seeds, outputs
+from .trained import load_data, member_rms, member_rows, member_seeds, outputs
 
 #: 004 Eq. 1: the margin ε_m of the square-hinge loss, "fixed to 1 in our numerical tests"
 MARGIN = 1.0
@@ -127,11 +127,6 @@ def _pair_errors(f: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     return out
 
 
-def _rms(v: torch.Tensor) -> torch.Tensor:
-    """‖v‖_μ: root mean square over the test points (the last axis)."""
-    return v.pow(2).mean(dim=-1).sqrt()
-
-
 def fluctuations(point: Mapping[str, Any], ctx) -> pd.DataFrame:
     """One sweep point (a width h): ``members`` nets trained to zero loss; one row per member with N
     (``n_params``), its training outcome, and
@@ -164,8 +159,8 @@ def fluctuations(point: Mapping[str, Any], ctx) -> pd.DataFrame:
     f = outputs(model, res.params, ds.x_test).repeat(reps, 1)
     s = f.shape[0]
     fbar = f.mean(dim=0)
-    grad_norm = _rms(input_gradients(model, res.params, ds.x_test).norm(dim=-1)).repeat(reps)
-    out_dev = _rms(f - fbar) * math.sqrt(s / max(s - 1, 1))
+    grad_norm = member_rms(input_gradients(model, res.params, ds.x_test).norm(dim=-1)).repeat(reps)
+    out_dev = member_rms(f - fbar) * math.sqrt(s / max(s - 1, 1))
     ens_err = float(_errors(fbar, ds.y_test))
     test_err = _errors(f, ds.y_test)
     pair_err = _pair_errors(f, ds.y_test)
@@ -174,7 +169,7 @@ def fluctuations(point: Mapping[str, Any], ctx) -> pd.DataFrame:
         "width": point["width"], "n_params": base.n_params, "depth": point["depth"],
         "kernel_dev": (torch.linalg.matrix_norm(k0 - k_inf) / torch.linalg.matrix_norm(k_inf)).tolist(),
         "kernel_change": (torch.linalg.matrix_norm(kt - k0) / torch.linalg.matrix_norm(k0)).tolist(),
-        "out_dev": out_dev.tolist(), "out_norm": _rms(f).tolist(), "grad_norm": grad_norm.tolist(),
+        "out_dev": out_dev.tolist(), "out_norm": member_rms(f).tolist(), "grad_norm": grad_norm.tolist(),
         "delta_est": (out_dev / grad_norm).tolist(), "test_err": test_err.tolist(), "ens_err": ens_err,
         "excess_err": (test_err - ens_err).tolist(), "pair_err": pair_err.tolist(),
         "excess_pair": (2 * (test_err - pair_err)).tolist()})
@@ -200,9 +195,9 @@ def ensemble_groups(point: Mapping[str, Any], ctx) -> pd.DataFrame:
                              f"or lower group_sizes")
         for k in range(m // n):
             fn, gn = f[k * n:(k + 1) * n].mean(dim=0), g[k * n:(k + 1) * n].mean(dim=0)
-            dist = float(_rms(fn - fbar)) * math.sqrt(m / (m - n))
+            dist = float(member_rms(fn - fbar)) * math.sqrt(m / (m - n))
             rows.append({"n": n, "group": k, "test_err": float(_errors(fn, ds.y_test)),
-                         "delta": dist / float(_rms(gn.norm(dim=-1)))})
+                         "delta": dist / float(member_rms(gn.norm(dim=-1)))})
     out = pd.DataFrame(rows).assign(seed=lambda d: d["group"], width=point["width"], n_params=base.n_params,
                                     ens_err=float(_errors(fbar, ds.y_test)))
     members = member_rows(res, member_seeds(point, count), n=0, threshold=0.0, lr=lr.tolist())

@@ -221,6 +221,16 @@ def rms(v: torch.Tensor) -> float:
     return float(torch.sqrt((v**2).mean()))
 
 
+def member_rms(v: torch.Tensor) -> torch.Tensor:
+    """Root mean square over the test points (the last axis), per member."""
+    return v.pow(2).mean(dim=-1).sqrt()
+
+
+def relative_rms(a: torch.Tensor, b: torch.Tensor, norm: torch.Tensor) -> list[float]:
+    """Per member: RMS over the test points of a − b, divided by ``norm``."""
+    return (member_rms(a - b) / norm).tolist()
+
+
 def kernel_solutions(net, params0: Mapping[str, torch.Tensor], x_train: torch.Tensor, y_train: torch.Tensor,
                      x_test: torch.Tensor, *, lr: float, steps: int,
                      path_steps: Sequence[int] | None = None) -> dict[str, torch.Tensor]:
