@@ -107,3 +107,15 @@ def test_block_mismatch():
     offset = noise.assign(e_f=2.0, q=0.5)  # a constant mismatch: no decay, exactly
     np.testing.assert_allclose(C._block_mismatch(offset, "full")[1], 0.25, rtol=1e-15)
     np.testing.assert_allclose(C._block_mismatch(offset, "zero-output")[1], 0.5, rtol=1e-15)
+
+
+def test_remainder_share_is_the_finite_width_term_in_standard_errors():
+    rng = np.random.default_rng(1)
+    n = 64
+    cross = rng.normal(size=n)
+    exact = pd.DataFrame({"e_0": np.ones(n), "q": np.full(n, 0.5), "cross": cross, "eq6_err": 0.0, "width": 8})
+    exact["e_f"] = exact["e_0"] + exact["q"] + exact["cross"]  # Eq. 6 holds exactly: no remainder
+    assert C._remainder_share(exact, {}).value == pytest.approx(0.0, abs=1e-12)
+    se = cross.std(ddof=1) / np.sqrt(n)
+    shifted = exact.assign(e_f=exact["e_f"] - 2 * se)  # a constant remainder of 2 SE (the SE is unchanged)
+    assert C._remainder_share(shifted, {}).value == pytest.approx(2.0, rel=1e-12)
