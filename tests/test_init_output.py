@@ -119,3 +119,34 @@ def test_remainder_share_is_the_finite_width_term_in_standard_errors():
     se = cross.std(ddof=1) / np.sqrt(n)
     shifted = exact.assign(e_f=exact["e_f"] - 2 * se)  # a constant remainder of 2 SE (the SE is unchanged)
     assert C._remainder_share(shifted, {}).value == pytest.approx(2.0, rel=1e-12)
+
+
+def test_recorded_loss_curves_follow_the_same_iterates():
+    ds = data.load("sin1d", n_train=4, n_test=50, seed=0, design="stratified")
+    net = _net()
+    seeds = [0, 1]
+    p0 = init_ensemble(net, seeds)
+    plain = C.fit_mse(POINT, net, p0, ds.x_train, ds.y_train, seeds)
+    x_eval = torch.cat([ds.x_train, ds.x_test])
+    rec = C.fit_mse(POINT, net, p0, ds.x_train, ds.y_train, seeds, x_eval=x_eval, checkpoints=12)
+    np.testing.assert_array_equal(rec.steps, plain.steps)  # GD has no state: segments give the same run
+    torch.testing.assert_close(rec.params["W1"], plain.params["W1"], rtol=0, atol=0)
+    curves = C._loss_curves(rec.path, outputs(net, p0, x_eval), ds.y_train, ds.y_test, seeds, init="standard")
+    assert set(curves["part"]) == {"curve"} and not curves.duplicated(["seed", "step"]).any()
+    for s, one in curves.groupby("seed"):
+        i = seeds.index(s)
+        start, end = one.iloc[0], one.iloc[-1]
+        assert start["step"] == 0 and end["step"] == rec.steps[i]
+        assert start["train_mse"] == pytest.approx(float((outputs(net, p0, ds.x_train)[i] - ds.y_train).pow(2).mean()))
+        assert end["train_mse"] == pytest.approx(rec.mse[i], rel=1e-12)
+        assert end["test_mse"] == pytest.approx(C._mse(net, rec.params, ds.x_test, ds.y_test)[i], rel=1e-12)
+
+
+def test_profile_rows_are_not_member_rows():
+    ds = data.load("sin1d", n_train=4, n_test=50, seed=0, design="stratified")
+    prof = C._profile(ds, 7, 64, {"out_f": ds.y_train * 2}, {"out_f": ds.y_test * 2})
+    assert list(prof["part"].value_counts().sort_index()) == [50, 4]  # test, train
+    np.testing.assert_array_equal(prof.loc[prof["part"] == "train", "x0"], ds.x_train[:, 0].numpy())
+    both = pd.concat([pd.DataFrame({"part": "member", "seed": [7], "gap": [0.1]}), prof], ignore_index=True)
+    assert list(C.members(both)["seed"]) == [7] and C.members(prof.drop(columns="part")).equals(
+        prof.drop(columns="part"))

@@ -42,17 +42,22 @@ from ..train import init_ensemble, train_ensemble, unstack_params
 from . import checks
 from . import params as P
 from .trained import (
+    Path,
     load_data,
     member_rms,
     member_seeds,
     outputs,
+    prepare_training,
     relative_rms,
+    train_path,
     train_to_threshold,
 )
 
 U = float(torch.finfo(torch.float64).eps) / 2  # unit round-off of float64
 #: an Lp run (:func:`fit_lp`) recomputes its rate every so many steps
 LP_SEGMENT = 100
+#: the loss curves of init-output/asi-generalization are recorded at so many geometrically spaced step counts
+CURVE_POINTS = 40
 #: seed shift of the "other initialization" whose initial output the eq6 control uses (as RND's copy: far above
 #: every member seed)
 OTHER_SEED_SHIFT = 2**30
@@ -99,7 +104,8 @@ def _mse(model, params: Mapping[str, torch.Tensor], x: torch.Tensor, y: torch.Te
 @dataclass(frozen=True)
 class Fit:
     """A trained ensemble: final parameters, steps, the final training MSE and whether it reached the threshold,
-    the rate (on the MSE) of each member, and ``loss``: the final value of the loss it was trained on."""
+    the rate (on the MSE) of each member, ``loss``: the final value of the loss it was trained on, and with
+    checkpoints the outputs along training (:class:`~ntkbench.claims.trained.Path`)."""
 
     params: dict
     steps: np.ndarray
@@ -108,21 +114,28 @@ class Fit:
     lr: np.ndarray
     loss: np.ndarray
     cap: int
+    path: Path | None = None
 
 
 def fit_mse(point: Mapping[str, Any], model, p0: Mapping[str, torch.Tensor], x: torch.Tensor, y: torch.Tensor,
-            seeds: Sequence[int]) -> Fit:
+            seeds: Sequence[int], *, x_eval: torch.Tensor | None = None, checkpoints: int = 0) -> Fit:
     """GD on the MSE from ``p0`` until the training MSE first drops below ``threshold``: run as GD on ½‖f − Y‖² at
     rate 2η/n (the same iterates), η = ``lr`` or c·n/(2λ_max(Θ(X, X))) per member, the cap scaled with the
-    conditioning (``cap_factor``)."""
+    conditioning (``cap_factor``). With ``checkpoints`` the outputs on ``x_eval`` are recorded at that many
+    geometrically spaced step counts (:func:`~ntkbench.claims.trained.train_path`: the same iterates)."""
     n = x.shape[0]
-    lr = None if point["lr"] == 0 else point["lr"] * 2 / n
-    _, res, rate = train_to_threshold(model, seeds, x, y, c=point["lr_c"], threshold=point["threshold"] * n / 2,
-                                      max_steps=point["max_steps"], cap_factor=point["cap_factor"], params0=p0,
-                                      lr=lr)
+    kw = {"c": point["lr_c"], "threshold": point["threshold"] * n / 2, "max_steps": point["max_steps"],
+          "cap_factor": point["cap_factor"], "params0": p0, "lr": None if point["lr"] == 0 else point["lr"] * 2 / n}
+    path = None
+    if checkpoints:
+        p0, rate, cap = prepare_training(model, seeds, x, y, loss="half_sse", optimizer="gd", **kw)
+        res, path = train_path(model, p0, x, y, x_eval, lr=rate, threshold=kw["threshold"], max_steps=cap,
+                               checkpoints=checkpoints)
+    else:
+        _, res, rate = train_to_threshold(model, seeds, x, y, **kw)
     mse = res.final_loss * 2 / n
     return Fit(dict(res.params), res.steps.astype(int), mse, res.converged.astype(bool),
-               (rate * n / 2).cpu().numpy(), mse, int(res.max_steps))
+               (rate * n / 2).cpu().numpy(), mse, int(res.max_steps), path)
 
 
 def fit_lp(point: Mapping[str, Any], model, p0: Mapping[str, torch.Tensor], x: torch.Tensor, y: torch.Tensor,
@@ -179,12 +192,30 @@ def _lam_max(model, p0: Mapping[str, torch.Tensor], x: torch.Tensor) -> torch.Te
 
 
 def _rows(fit: Fit, seeds: Sequence[int], **columns: Any) -> pd.DataFrame:
-    """One row per member: seed, steps, converged, train_loss (the training MSE), step_cap, plus ``columns``."""
-    rows = pd.DataFrame({"seed": list(seeds), "steps": fit.steps, "converged": fit.converged, "train_loss": fit.mse,
-                         "step_cap": fit.cap})
+    """One row per member (``part="member"``): seed, steps, converged, train_loss (the training MSE), step_cap, plus
+    ``columns``."""
+    rows = pd.DataFrame({"part": "member", "seed": list(seeds), "steps": fit.steps, "converged": fit.converged,
+                         "train_loss": fit.mse, "step_cap": fit.cap})
     for k, v in columns.items():
         rows[k] = v
     return rows
+
+
+def _profile(ds, seed: int, width: int, train: Mapping[str, torch.Tensor], test: Mapping[str, torch.Tensor]):
+    """The functions of one member over the inputs, for the figures of 003 Fig. 1–3: one row per training input
+    (``part="train"``) and per test input (``part="test"``) with ``x0`` (the first input coordinate), the target
+    ``y`` and each named output (``out_*``: 1-D tensors over the inputs). No ``converged``: the checks read member rows only."""
+    frames = []
+    for part, x, y, curves in (("train", ds.x_train, ds.y_train, train), ("test", ds.x_test, ds.y_test, test)):
+        cols = {k: v.detach().cpu().numpy() for k, v in curves.items()}
+        frames.append(pd.DataFrame({"part": part, "seed": seed, "width": width, "x0": x[:, 0].cpu().numpy(),
+                                    "y": y.cpu().numpy(), **cols}))
+    return pd.concat(frames, ignore_index=True)
+
+
+def members(d: pd.DataFrame) -> pd.DataFrame:
+    """The member rows of a claim's data (without the figures' profile rows)."""
+    return d[d["part"] == "member"] if "part" in d else d
 
 
 # ----- loss/invariance ----------------------------------------------------------------------------------------------
@@ -213,23 +244,38 @@ def loss_gap(point: Mapping[str, Any], ctx) -> pd.DataFrame:
             # pinv: a narrow net's Θ(X, X) may be singular (dead units)
             stop.append(k_st @ torch.linalg.pinv(k_tt, hermitian=True) @ (r2[s] - rp[s]))
     stop_term = (member_rms(torch.stack(stop)) / norm).tolist()
-    return _rows(l2, seeds, converged=l2.converged & lp.converged,
+    f2x, fpx = y - r2, y - rp
+    rows = _rows(l2, seeds, converged=l2.converged & lp.converged,
                  steps_2=lp.steps, mse_2=lp.mse, loss_2=lp.loss, l2_mse=l2.mse, gap=relative_rms(f2, fp, norm),
                  gap_train=relative_rms(r2, rp, member_rms(y[None, :])), stop_term=stop_term,
                  f_rms=norm.tolist(),
                  width=int(point["width"]), loss=point["loss"], p=point["p"], epsilon=point["epsilon"],
                  dataset=point["dataset"])
+    curves = _profile(ds, seeds[0], int(point["width"]), {"out_l2": f2x[0], "out_lp": fpx[0]},
+                      {"out_l2": f2[0], "out_lp": fp[0]})
+    return pd.concat([rows, curves], ignore_index=True)
 
 
 # ----- init-output/eq6 and init-output/error-decomposition ---------------------------------------------------------
 def imprint_runs(point: Mapping[str, Any], ctx) -> pd.DataFrame:
+    """The member rows of :func:`imprint_fits` (init-output/error-decomposition)."""
+    return imprint_fits(point, ctx)[0]
+
+
+def eq6_runs(point: Mapping[str, Any], ctx) -> pd.DataFrame:
+    """The member rows of :func:`imprint_fits` and the profile of the first member (init-output/eq6, 003 Fig. 2a–b)."""
+    return pd.concat(imprint_fits(point, ctx), ignore_index=True)
+
+
+def imprint_fits(point: Mapping[str, Any], ctx) -> tuple[pd.DataFrame, pd.DataFrame]:
     """003 Thm 2–3, Eq. 6: per member θ0, three trainings to the threshold — the original net on Y (f), the ASI net
     on Y (h(·; 0): zero initial output, the same kernel) and the ASI net on h_ini(X) (h(·; 0, X, h_ini(X))) — with
     h_ini the original's initial output (``h_ini="other"``: that of an independent draw, the control). On the test
     points: ``eq6_err`` = ‖f − [h(·;0) + h_ini − h(·;0,X,h_ini(X))]‖/‖f‖, ``asi_err`` = ‖f − h(·;0)‖/‖f‖ (the error
     of ignoring the imprint), ``imprint`` = ‖I‖, I = h_ini − h(·;0,X,h_ini(X)); the test MSEs ``e_f`` of f and
     ``e_0`` of h(·;0), ``q`` = mean I² and ``cross`` = 2·mean((h(·;0) − y)·I): Thm 3 reads
-    E[e_f] = e_0 + E[q] (the cross term averages out because h_ini is symmetric)."""
+    E[e_f] = e_0 + E[q] (the cross term averages out because h_ini is symmetric). Returns (member rows, the first
+    member's profile: f, h(·;0), Eq. 6's RHS, h_ini and the imprint over the training and test inputs)."""
     ds = load_data(point, ctx)
     net = make_net(point, ctx, ds.d_in)
     seeds = member_seeds(point)
@@ -247,15 +293,23 @@ def imprint_runs(point: Mapping[str, Any], ctx) -> pd.DataFrame:
     f, h0 = outputs(net, orig.params, xt), outputs(asi, zero.params, xt)
     hx = torch.cat([outputs(asi, g.params, xt) for g in fits])
     imprint = h_te - hx
+    rhs = h0 + imprint
     norm = member_rms(f)
     mses = np.stack([orig.mse, zero.mse, np.concatenate([g.mse for g in fits])])
-    return _rows(orig, seeds, converged=orig.converged & zero.converged & np.concatenate([g.converged for g in fits]),
-                 train_loss=mses.max(axis=0), eq6_err=relative_rms(f, h0 + imprint, norm),
+    rows = _rows(orig, seeds, converged=orig.converged & zero.converged & np.concatenate([g.converged for g in fits]),
+                 train_loss=mses.max(axis=0), eq6_err=relative_rms(f, rhs, norm),
                  asi_err=relative_rms(f, h0, norm), imprint=member_rms(imprint).tolist(),
                  h_ini=member_rms(h_te).tolist(), e_f=(f - yt).pow(2).mean(dim=1).tolist(),
                  e_0=(h0 - yt).pow(2).mean(dim=1).tolist(), q=imprint.pow(2).mean(dim=1).tolist(),
                  cross=(2 * ((h0 - yt) * imprint).mean(dim=1)).tolist(), steps_asi=zero.steps,
                  width=int(point["width"]), v_std=point["v_std"], dataset=point["dataset"])
+    f_x, h0_x, hx_x = outputs(net, orig.params, x)[0], outputs(asi, zero.params, x)[0], outputs(asi, fits[0].params, x)[0]
+    curves = _profile(ds, seeds[0], int(point["width"]),
+                      {"out_f": f_x, "out_h0": h0_x, "out_rhs": h0_x + h_tr[0] - hx_x, "out_h_ini": h_tr[0],
+                       "out_imprint": h_tr[0] - hx_x},
+                      {"out_f": f[0], "out_h0": h0[0], "out_rhs": rhs[0], "out_h_ini": h_te[0],
+                       "out_imprint": imprint[0]})
+    return rows, curves
 
 
 # ----- init-output/asi-exact and init-output/doubling-kernel: float64 identities at θ0 ------------------------------
@@ -344,20 +398,38 @@ def doubling_kernels(point: Mapping[str, Any], ctx) -> pd.DataFrame:
 def generalization_runs(point: Mapping[str, Any], ctx) -> pd.DataFrame:
     """003 Fig. 2–3: from each member's θ0, every variant of ``inits`` (original, ASI, doubling, RND; :func:`variant`)
     trained by GD on the MSE to the threshold, each at c/λ_max of its own kernel. One row per member and variant:
-    ``test_mse``, ``steps``, ``h_ini`` (RMS initial output on the test points) and the training curve's length."""
+    ``test_mse``, ``steps``, ``h_ini`` (RMS initial output on the test points); and the loss curves (003 Fig. 2c,
+    3b): rows ``part="curve"`` with the training and test MSE after ``step`` steps, at step 0 and
+    :data:`CURVE_POINTS` geometrically spaced step counts (the same GD iterates, recorded on the way)."""
     ds = load_data(point, ctx)
     net = make_net(point, ctx, ds.d_in)
     seeds = member_seeds(point)
     x, y, xt, yt = ds.x_train, ds.y_train, ds.x_test, ds.y_test
     p0 = init_ensemble(net, seeds)
     frames = []
+    x_eval = torch.cat([x, xt])
     for init in point["inits"]:
         model, q0 = variant(net, seeds, init, p0)
-        fit = fit_mse(point, model, q0, x, y, seeds)
+        fit = fit_mse(point, model, q0, x, y, seeds, x_eval=x_eval, checkpoints=CURVE_POINTS)
         frames.append(_rows(fit, seeds, init=init, test_mse=_mse(model, fit.params, xt, yt),
                             h_ini=member_rms(outputs(model, q0, xt)).tolist(), lr=fit.lr, width=int(point["width"]),
                             v_std=point["v_std"], dataset=point["dataset"]))
+        frames.append(_loss_curves(fit.path, outputs(model, q0, x_eval), y, yt, seeds, init=init))
     return pd.concat(frames, ignore_index=True)
+
+
+def _loss_curves(path: Path, start: torch.Tensor, y: torch.Tensor, yt: torch.Tensor, seeds: Sequence[int],
+                 **columns: Any) -> pd.DataFrame:
+    """Rows ``part="curve"``: per member and recorded step count (0, then the path's checkpoints until it stopped)
+    the training and test MSE of the outputs recorded on (training inputs, test inputs)."""
+    n = y.shape[0]
+    outs = torch.cat([start[:, None], path.outputs], dim=1)
+    steps = np.concatenate([np.zeros((len(seeds), 1), dtype=int), path.steps], axis=1)
+    train = (outs[..., :n] - y).pow(2).mean(dim=-1).cpu().numpy()
+    test = (outs[..., n:] - yt).pow(2).mean(dim=-1).cpu().numpy()
+    frame = pd.DataFrame({"part": "curve", "seed": np.repeat(list(seeds), steps.shape[1]), "step": steps.ravel(),
+                          "train_mse": train.ravel(), "test_mse": test.ravel(), **columns})
+    return frame.drop_duplicates(["seed", "step"], ignore_index=True)  # a stopped member's step count repeats
 
 
 # ----- checks -------------------------------------------------------------------------------------------------------
@@ -366,7 +438,7 @@ def _seed_ratio(num: str, den: str, what: str):
     mean over seeds (the ratio is below the bound beyond the seed noise)."""
 
     def value(d: pd.DataFrame, params: Mapping[str, Any]) -> Measurement:
-        top = checks.largest(d)
+        top = checks.largest(members(d))
         m = checks.seed_mean(top[num] / top[den], "")
         return Measurement(m.interval[1], (m.value, m.interval[1]),
                            f"{what}: upper end of the 95 % t-interval of the mean over {len(top)} seeds of the per-seed "
@@ -381,6 +453,7 @@ def _decay(column: str):
     its 95 % bootstrap interval over seeds (below 0: the quantity falls with width beyond the seed noise)."""
 
     def value(d: pd.DataFrame, params: Mapping[str, Any]) -> Measurement:
+        d = members(d)
         r = fit.power_law(d["width"], d[column], d["seed"])
         trail = checks.local_slope_text(d["width"], d[column], d["seed"])
         return Measurement(r.ci[1], (r.exponent, r.ci[1]),
@@ -394,14 +467,14 @@ def _top_mean(column: str):
     """The mean of ``column`` over the seeds at the largest width, with its 95 % t-interval."""
 
     def value(d: pd.DataFrame, params: Mapping[str, Any]) -> Measurement:
-        top = checks.largest(d)
+        top = checks.largest(members(d))
         return checks.seed_mean(top[column], f"mean {column} over {len(top)} seeds at m = {int(top['width'].max())}")
 
     return value
 
 
 def _stop_share(d: pd.DataFrame, params: Mapping[str, Any]) -> Measurement:
-    top = checks.largest(d)
+    top = checks.largest(members(d))
     if params["loss"] != "lp":
         return Measurement(0.0, method=f"not applicable to loss={params['loss']!r}: its minimizers keep residuals up to "
                                        f"epsilon by design, so the residual difference is what the control measures, "
@@ -423,6 +496,7 @@ def _variant_ratio(column: str, init_param: str = "init"):
     lists every variant's mean ratio."""
 
     def value(d: pd.DataFrame, params: Mapping[str, Any]) -> Measurement:
+        d = members(d)
         base = d[d["init"] == "standard"].set_index("seed")[column]
         per = {k: (g.set_index("seed")[column] / base).dropna() for k, g in d.groupby("init", sort=False)
                if k != "standard"}
@@ -511,31 +585,68 @@ def _role_max(role: str, column: str = "dev"):
 def _lines(ax, data: pd.DataFrame, columns: Mapping[str, str], *, x: str = "width", log_y: bool = True) -> None:
     import seaborn as sns
 
-    d = data.melt(id_vars=["seed", x], value_vars=list(columns), var_name="quantity")
+    d = members(data).melt(id_vars=["seed", x], value_vars=list(columns), var_name="quantity")
     d["quantity"] = d["quantity"].map(columns)
     sns.lineplot(d, x=x, y="value", hue="quantity", marker="o", errorbar=("pi", 100), ax=ax)
     ax.set(xscale="log", yscale="log" if log_y else "linear")
     ax.legend(fontsize=6)
 
 
+def _profile_axes(ax, data: pd.DataFrame, columns: Mapping[str, str], title: str) -> None:
+    """The first member's outputs at the largest width over the test inputs (lines, sorted by x0) with the training
+    points marked (003 Fig. 1, 2a); for inputs of more than one dimension (Boston) the outputs against the first
+    column's, on the identity line (003 Fig. 3a)."""
+    prof = data[data["part"].isin(["train", "test"])] if "part" in data else data.iloc[:0]
+    if prof.empty:
+        ax.set_axis_off()
+        return
+    prof = prof[prof["width"] == prof["width"].max()]
+    test, train = prof[prof["part"] == "test"].sort_values("x0"), prof[prof["part"] == "train"]
+    first, *rest = columns
+    one_d = bool((members(data)["dataset"] == "sin1d").all())
+    if one_d:
+        ax.plot(test["x0"], test["y"], color="0.7", lw=3, label="target")
+        for k, style in zip(columns, ("-", "--", ":", "-.")):
+            ax.plot(test["x0"], test[k], style, lw=1.3, label=columns[k])
+            ax.plot(train["x0"], train[k], "o", mfc="none", color=ax.lines[-1].get_color())
+        ax.plot(train["x0"], train["y"], "kx", ms=7, label="training points")
+        ax.set(xlabel="x")
+    else:
+        for k in rest:
+            ax.scatter(test[first], test[k], s=8, label=f"{columns[k]} (test)")
+            ax.scatter(train[first], train[k], s=8, marker="x", label=f"{columns[k]} (train)")
+        lim = [float(test[first].min()), float(test[first].max())]
+        ax.plot(lim, lim, "k--", lw=1)
+        ax.set(xlabel=columns[first])
+    ax.set(ylabel="output", title=f"{title}, m = {int(prof['width'].max())}, seed {int(prof['seed'].iloc[0])}"
+           + ("" if one_d else " (Fig. 3a)"))
+    ax.legend(fontsize=6)
+
+
 def _gap_figure(data: pd.DataFrame, meas, params, expects):
-    fig, axes = subplots(2)
+    fig, axes = subplots(3)
     _lines(axes[0], data, {"gap": "‖f_L2 − f_Lp‖/‖f_L2‖ (test)", "stop_term": "stopping term",
                            "gap_train": "‖r_L2 − r_Lp‖/‖Y‖ (train)"})
     axes[0].set(xlabel="width m", ylabel="relative distance",
                 title=f"L2 vs L{params['p']:g}, {params['dataset']}, L = {params['depth']} (003 Fig. 1)")
     _lines(axes[1], data, {"steps": "L2 steps", "steps_2": f"L{params['p']:g} steps"})
     axes[1].set(xlabel="width m", ylabel="GD steps to the MSE threshold")
+    second = f"L{params['p']:g}" if params["loss"] == "lp" else "ε-insensitive"
+    _profile_axes(axes[2], data, {"out_l2": "trained on L2", "out_lp": f"trained on {second}"}, "003 Fig. 1")
     return fig
 
 
 def _eq6_figure(data: pd.DataFrame, meas, params, expects):
-    fig, axes = subplots(2)
+    fig, axes = subplots(4)
     _lines(axes[0], data, {"eq6_err": "‖f − RHS of Eq. 6‖/‖f‖", "asi_err": "‖f − h(·;0)‖/‖f‖ (imprint ignored)"})
     axes[0].set(xlabel="width m", ylabel="relative error (test)", title=f"003 Eq. 6, v_std = {params['v_std']:g} "
                 f"(Fig. 2a, 3a; h_ini: {params['h_ini']})")
     _lines(axes[1], data, {"h_ini": "‖h_ini‖", "imprint": "‖h_ini − h(·;0,X,h_ini(X))‖"})
     axes[1].set(xlabel="width m", ylabel="RMS over test points", title="the initial output and its imprint (Fig. 2b)")
+    _profile_axes(axes[2], data, {"out_f": "original f", "out_rhs": "Eq. 6's RHS", "out_h0": "h(·; 0) (ASI)"},
+                  "003 Fig. 2a")
+    _profile_axes(axes[3], data, {"out_h_ini": "h_ini", "out_imprint": "imprint h_ini − h(·; 0, X, h_ini(X))"},
+                  "003 Fig. 2b")
     return fig
 
 
@@ -568,14 +679,23 @@ def _doubling_figure(data: pd.DataFrame, meas, params, expects):
 def _generalization_figure(data: pd.DataFrame, meas, params, expects):
     import seaborn as sns
 
-    fig, axes = subplots(3)
-    sns.stripplot(data, x="init", y="test_mse", ax=axes[0])
-    axes[0].set(yscale="log", ylabel="test MSE", title=f"{params['dataset']}, v_std = {params['v_std']:g} "
-                f"(003 Fig. 2c, 3b)")
-    sns.stripplot(data, x="init", y="steps", ax=axes[1])
+    fig, axes = subplots(5)
+    rows = members(data)
+    sns.stripplot(rows, x="init", y="test_mse", ax=axes[0])
+    axes[0].set(yscale="log", ylabel="test MSE", title=f"{params['dataset']}, v_std = {params['v_std']:g}")
+    sns.stripplot(rows, x="init", y="steps", ax=axes[1])
     axes[1].set(yscale="log", ylabel="GD steps to the MSE threshold")
-    sns.stripplot(data, x="init", y="h_ini", ax=axes[2])
+    sns.stripplot(rows, x="init", y="h_ini", ax=axes[2])
     axes[2].set(yscale="symlog", ylabel="RMS initial output (test)")
+    curves = data[data["part"] == "curve"] if "part" in data else data.iloc[:0]
+    for ax, column, what in ((axes[3], "train_mse", "training"), (axes[4], "test_mse", "test")):
+        for init, g in curves.groupby("init", sort=False):
+            for i, (_, one) in enumerate(g.groupby("seed")):
+                ax.plot(one["step"] + 1, one[column], lw=1, alpha=0.7, label=init if i == 0 else None,
+                        color=f"C{list(INITS).index(init)}")
+        ax.set(xscale="log", yscale="log", xlabel="GD step + 1", ylabel=f"{what} MSE",
+               title=f"{what} loss along training (003 Fig. {'2c' if params['dataset'] == 'sin1d' else '3b'})")
+        ax.legend(fontsize=6)
     return fig
 
 
@@ -664,6 +784,7 @@ register(Claim(
     measure=loss_gap,
     checks=(checks.power_law_slope(
                 "slope", "gap", x="width", fit_min="fit_min", expected=-0.5, tolerance=0.15, mode="below",
+                rows=lambda d, params: members(d),
                 reason="Thm 5–6: in the linear regime every loss with a unique minimum at zero residual leads to the "
                        "same kernel interpolant, so the gap is the nets' departure from their linearization, "
                        "O(m^-1/2) (an upper bound: a faster decay is consistent)"),
@@ -703,7 +824,7 @@ register(Claim(
     + _training(seeds=(2, 4, 10), threshold=(1e-3, 1e-8, 1e-8), max_steps=(100, 20000, 100000))
     + (Param("h_ini", "same", "same", "same", help="the initial output in the RHS: same (the trained net's own) or "
              "other (an independent draw's: the control)", kind="str", choices=("same", "other")),),
-    measure=imprint_runs,
+    measure=eq6_runs,
     checks=(checks.statistic(
                 "decay", _decay("eq6_err"), expected=0.0, tolerance=0.0, mode="below",
                 reason="Thm 2: Eq. 6 is exact for the linearized dynamics (the imprint h_ini − Θ(x, X)Θ⁻¹h_ini(X) is "

@@ -108,8 +108,8 @@ def _grams(model, stacked: Mapping[str, torch.Tensor], x: torch.Tensor) -> list[
         return [empirical_ntk(model, unstack_params(stacked, s), x) for s in range(n)]
 
 
-def _prepare(model, seeds, x, y, *, c, threshold, max_steps, cap_factor, loss, optimizer, params0, lr):
-    """θ0, per-member rates and the step cap of :func:`train_to_threshold`."""
+def prepare_training(model, seeds, x, y, *, c, threshold, max_steps, cap_factor, loss, optimizer, params0, lr):
+    """θ0, per-member rates and the step cap of :func:`train_to_threshold` (and of :func:`train_path` runs)."""
     p0 = dict(params0) if params0 is not None else init_ensemble(model, seeds)
     n = len(seeds)
     cap = max_steps
@@ -139,8 +139,8 @@ def train_to_threshold(model, seeds: Sequence[int], x: torch.Tensor, y: torch.Te
     Returns (θ0 stacked, result, per-member learning rates). Without ``lr`` each member's rate is c/λ_max of its
     own Θ(X, X) (000 App. E, 001 App. D). The cap is ``max_steps``, or with ``cap_factor`` the
     conditioning-scaled :func:`step_cap` (``result.max_steps`` says which cap the run had)."""
-    p0, lr, cap = _prepare(model, seeds, x, y, c=c, threshold=threshold, max_steps=max_steps, cap_factor=cap_factor,
-                           loss=loss, optimizer=optimizer, params0=params0, lr=lr)
+    p0, lr, cap = prepare_training(model, seeds, x, y, c=c, threshold=threshold, max_steps=max_steps,
+                                   cap_factor=cap_factor, loss=loss, optimizer=optimizer, params0=params0, lr=lr)
     res = train_ensemble(model, p0, x, y, loss=loss, optimizer=optimizer, lr=lr, threshold=threshold,
                          max_steps=cap, record_every=max(1, cap), **kw)
     return p0, res, lr
@@ -198,9 +198,10 @@ def trained_ensemble(point: Mapping[str, Any], ctx, *, checkpoints: int | None =
                                          threshold=point["threshold"], max_steps=point["max_steps"],
                                          cap_factor=point["cap_factor"])
         return ds, net, p0, res, lr, seeds
-    p0, lr, cap = _prepare(net, seeds, ds.x_train, ds.y_train, c=point["lr_c"], threshold=point["threshold"],
-                           max_steps=point["max_steps"], cap_factor=point["cap_factor"], loss="half_sse",
-                           optimizer="gd", params0=None, lr=None)
+    p0, lr, cap = prepare_training(net, seeds, ds.x_train, ds.y_train, c=point["lr_c"],
+                                   threshold=point["threshold"], max_steps=point["max_steps"],
+                                   cap_factor=point["cap_factor"], loss="half_sse", optimizer="gd", params0=None,
+                                   lr=None)
     res, path = train_path(net, p0, ds.x_train, ds.y_train, ds.x_test, lr=lr, threshold=point["threshold"],
                            max_steps=cap, checkpoints=checkpoints)
     return ds, net, p0, res, lr, seeds, path
