@@ -78,7 +78,9 @@ def reproduce(session: nox.Session) -> None:
     ``nox -s reproduce -- 004`` runs one source document's plan instead (reproduce/004.toml: its claims at its
     profile with its overrides, and the mitigation when the plan lists it); several numbers run several plans.
     Other arguments go to ``ntkbench run``: ``-- --profile paper``, ``-- init-scale/sigma-2L``,
-    ``-- --set seeds=10``. Finished sweep points are cached in results/.cache, so an interrupted run resumes.
+    ``-- --set seeds=10``, ``-- --scheduler tcp://host:8786`` (a Dask cluster measures the sweep points; by default
+    one local worker process per core does). Finished sweep points are cached in results/.cache, so an interrupted
+    run resumes.
 
     The git state is read before anything runs and passed to every command as ``NTKBENCH_GIT``: the results record
     the commit that computed them, not the ``+dirty`` that the session's own writes to results/ would add."""
@@ -100,10 +102,13 @@ def reproduce(session: nox.Session) -> None:
     peek.add_argument("--set", action="append", default=[])
     peek.add_argument("--device", default="cpu")
     peek.add_argument("--jobs", default="1")
+    peek.add_argument("--scheduler", default=None)
     known, _ = peek.parse_known_args(args)
     out = [] if "--out" in args else ["--out", known.out]
-    # one claim per core, one thread each: no oversubscription of the cores (README, "Claims")
-    jobs = [] if "--jobs" in args else ["--jobs", str(os.cpu_count() or 1)]
+    # the sweep points of every claim on one worker process per core, one thread each, largest first (README,
+    # "Running in parallel"); with --scheduler ADDRESS the cluster's workers do it and --jobs is not needed
+    jobs = [] if "--jobs" in args or (known.scheduler and known.scheduler != "local") else [
+        "--jobs", str(os.cpu_count() or 1)]
     mitigate = []  # profiles at which to run the mitigation procedure of 001 Sect. 3
     if docs:
         for doc in docs:

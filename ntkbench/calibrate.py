@@ -13,14 +13,14 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Iterable, Mapping, Sequence
-from concurrent.futures import ProcessPoolExecutor
 from typing import Any
 
 import numpy as np
 from scipy import stats
 
 from . import registry, store
-from .runner import Result, outcome, run_claim, threads_per_worker
+from .runner import Result, outcome
+from .scheduler import Task, run
 
 FALSE_ALARM = 0.01
 RULE = ("suggested tolerance: a 99 % normal prediction interval for one new reseeded run, from the K valid reseeds "
@@ -79,25 +79,18 @@ def summarize(claim_id: str, control: str | None, profile: str, results: Sequenc
     }
 
 
-def _task(args: tuple) -> Result:
-    claim_id, profile, offset, control, cache, device, threads = args
-    if threads:
-        import torch
-
-        torch.set_num_threads(threads)
-    return run_claim(claim_id, profile, {"seed_offset": offset}, control=control, cache=cache, device=device)
-
-
 def calibrate(claim_ids: Iterable[str], reseeds: int = 10, profile: str = registry.DEFAULT_PROFILE, *,
-              jobs: int = 1, out: str | os.PathLike = "results", controls: bool | Iterable[str] = False,
-              claims_too: bool = True, device: str = "cpu",
+              jobs: int = 1, scheduler: str | None = None, out: str | os.PathLike = "results",
+              controls: bool | Iterable[str] = False, claims_too: bool = True, device: str = "cpu",
               progress: bool = False, cache: str | os.PathLike | None = None) -> list[dict[str, Any]]:
     """Run every selected claim (ids or families; with ``controls``, each negative control too) at ``profile``
     with seed_offset = 1 … ``reseeds`` (``controls``: True for every control, or the names of the controls to
     calibrate, e.g. one costly control alone; with ``claims_too=False`` the claims themselves are not rerun, so their
     records stay as they are); write and return one calibration record per claim/control, rewritten
     after each of its runs (``complete`` says whether all ``reseeds`` are in; an interrupted calibration keeps what it
-    measured, and the points are cached in ``cache``, default ``out``, so a rerun resumes)."""
+    measured, and the points are cached in ``cache``, default ``out``, so a rerun resumes). The sweep points of all
+    reseeds are scheduled together (:mod:`ntkbench.scheduler`): in this process, on ``jobs`` local workers or on
+    the Dask cluster ``scheduler``."""
     if isinstance(reseeds, bool) or not isinstance(reseeds, int) or reseeds < 2:
         raise registry.UsageError(f"reseeds must be an integer >= 2 (a spread needs two runs), got {reseeds!r}")
     registry.check_profile(profile)
@@ -112,36 +105,24 @@ def calibrate(claim_ids: Iterable[str], reseeds: int = 10, profile: str = regist
                                   "or calibrate the claims too")
     targets = [(c.id, None) for c in claims if claims_too] + [(c.id, k.name) for c in claims for k in c.controls
                                                 if controls is True or (controls and k.name in names)]
-    threads, note = threads_per_worker(jobs)
-    if progress and note:
-        print(note, flush=True)
     cache = out if cache is None else cache
-    tasks = [(cid, profile, k, ctrl, cache, device, threads) for cid, ctrl in targets for k in range(1, reseeds + 1)]
+    tasks = [(cid, k, ctrl) for cid, ctrl in targets for k in range(1, reseeds + 1)]
     done: dict[tuple[str, str | None], list[Result]] = {t: [] for t in targets}
     records: dict[tuple[str, str | None], dict[str, Any]] = {}
 
-    def finished(task: tuple, result: Result) -> None:  # write a target's record as soon as its K runs are in
-        target = (task[0], task[3])
-        done[target].append(result)
+    def finished(index: int, result: Result) -> None:  # write a target's record as soon as its K runs are in
+        cid, k, ctrl = tasks[index]
+        done[cid, ctrl].append(result)
         if progress:
-            print(f"{result.id}{f' [{result.control}]' if result.control else ''} seed_offset={task[2]}: "
+            print(f"{result.id}{f' [{result.control}]' if result.control else ''} seed_offset={k}: "
                   f"{result.outcome} ({result.seconds:.0f} s)", flush=True)
-        runs = sorted(done[target], key=lambda r: r.params["seed_offset"])  # rewritten after every run: an
-        record = summarize(target[0], target[1], profile, runs)  # interrupted calibration keeps what it measured
+        runs = sorted(done[cid, ctrl], key=lambda r: r.params["seed_offset"])  # rewritten after every run: an
+        record = summarize(cid, ctrl, profile, runs)  # interrupted calibration keeps what it measured
         record["complete"] = len(runs) == reseeds
-        records[target] = _write(record, out, profile, figure=record["complete"])
+        records[cid, ctrl] = _write(record, out, profile, figure=record["complete"])
 
-    if jobs <= 1:
-        for t in tasks:
-            finished(t, _task(t))
-    else:
-        import multiprocessing as mp
-        from concurrent.futures import as_completed
-
-        with ProcessPoolExecutor(max_workers=jobs, mp_context=mp.get_context("spawn")) as pool:
-            futures = {pool.submit(_task, t): t for t in tasks}  # claims first: the pool starts them in order
-            for f in as_completed(futures):
-                finished(futures[f], f.result())
+    run([Task(cid, profile, {"seed_offset": k}, ctrl) for cid, k, ctrl in tasks], jobs=jobs, scheduler=scheduler,
+        cache=cache, device=device, progress=progress, on_result=finished)
     return [records[t] for t in targets if t in records]
 
 

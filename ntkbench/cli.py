@@ -89,7 +89,7 @@ def _parser() -> _Parser:
     _set_arg(s)
     _out_arg(s)
     s.add_argument("--json", action="store_true", help="print a JSON list of the results on stdout (nothing else)")
-    s.add_argument("--jobs", type=_positive_int, default=1, metavar="N", help="worker processes (default 1)")
+    _workers_args(s)
     _device_arg(s)
     s.add_argument("--controls", action="store_true", help="also run each claim's negative controls")
     s.add_argument("--fresh", action="store_true", help="recompute every sweep point (ignore the cache)")
@@ -107,7 +107,7 @@ def _parser() -> _Parser:
     s.add_argument("--reseeds", type=_at_least_2, default=DEFAULT_RESEEDS, metavar="K",
                    help=f"independent reseeds per claim, at least 2 (default {DEFAULT_RESEEDS})")
     _profile_arg(s)
-    s.add_argument("--jobs", type=_positive_int, default=1, metavar="N", help="worker processes (default 1)")
+    _workers_args(s)
     _out_arg(s)
     _device_arg(s)
     s.add_argument("--controls", action="store_true", help="also calibrate each claim's negative controls")
@@ -325,6 +325,16 @@ def _cmd_show(args: argparse.Namespace) -> int:
 
 
 # ----- run ------------------------------------------------------------------------------------------------------------
+def _workers_args(s: argparse.ArgumentParser) -> None:
+    s.add_argument("--jobs", type=_positive_int, default=1, metavar="N",
+                   help="local worker processes, one thread each, that measure the sweep points of all selected "
+                   "claims, largest first (default 1: this process); with --scheduler local, the Dask workers")
+    s.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                   help="measure the sweep points on a Dask cluster: the address of a running scheduler "
+                   "(tcp://host:8786; its workers need this ntkbench installed) or 'local' (a LocalCluster of --jobs "
+                   "processes on this machine); results and the cache stay here (README, 'Running on a cluster')")
+
+
 def _check_run(claims: list[registry.Claim], profile: str, sets: Mapping[str, Any], controls: bool) -> None:
     """Every usage error of a run, before anything runs: the --set keys and values at this profile, with the
     controls' overrides."""
@@ -399,7 +409,7 @@ def _plan_groups(refs: Sequence[str], profile: str | None
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from . import runner
+    from . import runner, scheduler
 
     if args.plan:
         if args.names:
@@ -415,12 +425,12 @@ def _cmd_run(args: argparse.Namespace) -> int:
     for claims, overrides in groups:
         _check_run(claims, profile, {**overrides, **sets}, args.controls)
     out = writable_folder(args.out)
-    results: list[dict] = []
+    tasks = [t for claims, overrides in groups
+             for t in runner.tasks_for(claims, profile, {**overrides, **sets}, args.controls)]
     with contextlib.redirect_stdout(sys.stderr) if args.json else contextlib.nullcontext():
-        for claims, overrides in groups:
-            done = runner.run_many(claims, profile, {**overrides, **sets}, controls=args.controls, out=out,
-                                   device=device, jobs=args.jobs, fresh=args.fresh, progress=not args.quiet)
-            results += [_as_dict(r) for r in done]
+        done = scheduler.run(tasks, jobs=args.jobs, scheduler=args.scheduler, out=out, device=device,
+                             fresh=args.fresh, progress=not args.quiet)
+        results = [_as_dict(r) for r in done]
         path = report.build(out)
     if args.json:
         _print_json(results)
@@ -481,9 +491,9 @@ def _cmd_calibrate(args: argparse.Namespace) -> int:
               file=sys.stderr)
         return 1
     try:
-        rows = calibrate([c.id for c in claims], reseeds=args.reseeds, profile=args.profile, jobs=args.jobs, out=out,
-                         controls=args.controls or args.control, claims_too=not args.controls_only, device=device,
-                         progress=not args.quiet)
+        rows = calibrate([c.id for c in claims], reseeds=args.reseeds, profile=args.profile, jobs=args.jobs,
+                         scheduler=args.scheduler, out=out, controls=args.controls or args.control,
+                         claims_too=not args.controls_only, device=device, progress=not args.quiet)
     except (UsageError, KeyboardInterrupt):
         raise
     except Exception:  # noqa: BLE001 - reported, never a crash of the CLI

@@ -14,11 +14,9 @@ import math
 import os
 import platform
 import subprocess
-import sys
 import time
 import traceback
 from collections.abc import Iterable, Mapping, Sequence
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -49,8 +47,8 @@ class Context:
 
 # modules that present, store or schedule results: they never change a measured row, so editing them must not
 # invalidate hours of cached sweep points (the cache key hashes every other source file: the engine and the claims)
-PRESENTATION = frozenset({"cli.py", "report.py", "figures.py", "store.py", "runner.py", "calibrate.py", "plans.py",
-                          "catalogue.py", "mitigation.py", "__main__.py"})
+PRESENTATION = frozenset({"cli.py", "report.py", "figures.py", "store.py", "runner.py", "scheduler.py", "calibrate.py",
+                          "plans.py", "catalogue.py", "mitigation.py", "__main__.py"})
 
 
 @functools.lru_cache(maxsize=1)
@@ -82,7 +80,9 @@ class Result:
     ``outcome`` (:func:`outcome`) compares the status with the prediction: a claim must pass; a control must fail
     on every check it names. ``asserted`` is False at the ``smoke`` profile, which only runs the plumbing.
     ``variant``: "" for a run at the profile's own parameters, else the slug of the overrides (and ``error``)
-    under which the files were written, beside the baseline and never over it."""
+    under which the files were written, beside the baseline and never over it. ``timings``: each point's parameters
+    and the seconds its measurement took (measured now or recorded in the cache), by which the scheduler orders the
+    next run's points (:mod:`ntkbench.scheduler`)."""
 
     id: str
     family: str
@@ -105,6 +105,7 @@ class Result:
     figure: str = ""
     overrides: dict[str, Any] = field(default_factory=dict)
     variant: str = ""
+    timings: list[dict[str, Any]] = field(default_factory=list, repr=False, compare=False)
     data: pd.DataFrame | None = field(default=None, repr=False, compare=False)
 
     def _first(self, key: str) -> Any:
@@ -264,6 +265,139 @@ def changed_overrides(claim: Claim, profile: str, overrides: Mapping[str, Any] |
     return {k: v for k, v in overrides.items() if new[k] != base[k]}
 
 
+@dataclass(frozen=True)
+class Task:
+    """One claim or negative control to run: the claim, the profile, its parameter overrides, the control's name."""
+
+    claim: Claim | str
+    profile: str = registry.DEFAULT_PROFILE
+    overrides: Mapping[str, Any] = field(default_factory=dict)
+    control: str | None = None
+
+
+@dataclass
+class ClaimRun:
+    """One claim (or one of its negative controls) being run: what :func:`start_run` resolved (parameters, sweep
+    points and their cache keys) and the rows of each point as they arrive; :func:`finish_run` turns it into a
+    :class:`Result`. ``error``: the traceback that makes the result ``status="error"`` (the sweep could not be
+    built, or a point raised); the points after it are then not measured."""
+
+    claim: Claim
+    profile: str
+    ctrl: Control | None
+    user: dict[str, Any]
+    params: dict[str, Any]
+    ctx: Context
+    points: list[dict[str, Any]] = field(default_factory=list)
+    keys: list[str] = field(default_factory=list)
+    frames: list[pd.DataFrame | None] = field(default_factory=list)
+    seconds: list[float] = field(default_factory=list)  # per point: measured now, or as recorded in the cache
+    cached: int = 0
+    spent: float = 0.0  # seconds of the points measured in this run (not those read from the cache)
+    error: str = ""
+
+    @property
+    def measure_name(self) -> str:
+        return _measure_name(self.claim)
+
+
+def start_run(claim: Claim | str, profile: str = registry.DEFAULT_PROFILE,
+              overrides: Mapping[str, Any] | None = None, *, control: str | None = None, device: str = "cpu",
+              dtype: torch.dtype = torch.float64) -> ClaimRun:
+    """Resolve a run: bad arguments (unknown id, profile, parameter, value out of range, control) raise
+    :class:`UsageError`; a sweep that cannot be built is recorded in ``error``."""
+    claim = registry.get(claim) if isinstance(claim, str) else claim
+    registry.check_profile(profile)
+    check_device(device)
+    ctrl = _control(claim, control)
+    user = changed_overrides(claim, profile, overrides)
+    params = claim.resolve(profile, {**(overrides or {}), **(ctrl.overrides if ctrl else {})})
+    run = ClaimRun(claim, profile, ctrl, user, params, Context(device=str(device), dtype=dtype))
+    try:
+        run.points = claim.points(params)
+        run.keys = [store.point_key(run.measure_name, p, run.ctx.key()) for p in run.points]
+    except Exception:  # noqa: BLE001 - a failing claim never stops the others; the traceback is recorded
+        run.error = traceback.format_exc()
+    run.frames = [None] * len(run.points)
+    run.seconds = [math.nan] * len(run.points)
+    return run
+
+
+def load_cached(run: ClaimRun, cache: str | os.PathLike | None) -> list[int]:
+    """Fill ``run`` with its points cached in ``cache``; return the indices of the points still to measure."""
+    todo = []
+    for i, key in enumerate(run.keys):
+        found = None if cache is None else store.load_point(cache, key, with_seconds=True)
+        if found is None:
+            todo.append(i)
+        else:
+            run.frames[i], run.seconds[i] = found
+            run.cached += 1
+    return todo
+
+
+def finish_run(run: ClaimRun, out: str | os.PathLike | None = None) -> Result:
+    """The fit, the verdict, the figure and (with ``out``) the files of a run whose points are all in (or that
+    erred): ``result.json``, ``data.csv`` and ``figure.png`` under :func:`store.claim_dir`, a run with overrides or
+    one that errs beside the baseline under ``variants/``, never over it."""
+    t0 = time.perf_counter()
+    claim, ctrl, params = run.claim, run.ctrl, run.params
+    status, checks, error, data, meas = "error", [], run.error, None, {}
+    if not error:
+        try:
+            data = pd.concat(run.frames, ignore_index=True) if run.frames else pd.DataFrame()
+            meas, raised = _fit_checks(claim, data, params)
+            for exp in claim.expect(params):
+                if exp.name not in meas and exp.name in raised:
+                    meas[exp.name] = Measurement(math.nan, method=f"not measured: {raised[exp.name]}")
+                if exp.name not in meas:
+                    raise KeyError(f"the fit of {claim.id!r} returned no measurement {exp.name!r}")
+                m = meas[exp.name]
+                check = {"name": exp.name, "measured": float(m.value), "interval": [float(v) for v in m.interval],
+                         "expected": float(exp.expected), "tolerance": float(exp.tolerance), "mode": exp.mode,
+                         "role": exp.role, "passed": exp.passes(float(m.value)), "reason": exp.reason,
+                         "method": m.method}
+                if ctrl:
+                    check["must_fail"] = exp.base in ctrl.fails
+                checks.append(check)
+            if not all(c["passed"] for c in checks if c["role"] == "precondition"):
+                status = "invalid"
+            elif raised:  # a science check could not be fitted although the experiment ran as designed
+                raise next(iter(raised.values()))
+            else:
+                status = "pass" if all(c["passed"] for c in checks if c["role"] == "science") else "fail"
+        except Exception:  # noqa: BLE001 - a failing claim never stops the others; the traceback is recorded
+            error = traceback.format_exc()
+    variant = store.variant_slug(run.user, error=status == "error")
+    figure = ""
+    if out is not None:
+        folder = store.claim_dir(out, run.profile, claim.id, ctrl.name if ctrl else None, variant=variant)
+        if data is not None and status != "error" and claim.figure is not None:
+            try:
+                from .figures import render
+
+                store.atomic_write_bytes(folder / "figure.png",
+                                         render(claim.figure, data, meas, params, claim.expect(params)))
+                figure = "figure.png"
+            except Exception:  # noqa: BLE001 - a broken figure is reported, the result still stands
+                error = "figure failed:\n" + traceback.format_exc()
+    timings = [{"point": _plain(p), "seconds": s} for p, s in zip(run.points, run.seconds) if math.isfinite(s)]
+    result = Result(
+        id=claim.id, family=claim.family, source=claim.source, statement=claim.statement, status=status,
+        profile=run.profile, params=_plain(params), seeds=_seeds(params), checks=checks,
+        seconds=run.spent + time.perf_counter() - t0, versions=versions(run.ctx.device),
+        control=ctrl.name if ctrl else None, control_why=ctrl.why if ctrl else "",
+        control_fails=list(ctrl.fails) if ctrl else [], asserted=run.profile != "smoke", points=len(run.points),
+        points_cached=run.cached, error=error, figure=figure, overrides=_plain(run.user), variant=variant,
+        timings=timings, data=data,
+    )
+    if out is not None:
+        if data is not None:
+            store.write_csv(folder / "data.csv", data)
+        store.atomic_write_text(folder / "result.json", store.to_json(result.to_dict()))
+    return result
+
+
 def run_claim(
     claim: Claim | str,
     profile: str = registry.DEFAULT_PROFILE,
@@ -277,98 +411,21 @@ def run_claim(
     fresh: bool = False,
     progress: bool = False,
 ) -> Result:
-    """Run one claim (or its negative control ``control``) at ``profile`` with parameter ``overrides``.
+    """Run one claim (or its negative control ``control``) at ``profile`` with parameter ``overrides``, in this
+    process, point after point (:func:`ntkbench.scheduler.schedule` on its serial backend).
 
     Bad arguments (unknown id, profile, parameter, value out of range, control) raise :class:`UsageError`;
     failures inside the experiment give a result with ``status="error"``. With ``out`` the result's files are
-    written there (a run with overrides, or one that errs, beside the baseline under ``variants/``, never over
-    it) and finished sweep points are cached in ``cache`` (default: ``out``), so an interrupted run resumes;
-    ``fresh=True`` recomputes every point."""
-    claim = registry.get(claim) if isinstance(claim, str) else claim
-    registry.check_profile(profile)
-    check_device(device)
-    ctrl = _control(claim, control)
-    user = changed_overrides(claim, profile, overrides)
-    params = claim.resolve(profile, {**(overrides or {}), **(ctrl.overrides if ctrl else {})})
-    cache = out if cache is None else cache
-    ctx = Context(device=str(device), dtype=dtype)
-    t0 = time.perf_counter()
-    status, checks, error, data, meas, n_points, n_cached = "error", [], "", None, {}, 0, 0
-    try:
-        points = claim.points(params)
-        n_points = len(points)
-        frames = []
-        for point in _bar(points, progress, claim.id if not ctrl else f"{claim.id} [{ctrl.name}]"):
-            key = store.point_key(_measure_name(claim), point, ctx.key())
-            df = None if (fresh or cache is None) else store.load_point(cache, key)
-            if df is None:
-                df = measure_point(claim, point, ctx)
-                if cache is not None:
-                    store.save_point(cache, key, df)
-            else:
-                n_cached += 1
-            frames.append(df)
-        data = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
-        meas, raised = _fit_checks(claim, data, params)
-        for exp in claim.expect(params):
-            if exp.name not in meas and exp.name in raised:
-                meas[exp.name] = Measurement(math.nan, method=f"not measured: {raised[exp.name]}")
-            if exp.name not in meas:
-                raise KeyError(f"the fit of {claim.id!r} returned no measurement {exp.name!r}")
-            m = meas[exp.name]
-            check = {"name": exp.name, "measured": float(m.value), "interval": [float(v) for v in m.interval],
-                     "expected": float(exp.expected), "tolerance": float(exp.tolerance), "mode": exp.mode,
-                     "role": exp.role, "passed": exp.passes(float(m.value)), "reason": exp.reason,
-                     "method": m.method}
-            if ctrl:
-                check["must_fail"] = exp.base in ctrl.fails
-            checks.append(check)
-        if not all(c["passed"] for c in checks if c["role"] == "precondition"):
-            status = "invalid"
-        elif raised:  # a science check could not be fitted although the experiment ran as designed
-            raise next(iter(raised.values()))
-        else:
-            status = "pass" if all(c["passed"] for c in checks if c["role"] == "science") else "fail"
-    except Exception:  # noqa: BLE001 - a failing claim never stops the others; the traceback is recorded
-        error = traceback.format_exc()
-    variant = store.variant_slug(user, error=status == "error")
-    figure = ""
-    seconds = time.perf_counter() - t0
-    if out is not None:
-        folder = store.claim_dir(out, profile, claim.id, ctrl.name if ctrl else None, variant=variant)
-        if data is not None and status != "error" and claim.figure is not None:
-            try:
-                from .figures import render
+    written there (see :func:`finish_run`) and finished sweep points are cached in ``cache`` (default: ``out``),
+    so an interrupted run resumes; ``fresh=True`` recomputes every point."""
+    from .scheduler import SerialBackend, schedule
 
-                store.atomic_write_bytes(folder / "figure.png",
-                                         render(claim.figure, data, meas, params, claim.expect(params)))
-                figure = "figure.png"
-            except Exception:  # noqa: BLE001 - a broken figure is reported, the result still stands
-                error = "figure failed:\n" + traceback.format_exc()
-    result = Result(
-        id=claim.id, family=claim.family, source=claim.source, statement=claim.statement, status=status,
-        profile=profile, params=_plain(params), seeds=_seeds(params), checks=checks, seconds=seconds,
-        versions=versions(device), control=ctrl.name if ctrl else None, control_why=ctrl.why if ctrl else "",
-        control_fails=list(ctrl.fails) if ctrl else [], asserted=profile != "smoke", points=n_points,
-        points_cached=n_cached, error=error, figure=figure, overrides=_plain(user), variant=variant, data=data,
-    )
-    if out is not None:
-        if data is not None:
-            store.write_csv(folder / "data.csv", data)
-        store.atomic_write_text(folder / "result.json", store.to_json(result.to_dict()))
-    return result
+    run = start_run(claim, profile, overrides, control=control, device=device, dtype=dtype)
+    return schedule([run], SerialBackend(), out=out, cache=cache, fresh=fresh, progress=progress)[0]
 
 
 def _plain(params: Mapping[str, Any]) -> dict[str, Any]:
     return {k: list(v) if isinstance(v, tuple) else v for k, v in params.items()}
-
-
-def _bar(items: Iterable, enabled: bool, desc: str, total: int | None = None):
-    if not enabled:
-        return items
-    from tqdm.auto import tqdm
-
-    return tqdm(items, desc=desc, leave=False, total=total)
 
 
 def split_overrides(claims: Sequence[Claim], sets: Mapping[str, str], profile: str = registry.DEFAULT_PROFILE,
@@ -409,13 +466,6 @@ def threads_per_worker(jobs: int) -> tuple[int, str]:
     return threads, note
 
 
-def _job(args: tuple) -> Result:
-    claim_id, profile, overrides, control, out, device, fresh, threads = args
-    if threads:
-        torch.set_num_threads(threads)
-    return run_claim(claim_id, profile, overrides, control=control, out=out, device=device, fresh=fresh)
-
-
 def run_many(
     claims: Iterable[Claim],
     profile: str = registry.DEFAULT_PROFILE,
@@ -425,32 +475,26 @@ def run_many(
     out: str | os.PathLike | None = None,
     device: str = "cpu",
     jobs: int = 1,
+    scheduler: str | None = None,
     fresh: bool = False,
     progress: bool = False,
 ) -> list[Result]:
     """Run each claim (and, with ``controls=True``, each of its negative controls); never stops at a failure.
-    Threads per process follow :func:`threads_per_worker` (also for a single process)."""
+    The sweep points of all of them are the units of work (:mod:`ntkbench.scheduler`): in this process, on ``jobs``
+    local worker processes, or on the Dask cluster ``scheduler`` (an address, or ``local``)."""
+    from .scheduler import run
+
+    return run(tasks_for(claims, profile, sets, controls), jobs=jobs, scheduler=scheduler, out=out, device=device,
+               fresh=fresh, progress=progress)
+
+
+def tasks_for(claims: Iterable[Claim], profile: str = registry.DEFAULT_PROFILE, sets: Mapping[str, str] | None = None,
+              controls: bool = False) -> list[Task]:
+    """One :class:`Task` per claim with its ``--set`` keys (:func:`split_overrides`), then,
+    with ``controls``, one per negative control."""
     claims = list(claims)
     per = split_overrides(claims, sets or {}, profile, controls)
-    tasks = [(c.id, None) for c in claims]
+    tasks = [Task(c, profile, per[c.id]) for c in claims]
     if controls:
-        tasks += [(c.id, ctrl.name) for c in claims for ctrl in c.controls]
-    threads, note = threads_per_worker(jobs)
-    if progress and note:
-        print(note, file=sys.stderr)
-    if jobs <= 1:
-        before = torch.get_num_threads()
-        torch.set_num_threads(threads)
-        try:
-            return [run_claim(cid, profile, per[cid], control=ctrl, out=out, device=device, fresh=fresh,
-                              progress=progress) for cid, ctrl in _bar(tasks, progress, "claims")]
-        finally:
-            torch.set_num_threads(before)
-    import multiprocessing as mp
-
-    with ProcessPoolExecutor(max_workers=jobs, mp_context=mp.get_context("spawn")) as pool:
-        futures = [pool.submit(_job, (cid, profile, per[cid], ctrl, out, device, fresh, threads))
-                   for cid, ctrl in tasks]
-        for _ in _bar(as_completed(futures), progress, "claims", total=len(futures)):
-            pass
-        return [f.result() for f in futures]
+        tasks += [Task(c, profile, per[c.id], ctrl.name) for c in claims for ctrl in c.controls]
+    return tasks

@@ -17,7 +17,8 @@ Every file is written to a unique temporary name in the same folder, flushed to 
 processes writing the same file never mix their bytes: the last rename wins, a reader sees one whole version.
 
 A cached point carries what verifies it: its first line records the number of rows and the sha256 of the CSV bytes
-that follow, written in the same atomic write. :func:`load_point` recomputes (returns ``None`` and warns with a
+that follow, written in the same atomic write (and the seconds its measurement took, by which the scheduler orders
+points). :func:`load_point` recomputes (returns ``None`` and warns with a
 :class:`CacheWarning` naming the point and the reason) anything that does not verify: a file truncated or edited
 by hand, one without the header (an older ntkbench), an unparsable one.
 """
@@ -27,6 +28,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import math
 import os
 import re
 import tempfile
@@ -41,7 +43,7 @@ CACHE = Path(".cache") / "points"
 VARIANTS = "variants"
 CALIBRATION = "calibration"
 POINT_MAGIC = "# ntkbench-point v1"
-_POINT_HEADER = re.compile(r"^# ntkbench-point v1 rows=(\d+) sha256=([0-9a-f]{64})$")
+_POINT_HEADER = re.compile(r"^# ntkbench-point v1 rows=(\d+) sha256=([0-9a-f]{64})(?: seconds=([0-9.eE+-]+))?$")
 _SLUG_MAX = 120  # one path component; longer slugs keep a prefix and a hash of the whole
 
 
@@ -181,17 +183,20 @@ def point_path(out: str | os.PathLike, key: str) -> Path:
     return Path(out, CACHE, f"{key}.csv")
 
 
-def save_point(out: str | os.PathLike, key: str, df: pd.DataFrame) -> Path:
-    """Cache a finished point: one atomic write of a header line (row count, sha256 of the CSV bytes) and the CSV.
-    Safe when several processes save the same key at once (unique temporary names; the last rename wins)."""
+def save_point(out: str | os.PathLike, key: str, df: pd.DataFrame, seconds: float | None = None) -> Path:
+    """Cache a finished point: one atomic write of a header line (row count, sha256 of the CSV bytes, and the
+    seconds its measurement took when given) and the CSV. Safe when several processes save the same key at once
+    (unique temporary names; the last rename wins)."""
     body = _csv_bytes(df)
-    header = f"{POINT_MAGIC} rows={len(df)} sha256={hashlib.sha256(body).hexdigest()}\n".encode()
+    took = f" seconds={seconds:.6g}" if seconds is not None and math.isfinite(seconds) else ""
+    header = f"{POINT_MAGIC} rows={len(df)} sha256={hashlib.sha256(body).hexdigest()}{took}\n".encode()
     return atomic_write_bytes(point_path(out, key), header + body)
 
 
-def load_point(out: str | os.PathLike, key: str) -> pd.DataFrame | None:
-    """The cached rows of point ``key``, or ``None`` when there are none or they do not verify (then a
-    :class:`CacheWarning` says which point and why, and the caller recomputes it)."""
+def load_point(out: str | os.PathLike, key: str, with_seconds: bool = False):
+    """The cached rows of point ``key`` (with ``with_seconds``: a pair (rows, seconds its measurement took, NaN when
+    not recorded)), or ``None`` when there are none or they do not verify (then a :class:`CacheWarning` says which
+    point and why, and the caller recomputes it)."""
     path = point_path(out, key)
     try:
         raw = path.read_bytes()
@@ -220,6 +225,8 @@ def load_point(out: str | os.PathLike, key: str) -> pd.DataFrame | None:
         return _reject(key, path, f"unparsable CSV ({exc})")
     if len(df) != rows:
         return _reject(key, path, f"{len(df)} rows, recorded {rows}")
+    if with_seconds:
+        return df, float(match.group(3)) if match.group(3) else math.nan
     return df
 
 

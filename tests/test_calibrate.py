@@ -14,7 +14,14 @@ from ntkbench import calibrate, registry, store
 from ntkbench.registry import Check, Claim, Control, Expect, Measurement, Param, UsageError
 
 
+RAN: list[float] = []  # the level of every measured point (the serial calibration runs in this process)
+STOP_AT: set[int] = set()  # seed offsets at which the measurement is interrupted (Ctrl-C)
+
+
 def noisy_measure(point, ctx):
+    if point["seed_offset"] in STOP_AT:
+        raise KeyboardInterrupt
+    RAN.append(point["level"])
     rng = np.random.default_rng(point["seed_offset"])  # the reseed changes the noise, as it changes real seeds
     return pd.DataFrame([{"y": point["level"] + 0.01 * rng.standard_normal(), "converged": point["level"] < 9}])
 
@@ -38,7 +45,10 @@ def toy(monkeypatch):
     registry.all_claims()
     claim = _claim()
     monkeypatch.setitem(registry._REGISTRY, claim.id, claim)
-    return claim
+    RAN.clear()
+    STOP_AT.clear()
+    yield claim
+    STOP_AT.clear()
 
 
 def test_suggested_tolerance_is_a_99_percent_prediction_interval():
@@ -87,14 +97,7 @@ def test_calibrate_writes_one_record_per_claim_and_control(toy, tmp_path):
 
 
 def test_an_interrupted_calibration_keeps_what_it_measured(toy, tmp_path, monkeypatch):
-    real = calibrate._task
-
-    def stop_at_third(task):
-        if task[2] == 3:
-            raise KeyboardInterrupt
-        return real(task)
-
-    monkeypatch.setattr(calibrate, "_task", stop_at_third)
+    STOP_AT.add(3)
     with pytest.raises(KeyboardInterrupt):
         calibrate.calibrate(["toycal/level"], reseeds=4, profile="ci", out=tmp_path)
     saved = json.loads(store.calibration_path(tmp_path, "ci", "toycal/level").read_text())
@@ -119,12 +122,10 @@ def test_a_control_alone_leaves_the_claims_record_as_it_is(toy, tmp_path, monkey
     calibrate.calibrate(["toycal/level"], reseeds=2, profile="ci", out=tmp_path)
     claim_path = store.calibration_path(tmp_path, "ci", "toycal/level")
     before = claim_path.read_bytes()
-    ran = []
-    real = calibrate._task
-    monkeypatch.setattr(calibrate, "_task", lambda task: ran.append(task[3]) or real(task))
+    RAN.clear()
     records = calibrate.calibrate(["toycal/level"], reseeds=3, profile="ci", out=tmp_path, controls=["far"],
                                   claims_too=False)
     assert [r["control"] for r in records] == ["far"] and records[0]["reseeds"] == 3 and records[0]["complete"]
-    assert ran == ["far"] * 3 and claim_path.read_bytes() == before  # the claim was not rerun nor rewritten
+    assert RAN == [2.0] * 3 and claim_path.read_bytes() == before  # the claim was not rerun nor rewritten
     with pytest.raises(UsageError, match="controls only: name the controls to calibrate"):
         calibrate.calibrate(["toycal/level"], reseeds=2, out=tmp_path, claims_too=False)

@@ -251,8 +251,9 @@ def fake_calibrate(monkeypatch):
     calls: list[dict] = []
     rates: dict = {"claim": 1.0, "control": 1.0}  # the fraction of reseeded runs that came out as predicted
 
-    def calibrate(claim_ids, *, reseeds, profile, jobs, out, controls, claims_too, device, progress):
-        calls.append({"ids": list(claim_ids), "reseeds": reseeds, "profile": profile, "jobs": jobs, "out": out,
+    def calibrate(claim_ids, *, reseeds, profile, jobs, scheduler, out, controls, claims_too, device, progress):
+        calls.append({"ids": list(claim_ids), "reseeds": reseeds, "profile": profile, "jobs": jobs,
+                      "scheduler": scheduler, "out": out,
                       "controls": controls, "claims_too": claims_too, "device": device, "progress": progress})
         rows = []
         for cid in claim_ids:
@@ -278,7 +279,8 @@ def test_calibrate_prints_one_line_per_claim_and_quantity(capsys, tmp_path, fake
     code, out, _ = _run(capsys, "calibrate", HOMOGENEITY, "--reseeds", "3", "--controls", "--quiet",
                         "--out", str(tmp_path), "--jobs", "2")
     assert code == 0
-    assert calls == [{"ids": [HOMOGENEITY], "reseeds": 3, "profile": "ci", "jobs": 2, "out": tmp_path,
+    assert calls == [{"ids": [HOMOGENEITY], "reseeds": 3, "profile": "ci", "jobs": 2, "scheduler": None,
+                      "out": tmp_path,
                       "controls": True, "claims_too": True, "device": "cpu", "progress": False}]
     lines = out.splitlines()
     path = tmp_path / "ci" / "calibration" / "init-scale__homogeneity.json"

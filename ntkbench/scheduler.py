@@ -1,0 +1,500 @@
+"""Sweep points as the unit of parallel work: one call of a claim's ``measure`` (the unit of the point cache) is
+scheduled on a pool of local worker processes or on a Dask cluster, largest first; each claim's fit, figure and
+files follow as soon as its last point is in.
+
+The client (the process that runs ``ntkbench run``) keeps the store: workers only compute, and send each point's
+rows back as a DataFrame, which the client caches (``OUT/.cache/points``) and, when a claim is complete, fits and
+writes. Workers therefore need no shared file system (one does no harm: they never write to it), but they need
+ntkbench at the same code: :func:`compute_point` refuses a point when the worker's :func:`~ntkbench.runner.code_hash`
+(the hash that keys the cache) differs from the client's, and :class:`DaskBackend` checks every worker at connect
+time.
+
+Backends (:func:`backend`): :class:`SerialBackend` (this process, point after point, claims in order),
+:class:`PoolBackend` (``--jobs N``: N spawned processes, one thread each; a worker that dies breaks the pool, which
+is restarted and the unfinished points resubmitted, at most :data:`MAX_RESTARTS` times) and :class:`DaskBackend`
+(``--scheduler tcp://host:8786`` or ``local``: ``dask.distributed``, whose scheduler reruns the points of a worker
+that died on another one, up to its ``distributed.scheduler.allowed-failures``, default 3).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import json
+import os
+import pickle
+import queue
+import socket
+import sys
+import time
+import traceback
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import torch
+
+from . import registry, store
+from .registry import UsageError
+from .runner import (
+    ClaimRun,
+    Context,
+    Result,
+    Task,
+    code_hash,
+    finish_run,
+    load_cached,
+    measure_point,
+    start_run,
+    threads_per_worker,
+)
+
+#: times a broken local pool (a worker process died) is restarted with the unfinished points before they count as lost
+MAX_RESTARTS = 3
+#: seconds :class:`DaskBackend` waits for the first worker of a remote scheduler
+WORKER_TIMEOUT = 60.0
+
+
+class SchedulerError(UsageError):
+    """The cluster cannot run this ntkbench (unreachable, no workers, workers with other code): nothing ran."""
+
+
+# ----- the unit of work ---------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class _Measure:
+    """What a worker needs of a claim to measure a point: its ``measure`` travels by reference (module and name,
+    as pickle sends functions); one that cannot (a lambda) travels as the claim's id, which the worker looks up in
+    its own registry."""
+
+    id: str
+    measure: Callable[..., pd.DataFrame]
+
+    def __reduce__(self):
+        try:
+            pickle.dumps(self.measure)
+        except (pickle.PicklingError, AttributeError, TypeError):
+            return _registered, (self.id,)
+        return _Measure, (self.id, self.measure)
+
+
+def _registered(claim_id: str) -> _Measure:
+    return _Measure(claim_id, registry.get(claim_id).measure)
+
+
+def identity() -> dict[str, str]:
+    """What a worker must share with the client: the code hash that keys the cache, and the versions."""
+    from . import __version__
+
+    return {"code": code_hash(), "ntkbench": __version__, "torch": torch.__version__, "host": socket.gethostname()}
+
+
+def compute_point(claim: _Measure, point: Mapping[str, Any], device: str, dtype: torch.dtype, code: str,
+                  threads: int | None = 1) -> tuple[str, Any]:
+    """Measure one sweep point (in a worker): ``("ok", (rows, seconds))``, or ``("error", traceback)`` when the
+    measurement raised or the worker's code differs from the client's (``code``). ``threads``: intra-op threads
+    (workers: one, they are the parallelism: two processes with two threads each on two cores slow each other ~30×;
+    ``None`` leaves them as they are, as in the client's own process)."""
+    if threads is not None:
+        torch.set_num_threads(threads)
+    _untrimmed_malloc()
+    if code != code_hash():
+        me = identity()
+        return "error", (f"worker {me['host']} (pid {os.getpid()}) runs ntkbench {me['ntkbench']} with code hash "
+                         f"{me['code']}, the client {code}: install the client's ntkbench on every worker")
+    t = time.perf_counter()
+    try:
+        rows = measure_point(claim, point, Context(device=device, dtype=dtype))
+    except Exception:  # noqa: BLE001 - reported as the claim's error by the client
+        return "error", traceback.format_exc()
+    return "ok", (rows, time.perf_counter() - t)
+
+
+@functools.lru_cache(maxsize=1)
+def _untrimmed_malloc() -> bool:
+    """Undo, in a worker, what a Dask nanny's ``MALLOC_TRIM_THRESHOLD_`` (64 KiB by default) does to glibc: any
+    explicit trim threshold freezes the mmap threshold at 128 KiB, so every tensor above it is a fresh mmap whose
+    pages fault in again on each allocation (a ci run of scaling/test-error spent 325 s in the kernel on a
+    LocalCluster against 96 s on the local pool). Raising both thresholds (mmap 32 MiB, trim 256 MiB) restores heap
+    reuse. Only when that variable is set, on glibc; returns whether it changed anything."""
+    if not os.environ.get("MALLOC_TRIM_THRESHOLD_") or not sys.platform.startswith("linux"):
+        return False
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL("libc.so.6")
+        m_trim_threshold, m_mmap_threshold = -1, -3  # glibc's mallopt parameters (malloc.h)
+        return bool(libc.mallopt(m_mmap_threshold, 32 << 20)) and bool(libc.mallopt(m_trim_threshold, 256 << 20))
+    except (OSError, AttributeError):  # not glibc: nothing to undo
+        return False
+
+
+# ----- backends -----------------------------------------------------------------------------------------------------
+class SerialBackend:
+    """In this process, one point at a time, in the order of the claims (each claim finishes before the next)."""
+
+    parallel = False
+    workers = 1
+
+    def submit(self, fn: Callable, *args: Any, priority: float = 0.0) -> Future:
+        fut: Future = Future()
+        fut.set_result(fn(*args))  # KeyboardInterrupt goes straight to the caller
+        return fut
+
+    def lost(self, exc: BaseException) -> bool:
+        return False
+
+    def recover(self, fut: Any) -> None:
+        pass
+
+    def close(self, cancel: bool = False) -> None:
+        pass
+
+    def describe(self) -> str:
+        return "this process"
+
+
+def _init_worker(devices: list[str], counter) -> None:
+    torch.set_num_threads(1)
+    if devices:  # one GPU per worker process, round robin
+        with counter.get_lock():
+            k = counter.value
+            counter.value += 1
+        torch.cuda.set_device(torch.device(devices[k % len(devices)]))
+
+
+class PoolBackend:
+    """``jobs`` spawned worker processes on this machine, one thread each; points start in submission order
+    (largest first). A worker that dies (killed, out of memory) breaks the pool: :meth:`recover` starts a new one
+    and the scheduler resubmits the unfinished points, at most :data:`MAX_RESTARTS` times."""
+
+    parallel = True
+
+    def __init__(self, jobs: int, device: str = "cpu"):
+        import multiprocessing as mp
+
+        self.workers = jobs
+        self._ctx = mp.get_context("spawn")
+        kind = torch.device(device).type
+        self._devices = ([f"cuda:{i}" for i in range(torch.cuda.device_count())]
+                         if kind == "cuda" and torch.device(device).index is None else [])
+        self.restarts = 0
+        self._start()
+
+    def _start(self) -> None:
+        self._pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=self._ctx, initializer=_init_worker,
+                                         initargs=(self._devices, self._ctx.Value("i", 0)))
+
+    def submit(self, fn: Callable, *args: Any, priority: float = 0.0) -> Future:
+        fut = self._pool.submit(fn, *args)
+        fut.pool = self._pool  # which pool it ran on: a broken pool is restarted once, not once per lost point
+        return fut
+
+    def lost(self, exc: BaseException) -> bool:
+        return isinstance(exc, BrokenProcessPool) and self.restarts < MAX_RESTARTS
+
+    def recover(self, fut: Any) -> None:
+        if getattr(fut, "pool", None) is self._pool:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            self.restarts += 1
+            self._start()
+
+    def close(self, cancel: bool = False) -> None:
+        self._pool.shutdown(wait=not cancel, cancel_futures=cancel)
+
+    def describe(self) -> str:
+        return f"{self.workers} local worker process(es), one thread each"
+
+
+class DaskBackend:
+    """Points as tasks of a ``dask.distributed`` cluster: ``address`` of a running scheduler (``tcp://host:8786``;
+    workers started with ``dask worker ADDRESS --nthreads 1``, and ``--resources GPU=1`` for ``device="cuda"``, one
+    GPU each), or ``"local"`` for a :class:`~distributed.LocalCluster` of ``jobs`` processes with one thread each.
+    Every worker must run the client's ntkbench (checked at connect time: :class:`SchedulerError`). Priorities make
+    the largest points start first; a worker that dies has its points rerun on another by the scheduler."""
+
+    parallel = True
+
+    def __init__(self, address: str, jobs: int | None = None, device: str = "cpu", *, progress: bool = False,
+                 timeout: float = 30.0):
+        try:
+            from distributed import Client, LocalCluster
+        except ImportError as exc:  # pragma: no cover - a dependency of ntkbench
+            raise SchedulerError(f"--scheduler needs dask.distributed ({exc}); pip install distributed") from exc
+        self._cluster = None
+        self._gpu = torch.device(device).type == "cuda"
+        try:
+            if address == "local":
+                self._cluster = LocalCluster(n_workers=jobs or os.cpu_count() or 1, threads_per_worker=1,
+                                             processes=True, resources={"GPU": 1} if self._gpu else None)
+                self.client = Client(self._cluster)
+            else:
+                self.client = Client(address, timeout=timeout)
+                self.client.wait_for_workers(1, timeout=WORKER_TIMEOUT)
+        except (OSError, TimeoutError) as exc:
+            self.close()
+            raise SchedulerError(f"--scheduler {address}: cannot use the cluster ({exc})") from exc
+        self.address = address
+        self._check_workers()
+        if progress:
+            print(f"dask: {self.describe()}; dashboard {self.client.dashboard_link}", file=sys.stderr, flush=True)
+
+    @property
+    def workers(self) -> int:
+        return max(1, sum(w.get("nthreads", 1) for w in self.client.scheduler_info()["workers"].values()))
+
+    def _check_workers(self) -> None:
+        mine = identity()
+        try:
+            theirs = self.client.run(identity)
+        except Exception as exc:
+            self.close()
+            raise SchedulerError(f"--scheduler {self.address}: the workers cannot run ntkbench ({exc!r}); install "
+                                 f"ntkbench {mine['ntkbench']} (code hash {mine['code']}) on every worker") from exc
+        other = {w: i for w, i in theirs.items() if i["code"] != mine["code"]}
+        if other:
+            self.close()
+            listed = "; ".join(f"{w} ({i['host']}): ntkbench {i['ntkbench']}, code {i['code']}"
+                               for w, i in sorted(other.items()))
+            raise SchedulerError(f"--scheduler {self.address}: {len(other)} of {len(theirs)} worker(s) run other "
+                                 f"ntkbench code than this client (ntkbench {mine['ntkbench']}, code {mine['code']}):"
+                                 f" {listed}. Install the client's ntkbench on every worker (the code hash keys the "
+                                 "cache: points from other code would be wrong)")
+
+    def submit(self, fn: Callable, *args: Any, priority: float = 0.0) -> Any:
+        return self.client.submit(fn, *args, priority=priority, pure=False,
+                                  resources={"GPU": 1} if self._gpu else None)
+
+    def lost(self, exc: BaseException) -> bool:
+        return False  # the scheduler already reran it elsewhere (allowed-failures); KilledWorker means it gave up
+
+    def recover(self, fut: Any) -> None:
+        pass
+
+    def close(self, cancel: bool = False) -> None:
+        client = getattr(self, "client", None)
+        if client is not None:
+            with contextlib.suppress(Exception):  # the cluster may be gone already
+                client.close()
+        if self._cluster is not None:
+            with contextlib.suppress(Exception):
+                self._cluster.close()
+
+    def describe(self) -> str:
+        where = "a local Dask cluster" if self._cluster is not None else f"the Dask scheduler {self.address}"
+        return f"{where} with {self.workers} worker thread(s)"
+
+
+def backend(jobs: int = 1, scheduler: str | None = None, device: str = "cpu", *, progress: bool = False):
+    """The backend for ``--jobs`` and ``--scheduler``: Dask when ``scheduler`` is given (an address or ``local``,
+    with ``jobs`` workers), else a local pool of ``jobs`` processes, else this process."""
+    if scheduler:
+        return DaskBackend(scheduler, jobs if jobs > 1 else None, device, progress=progress)
+    return PoolBackend(jobs, device) if jobs > 1 else SerialBackend()
+
+
+def run(tasks: Sequence[Task], *, jobs: int = 1, scheduler: str | None = None, out: str | os.PathLike | None = None,
+        cache: str | os.PathLike | None = None, device: str = "cpu", dtype: torch.dtype = torch.float64,
+        fresh: bool = False, progress: bool = False,
+        on_result: Callable[[int, Result], None] | None = None) -> list[Result]:
+    """Run every task (bad arguments raise :class:`UsageError` before any worker starts) with :func:`schedule` on
+    the backend of ``jobs`` / ``scheduler`` (:func:`backend`); return the results in task order. In this process
+    the intra-op threads follow :func:`~ntkbench.runner.threads_per_worker`; workers use one each."""
+    runs = [start_run(t.claim, t.profile, t.overrides, control=t.control, device=device, dtype=dtype) for t in tasks]
+    threads, note = threads_per_worker(1 if scheduler else jobs)
+    if progress and note and not scheduler:
+        print(note, file=sys.stderr)
+    executor = backend(jobs, scheduler, device, progress=progress)
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads if not executor.parallel else 1)  # with workers, this process only fits and draws
+    try:
+        return schedule(runs, executor, out=out, cache=cache, fresh=fresh, progress=progress, on_result=on_result)
+    finally:
+        torch.set_num_threads(before)
+        executor.close()
+
+
+# ----- which points first -------------------------------------------------------------------------------------------
+def _point_id(claim_id: str, control: str | None, point: Mapping[str, Any]) -> str:
+    """A point's identity across runs and code versions (not its seed offset: a reseed costs the same)."""
+    plain = {k: v for k, v in point.items() if k != "seed_offset"}
+    return json.dumps([claim_id, control, plain], sort_keys=True, default=str)
+
+
+def recorded_seconds(out: str | os.PathLike | None, profile: str) -> dict[str, float]:
+    """The seconds each point took in the runs recorded under ``out/<profile>`` (result.json ``timings``)."""
+    found: dict[str, float] = {}
+    folder = Path(out, profile) if out is not None else None
+    if folder is None or not folder.is_dir():
+        return found
+    for path in folder.rglob("result.json"):
+        try:
+            saved = json.loads(path.read_text(encoding="utf-8"))
+            for t in saved.get("timings") or ():
+                found[_point_id(saved["id"], saved.get("control"), t["point"])] = float(t["seconds"])
+        except (OSError, ValueError, KeyError, TypeError):
+            continue  # a result without timings (older) or unreadable: no estimate from it
+    return found
+
+
+def estimates(runs: Sequence[ClaimRun], units: Iterable[tuple[int, int]], known: Mapping[str, float]) -> dict:
+    """Estimated seconds of each (run, point) unit: as recorded for that point, else the mean recorded for its claim,
+    else the median of all records, else 1 s."""
+    per_claim: dict[str, list[float]] = {}
+    for key, s in known.items():
+        per_claim.setdefault(json.loads(key)[0], []).append(s)
+    fallback = float(pd.Series(list(known.values())).median()) if known else 1.0
+    out = {}
+    for r, i in units:
+        run = runs[r]
+        key = _point_id(run.claim.id, run.ctrl.name if run.ctrl else None, run.points[i])
+        claim_s = per_claim.get(run.claim.id)
+        out[r, i] = known.get(key, sum(claim_s) / len(claim_s) if claim_s else fallback)
+    return out
+
+
+# ----- the loop -----------------------------------------------------------------------------------------------------
+def schedule(runs: Sequence[ClaimRun], executor: Any, *, out: str | os.PathLike | None = None,
+             cache: str | os.PathLike | None = None, fresh: bool = False, progress: bool = False,
+             on_result: Callable[[int, Result], None] | None = None) -> list[Result]:
+    """Measure the sweep points of every run (:func:`~ntkbench.runner.start_run`) as units of work on ``executor``
+    and finish each run as its last point arrives; return the results in the order of ``runs``. Cached points (in
+    ``cache``, default ``out``) are not recomputed unless ``fresh``; the others are cached by this process as they
+    arrive, so an interrupted run (Ctrl-C) resumes. A point that raises makes its claim ``error`` (with the
+    traceback) and the others go on. ``on_result(index, result)`` is called as each run finishes."""
+    cache = out if cache is None else cache
+    results: list[Result | None] = [None] * len(runs)
+    groups: dict[str, list[tuple[int, int]]] = {}  # one measurement per point key, delivered to every run that has
+    for r, run in enumerate(runs):  # it (a control that changes only analysis parameters shares its claim's points)
+        if not run.error:
+            todo = list(range(len(run.points))) if fresh or cache is None else load_cached(run, cache)
+            for i in todo:
+                groups.setdefault(run.keys[i], []).append((r, i))
+    keys = list(groups)
+    if executor.parallel:  # largest first (the declared order breaks ties: sweeps list their small points first)
+        known = recorded_seconds(out if out is not None else cache, runs[0].profile if runs else "")
+        cost = estimates(runs, [u for g in groups.values() for u in g], known)
+        keys.sort(key=lambda k: (-max(cost[u] for u in groups[k]), -groups[k][0][1], groups[k][0][0]))
+    bars = _Bars(progress, total_points=sum(len(r.points) for r in runs), cached=sum(r.cached for r in runs),
+                 claims=len(runs))
+    waiting = [0] * len(runs)  # points of each run still to arrive
+    for group in groups.values():
+        for r, _ in group:
+            waiting[r] += 1
+    done: queue.SimpleQueue = queue.SimpleQueue()
+    flying: dict[Any, str] = {}
+    code = code_hash()
+
+    def submit(key: str, rank: int) -> None:
+        r, i = groups[key][0]
+        run = runs[r]
+        fut = executor.submit(compute_point, _Measure(run.claim.id, run.claim.measure), run.points[i],
+                              run.ctx.device, run.ctx.dtype, code, 1 if executor.parallel else None,
+                              priority=-rank)
+        flying[fut] = key
+        fut.add_done_callback(done.put)
+
+    def finish(r: int) -> None:
+        if results[r] is None:
+            results[r] = finish_run(runs[r], out)
+            bars.claim_done()
+            if on_result is not None:
+                on_result(r, results[r])
+
+    def handle(fut: Any) -> None:
+        key = flying.pop(fut)
+        rows = exc = error = None
+        if not fut.cancelled():
+            exc = fut.exception()
+            if exc is not None and executor.lost(exc):  # its worker died: run it again
+                executor.recover(fut)
+                submit(key, 0)
+                return
+            if exc is None:
+                kind, payload = fut.result()
+                if kind == "ok":
+                    rows, seconds = payload
+                    if cache is not None:  # also for a claim that erred meanwhile: finished work is kept
+                        store.save_point(cache, key, rows, seconds=seconds)
+                    bars.point_done()
+                else:
+                    error = payload
+        for r, i in groups[key]:
+            run = runs[r]
+            waiting[r] -= 1
+            if rows is not None:
+                run.frames[i], run.seconds[i] = rows, seconds
+                run.spent += seconds
+            elif not run.error and (error or exc is not None):
+                run.error = error or (f"point {i + 1} of {len(run.points)} ({run.points[i]}) was lost: "
+                                      + "".join(traceback.format_exception(exc)))
+            if run.error or waiting[r] == 0:
+                finish(r)
+        for other, k in list(flying.items()):  # points that only erred claims still wait for: not needed
+            if all(runs[r].error for r, _ in groups[k]):
+                other.cancel()
+
+    try:
+        for r in range(len(runs)):  # nothing to measure (all cached, or the sweep could not be built)
+            if waiting[r] == 0:
+                finish(r)
+        if executor.parallel:
+            for rank, key in enumerate(keys):
+                submit(key, rank)
+        pending = [] if executor.parallel else keys
+        while flying or pending:
+            if pending and not flying:
+                key = pending.pop(0)
+                if all(runs[r].error for r, _ in groups[key]):
+                    continue
+                submit(key, 0)
+            try:
+                fut = done.get(timeout=0.2)
+            except queue.Empty:
+                continue
+            if fut in flying:
+                handle(fut)
+    except BaseException:  # Ctrl-C (or a bug here): stop scheduling; every finished point is already cached
+        for fut in list(flying):
+            fut.cancel()
+        executor.close(cancel=True)
+        raise
+    finally:
+        bars.close()
+    return [r for r in results if r is not None]
+
+
+class _Bars:
+    """One progress bar over the sweep points (done / cached / remaining) and one over the claims."""
+
+    def __init__(self, enabled: bool, total_points: int, cached: int, claims: int):
+        self.enabled = enabled
+        self.cached, self.total, self.measured = cached, total_points, 0
+        if enabled:
+            from tqdm.auto import tqdm
+
+            self.points = tqdm(total=total_points, initial=cached, desc="points", position=0)
+            self.claims = tqdm(total=claims, desc="claims", position=1)
+            self._note()
+
+    def _note(self) -> None:
+        self.points.set_postfix_str(f"measured {self.measured}, cached {self.cached}, "
+                                    f"remaining {self.total - self.cached - self.measured}", refresh=False)
+
+    def point_done(self) -> None:
+        self.measured += 1
+        if self.enabled:
+            self._note()
+            self.points.update(1)
+
+    def claim_done(self) -> None:
+        if self.enabled:
+            self.claims.update(1)
+
+    def close(self) -> None:
+        if self.enabled:
+            self.points.close()
+            self.claims.close()

@@ -1,0 +1,219 @@
+"""Sweep points as the unit of parallel work: equal to a serial run, on local workers and on a Dask cluster; a
+worker that dies loses nothing; a point that raises errs its claim only; Ctrl-C keeps every finished point."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from ntkbench import registry, runner, scheduler, store
+from ntkbench.registry import (
+    Check,
+    Claim,
+    Control,
+    Expect,
+    Measurement,
+    Param,
+    UsageError,
+)
+from ntkbench.runner import Task
+
+REAL = ["init-scale/homogeneity", "init-scale/last-layer-exact"]  # two real claims, seconds each at smoke
+
+
+# ----- toy claims whose measurements run in worker processes (module-level functions travel by reference) ---------
+CALLS: list[int] = []  # the points measured in this process (serial runs)
+
+
+def slow_measure(point, ctx):
+    """Rows that depend on the point only; ``die`` names a marker file: the first worker to measure point 2 creates
+    it and is killed (SIGKILL, as the out-of-memory killer would) in the middle of the point."""
+    if point["die"] and point["i"] == 2 and not os.path.exists(point["die"]):
+        Path(point["die"]).write_text(str(os.getpid()))
+        os.kill(os.getpid(), signal.SIGKILL)
+    CALLS.append(point["i"])
+    rng = np.random.default_rng(point["i"] + 100 * point["seed_offset"])
+    return pd.DataFrame({"i": point["i"], "y": point["value"] + 1e-3 * rng.standard_normal(3)})
+
+
+def failing_measure(point, ctx):
+    if point["i"] == 1:
+        raise RuntimeError(f"boom at point {point['i']}")
+    return slow_measure(point, ctx)
+
+
+def _fit(data, params):
+    return {"mean": Measurement(float(data["y"].mean()), method="mean")}
+
+
+def _toy(claim_id: str, measure=slow_measure) -> Claim:
+    return Claim(
+        id=claim_id, source="test", statement="toy", measured="mean of y",
+        params=(Param("n", 2, 4, 4, "sweep points", axis="i"), Param("value", 1.0, 1.0, 1.0, "level", kind="float"),
+                Param("die", "", "", "", "marker file: kill the worker at point 2 once", kind="str")),
+        measure=measure, checks=(Check(_fit, lambda p: (Expect("mean", 1.0, 0.01, "toy"),)),),
+        controls=(Control("shifted", {"value": 2.0}, "2 is not 1", fails=("mean",)),),
+    )
+
+
+@pytest.fixture
+def toys(monkeypatch):
+    registry.all_claims()
+    claims = [_toy("toy/a"), _toy("toy/b"), _toy("toy/fails", failing_measure)]
+    for c in claims:
+        monkeypatch.setitem(registry._REGISTRY, c.id, c)
+    CALLS.clear()
+    return claims
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    """A Dask LocalCluster of two single-threaded worker processes (loopback only), shared by this module."""
+    distributed = pytest.importorskip("distributed")
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as c:
+        yield c
+
+
+def _same(a: list[runner.Result], b: list[runner.Result]) -> None:
+    assert [(r.id, r.control, r.status) for r in a] == [(r.id, r.control, r.status) for r in b]
+    for x, y in zip(a, b):
+        pd.testing.assert_frame_equal(x.data, y.data, check_exact=False, rtol=1e-12, atol=1e-15)
+        assert [(c["name"], c["passed"]) for c in x.checks] == [(c["name"], c["passed"]) for c in y.checks]
+        np.testing.assert_allclose([c["measured"] for c in x.checks], [c["measured"] for c in y.checks],
+                                   rtol=1e-10, atol=1e-14)
+
+
+# ----- equal to a serial run ----------------------------------------------------------------------------------------
+def test_two_local_workers_equal_a_serial_run(tmp_path):
+    claims = registry.select(REAL)
+    serial = runner.run_many(claims, "smoke", controls=True, out=tmp_path / "serial")
+    pooled = runner.run_many(claims, "smoke", controls=True, out=tmp_path / "pool", jobs=2)
+    _same(serial, pooled)
+    assert all(r.points_cached == 0 and r.timings for r in pooled)
+    for r in pooled:  # the client wrote every file; the workers wrote nothing
+        folder = store.claim_dir(tmp_path / "pool", "smoke", r.id, r.control)
+        assert (folder / "result.json").is_file() and (folder / "data.csv").is_file()
+    again = runner.run_many(claims, "smoke", controls=True, out=tmp_path / "pool", jobs=2)
+    assert all(r.points_cached == r.points for r in again)  # the client cached every point
+    _same(serial, again)
+
+
+def test_a_dask_cluster_equals_a_serial_run(tmp_path, cluster):
+    claims = registry.select(REAL)
+    serial = runner.run_many(claims, "smoke", controls=True)
+    remote = runner.run_many(claims, "smoke", controls=True, out=tmp_path, scheduler=cluster.scheduler_address)
+    _same(serial, remote)
+    cached = list((tmp_path / store.CACHE).glob("*.csv"))
+    assert len(cached) == sum(r.points for r in remote)  # points computed remotely are cached by the client
+
+
+def test_a_point_shared_by_two_runs_is_measured_once(toys, tmp_path):
+    a, b = scheduler.run([Task("toy/a", "ci"), Task("toy/b", "ci")])  # the same measure at the same points
+    assert CALLS == [0, 1, 2, 3]  # serially, in the declared order, once each
+    assert a.data.equals(b.data) and a.points_cached == b.points_cached == 0
+
+
+# ----- failures -----------------------------------------------------------------------------------------------------
+def test_a_killed_local_worker_loses_nothing(toys, tmp_path):
+    marker = tmp_path / "killed"
+    tasks = [Task("toy/a", "ci", {"die": str(marker)}), Task("toy/b", "ci")]
+    results = scheduler.run(tasks, jobs=2, out=tmp_path / "out")
+    assert marker.is_file()  # a worker died in the middle of point 2 of toy/a; the pool was restarted
+    assert [r.status for r in results] == ["pass", "pass"] and all(r.points == 4 for r in results)
+    _same(results, scheduler.run(tasks))  # the rerun point gives the serial run's rows (the marker exists now)
+
+
+def test_a_killed_dask_worker_loses_nothing(toys, tmp_path, cluster):
+    marker = tmp_path / "killed"
+    tasks = [Task("toy/a", "ci", {"die": str(marker)}), Task("toy/b", "ci")]
+    results = scheduler.run(tasks, scheduler=cluster.scheduler_address, out=tmp_path / "out")
+    assert marker.is_file()  # the worker died mid-point; the scheduler reran the point on the other worker
+    assert [r.status for r in results] == ["pass", "pass"] and all(r.points == 4 for r in results)
+    _same(results, scheduler.run(tasks))
+
+
+def test_a_point_that_raises_errs_its_claim_only(toys, tmp_path):
+    tasks = [Task("toy/fails", "ci"), Task("toy/a", "ci"), Task("toy/a", "ci", control="shifted")]
+    results = scheduler.run(tasks, jobs=2, out=tmp_path)
+    assert [(r.id, r.status) for r in results] == [("toy/fails", "error"), ("toy/a", "pass"), ("toy/a", "fail")]
+    assert "RuntimeError: boom at point 1" in results[0].error and "Traceback" in results[0].error
+    assert (store.claim_dir(tmp_path, "ci", "toy/fails", variant="error") / "result.json").is_file()
+
+
+def test_ctrl_c_keeps_the_finished_points_and_a_rerun_resumes(toys, tmp_path):
+    def interrupt(index, result):
+        raise KeyboardInterrupt  # as Ctrl-C while the others still run
+
+    tasks = [Task("toy/a", "ci"), Task("toy/a", "ci", control="shifted")]  # 8 points (toy/b's are toy/a's)
+    with pytest.raises(KeyboardInterrupt):
+        scheduler.run(tasks, jobs=2, out=tmp_path, on_result=interrupt)
+    kept = len(list((tmp_path / store.CACHE).glob("*.csv")))
+    assert kept >= 4  # at least the finished claim's points
+    resumed = scheduler.run(tasks, jobs=2, out=tmp_path)
+    assert sum(r.points_cached for r in resumed) == kept and [r.status for r in resumed] == ["pass", "fail"]
+
+
+def test_workers_with_other_code_are_refused(cluster, monkeypatch):
+    monkeypatch.setattr(scheduler, "code_hash", lambda: "0" * 16)  # the client's side only: workers run their own
+    with pytest.raises(scheduler.SchedulerError, match="run other ntkbench code than this client"):
+        scheduler.DaskBackend(cluster.scheduler_address)
+    monkeypatch.undo()
+    kind, message = scheduler.compute_point(scheduler._Measure("toy/a", slow_measure), {}, "cpu", None, "0" * 16)
+    assert kind == "error" and "install the client's ntkbench on every worker" in message
+
+
+def test_an_unreachable_scheduler_is_a_clear_error():
+    with pytest.raises(scheduler.SchedulerError, match="cannot use the cluster"):
+        scheduler.DaskBackend("tcp://127.0.0.1:9", timeout=1)
+    assert issubclass(scheduler.SchedulerError, UsageError)
+
+
+# ----- order ---------------------------------------------------------------------------------------------------------
+def test_points_are_ordered_by_their_recorded_seconds(toys, tmp_path):
+    first = scheduler.run([Task("toy/a", "ci")], out=tmp_path)[0]
+    assert [t["point"]["i"] for t in first.timings] == [0, 1, 2, 3]
+    saved = store.load_results(tmp_path, "ci")
+    assert any(r.get("timings") for r in saved)
+    known = scheduler.recorded_seconds(tmp_path, "ci")
+    assert len(known) == 4
+    run = runner.start_run("toy/a", "ci", {"seed_offset": 5})  # a reseed: the same points, the same costs
+    fake = {scheduler._point_id("toy/a", None, p): float(p["i"] == 1) + 0.5 for p in run.points}
+    cost = scheduler.estimates([run], [(0, i) for i in range(4)], fake)
+    assert max(cost, key=cost.get) == (0, 1)
+    other = runner.start_run("toy/b", "ci")  # never recorded: the mean of the recorded points of other claims
+    assert scheduler.estimates([other], [(0, 0)], fake)[0, 0] == pytest.approx(np.median(list(fake.values())))
+
+
+def test_the_cache_records_how_long_a_point_took(tmp_path):
+    df = pd.DataFrame({"a": [1.5, 2.25]})
+    store.save_point(tmp_path, "k", df, seconds=12.5)
+    rows, seconds = store.load_point(tmp_path, "k", with_seconds=True)
+    assert seconds == 12.5 and rows.equals(df) and store.load_point(tmp_path, "k").equals(df)
+    store.save_point(tmp_path, "old", df)
+    assert np.isnan(store.load_point(tmp_path, "old", with_seconds=True)[1])
+
+
+def test_a_nannys_malloc_trim_threshold_is_undone_in_the_worker():
+    code = "from ntkbench import scheduler; print(scheduler._untrimmed_malloc())"
+    env = {k: v for k, v in os.environ.items() if k != "MALLOC_TRIM_THRESHOLD_"}
+    plain = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    nanny = subprocess.run([sys.executable, "-c", code], env={**env, "MALLOC_TRIM_THRESHOLD_": "65536"},
+                           capture_output=True, text=True, check=True)
+    assert plain.stdout.strip() == "False"
+    assert nanny.stdout.strip() == ("True" if sys.platform.startswith("linux") else "False")
+
+
+def test_the_backend_follows_jobs_and_scheduler():
+    assert isinstance(scheduler.backend(1), scheduler.SerialBackend)
+    pool = scheduler.backend(2)
+    try:
+        assert isinstance(pool, scheduler.PoolBackend) and pool.workers == 2 and pool.parallel
+    finally:
+        pool.close()
