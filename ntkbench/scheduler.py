@@ -153,9 +153,6 @@ class SerialBackend:
     def close(self, cancel: bool = False) -> None:
         pass
 
-    def describe(self) -> str:
-        return "this process"
-
 
 def _init_worker(devices: list[str], counter) -> None:
     torch.set_num_threads(1)
@@ -204,9 +201,6 @@ class PoolBackend:
 
     def close(self, cancel: bool = False) -> None:
         self._pool.shutdown(wait=not cancel, cancel_futures=cancel)
-
-    def describe(self) -> str:
-        return f"{self.workers} local worker process(es), one thread each"
 
 
 class DaskBackend:
