@@ -32,7 +32,6 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -319,19 +318,11 @@ def _point_id(claim_id: str, control: str | None, point: Mapping[str, Any]) -> s
 
 
 def recorded_seconds(out: str | os.PathLike | None, profile: str) -> dict[str, float]:
-    """The seconds each point took in the runs recorded under ``out/<profile>`` (result.json ``timings``)."""
-    found: dict[str, float] = {}
-    folder = Path(out, profile) if out is not None else None
-    if folder is None or not folder.is_dir():
-        return found
-    for path in folder.rglob("result.json"):
-        try:
-            saved = json.loads(path.read_text(encoding="utf-8"))
-            for t in saved.get("timings") or ():
-                found[_point_id(saved["id"], saved.get("control"), t["point"])] = float(t["seconds"])
-        except (OSError, ValueError, KeyError, TypeError):
-            continue  # a result without timings (older) or unreadable: no estimate from it
-    return found
+    """The seconds each point took in the runs recorded under ``out/<profile>`` (result.json ``timings``; results
+    saved before timings were recorded give none)."""
+    saved = store.load_results(out, profile, variants=True) if out is not None else []
+    return {_point_id(r.get("id", ""), r.get("control"), t["point"]): float(t["seconds"])
+            for r in saved for t in r.get("timings") or () if isinstance(t, Mapping) and {"point", "seconds"} <= t.keys()}
 
 
 def estimates(runs: Sequence[ClaimRun], units: Iterable[tuple[int, int]], known: Mapping[str, float]) -> dict:
