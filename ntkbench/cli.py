@@ -372,8 +372,8 @@ def _summary(results: list[dict], profile: str) -> str:
         if ctrls:
             text += f"; controls ran without error {sum(report.ok(r) for r in ctrls)}/{len(ctrls)}"
         return text
-    text = (f"{n} result{'s' * (n != 1)}: {counts['as predicted']} as predicted, {counts['not as predicted']} not as predicted, "
-            f"{counts['invalid']} invalid, {counts['error']} error")
+    text = (f"{n} result{'s' * (n != 1)}: {counts['as predicted']} as predicted, "
+            f"{counts['not as predicted']} not as predicted, {counts['invalid']} invalid, {counts['error']} error")
     claims = [r for r in results if not r.get("control")]
     if ctrls:
         text += (f" (claims: {sum(report.ok(r) for r in claims)}/{len(claims)} pass; controls failing as predicted "

@@ -435,7 +435,8 @@ def split_overrides(claims: Sequence[Claim], sets: Mapping[str, str], profile: s
     allowed = sorted({p.name for c in claims for p in c.params})
     unknown = sorted(set(sets) - set(allowed))
     if unknown:
-        raise UsageError(f"--set {unknown[0]}: no selected claim has this parameter; allowed keys: {', '.join(allowed)}")
+        raise UsageError(f"--set {unknown[0]}: no selected claim has this parameter; allowed keys: "
+                         f"{', '.join(allowed)}")
     per = {c.id: {k: v for k, v in sets.items() if k in c.param_names()} for c in claims}
     for c in claims:  # resolve now, so that a bad value is a usage error before anything runs
         c.resolve(profile, per[c.id])

@@ -322,7 +322,8 @@ def recorded_seconds(out: str | os.PathLike | None, profile: str) -> dict[str, f
     saved before timings were recorded give none)."""
     saved = store.load_results(out, profile, variants=True) if out is not None else []
     return {_point_id(r.get("id", ""), r.get("control"), t["point"]): float(t["seconds"])
-            for r in saved for t in r.get("timings") or () if isinstance(t, Mapping) and {"point", "seconds"} <= t.keys()}
+            for r in saved for t in r.get("timings") or ()
+            if isinstance(t, Mapping) and {"point", "seconds"} <= t.keys()}
 
 
 def estimates(runs: Sequence[ClaimRun], units: Iterable[tuple[int, int]], known: Mapping[str, float]) -> dict:

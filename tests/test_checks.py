@@ -12,7 +12,8 @@ from ntkbench.claims import checks
 def _rows(exponent=-0.5, seeds=5, noise=0.0):
     rng = np.random.default_rng(0)
     xs = [100, 200, 400, 800]
-    return pd.DataFrame([{"seed": s, "width": x, "depth": d, "dist": 3.0 * x**exponent * (1 + noise * rng.standard_normal()),
+    return pd.DataFrame([{"seed": s, "width": x, "depth": d,
+                          "dist": 3.0 * x**exponent * (1 + noise * rng.standard_normal()),
                           "converged": True, "train_loss": 1e-5}
                          for d in (2, 3) for s in range(seeds) for x in xs])
 

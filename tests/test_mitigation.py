@@ -56,7 +56,8 @@ def test_no_converged_round_is_an_error():
 
 
 @pytest.mark.parametrize(("kw", "name"), [({"factor": 1.5}, "factor"), ({"sigma_start": 0.0}, "sigma_start"),
-                                          ({"min_improvement": 1.0}, "min_improvement"), ({"max_rounds": 0}, "max_rounds")])
+                                          ({"min_improvement": 1.0}, "min_improvement"),
+                                          ({"max_rounds": 0}, "max_rounds")])
 def test_invalid_arguments(kw, name):
     with pytest.raises(ValueError, match=name):
         run(**kw)

@@ -127,7 +127,8 @@ def test_centered_net_is_zero_at_init_with_the_same_kernel():
     assert torch.count_nonzero(c(c.init(), X)) == 0
     assert c.depth == 3 and c.d_in == 4
     torch.testing.assert_close(empirical_ntk(c, p0, X), empirical_ntk(net, p0, X), rtol=0, atol=0)
-    torch.testing.assert_close(empirical_ntk(c, p0, X, method="ntvp"), empirical_ntk(net, p0, X), rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(empirical_ntk(c, p0, X, method="ntvp"), empirical_ntk(net, p0, X), rtol=1e-12,
+                               atol=1e-12)
 
 
 # ----- Centered and the doubling trick on stacked parameters (ensembles) ----------------------------------

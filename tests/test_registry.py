@@ -284,7 +284,8 @@ def test_select_by_id_family_and_all():
 
 
 def test_unknown_names_raise_usage_errors():
-    with pytest.raises(UsageError, match="'nope' is neither a claim id nor a family; families: init-output, init-scale"):
+    with pytest.raises(UsageError,
+                       match="'nope' is neither a claim id nor a family; families: init-output, init-scale"):
         registry.select(["nope"])
     with pytest.raises(UsageError, match="unknown claim id 'init-scale/nope'; known ids: .*init-scale/homogeneity"):
         registry.get("init-scale/nope")

@@ -158,7 +158,8 @@ def test_usage_errors_raise_before_measuring(toy, tmp_path):
         runner.run_claim("toy/counter", "fast")
     with pytest.raises(UsageError, match="no parameter 'width'"):
         runner.run_claim("toy/counter", "ci", {"width": 3})
-    with pytest.raises(UsageError, match="--set width: no selected claim has this parameter; allowed keys: n, seed_offset, value"):
+    with pytest.raises(UsageError,
+                       match="--set width: no selected claim has this parameter; allowed keys: n, seed_offset, value"):
         runner.run_many([toy], "ci", {"width": "3"}, out=tmp_path)
     with pytest.raises(UsageError, match="'n' expects int"):
         runner.run_many([toy], "ci", {"n": "three"}, out=tmp_path)
