@@ -101,7 +101,8 @@ def largest(d: pd.DataFrame, x: str = "width") -> pd.DataFrame:
     return d[d[x] == d[x].max()]
 
 
-REDUCTIONS: dict[str, Callable[[pd.Series], float]] = {"max": lambda s: float(s.max()), "mean": lambda s: float(s.mean()),
+REDUCTIONS: dict[str, Callable[[pd.Series], float]] = {"max": lambda s: float(s.max()),
+                                                        "mean": lambda s: float(s.mean()),
                                                         "min": lambda s: float(s.min()),
                                                         "median": lambda s: float(s.median())}
 
@@ -122,8 +123,8 @@ def bound(name: str, column: str, *, tolerance: float, reason: str, expected: Ex
 
 
 def ratio(name: str, numerator: str, denominator: str, *, expected: Expected, tolerance: float, reason: str,
-          mode: str = "within", per: str | None = None, rows: Callable[[pd.DataFrame, Mapping], pd.DataFrame] | None = None,
-          paired: bool = False) -> Check:
+          mode: str = "within", per: str | None = None,
+          rows: Callable[[pd.DataFrame, Mapping], pd.DataFrame] | None = None, paired: bool = False) -> Check:
     """mean(numerator) / mean(denominator) over the rows (``paired=True``: the mean of the per-row ratios);
     ``rows(data, params)`` selects the rows first (e.g. the largest width)."""
 

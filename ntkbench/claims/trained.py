@@ -78,7 +78,8 @@ def net_width(point: Mapping[str, Any]) -> int:
     return max(1, int(round(point["width"] * factor)))
 
 
-def ntk_lrs(net, stacked: Mapping[str, torch.Tensor], x: torch.Tensor, c: float, loss: str = "half_sse") -> torch.Tensor:
+def ntk_lrs(net, stacked: Mapping[str, torch.Tensor], x: torch.Tensor, c: float,
+            loss: str = "half_sse") -> torch.Tensor:
     """Per-member learning rates c / λ_max(Θ_s(X, X)) of a stacked ensemble (each member its own kernel)."""
     n = next(iter(stacked.values())).shape[0]
     lrs = [lr_from_ntk(net, unstack_params(stacked, s), x, c=c, loss=loss) for s in range(n)]
