@@ -20,7 +20,7 @@ import torch
 from torch.func import jacrev, jvp, vjp, vmap
 
 from ._validation import check_choice, check_inputs, check_positive_int
-from .networks import ACTIVATIONS, ASI, MLP, Centered
+from .networks import ACTIVATIONS, ASI, MLP, Centered, Shifted, split_buffers
 
 METHODS = ("structured", "jacobian", "ntvp")
 
@@ -151,6 +151,8 @@ def _structured_mlp(net: MLP, params, x1, x2, per_layer, chunk_size) -> torch.Te
 def _structured(net, params, x1, x2, per_layer, chunk_size) -> torch.Tensor:
     if isinstance(net, Centered):
         return _structured(net.base, params, x1, x2, per_layer, chunk_size)
+    if isinstance(net, Shifted):  # the fixed reference adds no kernel
+        return _structured(net.base, split_buffers(params)[0], x1, x2, per_layer, chunk_size)
     if isinstance(net, ASI):
         first, second = net.split(params)
         theta = 0.5 * (
@@ -161,7 +163,7 @@ def _structured(net, params, x1, x2, per_layer, chunk_size) -> torch.Tensor:
         theta = _structured_mlp(net, params, x1, x2, per_layer, chunk_size)
     else:
         raise ValueError(
-            f"method='structured' applies to MLP, ASI and Centered networks, not {type(net).__name__}; "
+            f"method='structured' applies to MLP, ASI, Centered and Shifted networks, not {type(net).__name__}; "
             "use method='jacobian' or method='ntvp'"
         )
     return _finish(theta, x2 is None, net.d_out)

@@ -356,6 +356,50 @@ class Centered:
 
 
 @dataclass(frozen=True, eq=False)
+class Shifted:
+    """``base`` plus a fixed function: f(x; θ) + h(x; θ_ref) with θ_ref held fixed. With ``base`` = ASI(net) and
+    θ_ref = the original's θ0 it is 003 §6's ASI net with the original's initial output put back: at θ0 the same
+    output and the same tangent kernel as the original (003 Thm 4), so under the linearized dynamics the same
+    trajectory — what ASI gains over the original, this net must not.
+
+    θ_ref rides in the params dict as buffers ("W1@0", ...; :func:`split_buffers`), so that it stacks and vmaps
+    with each member's parameters (:meth:`attach`); it enters detached: gradients, trainers and tangent kernels see
+    only θ."""
+
+    base: Any
+    reference: MLP
+
+    def __getattr__(self, name: str) -> Any:
+        # depth, d_in, d_out, dtype, device, n_params: those of the base network
+        if name in ("base", "reference"):
+            raise AttributeError(name)
+        return getattr(self.base, name)
+
+    def layer_of(self, name: str) -> int:
+        if name.endswith(REFERENCE_SUFFIX):
+            return self.reference.layer_of(name.removesuffix(REFERENCE_SUFFIX))
+        return self.base.layer_of(name)
+
+    @staticmethod
+    def attach(params: Mapping[str, torch.Tensor], reference: Mapping[str, torch.Tensor]) -> Params:
+        """``params`` (of the base network) with ``reference`` (the fixed net's parameters) attached as buffers:
+        single or stacked (S, ...)."""
+        return {**params, **{k + REFERENCE_SUFFIX: v.detach().clone() for k, v in reference.items()}}
+
+    def init(self, seed: int = 0) -> Params:
+        """The base network's θ for ``seed`` with the reference net's θ for the same seed attached."""
+        return self.attach(self.base.init(seed), self.reference.init(seed))
+
+    def __call__(self, params: Mapping[str, torch.Tensor], x: torch.Tensor) -> torch.Tensor:
+        theta, buffers = split_buffers(params)
+        if not buffers:
+            raise ValueError("params hold no reference parameters ('W1@0', ...): use Shifted.attach(params, "
+                             "reference_params) or init_ensemble(Shifted(base, reference), seeds)")
+        ref = {k.removesuffix(REFERENCE_SUFFIX): v.detach() for k, v in buffers.items()}
+        return self.base(theta, x) + self.reference(ref, x)
+
+
+@dataclass(frozen=True, eq=False)
 class FixedNorm:
     """The output with its norm fixed (004 Sect. 6: "a regularization imposed to fix ‖f‖_μ = λ"): f̃(x) =
     λ f(x) / ‖f‖_ref, ‖f‖_ref the root mean square of f over the reference inputs ``x_ref`` (the training set).

@@ -39,6 +39,11 @@ def test_variants_start_from_the_same_theta0(scheme):
                                    empirical_ntk(net, th, x, method="jacobian"), rtol=1e-12, atol=0)
     doubled, d = C.variant(net, seeds, "doubling", p0)
     torch.testing.assert_close(outputs(doubled, d, x), net.bias_scale * p0["b3"].expand(-1, 7), rtol=0, atol=1e-12)
+    shifted, h = C.variant(net, seeds, "asi-h0", p0)  # ASI with the original's initial output put back
+    torch.testing.assert_close(outputs(shifted, h, x), outputs(net, p0, x), rtol=0, atol=0)
+    for s in range(2):
+        torch.testing.assert_close(empirical_ntk(shifted, {k: v[s] for k, v in h.items()}, x),
+                                   empirical_ntk(net, {k: v[s] for k, v in p0.items()}, x), rtol=0, atol=0)
     _, r = C.variant(net, seeds, "rnd", p0)
     assert torch.equal(r["W1"], p0["W1"]) and not torch.equal(r["W1'"], p0["W1"])
     with pytest.raises(ValueError, match="init='ones' is not one of"):

@@ -6,7 +6,7 @@ import torch
 from torch.func import grad
 
 from ntkbench import ASI, MLP, Centered, FixedNorm, doubling_trick, empirical_ntk
-from ntkbench.networks import REFERENCE_SUFFIX, n_params, split_buffers
+from ntkbench.networks import REFERENCE_SUFFIX, Shifted, n_params, split_buffers
 from ntkbench.train import init_ensemble, stack_params, train, train_ensemble, unstack_params
 
 X = torch.randn(6, 4, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
@@ -186,6 +186,32 @@ def test_centered_ensemble_equals_single_centered_nets(optimizer, lr):
         np.testing.assert_allclose(res.loss_curve[i], alone.loss_curve[0], rtol=1e-12)
         assert res.loss_curve[i, 0] == pytest.approx(0.5 * float((YT**2).sum()), rel=1e-12)  # f − f0 = 0 at θ0
     assert (res.final_loss < res.loss_curve[:, 0]).all()
+
+
+def test_shifted_asi_is_the_original_at_theta0_and_trains_only_theta():
+    """Shifted(ASI(net), net): ASI's parameters plus the original's θ0 as buffers — the original's output and
+    kernel at θ0 (003 Thm 4), and training moves ASI's parameters only."""
+    net = MLP(d_in=4, width=12, depth=3, bias="normal", sigma=3.0)
+    s = Shifted(ASI(net), net)
+    p0 = net.init(2)
+    p = Shifted.attach(ASI(net).init(2), p0)
+    assert set(split_buffers(p)[1]) == {k + REFERENCE_SUFFIX for k in p0}
+    _close(s.init(2), p, tol=0)
+    assert s.depth == 3 and s.d_in == 4 and s.n_params == 2 * net.n_params
+    torch.testing.assert_close(s(p, X), net(p0, X), rtol=0, atol=0)  # ASI's part is exactly 0 at θ' = θ
+    for method in ("structured", "jacobian", "ntvp"):
+        torch.testing.assert_close(empirical_ntk(s, p, X, method=method), empirical_ntk(net, p0, X),
+                                   rtol=1e-12, atol=1e-12)
+    moved = {**p, "b3": p["b3"] + 0.5}
+    torch.testing.assert_close(s(moved, X), net(p0, X) + 0.5 * net.bias_scale / math.sqrt(2.0), rtol=0,
+                               atol=1e-12)
+    stacked = init_ensemble(s, [0, 1])
+    res = train_ensemble(s, stacked, XT, YT, optimizer="gd", lr=0.05, max_steps=10, threshold=None)
+    theta, ref = split_buffers(res.params)
+    _close(ref, split_buffers(stacked)[1], tol=0)  # the reference is not trained
+    assert not torch.equal(theta["W1"], stacked["W1"])
+    with pytest.raises(ValueError, match="no reference parameters"):
+        s(ASI(net).init(2), X)
 
 
 def test_doubling_trick_on_stacked_parameters():
