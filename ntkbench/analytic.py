@@ -47,8 +47,8 @@ Scope: i.i.d. initialization of every layer. ``init_scheme="orthogonal"`` has th
 limit (each row of a scaled Haar-orthogonal matrix is asymptotically N(0, I) and rows decouple), so
 it gets the same kernels. A ``fan_in`` override is honoured (c̃_l² = σ²/fan_in_l with the true widths
 m_l in the sums), but nets built by ``doubling_trick`` have duplicated, not independent, units and are
-not described by these formulas. ``analytic_ntk`` also accepts ``ASI`` and ``Centered`` wrappers:
-their tangent kernel has the limit of the base network.
+not described by these formulas. ``analytic_ntk`` also accepts ``ASI``, ``Centered`` and ``Shifted``
+wrappers: their tangent kernel has the limit of the base network.
 
 Shapes follow ``empirical_ntk``: (n1, n2) for ``d_out=1``, (n1, n2, k, k) = Θ ⊗ I_k for k outputs
 (independent output units); ``per_layer=True`` adds a leading axis of length L.
@@ -62,7 +62,7 @@ from typing import Any
 import torch
 
 from ._validation import check_dtype, check_inputs
-from .networks import ASI, MLP, Centered
+from .networks import ASI, MLP, Centered, Shifted
 
 __all__ = ["analytic_nngp", "analytic_ntk", "SUPPORTED_ACTIVATIONS"]
 
@@ -113,7 +113,7 @@ _MOMENTS = {"relu": (_relu_moments, _relu_diag), "erf": (_erf_moments, _erf_diag
 # ----- argument handling -------------------------------------------------------------------------
 def _unwrap(net: Any, allow_wrappers: bool) -> MLP:
     base = net
-    while allow_wrappers and isinstance(base, (ASI, Centered)):
+    while allow_wrappers and isinstance(base, (ASI, Centered, Shifted)):
         base = base.base
     if isinstance(base, MLP):
         return base
@@ -122,7 +122,8 @@ def _unwrap(net: Any, allow_wrappers: bool) -> MLP:
             f"net is a {type(net).__name__} whose output is identically 0 at initialization, so its NNGP "
             "is 0; pass net.base for the covariance of the underlying MLP"
         )
-    raise ValueError(f"net must be an MLP (or, for analytic_ntk, an ASI/Centered MLP), got {type(net).__name__}")
+    raise ValueError(f"net must be an MLP (or, for analytic_ntk, an ASI/Centered/Shifted MLP), got "
+                     f"{type(net).__name__}")
 
 
 def _prepare(net: Any, x1: Any, x2: Any, dtype: Any, allow_wrappers: bool):
@@ -229,8 +230,8 @@ def analytic_ntk(
     (``"standard"``: the LeCun kernel grows with the width n and K̂_n/n → K^LC; this function keeps the
     net's real widths so that it is the leading-order expectation of the empirical kernel).
 
-    Orthogonal initialization has the same limit. ``ASI`` and ``Centered`` nets give the kernel of their
-    base network. Shapes as ``empirical_ntk``: (n1, n2), (n1, n2, k, k) = Θ ⊗ I_k for k outputs, and a
+    Orthogonal initialization has the same limit. ``ASI``, ``Centered`` and ``Shifted`` nets give the kernel
+    of their base network. Shapes as ``empirical_ntk``: (n1, n2), (n1, n2, k, k) = Θ ⊗ I_k for k outputs, and a
     leading axis of length L with ``per_layer=True``. Computed in ``dtype`` (float64 by default) on
     ``net.device``; x1, x2 may live on any device.
     """

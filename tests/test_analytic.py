@@ -11,7 +11,7 @@ import torch
 
 from ntkbench.analytic import analytic_nngp, analytic_ntk
 from ntkbench.kernels import empirical_ntk
-from ntkbench.networks import ASI, MLP, Centered
+from ntkbench.networks import ASI, MLP, Centered, Shifted
 
 D = 5
 
@@ -291,6 +291,7 @@ def test_cross_kernel_symmetry_dtype_and_wrappers():
     # ASI and Centered nets have the base network's tangent kernel
     torch.testing.assert_close(analytic_ntk(ASI(net), x), full[:5, :5])
     torch.testing.assert_close(analytic_ntk(Centered(net, net.init(0)), x), full[:5, :5])
+    torch.testing.assert_close(analytic_ntk(Shifted(ASI(net), net), x), full[:5, :5])
 
 
 # ----- 4. validation ------------------------------------------------------------------------------

@@ -945,7 +945,7 @@ register(Claim(
               "fewer steps than the original net (sin(4x); Boston housing, 400 train / 106 test)",
     measured="per seed, the test-MSE ratio and the steps ratio ASI/original (both to the same training-MSE threshold, "
              "each at c/λ_max of its own kernel); the upper end of the 95 % t-interval of the mean over seeds; the "
-             "doubling trick's and RND's ratios in the method and figure",
+             "doubling trick's, RND's and asi-h0's ratios in the method and figure",
     params=_net(depth=(2, 3, 3), v_std=(10.0, 10.0, 10.0), width=(16, 256, 5000)) + _data(n_train=(10, 10, 10))
     + _training(seeds=(2, 6, 10), threshold=(1e-2, 1e-5, 1e-5), max_steps=(100, 20000, 100000))
     + (Param("inits", INITS, INITS, INITS, help="the variants trained from each θ0 (standard = the original)",
