@@ -382,9 +382,10 @@ def _summary(results: list[dict], profile: str) -> str:
 
 
 def _plan_groups(refs: Sequence[str], profile: str | None
-                 ) -> tuple[str, list[tuple[list[registry.Claim], dict[str, Any]]]]:
+                 ) -> tuple[str, list[tuple[list[registry.Claim], dict[str, Any], tuple[str, ...] | None]]]:
     """The profile and the runs of the plans ``refs``: claims grouped by identical overrides, in plan order,
-    without duplicates."""
+    without duplicates, each group with the names of the controls it runs (None: all; an entry that names its
+    controls is a group of its own)."""
     from . import plans
 
     loaded = [plans.load(plans.find(ref)) for ref in refs]
@@ -393,11 +394,12 @@ def _plan_groups(refs: Sequence[str], profile: str | None
         if len(asked) > 1:
             raise UsageError(f"the plans ask for different profiles ({', '.join(asked)}); choose one with --profile")
         profile = asked[0]
-    groups: dict[str, tuple[list[registry.Claim], dict[str, Any]]] = {}
+    groups: dict[str, tuple[list[registry.Claim], dict[str, Any], tuple[str, ...] | None]] = {}
     for plan in loaded:
         for e in plan.claims:
-            key = json.dumps(sorted(e.overrides.items()), default=str)
-            claims, _ = groups.setdefault(key, ([], dict(e.overrides)))
+            key = json.dumps([sorted(e.overrides.items()), None if e.controls is None else [e.id, e.controls]],
+                             default=str)
+            claims, _, _ = groups.setdefault(key, ([], dict(e.overrides), e.controls))
             claim = registry.get(e.id)
             if claim not in claims:
                 claims.append(claim)
@@ -417,16 +419,16 @@ def _cmd_run(args: argparse.Namespace) -> int:
         profile, groups = _plan_groups(args.plan, args.profile)
     else:
         profile = args.profile or registry.DEFAULT_PROFILE
-        groups = [(registry.select(args.names), {})]
+        groups = [(registry.select(args.names), {}, None)]
     sets = registry.parse_sets(args.set)
     device = _device(args.device)
-    every = [c for claims, _ in groups for c in claims]
+    every = [c for claims, _, _ in groups for c in claims]
     _check_run(every, profile, sets, args.controls)  # --set keys: declared by some selected claim
-    for claims, overrides in groups:
+    for claims, overrides, _ in groups:
         _check_run(claims, profile, {**overrides, **sets}, args.controls)
     out = writable_folder(args.out)
-    tasks = [t for claims, overrides in groups
-             for t in runner.tasks_for(claims, profile, {**overrides, **sets}, args.controls)]
+    tasks = [t for claims, overrides, only in groups
+             for t in runner.tasks_for(claims, profile, {**overrides, **sets}, args.controls, only)]
     with contextlib.redirect_stdout(sys.stderr) if args.json else contextlib.nullcontext():
         done = scheduler.run(tasks, jobs=args.jobs, scheduler=args.scheduler, out=out, device=device,
                              fresh=args.fresh, progress=not args.quiet)

@@ -16,6 +16,8 @@ reader of a paper finds its reproduction in one place. The format::
     id = "scaling/output-fluctuations"
     mirrors = "Eq. 9, Fig. 5"
     overrides = { seeds = 10 }            # optional: declared parameters (runs with overrides are variants)
+    controls = ["one-hidden-layer"]       # optional: the claim's controls this entry runs with --controls (all
+                                          # when absent; [] for none)
 
     [[pending]]                           # a catalogue claim not registered yet (it must not be registered)
     id = "scaling/jamming-norm"
@@ -48,7 +50,7 @@ except ModuleNotFoundError:  # Python 3.10: the tomli backport (a dependency the
 
 PLANS_DIR = Path(__file__).resolve().parents[1] / "reproduce"
 _TOP = {"document", "title", "authors", "profile", "notes", "claims", "pending", "mitigation"}
-_ENTRY = {"id", "mirrors", "overrides", "notes"}
+_ENTRY = {"id", "mirrors", "overrides", "controls", "notes"}
 _PENDING = {"id", "mirrors", "notes"}
 
 
@@ -58,12 +60,14 @@ class PlanError(UsageError):
 
 @dataclass(frozen=True)
 class Entry:
-    """One run of a plan: a registered claim, what of the document it mirrors, and its parameter overrides."""
+    """One run of a plan: a registered claim, what of the document it mirrors, its parameter overrides and the
+    names of the negative controls it runs under ``--controls`` (``None``: all of the claim's)."""
 
     id: str
     mirrors: str
     overrides: Mapping[str, Any] = field(default_factory=dict)
     notes: str = ""
+    controls: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -208,7 +212,8 @@ def load(path: str | os.PathLike, *, registered: Mapping[str, Any] | None = None
             raise PlanError(f"{path}: claim {cid!r} is listed twice with the same overrides")
         seen.add(key)
         entries.append(Entry(cid, _text(path, where, t, "mirrors"), dict(overrides), _text(path, where, t, "notes",
-                                                                                         False)))
+                                                                                         False),
+                             _controls(path, where, t, registered[cid])))
     mitigation = data.get("mitigation", {})
     if not isinstance(mitigation, dict):
         raise PlanError(f"{path}: 'mitigation' must be a table ([mitigation] with mirrors = \"...\")")
@@ -217,6 +222,22 @@ def load(path: str | os.PathLike, *, registered: Mapping[str, Any] | None = None
                 claims=tuple(entries), pending=tuple(pending), authors=_text(path, "", data, "authors", False),
                 notes=_text(path, "", data, "notes", False),
                 mitigation=_text(path, "[mitigation]: ", mitigation, "mirrors") if mitigation else "")
+
+
+def _controls(path: Path, where: str, table: Mapping[str, Any], claim: Any) -> tuple[str, ...] | None:
+    """An entry's ``controls``: absent (None: all of the claim's) or a list of the claim's control names."""
+    if "controls" not in table:
+        return None
+    names = table["controls"]
+    known = [c.name for c in claim.controls]
+    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+        raise PlanError(f"{path}: {where}'controls' must be a list of control names (controls = [\"name\", ...] or "
+                        f"[]), got {names!r}")
+    for n in names:
+        if n not in known:
+            raise PlanError(f"{path}: {where}claim {claim.id!r} has no control {n!r}; its controls: "
+                            f"{', '.join(known) or 'none'}")
+    return tuple(dict.fromkeys(names))
 
 
 def load_all(folder: str | os.PathLike | None = None) -> list[Plan]:

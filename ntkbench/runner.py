@@ -16,7 +16,7 @@ import platform
 import subprocess
 import time
 import traceback
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -490,12 +490,13 @@ def run_many(
 
 
 def tasks_for(claims: Iterable[Claim], profile: str = registry.DEFAULT_PROFILE, sets: Mapping[str, str] | None = None,
-              controls: bool = False) -> list[Task]:
+              controls: bool = False, only: Collection[str] | None = None) -> list[Task]:
     """One :class:`Task` per claim with its ``--set`` keys (:func:`split_overrides`), then,
-    with ``controls``, one per negative control."""
+    with ``controls``, one per negative control (only those named in ``only``, when given)."""
     claims = list(claims)
     per = split_overrides(claims, sets or {}, profile, controls)
     tasks = [Task(c, profile, per[c.id]) for c in claims]
     if controls:
-        tasks += [Task(c, profile, per[c.id], ctrl.name) for c in claims for ctrl in c.controls]
+        tasks += [Task(c, profile, per[c.id], ctrl.name) for c in claims for ctrl in c.controls
+                  if only is None or ctrl.name in only]
     return tasks

@@ -384,6 +384,10 @@ def _plan(tmp_path: Path, body: str, name: str = "900.toml") -> Path:
     (f'[[claims]]\nid = "{HOMOGENEITY}"\nmirrors = "x"\nfigure = "y"\n', "[[claims]] #1: unknown key 'figure'"),
     (f'[[claims]]\nid = "{HOMOGENEITY}"\nmirrors = "x"\n[[claims]]\nid = "{HOMOGENEITY}"\nmirrors = "y"\n',
      "listed twice with the same overrides"),
+    (f'[[claims]]\nid = "{HOMOGENEITY}"\nmirrors = "x"\ncontrols = ["nope"]\n',
+     f"[[claims]] #1: claim '{HOMOGENEITY}' has no control 'nope'; its controls: normal-bias, tanh"),
+    (f'[[claims]]\nid = "{HOMOGENEITY}"\nmirrors = "x"\ncontrols = "tanh"\n',
+     "[[claims]] #1: 'controls' must be a list of control names"),
     ('claims = "all"\n', "'claims' must be a list of tables"),
     ("colour = 1\n", "unknown key 'colour'"),
     ("title = 2\n", "not valid TOML"),  # a key defined twice
@@ -428,6 +432,22 @@ def test_run_plan_uses_its_profile_and_overrides(capsys, tmp_path):
     assert [(r["_variant"], r["params"]["width"]) for r in saved] == [
         ("", registry.get(HOMOGENEITY).param("width").smoke), ("width=12", 12)]
     assert results[1]["variant"] == "width=12" and results[1]["params_differ"] is True
+
+
+def test_plan_entry_chooses_its_controls(capsys, tmp_path):
+    """An entry's ``controls`` list: those of the claim's controls run under --controls (absent: all; []: none)."""
+    path = _plan(tmp_path, f'[[claims]]\nid = "{HOMOGENEITY}"\nmirrors = "all controls"\n'
+                           f'[[claims]]\nid = "{HOMOGENEITY}"\nmirrors = "one"\noverrides = {{ width = 12 }}\n'
+                           f'controls = ["tanh"]\n'
+                           f'[[claims]]\nid = "{HOMOGENEITY}"\nmirrors = "none"\noverrides = {{ width = 14 }}\n'
+                           f'controls = []\n')
+    assert [e.controls for e in plans.load(path).claims] == [None, ("tanh",), ()]
+    code, stdout, _ = _run(capsys, "run", "--plan", str(path), "--controls", "--quiet", "--out",
+                           str(tmp_path / "out"), "--json")
+    assert code == 0
+    ran = sorted((r["params"]["width"], r.get("control") or "") for r in json.loads(stdout))
+    smoke = registry.get(HOMOGENEITY).param("width").smoke
+    assert ran == sorted([(smoke, ""), (smoke, "normal-bias"), (smoke, "tanh"), (12, ""), (12, "tanh"), (14, "")])
 
 
 def test_run_plan_with_nothing_registered_is_a_usage_error(capsys, tmp_path):
