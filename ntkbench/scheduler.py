@@ -232,6 +232,9 @@ class DaskBackend:
             raise SchedulerError(f"--scheduler {address}: cannot use the cluster ({exc})") from exc
         self.address = address
         self._check_workers()
+        from .dask_plugins import NoProfiler
+
+        self.client.register_plugin(NoProfiler())  # also on workers that join later
         if progress:
             print(f"dask: {self.describe()}; dashboard {self.client.dashboard_link}", file=sys.stderr, flush=True)
 

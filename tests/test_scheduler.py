@@ -169,6 +169,32 @@ def test_workers_with_other_code_are_refused(cluster, monkeypatch):
     assert kind == "error" and "install the client's ntkbench on every worker" in message
 
 
+def test_the_workers_profiler_is_stopped(cluster):
+    def profiling(dask_worker):
+        return sorted(n for n in dask_worker.periodic_callbacks if n.startswith("profile"))
+
+    backend = scheduler.DaskBackend(cluster.scheduler_address)
+    try:
+        found = list(backend.client.run(profiling).values())  # every worker, also one restarted after the
+        assert found and all(f == [] for f in found)  # kill above (a scheduler plugin reaches those that join later)
+    finally:
+        backend.close()
+
+    class Callback:
+        stopped = False
+
+        def stop(self):
+            self.stopped = True
+
+    worker = type("Worker", (), {})()
+    worker.periodic_callbacks = {"heartbeat": Callback(), "profile": Callback(), "profile-cycle": Callback()}
+    profile = worker.periodic_callbacks["profile"]
+    from ntkbench.dask_plugins import NoProfiler
+
+    NoProfiler().setup(worker)  # removed, so that a starting worker does not start them
+    assert list(worker.periodic_callbacks) == ["heartbeat"] and profile.stopped
+
+
 def test_an_unreachable_scheduler_is_a_clear_error():
     with pytest.raises(scheduler.SchedulerError, match="cannot use the cluster"):
         scheduler.DaskBackend("tcp://127.0.0.1:9", timeout=1)
