@@ -48,7 +48,8 @@ class Context:
 # modules that present, store or schedule results: they never change a measured row, so editing them must not
 # invalidate hours of cached sweep points (the cache key hashes every other source file: the engine and the claims)
 PRESENTATION = frozenset({"cli.py", "report.py", "figures.py", "store.py", "runner.py", "scheduler.py", "calibrate.py",
-                          "plans.py", "catalogue.py", "mitigation.py", "__main__.py"})
+                          "plans.py", "catalogue.py", "mitigation.py", "dask_plugins.py",
+                          "__main__.py"})
 
 
 @functools.lru_cache(maxsize=1)
