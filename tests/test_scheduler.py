@@ -175,8 +175,8 @@ def test_the_workers_profiler_is_stopped(cluster):
 
     backend = scheduler.DaskBackend(cluster.scheduler_address)
     try:
-        found = list(backend.client.run(profiling).values())  # every worker, also one restarted after the
-        assert found and all(f == [] for f in found)  # kill above (a scheduler plugin reaches those that join later)
+        found = list(backend.client.run(profiling).values())  # every worker in the cluster now (Dask also sets a
+        assert found and all(f == [] for f in found)  # registered plugin up on workers that join later)
     finally:
         backend.close()
 
