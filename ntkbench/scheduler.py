@@ -13,7 +13,9 @@ Backends (:func:`backend`): :class:`SerialBackend` (this process, point after po
 :class:`PoolBackend` (``--jobs N``: N spawned processes, one thread each; a worker that dies breaks the pool, which
 is restarted and the unfinished points resubmitted, at most :data:`MAX_RESTARTS` times) and :class:`DaskBackend`
 (``--scheduler tcp://host:8786`` or ``local``: ``dask.distributed``, whose scheduler reruns the points of a worker
-that died on another one, up to its ``distributed.scheduler.allowed-failures``, default 3).
+that died on another one, up to its ``distributed.scheduler.allowed-failures``, default 3). A worker whose
+torch.func fails its self-check (:func:`transforms_work`) before or after a point ends itself, and is handled as one
+that died: the point runs again elsewhere.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ from typing import Any
 
 import pandas as pd
 import torch
+from torch.func import grad, jacrev, vmap
 
 from . import registry, store
 from .registry import UsageError
@@ -56,6 +59,8 @@ from .runner import (
 MAX_RESTARTS = 3
 #: seconds :class:`DaskBackend` waits for the first worker of a remote scheduler
 WORKER_TIMEOUT = 60.0
+#: exit status of a worker that found its torch.func state broken (:func:`transforms_work`; EX_SOFTWARE)
+BROKEN_EXIT = 70
 
 
 class SchedulerError(UsageError):
@@ -96,7 +101,10 @@ def compute_point(claim: _Measure, point: Mapping[str, Any], device: str, dtype:
     """Measure one sweep point (in a worker): ``("ok", (rows, seconds))``, or ``("error", traceback)`` when the
     measurement raised or the worker's code differs from the client's (``code``). ``threads``: intra-op threads
     (workers: one, they are the parallelism: two processes with two threads each on two cores slow each other ~30×;
-    ``None`` leaves them as they are, as in the client's own process)."""
+    ``None`` leaves them as they are, as in the client's own process). Before and after the point,
+    :func:`transforms_work` checks torch.func: in a worker a failure ends the process (:func:`_broken`), so that the
+    backend measures the point again on a fresh worker and its outcome (a value or an error) is not kept; in the
+    client's own process (``threads=None``) it is the claim's error."""
     if threads is not None:
         torch.set_num_threads(threads)
     _untrimmed_malloc()
@@ -104,12 +112,51 @@ def compute_point(claim: _Measure, point: Mapping[str, Any], device: str, dtype:
         me = identity()
         return "error", (f"worker {me['host']} (pid {os.getpid()}) runs ntkbench {me['ntkbench']} with code hash "
                          f"{me['code']}, the client {code}: install the client's ntkbench on every worker")
+    if not transforms_work():
+        return _broken(claim.id, point, "before", worker=threads is not None)
     t = time.perf_counter()
     try:
         rows = measure_point(claim, point, Context(device=device, dtype=dtype))
     except Exception:  # noqa: BLE001 - reported as the claim's error by the client
-        return "error", traceback.format_exc()
-    return "ok", (rows, time.perf_counter() - t)
+        outcome = "error", traceback.format_exc()
+    else:
+        outcome = "ok", (rows, time.perf_counter() - t)
+    if not transforms_work():
+        return _broken(claim.id, point, "after", worker=threads is not None)
+    return outcome
+
+
+def transforms_work() -> bool:
+    """Whether torch.func still gives exact answers in this process: no transform level left on its stack, and
+    ``vmap(grad)`` and ``vmap(jacrev)`` of two small float64 functions equal their derivatives exactly (a few ms).
+    A ``--scheduler local`` run once had one worker's torch.func state break for good, so that every later point on
+    it failed at its first transform (README, "Running on a cluster"); this tells such a worker from a claim that
+    raises."""
+    depth = getattr(getattr(torch._C, "_functorch", None), "get_dynamic_layer_stack_depth", None)  # private API
+    try:
+        if depth is not None and depth() != 0:  # compute_point runs outside any transform
+            return False
+        w = torch.tensor([1.0, 2.0, 3.0], dtype=torch.float64)
+        x = torch.tensor([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [1.0, 1.0, 1.0]], dtype=torch.float64)
+        g = vmap(grad(lambda w, x: (w @ x) ** 2 / 2), in_dims=(None, 0))(w, x)  # row k: (w·x_k) x_k
+        j = vmap(jacrev(lambda w, x: w * x), in_dims=(None, 0))(w, x)  # row k: diag(x_k)
+        return torch.equal(g, (x @ w)[:, None] * x) and torch.equal(j, torch.diag_embed(x))
+    except Exception:  # noqa: BLE001 - a transform that raises is a broken state too
+        return False
+
+
+def _broken(claim_id: str, point: Mapping[str, Any], when: str, *, worker: bool) -> tuple[str, str]:
+    """torch.func failed :func:`transforms_work` ``when`` ("before" or "after") a point. In a worker: say so on
+    stderr and end the process (exit status :data:`BROKEN_EXIT`); the pool is restarted, or the Dask nanny starts a
+    new worker, and the point runs again (bounded: :data:`MAX_RESTARTS`, ``allowed-failures``). In the client's own
+    process: the claim's error."""
+    what = (f"torch.func gives wrong answers in process {os.getpid()} on {socket.gethostname()} {when} point "
+            f"{dict(point)} of {claim_id}")
+    if not worker:
+        return "error", f"{what}: its state is broken; rerun in a fresh process (finished points are cached)"
+    print(f"ntkbench: {what}: the worker exits, and the point is measured again by a fresh one", file=sys.stderr,
+          flush=True)
+    os._exit(BROKEN_EXIT)
 
 
 @functools.lru_cache(maxsize=1)

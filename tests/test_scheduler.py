@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 
 from ntkbench import registry, runner, scheduler, store
 from ntkbench.registry import (
@@ -43,6 +44,19 @@ def slow_measure(point, ctx):
     return pd.DataFrame({"i": point["i"], "y": point["value"] + 1e-3 * rng.standard_normal(3)})
 
 
+def breaking_measure(point, ctx):
+    """``slow_measure``'s rows, made by a torch op (as every real measurement's are); ``die`` names a marker
+    file: the first worker to measure point 3 creates it and, its rows made, leaves functorch's dispatch keys on
+    outside any transform, after which every torch op in that process raises: a stand-in for the fault that once
+    broke a worker for good (README, "Running on a cluster"), not that fault itself."""
+    rng = np.random.default_rng(point["i"] + 100 * point["seed_offset"])
+    y = torch.as_tensor(point["value"] + 1e-3 * rng.standard_normal(3)) * 1.0
+    if point["die"] and point["i"] == 3 and not os.path.exists(point["die"]):
+        Path(point["die"]).write_text(str(os.getpid()))
+        torch._C._functorch._set_dynamic_layer_keys_included(True)
+    return pd.DataFrame({"i": point["i"], "y": y.numpy()})
+
+
 def failing_measure(point, ctx):
     if point["i"] == 1:
         raise RuntimeError(f"boom at point {point['i']}")
@@ -57,7 +71,7 @@ def _toy(claim_id: str, measure=slow_measure) -> Claim:
     return Claim(
         id=claim_id, source="test", statement="toy", measured="mean of y",
         params=(Param("n", 2, 4, 4, "sweep points", axis="i"), Param("value", 1.0, 1.0, 1.0, "level", kind="float"),
-                Param("die", "", "", "", "marker file: kill the worker at point 2 once", kind="str")),
+                Param("die", "", "", "", "marker file: the worker's fault at one point, once", kind="str")),
         measure=measure, checks=(Check(_fit, lambda p: (Expect("mean", 1.0, 0.01, "toy"),)),),
         controls=(Control("shifted", {"value": 2.0}, "2 is not 1", fails=("mean",)),),
     )
@@ -66,7 +80,7 @@ def _toy(claim_id: str, measure=slow_measure) -> Claim:
 @pytest.fixture
 def toys(monkeypatch):
     registry.all_claims()
-    claims = [_toy("toy/a"), _toy("toy/b"), _toy("toy/fails", failing_measure)]
+    claims = [_toy("toy/a"), _toy("toy/b"), _toy("toy/fails", failing_measure), _toy("toy/breaks", breaking_measure)]
     for c in claims:
         monkeypatch.setitem(registry._REGISTRY, c.id, c)
     CALLS.clear()
@@ -137,6 +151,45 @@ def test_a_killed_dask_worker_loses_nothing(toys, tmp_path, cluster):
     assert marker.is_file()  # the worker died mid-point; the scheduler reran the point on the other worker
     assert [r.status for r in results] == ["pass", "pass"] and all(r.points == 4 for r in results)
     _same(results, scheduler.run(tasks))
+
+
+def test_a_local_worker_whose_torch_func_broke_is_replaced(toys, tmp_path, capfd):
+    marker = tmp_path / "broke"
+    tasks = [Task("toy/breaks", "ci", {"die": str(marker)}), Task("toy/breaks", "ci", control="shifted")]
+    results = scheduler.run(tasks, jobs=2, out=tmp_path / "out")
+    assert marker.is_file()  # a worker broke after point 3; it exited, the pool was restarted, the point rerun
+    assert "torch.func gives wrong answers" in capfd.readouterr().err  # the worker said why it exited
+    assert [r.status for r in results] == ["pass", "fail"] and all(r.points == 4 for r in results)
+    _same(results, scheduler.run(tasks))  # without the self-check its later points would raise, or worse
+
+
+def test_a_dask_worker_whose_torch_func_broke_is_replaced(toys, tmp_path, cluster):
+    marker = tmp_path / "broke"
+    tasks = [Task("toy/breaks", "ci", {"die": str(marker)}), Task("toy/breaks", "ci", control="shifted")]
+    results = scheduler.run(tasks, scheduler=cluster.scheduler_address, out=tmp_path / "out")
+    assert marker.is_file()  # the worker exited; its nanny started a new one; the point ran again
+    assert [r.status for r in results] == ["pass", "fail"] and all(r.points == 4 for r in results)
+    _same(results, scheduler.run(tasks))
+
+
+def test_transforms_work_tells_a_broken_torch_func_state(monkeypatch):
+    functorch = torch._C._functorch
+    assert scheduler.transforms_work()
+    functorch._set_dynamic_layer_keys_included(True)  # every torch op raises
+    try:
+        assert not scheduler.transforms_work()
+    finally:
+        functorch._set_dynamic_layer_keys_included(False)
+    functorch._vmap_increment_nesting(1, "error")  # a transform level left behind
+    try:
+        assert not scheduler.transforms_work()
+    finally:
+        functorch._vmap_decrement_nesting()
+    assert scheduler.transforms_work()
+    monkeypatch.setattr(scheduler, "transforms_work", lambda: False)  # in the client's own process: an error
+    kind, message = scheduler.compute_point(scheduler._Measure("toy/a", slow_measure), {"i": 0}, "cpu", None,
+                                            runner.code_hash(), threads=None)
+    assert kind == "error" and "torch.func gives wrong answers" in message and "before point {'i': 0}" in message
 
 
 def test_a_point_that_raises_errs_its_claim_only(toys, tmp_path):
