@@ -12,11 +12,12 @@ Claims declared ``in_tests=False`` (minutes at ``ci``) are marked ``slow``: ``no
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 
-from ntkbench import registry, report
+from ntkbench import registry, report, store
 from ntkbench.runner import run_claim
 
 BASELINE = Path(__file__).resolve().parents[1] / "results"
@@ -86,6 +87,26 @@ def test_control(claim_id, control, tmp_path):
         result.error or f"negative control {control!r} of {claim_id} is {result.outcome} ({result.status}): it must "
                         f"fail on {result.control_fails} with its preconditions holding ({result.checks})")
     _against_baseline(result, tmp_path)
+
+
+def test_the_ci_baseline_holds_every_claim_at_its_current_parameters():
+    """Every claim and control has a committed ci result run with the parameters that the registry gives now. One
+    whose parameters were changed or added without regenerating the baseline makes its ``test_ci`` refuse to
+    compare; for the claims marked slow nothing else would notice (scaling/ensemble's baseline lacked its ``margin``
+    parameter from commit d61c07d until 2026-12-02). Nothing is run here."""
+    saved = {(r["id"], r.get("control")): r.get("params") for r in store.load_results(BASELINE, "ci") if "id" in r}
+    stale = []
+    for c in CLAIMS:
+        for ctrl in (None, *c.controls):
+            key = (c.id, ctrl.name if ctrl else None)
+            now = json.loads(json.dumps(c.resolve("ci", ctrl.overrides if ctrl else None)))  # as stored
+            if saved.get(key) != now:
+                theirs = saved.get(key) or {}
+                diff = sorted(k for k in set(now) | set(theirs) if now.get(k) != theirs.get(k))
+                stale.append(f"{c.id}{f' [{key[1]}]' if key[1] else ''}: " + (", ".join(diff) if key in saved
+                                                                                 else "no baseline"))
+    assert not stale, "regenerate these ci baselines (ntkbench run ID --controls --profile ci --out results): " + (
+        "; ".join(stale))
 
 
 def test_every_claim_has_a_negative_control():
