@@ -10,6 +10,7 @@ The sweep points are cached under OUT like any run's, so a calibration resumes a
 
 from __future__ import annotations
 
+import json
 import math
 import os
 from collections.abc import Iterable, Mapping, Sequence
@@ -18,30 +19,44 @@ from typing import Any
 import numpy as np
 from scipy import stats
 
-from . import registry, store
+from . import power, registry, store
 from .runner import Result, outcome
 from .scheduler import Task, run
 
-FALSE_ALARM = 0.01
-RULE = ("suggested tolerance: a 99 % normal prediction interval for one new reseeded run, from the K valid reseeds "
-        "(mean x̄, sample SD s): within: |x̄ − expected| + t(0.995, K−1)·s·√(1 + 1/K); below: x̄ − expected + "
-        "t(0.99, K−1)·s·√(1 + 1/K) (at least 0); above: expected − x̄ + the same. Under normality a new run then "
-        "misses it with probability ≤ 1 %.")
+RULE = power.RULE
 
 
 def suggested_tolerance(values: Sequence[float], expected: float, mode: str) -> float:
-    """The tolerance with a ≤ 1 % false-alarm rate at the observed spread of ``values`` (see :data:`RULE`); NaN
-    with fewer than 2 finite values."""
-    v = np.asarray([x for x in values if math.isfinite(x)], dtype=float)
-    k = v.size
-    if k < 2:
-        return math.nan
-    mean, sd = float(v.mean()), float(v.std(ddof=1))
-    widen = math.sqrt(1.0 + 1.0 / k)
-    if mode == "within":
-        return abs(mean - expected) + float(stats.t.ppf(1 - FALSE_ALARM / 2, k - 1)) * sd * widen
-    one_sided = float(stats.t.ppf(1 - FALSE_ALARM, k - 1)) * sd * widen
-    return max(0.0, (mean - expected if mode == "below" else expected - mean) + one_sided)
+    """The noise band of a check (:func:`ntkbench.power.noise_tolerance`): a new reseeded run of an unbiased check
+    misses it with probability ≤ 1 %. ``expected`` is not used: the offset from the theory is the bias, reported
+    apart (:func:`ntkbench.power.bias`) and never absorbed into the band. NaN with fewer than 2 finite values."""
+    del expected  # the band is noise only
+    return power.noise_tolerance(values, mode)
+
+
+def _quantity(q: dict[str, Any], runs: int, control: bool, params: Mapping[str, Any]) -> dict[str, Any]:
+    """The statistics of one check over the K reseeds (in place): mean, SD, pass rate, the noise band, the bias in
+    standard errors and, for a claim's science check, the power against each alternative at the measured spread
+    and the cost at which it would reach 99 %; for a control's check that must land at a value, how often it did."""
+    v = np.asarray(q["values"], dtype=float)
+    q["mean"] = float(np.nanmean(v)) if v.size else math.nan
+    q["sd"] = float(np.nanstd(v, ddof=1)) if v.size > 1 else math.nan
+    q["pass_rate"] = float(np.mean(q.pop("passed"))) if v.size else math.nan
+    q["suggested_tolerance"] = suggested_tolerance(q["values"], q["expected"], q["mode"])
+    q["rule"] = RULE
+    if not control and q["mode"] == "within" and q["role"] != "precondition":  # expected: the theory's value
+        q.update(power.bias(q["values"], q["expected"]))
+    if "lands_at" in q:
+        landed = [abs(x - q["lands_at"]) <= q["lands_tolerance"] for x in q["values"]]
+        q["landed_rate"] = float(np.mean(landed)) if landed else math.nan
+        q.update({f"landing_{k}": val for k, val in power.bias(q["values"], q["lands_at"]).items()})
+        q["landing_noise_band"] = power.noise_tolerance(q["values"], "within")
+    if not control and q["role"] == "science" and q.get("alternatives"):
+        sd = q["sd"] if math.isfinite(q["sd"]) else 0.0
+        q["alternatives"] = power.alternatives_power(q, sd, max(2, len(power.finite(q["values"]))), q["mean"])
+        q["power"] = min(a["power"] for a in q["alternatives"])
+        q["discriminating"] = bool(q["power"] >= power.POWER_GOAL)
+    return q
 
 
 def summarize(claim_id: str, control: str | None, profile: str, results: Sequence[Result]) -> dict[str, Any]:
@@ -53,27 +68,39 @@ def summarize(claim_id: str, control: str | None, profile: str, results: Sequenc
             q = quantities.setdefault(c["name"], {"expected": c["expected"], "tolerance": c["tolerance"],
                                                   "mode": c["mode"], "role": c["role"],
                                                   "must_fail": bool(c.get("must_fail")), "values": [],
-                                                  "passed": []})
+                                                  "passed": [], "spread": c.get("spread", "absolute"),
+                                                  "alternatives": [{"value": a["value"], "why": a["why"]}
+                                                                   for a in c.get("alternatives") or ()]})
+            for key in ("lands_at", "lands_tolerance"):
+                if key in c:
+                    q[key] = c[key]
             q["values"].append(c["measured"])
             q["passed"].append(bool(c["passed"]))
+    params = {k: v for k, v in (results[0].params if results else {}).items() if k != "seed_offset"}
     for q in quantities.values():
-        v = np.asarray(q["values"], dtype=float)
-        q["mean"] = float(np.nanmean(v)) if v.size else math.nan
-        q["sd"] = float(np.nanstd(v, ddof=1)) if v.size > 1 else math.nan
-        q["pass_rate"] = float(np.mean(q.pop("passed"))) if v.size else math.nan
-        q["suggested_tolerance"] = suggested_tolerance(q["values"], q["expected"], q["mode"])
-        q["rule"] = RULE
+        _quantity(q, len(valid), control is not None, params)
     # as the theory predicts, judged as at an asserting profile (a smoke calibration still counts its checks)
-    as_predicted = sum(outcome({**r.to_dict(), "asserted": True}) == "as predicted" for r in results)
+    as_predicted = sum(outcome({**r.to_dict(), "asserted": True}) in ("as predicted", "not discriminating")
+                       for r in results)
+    return _record(claim_id, control, profile, results, quantities, as_predicted, params)
+
+
+def _record(claim_id, control, profile, results, quantities, as_predicted, params) -> dict[str, Any]:
+    science = [q for q in quantities.values() if q["role"] == "science" and not control]
     return {
         "id": claim_id, "control": control, "profile": profile, "reseeds": len(results),
         "seed_offsets": [r.params.get("seed_offset") for r in results],
+        "params": json.loads(json.dumps(params)),
         "pass_rate": as_predicted / len(results) if results else math.nan,
-        "pass_rate_means": "fraction of the reseeded runs whose outcome is 'as predicted' (a claim passes; a control "
-                           "fails on its named checks); invalid and erring runs count as not",
+        "pass_rate_means": "fraction of the reseeded runs whose science checks pass (a claim) or whose named checks "
+                           "fail and land where the theory puts them (a control); invalid and erring runs count as "
+                           "not. A claim's power is judged per check (discriminating), apart from this rate",
         "invalid": sum(r.status == "invalid" for r in results), "errors": sum(r.status == "error" for r in results),
         "invalid_detail": [next((c["method"] for c in r.checks if c["role"] == "precondition" and not c["passed"]), "")
                            for r in results if r.status == "invalid"],
+        "biased": sorted(n for n, q in quantities.items() if q.get("biased")),
+        "not_discriminating": sorted(n for n, q in quantities.items() if q in science
+                                     and q.get("discriminating") is False),
         "quantities": quantities,
         "versions": results[0].versions if results else {},
     }
@@ -164,3 +191,75 @@ def _figure(record: Mapping[str, Any], meas, params, expects):
     fig.suptitle(f"{title}: {record['pass_rate']:.0%} as predicted over {record['reseeds']} reseeds "
                  f"(dashed: suggested tolerance)", fontsize=8)
     return fig
+
+
+def recompute(record: Mapping[str, Any]) -> dict[str, Any]:
+    """A calibration record rejudged from its stored values under the current code: each check's expectation,
+    band, alternatives and landing as the registry declares them now at the record's parameters (a record without
+    them: the profile's, with the control's overrides), the noise band, bias and power (:func:`_quantity`), and the
+    pass rate from the per-reseed values. Valid when the experiment did not change since the reseeds ran (the
+    measured values are reused as they are, never rerun); ``recomputed`` says so in the record. Checks that the
+    code no longer declares are dropped (listed); checks it declares that the record lacks are listed as
+    ``missing`` (they need a rerun)."""
+    claim = registry.get(record["id"])
+    control = record.get("control")
+    ctrl = next((k for k in claim.controls if k.name == control), None) if control else None
+    if control and ctrl is None:
+        raise registry.UsageError(f"{record['id']}: no control {control!r} in the registry now")
+    profile = record["profile"]
+    params = claim.resolve(profile, {**(ctrl.overrides if ctrl else {}),
+                                     **{k: v for k, v in (record.get("params") or {}).items()
+                                        if k != "seed_offset"}})
+    params = {k: v for k, v in params.items() if k != "seed_offset"}
+    expects = {e.name: e for e in claim.expect({**params, "seed_offset": 0})}
+    old = record.get("quantities") or {}
+    quantities: dict[str, dict[str, Any]] = {}
+    for name, q in old.items():
+        e = expects.get(name)
+        if e is None:
+            continue
+        values = [float(x) if x is not None else math.nan for x in q.get("values", [])]
+        new = {"expected": e.expected, "tolerance": e.tolerance, "mode": e.mode, "role": e.role,
+               "must_fail": bool(ctrl and e.base in ctrl.fails), "values": values,
+               "passed": [e.passes(x) for x in values],
+               "spread": e.spread, "alternatives": [{"value": a.value, "why": a.why} for a in e.alternatives]}
+        if ctrl and e.base in ctrl.lands:
+            new.update(lands_at=ctrl.lands[e.base].at(params), lands_tolerance=ctrl.lands[e.base].tolerance)
+        quantities[name] = new
+    runs = {len(q["values"]) for q in quantities.values()}
+    k_valid = min(runs) if runs else 0
+    verdicts = []
+    for i in range(k_valid):
+        if ctrl:
+            named = [q for q in quantities.values() if q["must_fail"]]
+            verdicts.append(bool(named) and all(not q["passed"][i] for q in named)
+                            and all(abs(q["values"][i] - q["lands_at"]) <= q["lands_tolerance"]
+                                    for q in named if "lands_at" in q))
+        else:
+            verdicts.append(all(q["passed"][i] for q in quantities.values() if q["role"] != "precondition"))
+    for q in quantities.values():
+        _quantity(q, k_valid, ctrl is not None, params)
+    reseeds = int(record.get("reseeds") or k_valid)
+    out = {key: record[key] for key in ("id", "control", "profile", "reseeds", "seed_offsets", "invalid", "errors",
+                                         "invalid_detail", "complete", "versions") if key in record}
+    summary = _record(record["id"], control, profile, [], quantities, sum(verdicts), params)
+    out.update({k: summary[k] for k in ("params", "pass_rate_means", "biased", "not_discriminating", "quantities")})
+    out["pass_rate"] = sum(verdicts) / reseeds if reseeds else math.nan
+    out["recomputed"] = {
+        "note": "the values measured by the reseeded runs (versions.git) rejudged by the current code's expectations, "
+                "bands and alternatives under the noise-only rule; nothing was rerun",
+        "dropped": sorted(set(old) - set(quantities)), "missing": sorted(set(expects) - set(old))}
+    return out
+
+
+def recompute_all(out: str | os.PathLike, profile: str, claim_ids: Iterable[str] = ()) -> list[dict[str, Any]]:
+    """:func:`recompute` every calibration record under ``OUT/<profile>/calibration`` of the selected claims (all
+    when none is named), rewriting each record and its figure."""
+    wanted = {c.id for c in registry.select(claim_ids)}
+    rows = []
+    for path in sorted(store.calibration_path(out, profile, "x/x").parent.glob("*.json")):
+        record = json.loads(path.read_text(encoding="utf-8"))
+        if record.get("id") not in wanted:
+            continue
+        rows.append(_write(recompute(record), out, profile))
+    return rows

@@ -116,6 +116,10 @@ def _parser() -> _Parser:
     s.add_argument("--controls-only", action="store_true",
                    help="calibrate the selected controls (--controls or --control) without rerunning the claims; "
                    "the claims' calibration records stay as they are")
+    s.add_argument("--recompute", action="store_true",
+                   help="rerun nothing: rejudge the records already in OUT/<profile>/calibration/ of the selected "
+                   "claims from their stored values under the current code (bands, alternatives, noise, bias, "
+                   "power); valid while the experiments did not change since the reseeds ran")
     s.add_argument("--quiet", action="store_true", help="no progress bars")
 
     s = sub.add_parser("report", help="rebuild OUT/README.md from saved results",
@@ -289,9 +293,14 @@ def _spec(claim: registry.Claim) -> dict[str, Any]:
                     "choices": list(p.choices), "per": p.per,
                     "allowed": p.allowed() if hasattr(p, "allowed") else ""} for p in claim.params],
         "expect_ci": [{"name": e.name, "expected": e.expected, "tolerance": e.tolerance, "mode": e.mode,
-                       "reason": e.reason, "role": getattr(e, "role", "science")} for e in expects],
+                       "reason": e.reason, "role": getattr(e, "role", "science"), "spread": e.spread,
+                       "alternatives": [{"value": a.value, "why": a.why} for a in e.alternatives]}
+                      for e in expects],
         "controls": [{"name": k.name, "overrides": dict(k.overrides), "why": k.why,
-                      "fails": list(getattr(k, "fails", ()))} for k in claim.controls],
+                      "fails": list(getattr(k, "fails", ())),
+                      "lands": {n: {"value": landing.at(claim.resolve("ci", k.overrides)),
+                                    "tolerance": landing.tolerance, "reason": landing.reason}
+                                for n, landing in k.lands.items()}} for k in claim.controls],
     }
 
 
@@ -314,13 +323,16 @@ def _cmd_show(args: argparse.Namespace) -> int:
         print(f"  {p['name']} ({p['kind']}): {vals}\n      {p['help']}{extra}")
     print("\nexpectations at the ci profile:")
     for e in spec["expect_ci"]:
-        role = ", precondition" if e["role"] == "precondition" else ""
-        print(f"  {e['name']}: {report.expectation(e)} ({e['mode']}{role})\n      {e['reason']}")
+        role = f", {e['role']}" if e["role"] != "science" else ""
+        rules = "".join(f"\n      rules out {report.fmt(a['value'])}: {a['why']}" for a in e["alternatives"])
+        print(f"  {e['name']}: {report.expectation(e)} ({e['mode']}{role})\n      {e['reason']}{rules}")
     print("\nnegative controls (the named checks are predicted to fail):")
     for k in spec["controls"] or [{"name": "(none)", "overrides": {}, "why": "", "fails": []}]:
         sets = " ".join(f"--set {n}={report._plain(v)}" for n, v in k["overrides"].items())
         fails = f"  (must fail: {', '.join(k['fails'])})" if k["fails"] else ""
-        print(f"  {k['name']}: {sets}{fails}\n      {k['why']}")
+        lands = "".join(f"\n      {n} must land at {report.fmt(v['value'])} ± {report.fmt(v['tolerance'])}: "
+                        f"{v['reason']}" for n, v in (k.get("lands") or {}).items())
+        print(f"  {k['name']}: {sets}{fails}\n      {k['why']}{lands}")
     return 0
 
 
@@ -475,8 +487,16 @@ def _calibration_lines(cal: Mapping[str, Any], out: Path, profile: str) -> list[
     quantities = cal.get("quantities") or {}
     for name, q in quantities.items() if isinstance(quantities, Mapping) else ():
         q = q if isinstance(q, Mapping) else {}
+        extra = ""
+        if report._finite(q.get("bias_se")):
+            extra += f", bias {f(q['bias_se'], 2)} SE" + (" (BIASED)" if q.get("biased") else "")
+        for a in q.get("alternatives") or ():
+            if "power" in a:
+                extra += f", power vs {f(a['value'])} {report.percent(a['power'])}" + (
+                    f" (NOT DISCRIMINATING: ×{f(a.get('cost_factor'), 2)} the data)"
+                    if report._finite(a["power"]) and a["power"] < 0.99 else "")
         lines.append(f"    {name}: {f(q.get('mean'))} ± {f(q.get('sd'))}, passed {report.percent(q.get('pass_rate'))}"
-                     f", tolerance {f(q.get('tolerance'))} → suggested {f(q.get('suggested_tolerance'))}")
+                     f", tolerance {f(q.get('tolerance'))}, noise band {f(q.get('suggested_tolerance'))}{extra}")
     return lines
 
 
@@ -493,9 +513,14 @@ def _cmd_calibrate(args: argparse.Namespace) -> int:
               file=sys.stderr)
         return 1
     try:
-        rows = calibrate([c.id for c in claims], reseeds=args.reseeds, profile=args.profile, jobs=args.jobs,
-                         scheduler=args.scheduler, out=out, controls=args.controls or args.control,
-                         claims_too=not args.controls_only, device=device, progress=not args.quiet)
+        if args.recompute:
+            from .calibrate import recompute_all
+
+            rows = recompute_all(out, args.profile, [c.id for c in claims])
+        else:
+            rows = calibrate([c.id for c in claims], reseeds=args.reseeds, profile=args.profile, jobs=args.jobs,
+                             scheduler=args.scheduler, out=out, controls=args.controls or args.control,
+                             claims_too=not args.controls_only, device=device, progress=not args.quiet)
     except (UsageError, KeyboardInterrupt):
         raise
     except Exception:  # noqa: BLE001 - reported, never a crash of the CLI

@@ -32,7 +32,14 @@ PROFILES = ("smoke", "ci", "paper")
 DEFAULT_PROFILE = "ci"
 KINDS = ("int", "float", "str", "bool", "ints", "floats", "strs")
 MODES = ("within", "below", "above")
-ROLES = ("science", "precondition")
+#: how a check's noise scales when its true value moves (:mod:`ntkbench.power`): ``absolute`` — the same SD at the
+#: alternative (exponents, slopes); ``relative`` — the same coefficient of variation (positive ratios and norms)
+SPREADS = ("absolute", "relative")
+ROLES = ("science", "precondition", "identity")
+#: the profile at which registration requires every science check's band to exclude its alternatives (the goal of
+#: power ≥ 99 % is set at ci; at other profiles, and with overrides, a run whose band contains an alternative is
+#: judged ``not discriminating`` by its power, :mod:`ntkbench.power`)
+POWER_PROFILE = "ci"
 SEED_STRIDE = 1000  # seed_offset k shifts initialization seeds by k·SEED_STRIDE (members per point stay < 1000)
 
 
@@ -162,14 +169,34 @@ class Measurement:
 
 
 @dataclass(frozen=True)
+class Alternative:
+    """What a competing explanation predicts for a measured quantity (``value``), and which explanation (``why``):
+    the value a science check must exclude. E.g. the first-order exponent −1/4 where the theory's second order
+    gives −1/2, or 0 for "no effect"."""
+
+    value: float
+    why: str
+
+    def __post_init__(self) -> None:
+        if not math.isfinite(self.value):
+            raise ValueError(f"Alternative {self.why!r}: value must be finite, got {self.value!r}")
+        if not self.why:
+            raise ValueError("Alternative: say which explanation predicts the value (why=...)")
+
+
+@dataclass(frozen=True)
 class Expect:
     """Expectation on the measured quantity ``name``.
 
     ``mode="within"``: pass when |measured − expected| ≤ tolerance; ``"below"``: measured ≤ expected + tolerance
     (e.g. a deviation that must be 0 to round-off); ``"above"``: measured ≥ expected − tolerance.
-    ``reason``: where the tolerance comes from (measured noise, calibration, round-off).
-    ``role="precondition"``: the experiment ran as designed (every net reached its threshold); when it fails the
-    run is ``invalid``, neither a pass nor a fail of the science."""
+    ``reason``: where the tolerance comes from (the measured noise of reseeded runs, or round-off).
+    ``role``: ``"science"`` — evidence for the theory; it names the ``alternatives`` it rules out, and its band must
+    exclude each of them (:func:`validate`); ``"precondition"`` — the experiment ran as designed (every net
+    reached its threshold): when it fails the run is ``invalid``, neither a pass nor a fail of the science;
+    ``"identity"`` — holds for any network by algebra or round-off (it tests the engine, not the paper): it
+    decides pass/fail like a science check but is reported apart and never counted as evidence.
+    ``spread``: how the noise moves with the value, for the power against an alternative (:data:`SPREADS`)."""
 
     name: str
     expected: float
@@ -177,14 +204,20 @@ class Expect:
     reason: str
     mode: str = "within"
     role: str = "science"
+    alternatives: tuple[Alternative, ...] = ()
+    spread: str = "absolute"
 
     def __post_init__(self) -> None:
+        if self.spread not in SPREADS:
+            raise ValueError(f"Expect {self.name!r}: spread={self.spread!r} is not one of {SPREADS}")
         if self.mode not in MODES:
             raise ValueError(f"Expect {self.name!r}: mode={self.mode!r} is not one of {MODES}")
         if self.role not in ROLES:
             raise ValueError(f"Expect {self.name!r}: role={self.role!r} is not one of {ROLES}")
         if not self.tolerance >= 0:
             raise ValueError(f"Expect {self.name!r}: tolerance must be >= 0, got {self.tolerance!r}")
+        if self.alternatives and self.role != "science":
+            raise ValueError(f"Expect {self.name!r}: only a science check names alternatives (role={self.role!r})")
 
     @property
     def base(self) -> str:
@@ -198,6 +231,10 @@ class Expect:
         if self.mode == "below":
             return measured <= self.expected + self.tolerance
         return measured >= self.expected - self.tolerance
+
+    def contained(self) -> list[Alternative]:
+        """The alternatives that the band does not exclude (a run at exactly that value would pass)."""
+        return [a for a in self.alternatives if self.passes(a.value)]
 
     def describe(self) -> str:
         sign = {"within": "±", "below": "≤ +", "above": "≥ −"}[self.mode]
@@ -220,15 +257,36 @@ class Check:
 
 
 @dataclass(frozen=True)
+class Landing:
+    """Where the theory puts a control's value of one named check (``value``: a constant or f(params), e.g. the
+    alternative's exponent −1/2 that one hidden layer realizes), within ``tolerance`` — the control's own noise
+    band from its calibration (``reason``)."""
+
+    value: float | Callable[[Mapping[str, Any]], float]
+    tolerance: float
+    reason: str
+
+    def __post_init__(self) -> None:
+        if not self.tolerance >= 0:
+            raise ValueError(f"Landing: tolerance must be >= 0, got {self.tolerance!r}")
+
+    def at(self, params: Mapping[str, Any]) -> float:
+        return float(self.value(params) if callable(self.value) else self.value)
+
+
+@dataclass(frozen=True)
 class Control:
     """A negative control: parameter overrides under which the theory predicts that the checks named in ``fails``
     (base names: ``slope`` covers ``slope[L=2]`` and ``slope[L=3]``) fail, every one of them. Its preconditions
-    must still hold; otherwise the control is ``invalid``."""
+    must still hold; otherwise the control is ``invalid``. ``lands``: for a control that realizes an alternative
+    physically, per named check (base name) where it must land (:class:`Landing`) — failing the claim's band
+    anywhere else is not as predicted."""
 
     name: str
     overrides: Mapping[str, Any]
     why: str
     fails: tuple[str, ...]
+    lands: Mapping[str, Landing] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -337,6 +395,16 @@ def validate(claim: Claim) -> None:
         expects = claim.expect(params)
         if len({e.name for e in expects}) != len(expects):
             raise ValueError(f"claim {claim.id!r}: two checks share a name at {profile}: {[e.name for e in expects]}")
+        if profile == POWER_PROFILE:
+            for e in expects:
+                if e.role == "science" and not e.alternatives:
+                    raise ValueError(f"claim {claim.id!r}, check {e.name!r}: a science check names what it rules out "
+                                     "(alternatives=...), or is declared an identity (role='identity')")
+                inside = e.contained()
+                if inside:
+                    raise ValueError(f"claim {claim.id!r}, check {e.name!r} at {profile}: its band {e.describe()} "
+                                     f"contains the alternative {inside[0].value:g} ({inside[0].why}), so it cannot "
+                                     "tell the theory from it")
         for control in claim.controls:
             where = f"claim {claim.id!r}, control {control.name!r}"
             unknown = set(control.overrides) - set(names)
@@ -344,11 +412,14 @@ def validate(claim: Claim) -> None:
                 raise ValueError(f"{where}: unknown parameters {sorted(unknown)}")
             if not control.fails:
                 raise ValueError(f"{where}: name the checks that must fail (fails=...)")
+            stray = sorted(set(control.lands) - set(control.fails))
+            if stray:
+                raise ValueError(f"{where}: lands={stray} must name checks of fails={list(control.fails)}")
             ctrl_params = claim.resolve(profile, control.overrides)
-            science = {e.base for e in claim.expect(ctrl_params) if e.role == "science"}
+            science = {e.base for e in claim.expect(ctrl_params) if e.role in ("science", "identity")}
             missing = sorted(set(control.fails) - science)
             if missing:
-                raise ValueError(f"{where}: fails={missing} names no science check; its science checks: "
+                raise ValueError(f"{where}: fails={missing} names no science or identity check; they are: "
                                  f"{sorted(science)}")
             analysis = [p.name for p in claim.params if p.analysis]
             same_analysis = all(ctrl_params[n] == params[n] for n in analysis)

@@ -11,8 +11,11 @@ the tracebacks of errors, and the σ-mitigation run when ``OUT/<profile>/mitigat
 :func:`compare` lists what got worse from a baseline folder to a new one (:class:`Regression`); variants are ignored.
 
 Outcomes (``result["outcome"]``, derived from ``status`` for results written before it existed): ``as predicted``,
-``not as predicted``, ``invalid`` (a precondition failed: neither pass nor fail), ``error``, ``not asserted``
-(the smoke profile).
+``not as predicted``, ``not discriminating`` (a claim that passed, but one of its science checks rejects its named
+alternative with power < 99 %: never a pass), ``invalid`` (a precondition failed: neither pass nor fail),
+``error``, ``not asserted`` (the smoke profile). Checks are of three roles: *science* (evidence for the paper,
+each naming what it rules out, with its power), *identity* (true for any network: it tests the engine; listed in
+its own section and never counted as evidence) and *precondition*.
 """
 
 from __future__ import annotations
@@ -36,7 +39,7 @@ REPO = Path(__file__).resolve().parents[1]
 CATALOGUE_DOC = Path("docs") / "claims.md"
 REFERENCES = "README.md#references"
 
-OUTCOMES = ("as predicted", "not as predicted", "invalid", "error", "not asserted")
+OUTCOMES = ("as predicted", "not as predicted", "not discriminating", "invalid", "error", "not asserted")
 _STATUS = {"pass": "pass", "fail": "**fail** ❌", "invalid": "**invalid** ⚠️", "error": "**error** ⚠️"}
 
 
@@ -74,6 +77,25 @@ def expectation(check: Mapping[str, Any]) -> str:
     if mode == "above":
         return f"≥ {fmt(e)} − {fmt(t)}"
     return f"{fmt(e)} ± {fmt(t)}"
+
+
+def rules_out(check: Mapping[str, Any]) -> str:
+    """``; rules out −0.269 (power 55 %, not discriminating: ×2.6 the data), 0 (power 100 %)``: the alternatives of
+    a science check with their power (:mod:`ntkbench.power`), and its bias when a calibration measured one."""
+    parts = []
+    for a in check.get("alternatives") or ():
+        text = fmt(a.get("value"))
+        if _finite(a.get("power")):
+            text += f" (power {100 * a['power']:.0f} %"
+            if a["power"] < 0.99:
+                cost = a.get("cost_factor")
+                text += ", not discriminating" + (f": ×{fmt(cost, 2)} the data" if _finite(cost) else "")
+            text += ")"
+        parts.append(text)
+    out = f"; rules out {', '.join(parts)}" if parts else ""
+    if check.get("biased"):
+        out += f"; **biased** ({fmt(check.get('bias_se'), 2)} SE)"
+    return out
 
 
 def measured(check: Mapping[str, Any]) -> str:
@@ -123,7 +145,11 @@ def outcome(result: Mapping[str, Any]) -> str:
         return "not asserted"
     if status == "invalid":
         return "invalid"
-    return "as predicted" if status == ("fail" if result.get("control") else "pass") else "not as predicted"
+    if status == ("fail" if result.get("control") else "pass"):
+        weak = not result.get("control") and any(c.get("role") == "science" and c.get("discriminating") is False
+                                                 for c in result.get("checks") or [])
+        return "not discriminating" if weak else "as predicted"
+    return "not as predicted"
 
 
 def ok(result: Mapping[str, Any]) -> bool:
@@ -158,6 +184,10 @@ def outcome_text(result: Mapping[str, Any]) -> str:
         return f"INVALID ({invalid_reason(result)})"
     if out == "not asserted":
         return f"ran, nothing asserted ({result.get('profile') or 'smoke'})"
+    if out == "not discriminating":
+        weak = ", ".join(c.get("name", "?") for c in result.get("checks") or []
+                         if c.get("role") == "science" and c.get("discriminating") is False)
+        return f"NOT DISCRIMINATING ({weak})"
     return out
 
 
@@ -271,6 +301,15 @@ def _profile_section(out: Path, profile: str, results: list[dict]) -> list[str]:
                          "as predicted", "s", "figure", "calibration"),
                         (row for r in controls for row in _control_rows(out, r, calibrations)))
         lines.append("")
+    identities = [(r, c) for r in claims for c in r.get("checks") or [] if c.get("role") == "identity"]
+    if identities:
+        lines += ["### Identities", "",
+                  "Checks that hold for any network by algebra or round-off: they test the engine (a failure means "
+                  "the code is wrong), not the papers, and are not counted as evidence.", ""]
+        lines += _table(("claim", "identity", "measured", "bound", "held"),
+                        ([r.get("id", "?"), c.get("name", "?"), measured(c), expectation(c),
+                          "yes" if c.get("passed") else "**no** ❌"] for r, c in identities))
+        lines.append("")
     invalid = [r for r in base if outcome(r) == "invalid"]
     if invalid:
         lines += ["### Invalid runs", "",
@@ -314,8 +353,16 @@ def _header(claims: list[dict], controls: list[dict]) -> str:
             parts.append(f"controls ran without error {sum(ok(r) for r in controls)}/{len(controls)} (not asserted)")
     else:
         counts = {s: sum(r.get("status") == s for r in claims) for s in ("pass", "fail", "invalid", "error")}
-        parts = [f"**{counts['pass']} pass / {counts['fail']} fail / {counts['invalid']} invalid / "
-                 f"{counts['error']} error**"]
+        weak = sum(outcome(r) == "not discriminating" for r in claims)
+        parts = [f"**{counts['pass'] - weak} pass / {weak} not discriminating / {counts['fail']} fail / "
+                 f"{counts['invalid']} invalid / {counts['error']} error**"]
+        checks = [c for r in claims for c in r.get("checks") or []]
+        science = [c for c in checks if c.get("role", "science") == "science"]
+        parts.append(f"science checks {sum(c.get('passed') is True for c in science)}/{len(science)} passed, "
+                     f"{sum(c.get('discriminating') is False for c in science)} not discriminating, "
+                     f"{sum(bool(c.get('biased')) for c in science)} biased; identities "
+                     f"{sum(c.get('passed') is True for c in checks if c.get('role') == 'identity')}/"
+                     f"{sum(c.get('role') == 'identity' for c in checks)} held")
         if controls:
             parts.append(f"controls failing as predicted {sum(ok(r) for r in controls)}/{len(controls)}")
             inval = sum(outcome(r) == "invalid" for r in controls)
@@ -338,11 +385,14 @@ def _check_cells(result: Mapping[str, Any], check: Mapping[str, Any]) -> tuple[s
     name = check.get("name", "?")
     if check.get("must_fail"):
         name += " (must fail)"
-    elif check.get("role") == "precondition":
-        name += " (precondition)"
+        if "lands_at" in check:
+            name += f" (lands at {fmt(check['lands_at'])} ± {fmt(check.get('lands_tolerance'))}" + (
+                ": ✗)" if check.get("landed") is False else ")")
+    elif check.get("role") in ("precondition", "identity"):
+        name += f" ({check['role']})"
     if asserted(result) and check.get("passed") is False:
         name += " ✗"
-    return name, measured(check), expectation(check)
+    return name, measured(check), expectation(check) + rules_out(check)
 
 
 def _status(r: Mapping[str, Any]) -> str:
@@ -445,7 +495,11 @@ def _paper_cell(out: Path, index: Mapping, claim_id: str, slug: str) -> str:
 def _calibration_section(out: Path, calibrations: Mapping) -> list[str]:
     lines = ["### Calibration", "",
              "Each calibration reruns a claim (or control) with K reseeds (`ntkbench calibrate`): the spread of each "
-             "measured quantity, how often it passed its current tolerance, and the tolerance its rule suggests.", ""]
+             "measured quantity, how often it passed its current tolerance, its noise band (a 99 % prediction "
+             "interval for one reseeded run, centred on the theory: the tolerance a check should have), the bias "
+             "of the reseeds' mean from the theory in standard errors (biased beyond 3: fixed in the experiment, "
+             "never absorbed into the band), and the power against each alternative the check rules out (goal ≥ "
+             "99 %; below it, the factor of data that would reach it).", ""]
     rows = []
     for (cid, ctrl), cal in sorted(calibrations.items(), key=lambda kv: (kv[0][0], kv[0][1] or "")):
         quantities = cal.get("quantities") or {}
@@ -454,14 +508,21 @@ def _calibration_section(out: Path, calibrations: Mapping) -> list[str]:
             q = q if isinstance(q, Mapping) else {}
             head = [cid, ctrl or "", f"[{percent(cal.get('pass_rate'))} of {cal.get('reseeds', '?')}]"
                     f"({_rel(out, cal['_path'])})"] if first else ["", "", ""]
-            rows.append([*head, name, f"{fmt(q.get('mean'))} ± {fmt(q.get('sd'))}", percent(q.get("pass_rate")),
-                         fmt(q.get("tolerance")), fmt(q.get("suggested_tolerance")), q.get("rule", "")])
+            bias = f"{fmt(q.get('bias_se'), 2)} SE" + (" **biased**" if q.get("biased") else "") \
+                if _finite(q.get("bias_se")) else ""
+            powers = ", ".join(f"{fmt(a.get('value'))}: {percent(a.get('power'))}"
+                               + ("" if not _finite(a.get("power")) or a["power"] >= 0.99
+                                  else f" (×{fmt(a.get('cost_factor'), 2)})")
+                               for a in q.get("alternatives") or () if "power" in a)
+            rows.append([*head, name + ("" if q.get("role", "science") == "science" else f" ({q.get('role')})"),
+                         f"{fmt(q.get('mean'))} ± {fmt(q.get('sd'))}", percent(q.get("pass_rate")),
+                         fmt(q.get("tolerance")), fmt(q.get("suggested_tolerance")), bias, powers])
             first = False
         if first:
             rows.append([cid, ctrl or "", f"[{percent(cal.get('pass_rate'))} of {cal.get('reseeds', '?')}]"
-                         f"({_rel(out, cal['_path'])})", "—", "", "", "", "", ""])
+                         f"({_rel(out, cal['_path'])})", "—", "", "", "", "", "", ""])
     return lines + _table(("claim", "control", "pass rate", "quantity", "mean ± sd", "passed", "tolerance",
-                           "suggested", "rule"), rows) + [""]
+                           "noise band", "bias", "power vs alternatives (cost)"), rows) + [""]
 
 
 def _variants_section(out: Path, results: list[dict]) -> list[str]:

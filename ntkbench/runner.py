@@ -25,12 +25,12 @@ import numpy as np
 import pandas as pd
 import torch
 
-from . import registry, store
+from . import power, registry, store
 from ._validation import check_device
 from .registry import Claim, Control, Measurement, UsageError
 
 STATUSES = ("pass", "fail", "invalid", "error")
-OUTCOMES = ("as predicted", "not as predicted", "invalid", "error", "not asserted")
+OUTCOMES = ("as predicted", "not as predicted", "not discriminating", "invalid", "error", "not asserted")
 
 
 @dataclass(frozen=True)
@@ -48,7 +48,7 @@ class Context:
 # modules that present, store or schedule results: they never change a measured row, so editing them must not
 # invalidate hours of cached sweep points (the cache key hashes every other source file: the engine and the claims)
 PRESENTATION = frozenset({"cli.py", "report.py", "figures.py", "store.py", "runner.py", "scheduler.py", "calibrate.py",
-                          "plans.py", "catalogue.py", "mitigation.py", "dask_plugins.py",
+                          "plans.py", "catalogue.py", "mitigation.py", "dask_plugins.py", "power.py",
                           "__main__.py"})
 
 
@@ -149,8 +149,9 @@ class Result:
 
 def outcome(result: Mapping[str, Any]) -> str:
     """One of :data:`OUTCOMES` for a result (or a saved result.json dict): ``error`` and ``invalid`` as the status
-    says; ``not asserted`` at smoke; a claim is ``as predicted`` when it passes; a control when every check it
-    names (``must_fail``) failed."""
+    says; ``not asserted`` at smoke; a claim is ``as predicted`` when it passes and every science check rejects
+    its alternatives with power ≥ 99 % (``not discriminating`` when one does not: never a pass); a control when
+    every check it names (``must_fail``) failed and each that it must land somewhere (``lands_at``) landed there."""
     status = result["status"]
     if status == "error":
         return status
@@ -158,12 +159,18 @@ def outcome(result: Mapping[str, Any]) -> str:
         return "not asserted"
     if status == "invalid":
         return status
+    checks = result.get("checks", [])
     if not result.get("control"):
-        return "as predicted" if status == "pass" else "not as predicted"
-    named = [c for c in result.get("checks", []) if c.get("must_fail")]
+        if status != "pass":
+            return "not as predicted"
+        weak = [c for c in checks if c.get("role") == "science" and c.get("discriminating") is False]
+        return "not discriminating" if weak else "as predicted"
+    named = [c for c in checks if c.get("must_fail")]
     if not named:  # a result saved before controls named their checks: any failing check
         return "as predicted" if status == "fail" else "not as predicted"
-    return "as predicted" if all(not c["passed"] for c in named) else "not as predicted"
+    failed = all(not c["passed"] for c in named)
+    landed = all(c["landed"] for c in named if "landed" in c)
+    return "as predicted" if failed and landed else "not as predicted"
 
 
 def result_ok(result: Mapping[str, Any]) -> bool:
@@ -357,16 +364,25 @@ def finish_run(run: ClaimRun, out: str | os.PathLike | None = None) -> Result:
                 check = {"name": exp.name, "measured": float(m.value), "interval": [float(v) for v in m.interval],
                          "expected": float(exp.expected), "tolerance": float(exp.tolerance), "mode": exp.mode,
                          "role": exp.role, "passed": exp.passes(float(m.value)), "reason": exp.reason,
-                         "method": m.method}
+                         "method": m.method, "spread": exp.spread,
+                         "alternatives": [{"value": a.value, "why": a.why} for a in exp.alternatives]}
                 if ctrl:
                     check["must_fail"] = exp.base in ctrl.fails
+                    if exp.base in ctrl.lands:
+                        landing = ctrl.lands[exp.base]
+                        at = landing.at(params)
+                        check.update(lands_at=at, lands_tolerance=landing.tolerance, lands_reason=landing.reason,
+                                     landed=bool(abs(float(m.value) - at) <= landing.tolerance))
                 checks.append(check)
             if not all(c["passed"] for c in checks if c["role"] == "precondition"):
                 status = "invalid"
             elif raised:  # a science check could not be fitted although the experiment ran as designed
                 raise next(iter(raised.values()))
             else:
-                status = "pass" if all(c["passed"] for c in checks if c["role"] == "science") else "fail"
+                status = "pass" if all(c["passed"] for c in checks if c["role"] != "precondition") else "fail"
+            if not ctrl:
+                folders = ([] if out is None else [Path(out)]) + [power.baseline_folder()]
+                power.judge(checks, power.find_record(claim.id, None, run.profile, params, folders))
         except Exception:  # noqa: BLE001 - a failing claim never stops the others; the traceback is recorded
             error = traceback.format_exc()
     variant = store.variant_slug(run.user, error=status == "error")

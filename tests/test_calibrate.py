@@ -11,7 +11,7 @@ import pytest
 from scipy import stats
 
 from ntkbench import calibrate, registry, store
-from ntkbench.registry import Check, Claim, Control, Expect, Measurement, Param, UsageError
+from ntkbench.registry import Alternative, Check, Claim, Control, Expect, Measurement, Param, UsageError
 
 
 RAN: list[float] = []  # the level of every measured point (the serial calibration runs in this process)
@@ -32,7 +32,7 @@ def _claim() -> Claim:
         params=(Param("level", 1.0, 1.0, 1.0, "the level", kind="float"),),
         measure=noisy_measure,
         checks=(Check(lambda d, p: {"y": Measurement(float(d["y"].mean()))},
-                      lambda p: (Expect("y", 1.0, 0.05, "toy"),)),
+                      lambda p: (Expect("y", 1.0, 0.05, "toy", alternatives=(Alternative(0.0, "no effect"),)),)),
                 Check(lambda d, p: {"ok": Measurement(float(d["converged"].all()))},
                       lambda p: (Expect("ok", 1.0, 0.0, "toy", mode="above", role="precondition"),))),
         controls=(Control("far", {"level": 2.0}, "2 is not 1", fails=("y",)),
@@ -51,17 +51,16 @@ def toy(monkeypatch):
     STOP_AT.clear()
 
 
-def test_suggested_tolerance_is_a_99_percent_prediction_interval():
+def test_suggested_tolerance_is_the_noise_band_of_a_99_percent_prediction_interval():
+    """Noise only: the offset of the mean from the expected value (the bias) is never part of it."""
     v = [1.0, 1.1, 0.9, 1.05, 0.95]
     k, sd = len(v), float(np.std(v, ddof=1))
     widen = math.sqrt(1 + 1 / k)
-    assert calibrate.suggested_tolerance(v, 1.2, "within") == pytest.approx(
-        abs(np.mean(v) - 1.2) + stats.t.ppf(0.995, k - 1) * sd * widen)
-    assert calibrate.suggested_tolerance(v, 0.0, "below") == pytest.approx(np.mean(v) + stats.t.ppf(0.99, k - 1)
-                                                                            * sd * widen)
-    assert calibrate.suggested_tolerance(v, 5.0, "below") == 0.0  # far below the bound: no tolerance needed
-    assert calibrate.suggested_tolerance(v, 2.0, "above") == pytest.approx(2.0 - np.mean(v) + stats.t.ppf(0.99, k - 1)
-                                                                            * sd * widen)
+    for expected in (1.2, 1.0, -3.0):
+        assert calibrate.suggested_tolerance(v, expected, "within") == pytest.approx(
+            stats.t.ppf(0.995, k - 1) * sd * widen)
+    for mode in ("below", "above"):
+        assert calibrate.suggested_tolerance(v, 0.0, mode) == pytest.approx(stats.t.ppf(0.99, k - 1) * sd * widen)
     assert math.isnan(calibrate.suggested_tolerance([1.0], 1.0, "within"))
 
 

@@ -11,7 +11,7 @@ import pytest
 
 from ntkbench import catalogue, registry
 from ntkbench.catalogue import CATALOGUE, FAMILIES, ROWS, SOURCES, references_markdown, render_markdown
-from ntkbench.registry import Control, Expect
+from ntkbench.registry import Alternative, Control, Expect
 
 ROOT = Path(__file__).resolve().parents[1]
 STALE = f"is stale: regenerate it with `{catalogue.REGENERATE}` (or, without the CLI: python -c \"from " \
@@ -80,7 +80,7 @@ def _fake_claim(claim_id: str, **kw):
         id=claim_id, source="001 Thm 9", statement="a | b", measured="slope", in_tests=kw.get("in_tests", True),
         controls=(Control("flip", {"x": 2}, "the sign | flips", fails=("slope",)),),
         resolve=lambda profile: params,
-        expect=lambda p: (Expect("slope", -0.5, 0.1, "noise"),
+        expect=lambda p: (Expect("slope", -0.5, 0.1, "noise", alternatives=(Alternative(0.0, "no effect"),)),
                           Expect("not-converged", 0.0, 0.0, "all nets train", mode="below", role="precondition")),
     )
 

@@ -70,11 +70,13 @@ def test_show_text_and_json(capsys):
     p = claim.param("width")
     assert (width["smoke"], width["ci"], width["paper"], width["kind"]) == (p.smoke, p.ci, p.paper, "int")
     assert spec["expect_ci"] == [{"name": e.name, "expected": e.expected, "tolerance": e.tolerance, "mode": e.mode,
-                                  "reason": e.reason, "role": getattr(e, "role", "science")}
+                                  "reason": e.reason, "role": e.role, "spread": e.spread,
+                                  "alternatives": [{"value": a.value, "why": a.why} for a in e.alternatives]}
                                  for e in claim.expect(claim.resolve("ci"))]
+    assert spec["expect_ci"][0]["role"] == "identity"  # homogeneity holds for any ReLU net without biases
     assert spec["expect_ci"][0]["mode"] == "below"
     assert spec["controls"][0] == {"name": "normal-bias", "overrides": {"bias": "normal"},
-                                   "why": claim.controls[0].why, "fails": list(getattr(claim.controls[0], "fails", ()))}
+                                   "why": claim.controls[0].why, "fails": list(claim.controls[0].fails), "lands": {}}
 
 
 # ----- run -----------------------------------------------------------------------------------------------------------
@@ -285,7 +287,7 @@ def test_calibrate_prints_one_line_per_claim_and_quantity(capsys, tmp_path, fake
     lines = out.splitlines()
     path = tmp_path / "ci" / "calibration" / "init-scale__homogeneity.json"
     assert lines[0] == f"{HOMOGENEITY}: as predicted in 100% of 3 reseeds  → {path}"
-    assert lines[1] == "    max-rel-dev: 1.2e-16 ± 3.0e-17, passed 100%, tolerance 1.0e-10 → suggested 1.0e-12"
+    assert lines[1] == "    max-rel-dev: 1.2e-16 ± 3.0e-17, passed 100%, tolerance 1.0e-10, noise band 1.0e-12"
     assert lines[2].startswith(f"{HOMOGENEITY} [normal-bias]: as predicted in 100% of 3 reseeds  → ")
     assert lines.count("round-off × 1e4") == 1  # the rule of the suggested tolerance, printed once
     assert not any(line.startswith("report:") for line in lines)  # calibrations alone: no result.json to summarize

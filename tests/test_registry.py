@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from ntkbench import registry
-from ntkbench.registry import Check, Claim, Control, Expect, Measurement, Param, UsageError
+from ntkbench.registry import Alternative, Check, Claim, Control, Expect, Measurement, Param, UsageError
 
 
 # ----- Param ---------------------------------------------------------------------------------------------------------
@@ -235,7 +235,7 @@ def _toy(claim_id: str = "toy/one", **kw) -> Claim:
         id=claim_id, source="test", statement="toy", measured="x",
         params=(Param("n", 1, 2, 3, "points", axis="i"), Param("value", 1.0, 1.0, 1.0, "value", kind="float")),
         measure=lambda point, ctx: pd.DataFrame([{"i": point["i"]}]),
-        checks=(Check(lambda data, p: {"x": Measurement(1.0)}, lambda p: (Expect("x", 1.0, 0.1, "toy"),)),),
+        checks=(Check(lambda data, p: {"x": Measurement(1.0)}, lambda p: (Expect("x", 1.0, 0.1, "toy", alternatives=(Alternative(0.0, "no effect"),)),)),),
     )
     return Claim(**{**base, **kw})
 
@@ -254,7 +254,7 @@ def test_register_rejects_duplicates_bad_ids_and_bad_controls(monkeypatch):
         registry.register(_toy("toy/three", params=(Param("n", 1, 1, 1, "a"), Param("n", 1, 1, 1, "b"))))
     with pytest.raises(ValueError, match=r"control 'same': its overrides change no sweep point"):
         registry.register(_toy("toy/four", controls=(Control("same", {"value": 1.0}, "why", fails=("x",)),)))
-    with pytest.raises(ValueError, match=r"fails=\['y'\] names no science check"):
+    with pytest.raises(ValueError, match=r"fails=\['y'\] names no science or identity check"):
         registry.register(_toy("toy/five", controls=(Control("other", {"value": 2.0}, "why", fails=("y",)),)))
     with pytest.raises(ValueError, match="name the checks that must fail"):
         registry.register(_toy("toy/six", controls=(Control("none", {"value": 2.0}, "why", fails=()),)))

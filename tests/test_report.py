@@ -93,7 +93,7 @@ def test_build_from_real_smoke_runs(smoke_out):
     assert "torch " in text and "ntkbench 0.1.0" in text
     claims_table = text.split("### Claims")[1].split("### Negative controls")[0]
     assert claims_table.index("| init-scale/homogeneity |") < claims_table.index("| init-scale/decomposition |")
-    assert "|  |  | init-term train/test |" in claims_table  # the second check of decomposition has its own row
+    assert "|  |  | init-term train/test (identity) |" in claims_table  # the second check of decomposition has its own row
     controls_table = text.split("### Negative controls")[1]
     for name in ("| normal-bias |", "| tanh |"):
         assert name in controls_table
@@ -102,7 +102,8 @@ def test_build_from_real_smoke_runs(smoke_out):
 
 def test_build_from_handmade_results(handmade):
     text = report.build(handmade).read_text(encoding="utf-8")
-    assert "**1 pass / 1 fail / 0 invalid / 1 error**" in text and "controls failing as predicted 1/2" in text
+    assert "**1 pass / 0 not discriminating / 1 fail / 0 invalid / 1 error**" in text
+    assert "controls failing as predicted 1/2" in text
     assert "python 3.11.7 · torch 2.13.0+cpu · ntkbench 0.1.0 · git abc1234" in text
     assert "1.24e4 s in total" in text  # 1.5 + 12345 + 1.5 × 3
     assert ("| fam/a | src fam/a | slope | 2.01 [1.9, 2.1] | 2 ± 0.4 | pass | 1.5 | [figure](ci/fam/a/figure.png) |"
@@ -169,7 +170,8 @@ def test_invalid_runs_and_the_checks_a_control_must_fail(tmp_path):
            control="flat", control_why="no growth", outcome="as predicted")
     _write(out, "fam/b", "invalid", [pre], control="c", outcome="invalid")  # no reason given: the preconditions
     text = report.build(out).read_text(encoding="utf-8")
-    assert "**0 pass / 0 fail / 1 invalid / 0 error**" in text and "controls failing as predicted 1/2" in text
+    assert "**0 pass / 0 not discriminating / 0 fail / 1 invalid / 0 error**" in text
+    assert "controls failing as predicted 1/2" in text
     assert "1 control invalid" in text
     assert "| fam/a | src fam/a | slope | 2 | 2 ± 0.4 | **invalid** ⚠️ (2 of 5 members did not reach the threshold " \
            "1e-4) |" in text
@@ -199,9 +201,9 @@ def test_calibration_pass_rate_next_to_each_claim(handmade):
     assert "| fam/b | src fam/b | gap ✗ | 0.5 | ≥ 1 − 0.1 | **fail** ❌ | 1.23e4 |  |  |" in text  # none for fam/b
     assert "[0% of 10](ci/calibration/fam__a__flat.json) |" in text.split("### Negative controls")[1]
     section = text.split("### Calibration")[1]
-    assert "| fam/a |  | [90% of 10](ci/calibration/fam__a.json) | slope | 2.01 ± 0.05 | 90% | 0.4 | 0.2 | 4 sd |" \
+    assert "| fam/a |  | [90% of 10](ci/calibration/fam__a.json) | slope | 2.01 ± 0.05 | 90% | 0.4 | 0.2 |  |  |" \
         in section
-    assert "|  |  |  | round-off | 1.0e-13 ± 1.0e-14 | 100% | 1.0e-8 | 1.0e-8 | round-off |" in section
+    assert "|  |  |  | round-off | 1.0e-13 ± 1.0e-14 | 100% | 1.0e-8 | 1.0e-8 |  |  |" in section
     assert "| fam/a | flat | [0% of 10](ci/calibration/fam__a__flat.json) | — |" in section
 
 
@@ -213,7 +215,7 @@ def test_variants_have_their_own_section_and_are_not_compared(handmade, tmp_path
     text = report.build(new).read_text(encoding="utf-8")
     claims_table = text.split("### Claims")[1].split("### Negative controls")[0]
     assert claims_table.count("| fam/a |") == 1 and "| fam/a | src fam/a | slope | 2.01" in claims_table
-    assert "**1 pass / 1 fail / 0 invalid / 1 error**" in text  # the baseline's counts only
+    assert "**1 pass / 0 not discriminating / 1 fail / 0 invalid / 1 error**" in text  # the baseline's counts only
     section = text.split("### Runs with overrides / errors")[1]
     assert "| `depth=3` | fam/a |  | NOT AS PREDICTED (fail) | slope 3 vs 2 ± 0.4 ✗ |" in section
     assert "[figure]" not in section and "| `error` | fam/b |  | error | — |" in section

@@ -16,6 +16,7 @@ import torch
 
 from ntkbench import registry, runner, scheduler, store
 from ntkbench.registry import (
+    Alternative,
     Check,
     Claim,
     Control,
@@ -72,7 +73,7 @@ def _toy(claim_id: str, measure=slow_measure) -> Claim:
         id=claim_id, source="test", statement="toy", measured="mean of y",
         params=(Param("n", 2, 4, 4, "sweep points", axis="i"), Param("value", 1.0, 1.0, 1.0, "level", kind="float"),
                 Param("die", "", "", "", "marker file: the worker's fault at one point, once", kind="str")),
-        measure=measure, checks=(Check(_fit, lambda p: (Expect("mean", 1.0, 0.01, "toy"),)),),
+        measure=measure, checks=(Check(_fit, lambda p: (Expect("mean", 1.0, 0.01, "toy", alternatives=(Alternative(0.0, "no effect"),)),)),),
         controls=(Control("shifted", {"value": 2.0}, "2 is not 1", fails=("mean",)),),
     )
 

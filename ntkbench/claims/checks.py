@@ -15,7 +15,7 @@ rows of all sweep points, together with its expectation — so that a claim list
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -23,10 +23,12 @@ import pandas as pd
 from scipy import stats
 
 from .. import fit
-from ..registry import Check, Expect, FittedLine, Measurement
+from ..registry import Alternative, Check, Expect, FittedLine, Measurement
 
 LABELS = {"depth": "L", "width": "m", "sigma": "σ"}
 Expected = float | Callable[..., float]  # a constant, f(per-value) or f(per-value, params)
+#: the alternatives a science check rules out: (value, which explanation predicts it), the value an Expected
+Alternatives = Sequence[tuple[Expected, str]]
 
 
 def _label(per: str | None, value: Any) -> str:
@@ -40,9 +42,12 @@ def _groups(data: pd.DataFrame, per: str | None):
 
 
 def _expects(name: str, per: str | None, params: Mapping[str, Any], expected: Expected, tolerance: float,
-             reason: str, mode: str, role: str = "science") -> tuple[Expect, ...]:
+             reason: str, mode: str, role: str = "science", alternatives: Alternatives = (),
+             spread: str = "absolute") -> tuple[Expect, ...]:
     values = [None] if per is None else list(params[per])
-    return tuple(Expect(name + _label(per, v), _expected(expected, v, params), tolerance, reason, mode=mode, role=role)
+    return tuple(Expect(name + _label(per, v), _expected(expected, v, params), tolerance, reason, mode=mode, role=role,
+                        alternatives=tuple(Alternative(_expected(a, v, params), why) for a, why in alternatives),
+                        spread=spread)
                  for v in values)
 
 
@@ -58,12 +63,20 @@ def _expected(expected: Expected, value: Any, params: Mapping[str, Any]) -> floa
     return float(expected(value, params) if n_args >= 2 else expected(value))
 
 
+#: the reason of a tolerance set by the rule of :mod:`ntkbench.power` (the numbers live in the record, not here)
+NOISE_BAND = ("Tolerance: the noise band of the claim's calibration at ci (K = 10 reseeds of the initializations and "
+              "the data split; results/ci/calibration/), never the offset from the theory: that offset is the bias, "
+              "reported in standard errors with the power against each alternative in the record and the report.")
+#: the reason of a one-sided threshold that lies between the theory's values and the alternative's
+THRESHOLD = ("The bound lies between the claim's calibrated values and the alternative; the power against the "
+             "alternative, at the calibrated spread, is in the record (results/ci/calibration/) and the report.")
+
 Rows = Callable[[pd.DataFrame, Mapping[str, Any]], pd.DataFrame]
 
 
 def power_law_slope(name: str, column: str, *, x: str, expected: Expected, tolerance: float, reason: str,
-                    per: str | None = None, fit_min: str | None = None, mode: str = "within",
-                    rows: Rows | None = None) -> Check:
+                    alternatives: Alternatives = (), per: str | None = None, fit_min: str | None = None,
+                    mode: str = "within", rows: Rows | None = None, role: str = "science") -> Check:
     """Exponent p of ``column ∝ x^p``: log-log OLS of the per-x mean over seeds (the ``seed`` column), percentile
     bootstrap CI over seeds, fitted over x ≥ params[fit_min] (an analysis parameter) when given, on the rows that
     ``rows(data, params)`` keeps (applied per group) when given. The method text lists the local slopes between
@@ -82,7 +95,7 @@ def power_law_slope(name: str, column: str, *, x: str, expected: Expected, toler
             out[name + _label(per, key)] = Measurement(r.exponent, r.ci, f"{r.method}; local slopes {trail}", line)
         return out
 
-    return Check(fit_, lambda params: _expects(name, per, params, expected, tolerance, reason, mode))
+    return Check(fit_, lambda params: _expects(name, per, params, expected, tolerance, reason, mode, role, alternatives))
 
 
 def local_slope_text(x: pd.Series, y: pd.Series, seed: pd.Series) -> str:
@@ -108,7 +121,7 @@ REDUCTIONS: dict[str, Callable[[pd.Series], float]] = {"max": lambda s: float(s.
 
 
 def bound(name: str, column: str, *, tolerance: float, reason: str, expected: Expected = 0.0, reduce: str = "max",
-          mode: str = "below", per: str | None = None) -> Check:
+          mode: str = "below", per: str | None = None, alternatives: Alternatives = (), role: str = "science") -> Check:
     """``reduce`` (max, mean, min, median) of ``column`` over the rows, against a bound (``mode="below"``:
     ≤ expected + tolerance)."""
     if reduce not in REDUCTIONS:
@@ -119,12 +132,13 @@ def bound(name: str, column: str, *, tolerance: float, reason: str, expected: Ex
                                                      method=f"{reduce} over {len(d)} rows")
                 for key, d in _groups(data, per)}
 
-    return Check(fit_, lambda params: _expects(name, per, params, expected, tolerance, reason, mode))
+    return Check(fit_, lambda params: _expects(name, per, params, expected, tolerance, reason, mode, role, alternatives))
 
 
 def ratio(name: str, numerator: str, denominator: str, *, expected: Expected, tolerance: float, reason: str,
           mode: str = "within", per: str | None = None,
-          rows: Callable[[pd.DataFrame, Mapping], pd.DataFrame] | None = None, paired: bool = False) -> Check:
+          rows: Callable[[pd.DataFrame, Mapping], pd.DataFrame] | None = None, paired: bool = False,
+          alternatives: Alternatives = (), role: str = "science", spread: str = "relative") -> Check:
     """mean(numerator) / mean(denominator) over the rows (``paired=True``: the mean of the per-row ratios);
     ``rows(data, params)`` selects the rows first (e.g. the largest width)."""
 
@@ -139,19 +153,21 @@ def ratio(name: str, numerator: str, denominator: str, *, expected: Expected, to
                                                                      f"{len(d)} rows")
         return out
 
-    return Check(fit_, lambda params: _expects(name, per, params, expected, tolerance, reason, mode))
+    return Check(fit_, lambda params: _expects(name, per, params, expected, tolerance, reason, mode, role, alternatives,
+                                               spread))
 
 
 def statistic(name: str, value: Callable[[pd.DataFrame, Mapping[str, Any]], Measurement], *, expected: Expected,
               tolerance: float, reason: str, mode: str = "within", per: str | None = None,
-              role: str = "science") -> Check:
+              role: str = "science", alternatives: Alternatives = (), spread: str = "absolute") -> Check:
     """Any scalar of the rows: ``value(rows, params)`` returns the :class:`Measurement` (per group when ``per``);
     ``role="precondition"``: a condition of the set-up (a miss makes the run invalid, not a fail)."""
 
     def fit_(data: pd.DataFrame, params: Mapping[str, Any]) -> dict[str, Measurement]:
         return {name + _label(per, key): value(d, params) for key, d in _groups(data, per)}
 
-    return Check(fit_, lambda params: _expects(name, per, params, expected, tolerance, reason, mode, role))
+    return Check(fit_, lambda params: _expects(name, per, params, expected, tolerance, reason, mode, role, alternatives,
+                                               spread))
 
 
 def seed_mean(values: pd.Series, method: str) -> Measurement:

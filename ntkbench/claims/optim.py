@@ -329,6 +329,10 @@ def _spread_ratio(column: str):
 
 
 #: the calibration of sgd-equals-gd and adaptive-batch-dependence (one shared sweep, 20–45 minutes per reseed)
+#: what adagrad-differs rules out: AdaGrad's net following GD's, as SGD's does (001 Thm 4's rate)
+_TRACKS_GD = ((-0.5, "AdaGrad's net tracks GD's: the gap falls like m^-1/2, as SGD's does"),)
+#: what adaptive-batch-dependence rules out: a minimizer that does not depend on the batch size
+_NO_BATCH_DEPENDENCE = ((1.0, "no batch dependence: AdaGrad's spread over batch sizes at SGD's level"),)
 CAL9 = ("Calibration at ci (results/ci/calibration/; 9 reseeds and splits, the 10th run apart with --set "
         "seed_offset=10, README): ")
 _STOP_REASON = ("both runs stop at training loss < threshold, and their unfinished residuals r differ; to first "
@@ -388,6 +392,7 @@ register(Claim(
     checks=(checks.power_law_slope(
                 "slope", "dist_gd", x="width", per="depth", rows=_distance_rows("optimizer"), expected=-0.5,
                 tolerance=0.1, mode="below",
+                alternatives=((0.0, "SGD reaches another minimizer: its distance to GD's does not fall with m"),),
                 reason="Thm 4(a)/Thm 5 bound ‖f_SGD − f_GD‖ by O(m^-1/2): in the linearized model every split "
                        "reaches the same interpolant (all steps lie in the span of the training gradients), so the "
                        "distance is the nets' departure from linearity; an upper bound, a faster decay is consistent. "
@@ -395,7 +400,8 @@ register(Claim(
                        "−0.59) lie below −1/2 and ask for none: 0.1 leaves a slower pre-asymptotic decay room while "
                        "AdaGrad's ≈ 0 (the control) fails"),
             checks.statistic(
-                "gap-ratio", _gap_ratio, per="depth", expected=0.1, tolerance=0.0, mode="below",
+                "gap-ratio", _gap_ratio, per="depth", expected=0.1, tolerance=0.0, mode="below", spread="relative",
+                alternatives=((1.0, "SGD as far from GD's minimizer as AdaGrad is"),),
                 reason="001 Fig. 9: SGD lands far closer to the GD solution than AdaGrad, whose kernel JDJᵀ differs "
                        "from GD's at every width (Thm 3). " + CAL9 + "0.0023 ± 0.0003 (L = 2), 0.023 ± 0.002 (L = 3), "
                        "9/9; the rule's upper bounds 0.0032 and 0.028, far below 0.1"),
@@ -423,7 +429,7 @@ register(Claim(
     measure=compare_optimizers,
     checks=(checks.power_law_slope(
                 "slope", "dist_gd", x="width", per="depth", rows=_distance_rows("optimizer"), expected=0.0,
-                tolerance=0.25, mode="above",
+                tolerance=0.25, mode="above", alternatives=_TRACKS_GD,
                 reason="001 Thm 3: AdaGrad's limit is the kernel regression with JDJᵀ, not GD's Θ, so the distance "
                        "tends to a constant (slope → 0 from below as the O(m^-1/2) corrections fade); ≥ −0.25 rejects "
                        "the O(m^-1/2) decay of a minimizer that agrees with GD's, halfway between the two. Calibration "
@@ -431,11 +437,12 @@ register(Claim(
                        "tolerance is the theory's midpoint, as L = 3 is still at −0.38 at the ci widths)"),
             checks.power_law_slope(
                 "adam-slope", "dist_gd", x="width", per="depth", rows=_distance_rows("adam"), expected=0.0,
-                tolerance=0.25, mode="above",
+                tolerance=0.25, mode="above", alternatives=_TRACKS_GD,
                 reason="001 Fig. 3/9: Adam's normalized steps change the kernel as AdaGrad's do. Calibration at ci: "
                        "−0.019 ± 0.012, 10/10 (the rule: 0.056)"),
             checks.statistic(
-                "gap-ratio", _gap_ratio, per="depth", expected=10.0, tolerance=0.0, mode="above",
+                "gap-ratio", _gap_ratio, per="depth", expected=10.0, tolerance=0.0, mode="above", spread="relative",
+                alternatives=((1.0, "AdaGrad no further from GD's minimizer than SGD"),),
                 reason="001 Fig. 9: AdaGrad's gap stays far above SGD's, which falls like m^-1/2. Calibration at "
                        "ci: 461 ± 59, 10/10; the rule's lower bound 288, far above 10"),
             checks.statistic("stopping-term", _stop_share, per="depth", expected=0.0, tolerance=0.2, mode="below",
@@ -467,14 +474,14 @@ register(Claim(
     measure=compare_optimizers,
     checks=(checks.statistic(
                 "output-spread-ratio", _spread_ratio("spread_out"), per="depth", expected=10.0, tolerance=0.0,
-                mode="above",
+                mode="above", alternatives=_NO_BATCH_DEPENDENCE, spread="relative",
                 reason="Thm 4(b): AdaGrad's D accumulates the mini-batch gradients, so the limit changes with the "
                        "batches; SGD's spread is the O(m^-1/2) nonlinearity of sgd-equals-gd. " + CAL9 + "166 ± 30 "
                        "(L = 2), 22.0 ± 2.4 (L = 3), 9/9; the 99 % bounds (of the logarithm: a ratio is skewed) 92 and "
                        "16, above 10"),
             checks.statistic(
                 "loss-spread-ratio", _spread_ratio("spread_loss"), per="depth", expected=3.0, tolerance=0.0,
-                mode="above",
+                mode="above", alternatives=_NO_BATCH_DEPENDENCE, spread="relative",
                 reason="001 Fig. 4: the test loss moves with the split under AdaGrad and not under SGD. " + CAL9
                        + "219 ± 110 (L = 2), 32 ± 24 (L = 3), 9/9; a ratio of two noisy spreads is right-skewed, so "
                        "the 99 % bounds come from the logarithm: 32 and 3.8, above 3"),
@@ -541,12 +548,14 @@ register(Claim(
     measure=adagrad_one_point,
     checks=(checks.power_law_slope(
                 "slope", "err", x="width", rows=_closed_form_rows, expected=-0.5, tolerance=0.2, mode="below",
+                alternatives=((0.0, "Eq. 9 misses the net by O(1) at every width"),),
                 reason="the linearized AdaGrad run on one point is Eq. 9 exactly (ε aside), so what is left is the "
                        "net's departure from its linearization, O(m^-1/2) (001 Lemma 1; an upper bound). Calibration "
                        "at ci (10 reseeds and data points): −0.585 ± 0.096, 10/10; the 99 % rule asks for 0.20; the "
                        "gd-form control gives 0.015 ± 0.085, 3.7 SDs above the threshold −0.3"),
             checks.statistic(
-                "form-ratio", _closed_form_ratio, expected=0.1, tolerance=0.0, mode="below",
+                "form-ratio", _closed_form_ratio, expected=0.1, tolerance=0.0, mode="below", spread="relative",
+                alternatives=((1.0, "Eq. 9 no closer to the net than GD's kernel solution"),),
                 reason="Example 1: AdaGrad's limit is Eq. 9, not GD's kernel solution, which differs from it by "
                        "O(1) (form_gap); calibration at ci: 0.0037 ± 0.0033 (10/10), the control 663 ± 533"),
             checks.statistic(
@@ -607,7 +616,7 @@ register(Claim(
              help="the optimizers run from every initialization", kind="strs", choices=("gd", *CHOICES)),),
     measure=underparameterized_fits,
     checks=(checks.statistic(
-                "tolerance-ratio", _tolerance_ratio, expected=1.0, tolerance=0.0, mode="below",
+                "tolerance-ratio", _tolerance_ratio, expected=1.0, tolerance=0.0, mode="below", role="identity",
                 reason="001 App. A: with φ(X) of full column rank the loss is strictly convex, so every run that "
                        "reaches excess loss τ is within ‖φ(x)φ(X)⁺‖₂·√(2τ) of the unique minimizer (the bound is "
                        "exact: no tolerance); over-parameterized, the initialization's component outside φ(X)'s row "
