@@ -126,6 +126,10 @@ def _parser() -> _Parser:
                        description="Rebuild the summary DIR/README.md from the saved results without rerunning.")
     s.add_argument("dir", nargs="?", default=DEFAULT_OUT, metavar="DIR", help=f"results folder (default "
                    f"{DEFAULT_OUT})")
+    s.add_argument("--rejudge", metavar="PROFILE", choices=registry.PROFILES,
+                   help="first judge the saved baseline results of PROFILE again by the current declarations "
+                   "(bands, roles, alternatives, power), their measured values kept and nothing rerun; rewrites "
+                   "their result.json (each says so under 'rejudged')")
 
     s = sub.add_parser("compare", help="regressions from a baseline results folder to a new one",
                        description="List what got worse from BASELINE to NEW: missing results, status changes, "
@@ -545,6 +549,12 @@ def _cmd_report(args: argparse.Namespace) -> int:
     folder = Path(args.dir)
     if folder.is_dir():
         writable_folder(folder, "DIR")
+    if args.rejudge:
+        from .runner import rejudge_folder
+
+        for r in rejudge_folder(folder, args.rejudge):
+            control = f" [{r['control']}]" if r.get("control") else ""
+            print(f"{r['id']}{control}: {report.outcome_text(r)}")
     print(report.build(folder))
     return 0
 

@@ -517,3 +517,69 @@ def tasks_for(claims: Iterable[Claim], profile: str = registry.DEFAULT_PROFILE, 
         tasks += [Task(c, profile, per[c.id], ctrl.name) for c in claims for ctrl in c.controls
                   if only is None or ctrl.name in only]
     return tasks
+
+
+def rejudge(result: Mapping[str, Any], out: str | os.PathLike | None = None) -> dict[str, Any]:
+    """A saved result (a result.json dict) judged again by the current declarations, its measured values kept:
+    each check's expectation, band, role, spread, alternatives (and a control's landing) as the registry declares
+    them now at the result's parameters, its verdict, the status, the power (:func:`ntkbench.power.judge`, with the
+    calibration records of ``out`` and the committed baseline) and the outcome. Valid while the experiment did not
+    change since the run (versions.git); ``rejudged`` says so. A check the code no longer declares is dropped; one
+    it declares that the run lacks makes the rejudged result an error (it needs a rerun)."""
+    claim = registry.get(result["id"])
+    ctrl = _control(claim, result.get("control")) if result.get("control") else None
+    params = claim.resolve(result["profile"], {k: (tuple(v) if isinstance(v, list) else v)
+                                               for k, v in (result.get("params") or {}).items()})
+    measured = {c["name"]: c for c in result.get("checks") or []}
+    checks, missing = [], []
+    for exp in claim.expect(params):
+        old = measured.get(exp.name)
+        if old is None:
+            missing.append(exp.name)
+            continue
+        value = float(old["measured"]) if old.get("measured") is not None else math.nan
+        check = {"name": exp.name, "measured": value, "interval": old.get("interval", [math.nan, math.nan]),
+                 "expected": float(exp.expected), "tolerance": float(exp.tolerance), "mode": exp.mode,
+                 "role": exp.role, "passed": exp.passes(value), "reason": exp.reason, "method": old.get("method", ""),
+                 "spread": exp.spread, "alternatives": [{"value": a.value, "why": a.why} for a in exp.alternatives]}
+        if ctrl:
+            check["must_fail"] = exp.base in ctrl.fails
+            if exp.base in ctrl.lands:
+                landing = ctrl.lands[exp.base]
+                at = landing.at(params)
+                check.update(lands_at=at, lands_tolerance=landing.tolerance, lands_reason=landing.reason,
+                             landed=bool(abs(value - at) <= landing.tolerance))
+        checks.append(check)
+    new = {k: v for k, v in result.items() if not k.startswith("_")}
+    if result.get("status") == "error" or missing:
+        new.update(status="error", error=result.get("error") or f"rejudged: the code now declares {missing}, "
+                   "which this run did not measure: rerun it")
+    elif not all(c["passed"] for c in checks if c["role"] == "precondition"):
+        new["status"] = "invalid"
+    else:
+        new["status"] = "pass" if all(c["passed"] for c in checks if c["role"] != "precondition") else "fail"
+    if not ctrl:
+        folders = ([] if out is None else [Path(out)]) + [power.baseline_folder()]
+        power.judge(checks, power.find_record(claim.id, None, result["profile"], params, folders))
+    new.update(checks=checks, statement=claim.statement, control_why=ctrl.why if ctrl else "",
+               control_fails=list(ctrl.fails) if ctrl else [])
+    first = checks[0] if checks else {}
+    new.update(measured=first.get("measured", math.nan), interval=first.get("interval", [math.nan, math.nan]),
+               expected=first.get("expected", math.nan), tolerance=first.get("tolerance", math.nan))
+    new["outcome"] = outcome(new)
+    new["ok"] = new["outcome"] in ("as predicted", "not asserted")
+    new["rejudged"] = {"by": versions().get("git", ""), "note": "the values measured by this run (versions.git) "
+                       "judged again by the current declarations (bands, roles, alternatives, power); nothing "
+                       "was rerun"}
+    return new
+
+
+def rejudge_folder(out: str | os.PathLike, profile: str) -> list[dict[str, Any]]:
+    """:func:`rejudge` every baseline result.json of ``profile`` under ``out`` (variants are left alone), rewriting
+    each in place; returns the rejudged results."""
+    done = []
+    for r in store.load_results(out, profile):
+        new = rejudge(r, out)
+        store.atomic_write_text(Path(r["_path"]) / "result.json", store.to_json(new))
+        done.append(new)
+    return done

@@ -220,3 +220,23 @@ def test_recompute_rejudges_stored_values_under_the_current_declaration(monkeypa
     assert q["tolerance"] == 0.2 and q["pass_rate"] == pytest.approx(2 / 3) and new["pass_rate"] == pytest.approx(2 / 3)
     assert q["alternatives"][0]["value"] == -0.25 and "power" in q["alternatives"][0]
     assert new["recomputed"]["dropped"] == ["gone"] and new["params"] == {"k": 1}
+
+
+def test_rejudge_keeps_the_measured_values_and_applies_the_current_declaration(monkeypatch, tmp_path):
+    from ntkbench.runner import rejudge
+
+    check = checks.power_law_slope("slope", "y", x="x", expected=-0.5, tolerance=0.1, reason="r",
+                                   alternatives=((-0.25, "first order"),))
+    claim = _claim(check, controls=(Control("c", {"k": 2}, "why", fails=("slope",)),), cid="toy/rejudge")
+    monkeypatch.setitem(registry._REGISTRY, claim.id, claim)
+    saved = {"id": claim.id, "profile": "ci", "params": {"k": 1, "seed_offset": 0}, "status": "pass",
+             "asserted": True, "control": None,
+             "checks": [{"name": "slope", "measured": -0.65, "interval": [-0.7, -0.6], "expected": -0.5,
+                         "tolerance": 0.3, "mode": "within", "role": "science", "passed": True, "method": "m"}]}
+    new = rejudge(saved, tmp_path)
+    c = new["checks"][0]
+    assert c["measured"] == -0.65 and c["tolerance"] == 0.1 and c["passed"] is False
+    assert new["status"] == "fail" and new["outcome"] == "not as predicted" and "rejudged" in new
+    assert c["power_source"] == "the run's own 95 % interval" and c["alternatives"][0]["value"] == -0.25
+    gone = rejudge({**saved, "checks": []}, tmp_path)  # the code declares a check the run never measured
+    assert gone["status"] == "error" and "rerun" in gone["error"]
