@@ -67,6 +67,9 @@ def _expected(expected: Expected, value: Any, params: Mapping[str, Any]) -> floa
 NOISE_BAND = ("Tolerance: the noise band of the claim's calibration at ci (K = 10 reseeds of the initializations and "
               "the data split; results/ci/calibration/), never the offset from the theory: that offset is the bias, "
               "reported in standard errors with the power against each alternative in the record and the report.")
+#: the reason of a control's landing tolerance
+LANDING_BAND = ("the control's own noise band: a 99 % prediction interval for one run from its calibration at ci (K = "
+                "10 reseeds; results/ci/calibration/)")
 #: the reason of a one-sided threshold that lies between the theory's values and the alternative's
 THRESHOLD = ("The bound lies between the claim's calibrated values and the alternative; the power against the "
              "alternative, at the calibrated spread, is in the record (results/ci/calibration/) and the report.")

@@ -181,6 +181,7 @@ class Divergence:
     n: np.ndarray  # the fitted N
     excess: np.ndarray  # ‖f‖_N − ‖f‖_∞ there
     method: str
+    at_edge: bool = False  # the fitted N* sits on an end of the bracket (n_lo, n_hi]: not located by the fit
 
 
 def divergence(d: pd.DataFrame, column: str = "norm") -> Divergence | str:
@@ -192,9 +193,9 @@ def divergence(d: pd.DataFrame, column: str = "norm") -> Divergence | str:
       ``located``, not here: 004 §6's argument is about nets that reach zero loss); ‖f‖_∞: the mean at the widest
       swept N (≥ 10 N*);
     * window: every swept N from N* (the first with ≥ half the members fitted) to below the widest;
-    * N* free between the last swept N where no member fitted and the 50 % point (the mean over fitted members
-      diverges where the first of them fit, not where half of them do: members fit at their own N*; 004 Fig. 7B
-      tunes N* the same way, "to obtain straight curves");
+    * N* free inside the data's own bracket (n_lo, n_hi] (004 §1.1: the smallest N at which the training set is
+      fitted, read per ensemble by :func:`locate`); a fit whose N* lands on an end of that bracket is not a
+      location of the divergence (:func:`n_star_inside` makes the run invalid);
     * least squares on log of the per-N mean excess (:func:`ntkbench.fit.critical`; a Wald interval: one mean per N).
 
     Returns a string saying why when the sweep does not allow the fit or the norm does not exceed its plateau."""
@@ -211,11 +212,24 @@ def divergence(d: pd.DataFrame, column: str = "norm") -> Divergence | str:
         return f"‖f‖ does not exceed its plateau {plateau:.3g} at N = {low}: no divergence to fit"
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        r = fit.critical(excess.index.to_numpy(float), excess.to_numpy(float), x_c_bounds=(j.n_none, j.n_hi))
-    edge = " (at the edge of its window)" if any("edge" in str(w.message) for w in caught) else ""
+        r = fit.critical(excess.index.to_numpy(float), excess.to_numpy(float), x_c_bounds=(j.n_lo, j.n_hi))
+    edge = any("edge" in str(w.message) for w in caught)
     return Divergence(r.exponent, r.ci, r.params["x_c"], r.params["A"], plateau, excess.index.to_numpy(float),
                       excess.to_numpy(float),
-                      f"{r.method}; N* = {r.params['x_c']:.4g}{edge}, plateau ‖f‖_∞ = {plateau:.3g} at N = {n_max:g}")
+                      f"{r.method}; N* = {r.params['x_c']:.4g}{' (at an end of its bracket)' if edge else ''}, "
+                      f"plateau ‖f‖_∞ = {plateau:.3g} at N = {n_max:g}", edge)
+
+
+def n_star_inside(d: pd.DataFrame, params: Mapping[str, Any]) -> Measurement:
+    """Precondition of the divergence's fit: 0 when the fitted N* lies strictly inside the data's bracket (n_lo,
+    n_hi], 1 when it sits on an end (the fit would put the singularity where the data say it is not, e.g. where no
+    member fits) or no fit was possible."""
+    r = divergence(d)
+    if isinstance(r, str):
+        return Measurement(1.0, method=r)
+    j = locate(d, FRACTION)
+    where = f"fitted N* = {r.n_star:.4g}, bracket ({j.n_lo:g}, {j.n_hi:g}]"
+    return Measurement(float(r.at_edge), method=where + (": on an end, not located by the fit" if r.at_edge else ""))
 
 
 def _times(params: Mapping[str, Any]) -> list[int]:
@@ -390,6 +404,12 @@ register(Claim(
     params=_params(),
     measure=jamming_point,
     checks=(_LOCATED,
+            checks.statistic(
+                "n-star", n_star_inside, expected=0.0, tolerance=0.0, mode="below", role="precondition",
+                reason="004 §1.1 defines N* by the data (the smallest N at which the training set is fitted); a "
+                       "critical fit whose N* sits on an end of that bracket has not located the divergence there "
+                       "(with the bracket as its window it would put N* where no member fits): invalid, never a "
+                       "pass or a fail"),
             checks.statistic(
                 "alpha", _alpha, expected=1.0, tolerance=0.47,
                 alternatives=((0.0, "no divergence: the fitted nets' norm stays bounded at N*"),),
