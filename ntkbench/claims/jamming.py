@@ -138,6 +138,10 @@ FRACTION = 0.5
 PLATEAU_FACTOR = 10
 #: the fit of the divergence needs this many swept N between N* and the plateau
 MIN_FIT_WIDTHS = 3
+#: the sweep starts at N*/LOW_FACTOR or below, so that the test error's rise towards the cusp is in it
+LOW_FACTOR = 4
+#: the rise to the peak must exceed this many standard errors (one-sided: a flat curve passes ≤ 0.13 % of the time)
+RISE_Z = 3.0
 
 
 def _fitted(d: pd.DataFrame) -> pd.DataFrame:
@@ -153,7 +157,10 @@ def _unmet(d: pd.DataFrame) -> tuple[Jamming, list[str]]:
     if not np.isfinite(j.n_none):
         out.append("every swept N has a fitted member, so the first nets' fit (the lower end of N*'s window) is "
                    "not in the sweep: start it lower")
-    n_max = float(d["n_params"].max())
+    n_min, n_max = float(d["n_params"].min()), float(d["n_params"].max())
+    if n_min > j.n_hi / LOW_FACTOR:
+        out.append(f"the smallest swept N = {n_min:g} is > N*/{LOW_FACTOR} ({j.n_hi / LOW_FACTOR:g}): the rise to the "
+                   "cusp is not in the sweep: start it lower")
     if n_max < PLATEAU_FACTOR * j.n_hi:
         out.append(f"the widest N = {n_max:g} is < {PLATEAU_FACTOR} N* ({PLATEAU_FACTOR * j.n_hi:g}): no plateau")
     window = _fitted(d)[lambda r: (r["n_params"] >= j.n_hi) & (r["n_params"] < n_max)]["n_params"].nunique()
@@ -164,7 +171,8 @@ def _unmet(d: pd.DataFrame) -> tuple[Jamming, list[str]]:
 
 def located(d: pd.DataFrame, params: Mapping[str, Any]) -> Measurement:
     """Precondition: the number of unmet conditions of the sweep (N* bracketed; a swept N where no member fits; a
-    plateau ≥ 10 N*; ≥ 3 swept N between them), with the fitted members and unsatisfied patterns per N."""
+    start ≤ N*/4; a plateau ≥ 10 N*; ≥ 3 swept N between them), with the fitted members and unsatisfied patterns
+    per N."""
     j, unmet = _unmet(d)
     return Measurement(float(len(unmet)), method="; ".join(unmet + [j.text()]))
 
@@ -280,6 +288,30 @@ def _peak(d: pd.DataFrame, params: Mapping[str, Any]) -> Measurement:
                                                           f"{trail}")
 
 
+def _rise(d: pd.DataFrame, params: Mapping[str, Any]) -> Measurement:
+    """The rise of the mean test error (over the members) to its peak near N* (the largest over N in [n_none,
+    2 N*]) from its lowest value at a smaller swept N, in standard errors of the difference (each mean's SE from the
+    members' spread): 004 Fig. 2A's cusp is a maximum, not the end of a decreasing curve. 0 when the peak is at
+    the smallest swept N (nothing below it: a monotone curve)."""
+    j = locate(d, FRACTION)
+    if not j.bracketed:
+        return Measurement(math.nan, method="not measured: " + j.text())
+    g = d.groupby("n_params")["test_err"].agg(["mean", "std", "size"])
+    g["se"] = g["std"] / np.sqrt(g["size"])
+    lo = j.n_none if np.isfinite(j.n_none) else float(g.index.min())
+    near = g[(g.index >= lo) & (g.index <= 2 * j.n_hi)]
+    n_peak = float(near["mean"].idxmax())
+    below = g[g.index < n_peak]
+    if below.empty:
+        return Measurement(0.0, method=f"the peak N = {n_peak:g} is the smallest swept N: no rise")
+    n_low = float(below["mean"].idxmin())
+    diff = float(g.loc[n_peak, "mean"] - g.loc[n_low, "mean"])
+    se = float(math.hypot(g.loc[n_peak, "se"], g.loc[n_low, "se"]))
+    z = diff / se if se > 0 else math.copysign(math.inf, diff) if diff else 0.0
+    return Measurement(z, method=f"test error {g.loc[n_peak, 'mean']:.4f} at the peak N = {n_peak:g} against "
+                                 f"{g.loc[n_low, 'mean']:.4f} at N = {n_low:g} below it: rise {diff:+.4f} = {z:.2f} SE")
+
+
 def _flatness(d: pd.DataFrame, params: Mapping[str, Any]) -> Measurement:
     """The slope of the ensemble-averaged output's test error against log N over N ≥ N*, divided by the slope of
     the single nets' mean test error (least squares over the same N): 0 for a flat ensemble curve, 1 when
@@ -372,8 +404,8 @@ def _params() -> tuple[Param, ...]:
     setup = tuple(dataclasses.replace(p, help="step cap: a member still above zero loss there is jammed (below "
                                               "N*) or trapped (above: counted)") if p.name == "max_steps" else p
                   for p in setup)
-    return setup + P.width_axis(((2, 4, 16), (4, 5, 6, 7, 8, 9, 10, 12, 16, 24, 48),
-                                 (3, 4, 5, 6, 7, 8, 9, 10, 12, 14, 16, 20, 24, 32, 48, 64))) + (
+    return setup + P.width_axis(((2, 4, 16), (2, 3, 4, 5, 6, 7, 8, 9, 10, 12, 16, 24, 48),
+                                 (2, 3, 4, 5, 6, 7, 8, 9, 10, 12, 14, 16, 20, 24, 32, 48, 64))) + (
         Param("times", (100, 600), (300, 1000, 3000, 10000), (1000, 3000, 10000, 30000, 100000),
               help="training times t at which ‖f‖ is recorded (004 Fig. 7B), ≤ max_steps", kind="ints", low=0),
         Param("fixed_norm", 0.0, 0.0, 0.0, help="λ > 0 trains λ f/‖f‖_train: the norm on the training inputs held "
@@ -447,6 +479,13 @@ register(Claim(
                                      "one octave below N*)"),),
                 reason="004 Sect. 2, 6: the norm's divergence at N* makes the decision boundary fluctuate most there, "
                        "so the error peaks at N*, located to one sweep step (≈ 20 % at ci). " + checks.NOISE_BAND),
+            checks.statistic(
+                "rise", _rise, expected=RISE_Z, tolerance=0.0, mode="above",
+                alternatives=((0.0, "a monotone test error: no rise to a peak near N*"),),
+                reason="004 Sect. 2, Fig. 2A: below N* the nets cannot fit and their error falls with N; at N* the "
+                       "norm's divergence makes the boundary fluctuate most, so the error rises again to a cusp. "
+                       "The rise is in standard errors of the two means: ≥ 3 rejects a flat or falling curve "
+                       "(z ≈ N(0, 1) or below) with ≥ 99.8 %, the selection of the lowest point aside"),
             checks.statistic(
                 "flatness", _flatness, expected=0.0, tolerance=0.44,
                 alternatives=((1.0, "averaging removes nothing: the ensemble's curve falls like the single nets'"),),
