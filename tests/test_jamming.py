@@ -69,7 +69,7 @@ def test_locate_brackets_n_star_by_the_fitted_fraction():
     assert below.n_none == 50 and above.n_none != above.n_none  # NaN: every swept N has a fitted member
 
 
-def _sweep(law, *, n=(60, 80, 100, 120, 150, 200, 300, 500, 2000), fitted=None, members=4, times=()):
+def _sweep(law, *, n=(20, 60, 80, 100, 120, 150, 200, 300, 500, 2000), fitted=None, members=4, times=()):
     """Synthetic sweep rows: ``law(N, member)`` the norm of a fitted member; ``fitted`` {N: count} (default: none
     fitted below 100, all from 100); the test error falls as 0.1 + N^-1/2 beyond its peak at 100; the ensemble's
     is 0.1 + 0.1·(single − 0.1)."""
@@ -87,7 +87,7 @@ def _sweep(law, *, n=(60, 80, 100, 120, 150, 200, 300, 500, 2000), fitted=None, 
 
 def test_divergence_recovers_a_known_law_and_needs_its_window():
     # ‖f‖ = 3 + 40 (N − 90)^-1 exactly; N* = 90 lies between the last N with no member fitted (80) and N* = 100
-    d = _sweep(lambda n, i: 3 + 40 / (n - 90), n=(60, 80, 100, 120, 150, 200, 300, 500, 1100))
+    d = _sweep(lambda n, i: 3 + 40 / (n - 90), n=(20, 60, 80, 100, 120, 150, 200, 300, 500, 1100))
     d.loc[d["n_params"] == 1100, "norm"] = 3.0  # the plateau
     r = jamming.divergence(d)
     assert isinstance(r, jamming.Divergence)
@@ -101,19 +101,19 @@ def test_divergence_recovers_a_known_law_and_needs_its_window():
     # no plateau 10 N* above, or no N without fitted members: not fitted, and the precondition says why
     short = d[d["n_params"] <= 500]
     assert "no plateau" in jamming.divergence(short) and jamming.located(short, {}).value == 1
-    early = _sweep(lambda n, i: 3 + 40 / (n - 90), n=(60, 80, 100, 120, 150, 200, 300, 500, 1100),
-                   fitted={60: 1, 80: 1})  # a member fits at every N: where the first nets fit is not swept
+    early = _sweep(lambda n, i: 3 + 40 / (n - 90), n=(20, 60, 80, 100, 120, 150, 200, 300, 500, 1100),
+                   fitted={20: 1, 60: 1, 80: 1})  # a member fits at every N: where the first nets fit is not swept
     assert "start it lower" in jamming.divergence(early) and jamming.located(early, {}).value == 1
     stuck = d.assign(converged=d["converged"] & (d["n_params"] < 1100))  # the widest nets trapped: no plateau,
     assert "ends below N*" in jamming.divergence(stuck) and jamming.located(stuck, {}).value == 1  # no bracket
-    flat = _sweep(lambda n, i: 3.0, n=(60, 80, 100, 120, 150, 200, 300, 500, 1100))
+    flat = _sweep(lambda n, i: 3.0, n=(20, 60, 80, 100, 120, 150, 200, 300, 500, 1100))
     assert "does not exceed its plateau" in jamming.divergence(flat)
     m = jamming._alpha(flat, {"times": ()})
     assert math.isnan(m.value) and "no divergence" in m.method
 
 
 def test_alpha_fits_every_training_time_and_blow_up_reads_n_star():
-    d = _sweep(lambda n, i: 3 + 40 / (n - 90), n=(60, 80, 100, 120, 150, 200, 300, 500, 1100), times=(10, 100))
+    d = _sweep(lambda n, i: 3 + 40 / (n - 90), n=(20, 60, 80, 100, 120, 150, 200, 300, 500, 1100), times=(10, 100))
     d.loc[d["n_params"] == 1100, ["norm", "norm_t10", "norm_t100"]] = 3.0
     m = jamming._alpha(d, {"times": (100, 10)})
     assert m.value == pytest.approx(1.0, abs=1e-6) and m.line.exponent == pytest.approx(-1.0, abs=1e-6)
@@ -141,3 +141,33 @@ def test_peak_leaves_out_the_nets_below_the_first_fit():
     d = _sweep(lambda n, i: 3.0)
     d.loc[d["n_params"] == 60, "test_err"] = 0.5  # N = 60 < n_none = 80: capacity-limited, not the cusp
     assert jamming._peak(d, {}).value == 0
+
+
+def test_a_sweep_that_starts_above_a_quarter_of_n_star_is_not_located():
+    d = _sweep(lambda n, i: 3 + 40 / (n - 90), n=(60, 80, 100, 120, 150, 200, 300, 500, 1100))
+    d.loc[d["n_params"] == 1100, "norm"] = 3.0
+    m = jamming.located(d, {})
+    assert m.value == 1 and "N*/4" in m.method
+
+
+def test_the_fitted_n_star_must_lie_inside_the_datas_bracket():
+    # under the theory: ‖f‖ − ‖f‖_∞ = 40 (N − 90)^-1 with N* = 90 inside the bracket (80, 100]
+    inside = _sweep(lambda n, i: 3 + 40 / (n - 90), n=(20, 60, 80, 100, 120, 150, 200, 300, 500, 1100))
+    inside.loc[inside["n_params"] == 1100, "norm"] = 3.0
+    assert jamming.n_star_inside(inside, {}).value == 0
+    # a divergence whose singularity lies far below the bracket (N = 30, where no member fits): the fit would put N*
+    # on the bracket's end, which is not a location: invalid
+    outside = _sweep(lambda n, i: 3 + 400 / (n - 30), n=(20, 60, 80, 100, 120, 150, 200, 300, 500, 1100))
+    outside.loc[outside["n_params"] == 1100, "norm"] = 3.0
+    m = jamming.n_star_inside(outside, {})
+    assert m.value == 1 and "on an end" in m.method
+
+
+def test_rise_tells_a_cusp_from_a_monotone_curve():
+    cusp = _sweep(lambda n, i: 3.0)  # the error rises 0.1 + 0.1 N/100 to its peak at N* = 100, member SD 0.0013
+    z = jamming._rise(cusp, {})
+    assert z.value > jamming.RISE_Z and "at the peak N = 100" in z.method
+    falling = cusp.assign(test_err=0.3 - cusp["n_params"] * 1e-4 + 0.001 * (cusp["seed"] - 1.5))
+    assert jamming._rise(falling, {}).value < 0  # the lowest point below the peak is above it: no rise
+    flat_start = cusp[cusp["n_params"] >= 80].assign(test_err=lambda r: 0.3 - r["n_params"] * 1e-4)
+    assert jamming._rise(flat_start, {}).value == 0  # the peak is the smallest swept N: nothing below it

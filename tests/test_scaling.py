@@ -136,3 +136,37 @@ def test_converged_reports_a_zero_threshold_as_training_to_exactly_zero():
     assert m.value == 1 and "exactly 0" in m.method and "0.25" in m.method and "1/2 trained" in m.method
     groups = pd.concat([d, pd.DataFrame({"n": [4], "test_err": [0.1]})], ignore_index=True)  # a summary row
     assert "1/2 trained" in checks.converged().fit(groups, {})["not-converged"].method
+
+
+def _kernel_rows(change_exponent: float, widths=(64, 128, 256, 512), members=16, seed=0) -> pd.DataFrame:
+    """Synthetic rows of the kernel's change ΔΘ/Θ = 100 h^p (1.6 at h = 64 under p = −1), member noise 1 %."""
+    rng = np.random.default_rng(seed)
+    return pd.DataFrame([{"width": h, "seed": s, "kernel_change": 100 * h ** change_exponent *
+                          math.exp(0.01 * rng.standard_normal())} for h in widths for s in range(members)])
+
+
+def test_the_kernel_change_is_fitted_over_its_lazy_range():
+    d = _kernel_rows(-1.0)
+    kept = sorted(scaling.lazy_rows(d, {"lazy_change": 0.5})["width"].unique())
+    assert kept == [256, 512]  # ΔΘ/Θ = 1.6, 0.78 at h = 64, 128: not lazy
+    assert sorted(scaling.lazy_rows(d, {"lazy_change": 1e-6})["width"].unique()) == [256, 512]  # the two widest
+
+
+@pytest.mark.parametrize(("exponent", "passes"), [(-1.0, True), (-0.5, False), (0.0, False)])
+def test_change_slope_passes_under_the_theory_and_fails_under_its_alternatives(exponent, passes):
+    claim = get("scaling/ntk-fluctuations")
+    params = claim.resolve("ci")
+    check = next(c for c in claim.checks if [e.name for e in c.expect(params)] == ["change-slope"])  # the registered
+    expect = check.expect(params)[0]
+    values = [check.fit(_kernel_rows(exponent, seed=s), params)["change-slope"].value for s in range(10)]
+    assert all(expect.passes(v) for v in values) if passes else not any(expect.passes(v) for v in values)
+
+
+def test_one_hidden_layer_lands_at_its_own_exponent():
+    claim = get("scaling/output-fluctuations")
+    control = next(k for k in claim.controls if k.name == "one-hidden-layer")
+    params = claim.resolve("ci", control.overrides)
+    at = control.lands["slope"].at(params)
+    assert at == pytest.approx(-0.5, abs=0.02) and at == pytest.approx(scaling.shallow_exponent(params))
+    deep = next(e for e in claim.expect(params) if e.name == "slope")  # judged by the deep net's exponent
+    assert not deep.passes(at) and deep.expected == pytest.approx(-0.27, abs=0.02)

