@@ -413,14 +413,49 @@ def _expected(claim, r: Row | None) -> str:
     """The catalogue's expectation, then the checks the registered claim asserts at ``ci`` (science checks, then
     preconditions, whose failure makes a run ``invalid``)."""
     parts = [f"catalogue: {r.expected}"] if r is not None else []
-    expects = claim.expect(claim.resolve("ci"))
-    science = [e for e in expects if getattr(e, "role", "science") != "precondition"]
-    pre = [e for e in expects if getattr(e, "role", "science") == "precondition"]
+    params = claim.resolve("ci")
+    expects = claim.expect(params)
+    science = [e for e in expects if e.role == "science"]
+    identities = [e for e in expects if e.role == "identity"]
+    pre = [e for e in expects if e.role == "precondition"]
+    record = _calibration(claim, params)
     if science:
-        parts.append("at `ci`: " + "; ".join(f"`{e.name}` {e.describe()}" for e in science))
+        parts.append("at `ci`: " + "; ".join(f"`{e.name}` {e.describe()}{_rules_out(e, record)}" for e in science))
+    if identities:
+        parts.append("identities (true for any network; they test the engine): "
+                     + "; ".join(f"`{e.name}` {e.describe()}" for e in identities))
     if pre:
         parts.append("preconditions: " + "; ".join(f"`{e.name}` {e.describe()}" for e in pre))
     return "<br>".join(_cell(p) for p in parts)
+
+
+def _calibration(claim, params) -> dict:
+    """The claim's committed ci calibration record at these parameters ({} when there is none)."""
+    from . import power
+
+    return power.find_record(claim.id, None, "ci", params, [power.baseline_folder()]) or {}
+
+
+def _percent(p: float) -> str:
+    from .report import power_percent
+
+    return power_percent(p)
+
+
+def _rules_out(expect, record) -> str:
+    """`` (rules out −0.25: power 55 %, 0: 100 %)``: each alternative with its power in the ci calibration record
+    (the noise of K reseeds), or "not calibrated"."""
+    if not expect.alternatives:
+        return ""
+    q = (record.get("quantities") or {}).get(expect.name) or {}
+    measured = {a.get("value"): a.get("power") for a in q.get("alternatives") or () if "power" in a}
+    items = []
+    for a in expect.alternatives:
+        p = measured.get(a.value)
+        items.append(f"{a.value:g}: " + ("not calibrated" if p is None else f"power {_percent(p)}"
+                                          + ("" if p >= 0.99 else " — not discriminating")))
+    biased = " — **biased**" if q.get("biased") else ""
+    return f" (rules out {', '.join(items)}{biased})"
 
 
 def _controls(claim) -> str:
@@ -430,6 +465,8 @@ def _controls(claim) -> str:
     for k in claim.controls:
         fails = tuple(getattr(k, "fails", ()))
         must = f" (must fail: {', '.join(f'`{f}`' for f in fails)})" if fails else ""
+        for name, landing in k.lands.items():
+            must += f" (`{name}` lands at {landing.at(claim.resolve('ci', k.overrides)):.3g} ± {landing.tolerance:g})"
         items.append(_cell(f"`{k.name}`{must}: {k.why}"))
     return "<br>".join(items)
 

@@ -79,6 +79,13 @@ def expectation(check: Mapping[str, Any]) -> str:
     return f"{fmt(e)} ± {fmt(t)}"
 
 
+def power_percent(p: float) -> str:
+    """A power as a percentage, rounded down below the 99 % goal (98.6 %, never a misleading "99 %")."""
+    if p >= 0.99:
+        return f"{100 * p:.0f} %"
+    return f"{math.floor(1000 * p) / 10:.1f} %"
+
+
 def rules_out(check: Mapping[str, Any]) -> str:
     """``; rules out −0.269 (power 55 %, not discriminating: ×2.6 the data), 0 (power 100 %)``: the alternatives of
     a science check with their power (:mod:`ntkbench.power`), and its bias when a calibration measured one."""
@@ -86,7 +93,7 @@ def rules_out(check: Mapping[str, Any]) -> str:
     for a in check.get("alternatives") or ():
         text = fmt(a.get("value"))
         if _finite(a.get("power")):
-            text += f" (power {100 * a['power']:.0f} %"
+            text += f" (power {power_percent(a['power'])}"
             if a["power"] < 0.99:
                 cost = a.get("cost_factor")
                 text += ", not discriminating" + (f": ×{fmt(cost, 2)} the data" if _finite(cost) else "")

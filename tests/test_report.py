@@ -436,3 +436,22 @@ def test_regression_is_frozen():
     with pytest.raises(AttributeError):
         reg.kind = "status"  # type: ignore[misc]
     assert str(reg) == "a/b: missing: gone"
+
+
+def test_the_summary_counts_weak_checks_and_lists_identities_apart(tmp_path):
+    out = tmp_path / "power"
+    weak = {**_check("slope", -0.5, -0.5, 0.2), "role": "science", "discriminating": False, "power": 0.55,
+            "alternatives": [{"value": -0.25, "why": "first order", "power": 0.55, "cost_factor": 2.6}]}
+    strong = {**_check("slope", -0.5, -0.5, 0.2), "role": "science", "discriminating": True, "power": 1.0,
+              "biased": True, "bias_se": 4.2, "alternatives": [{"value": 0.0, "why": "none", "power": 1.0}]}
+    identity = {**_check("zero", 0.0, 0.0, 1e-12, mode="below"), "role": "identity"}
+    _write(out, "fam/weak", "pass", [weak])
+    _write(out, "fam/strong", "pass", [strong, identity])
+    text = report.build(out).read_text(encoding="utf-8")
+    assert "**1 pass / 1 not discriminating / 0 fail / 0 invalid / 0 error**" in text
+    assert "science checks 2/2 passed, 1 not discriminating, 1 biased; identities 1/1 held" in text
+    assert "### Identities" in text and "| fam/strong | zero |" in text
+    assert "rules out -0.25 (power 55.0 %, not discriminating: ×2.6 the data)" in text
+    assert "**biased** (4.2 SE)" in text
+    assert report.outcome_text(json.loads((store.claim_dir(out, "ci", "fam/weak") / "result.json").read_text())) \
+        == "NOT DISCRIMINATING (slope)"
