@@ -344,6 +344,24 @@ def load_cached(run: ClaimRun, cache: str | os.PathLike | None) -> list[int]:
     return todo
 
 
+def judge_check(exp: registry.Expect, value: float, interval: list[float], method: str, ctrl: Control | None,
+                params: Mapping[str, Any]) -> dict[str, Any]:
+    """A result's check dict: the measured ``value`` judged by its expectation ``exp`` (and, for a control, whether
+    the check must fail and where it must land)."""
+    check = {"name": exp.name, "measured": value, "interval": interval, "expected": float(exp.expected),
+             "tolerance": float(exp.tolerance), "mode": exp.mode, "role": exp.role, "passed": exp.passes(value),
+             "reason": exp.reason, "method": method, "spread": exp.spread,
+             "alternatives": [{"value": a.value, "why": a.why} for a in exp.alternatives]}
+    if ctrl:
+        check["must_fail"] = exp.base in ctrl.fails
+        if exp.base in ctrl.lands:
+            landing = ctrl.lands[exp.base]
+            at = landing.at(params)
+            check.update(lands_at=at, lands_tolerance=landing.tolerance, lands_reason=landing.reason,
+                         landed=bool(abs(value - at) <= landing.tolerance))
+    return check
+
+
 def finish_run(run: ClaimRun, out: str | os.PathLike | None = None) -> Result:
     """The fit, the verdict, the figure and (with ``out``) the files of a run whose points are all in (or that
     erred): ``result.json``, ``data.csv`` and ``figure.png`` under :func:`store.claim_dir`, a run with overrides or
@@ -361,19 +379,8 @@ def finish_run(run: ClaimRun, out: str | os.PathLike | None = None) -> Result:
                 if exp.name not in meas:
                     raise KeyError(f"the fit of {claim.id!r} returned no measurement {exp.name!r}")
                 m = meas[exp.name]
-                check = {"name": exp.name, "measured": float(m.value), "interval": [float(v) for v in m.interval],
-                         "expected": float(exp.expected), "tolerance": float(exp.tolerance), "mode": exp.mode,
-                         "role": exp.role, "passed": exp.passes(float(m.value)), "reason": exp.reason,
-                         "method": m.method, "spread": exp.spread,
-                         "alternatives": [{"value": a.value, "why": a.why} for a in exp.alternatives]}
-                if ctrl:
-                    check["must_fail"] = exp.base in ctrl.fails
-                    if exp.base in ctrl.lands:
-                        landing = ctrl.lands[exp.base]
-                        at = landing.at(params)
-                        check.update(lands_at=at, lands_tolerance=landing.tolerance, lands_reason=landing.reason,
-                                     landed=bool(abs(float(m.value) - at) <= landing.tolerance))
-                checks.append(check)
+                checks.append(judge_check(exp, float(m.value), [float(v) for v in m.interval], m.method, ctrl,
+                                          params))
             if not all(c["passed"] for c in checks if c["role"] == "precondition"):
                 status = "invalid"
             elif raised:  # a science check could not be fitted although the experiment ran as designed
@@ -538,18 +545,8 @@ def rejudge(result: Mapping[str, Any], out: str | os.PathLike | None = None) -> 
             missing.append(exp.name)
             continue
         value = float(old["measured"]) if old.get("measured") is not None else math.nan
-        check = {"name": exp.name, "measured": value, "interval": old.get("interval", [math.nan, math.nan]),
-                 "expected": float(exp.expected), "tolerance": float(exp.tolerance), "mode": exp.mode,
-                 "role": exp.role, "passed": exp.passes(value), "reason": exp.reason, "method": old.get("method", ""),
-                 "spread": exp.spread, "alternatives": [{"value": a.value, "why": a.why} for a in exp.alternatives]}
-        if ctrl:
-            check["must_fail"] = exp.base in ctrl.fails
-            if exp.base in ctrl.lands:
-                landing = ctrl.lands[exp.base]
-                at = landing.at(params)
-                check.update(lands_at=at, lands_tolerance=landing.tolerance, lands_reason=landing.reason,
-                             landed=bool(abs(value - at) <= landing.tolerance))
-        checks.append(check)
+        checks.append(judge_check(exp, value, old.get("interval", [math.nan, math.nan]), old.get("method", ""), ctrl,
+                                  params))
     new = {k: v for k, v in result.items() if not k.startswith("_")}
     if result.get("status") == "error" or missing:
         new.update(status="error", error=result.get("error") or f"rejudged: the code now declares {missing}, "
