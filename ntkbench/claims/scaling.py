@@ -573,22 +573,24 @@ register(Claim(
        INDEPENDENT),
     measure=ensemble_groups,
     checks=(checks.statistic(
-                "error-exponent", _ensemble_exponent, expected=-1.0, tolerance=0.42,
+                "error-exponent", _ensemble_exponent, expected=-1.0, tolerance=0.45,
                 alternatives=((-0.5, "a boundary bias: ε^n − ε̄ ∝ δ_n ∝ n^-1/2 (004 Eq. 3 without Eq. 4)"),
                               (0.0, "averaging does not lower the error")),
                 reason="004 Eq. 3–4: f̄'s boundary is optimal to first order, so the error grows with the square of "
                        "the boundary's displacement, ε^n − ε̄ ~ δ² ~ 1/n (a boundary bias would give n^-1/2, just "
-                       "outside). 256 members at ci: with 128 its power against n^-1/2 was 74 % (calibration, "
-                       "cost factor 2). " + checks.NOISE_BAND),
+                       "outside). At ci its spread over reseeds did not shrink from 128 members to 256 (0.12 → "
+                       "0.13): it is the data split's and the test set's, not the members'. " + checks.NOISE_BAND),
             checks.statistic(
-                "error-vs-delta2", _error_vs_delta2, expected=1.0, tolerance=0.3,
+                "error-vs-delta2", _error_vs_delta2, expected=1.0, tolerance=0.41,
                 alternatives=((0.5, "first order: ε^n − ε̄ ∝ δ_n (004 Eq. 3 without Eq. 4)"),),
                 reason="004 Fig. 4 right, Eq. 4: ε^n − ε̄ ~ δ_n², a slope of 1 against δ², 1/2 if the error grew "
                        "with the displacement itself. " + checks.NOISE_BAND),
             checks.statistic(
-                "delta-exponent", _delta_exponent, expected=-0.5, tolerance=0.051, role="identity",
-                reason="004 Sect. 4: the n-average of independent members fluctuates like n^-1/2 (central limit) "
-                       "while ‖∇f^n‖ tends to a constant. " + checks.NOISE_BAND),
+                "delta-exponent", _delta_exponent, expected=-0.5, tolerance=0.037,
+                alternatives=((0.0, "averaging does not move the boundary towards f̄'s"),),
+                reason="004 Sect. 4: the n-average of independent members fluctuates like n^-1/2 (the central limit, "
+                       "an identity for ‖f^n − f̄‖) while ‖∇f^n‖ tends to a constant (the part that is science: "
+                       "the gradient of the average may itself fall with n). " + checks.NOISE_BAND),
             checks.converged()),
     controls=(Control("copies", {"independent": False},
                       "copies of one net: averaging removes no fluctuation, so neither ε^n nor δ_n falls with n "
