@@ -494,6 +494,9 @@ def _calibration_lines(cal: Mapping[str, Any], out: Path, profile: str) -> list[
         extra = ""
         if report._finite(q.get("bias_se")):
             extra += f", bias {f(q['bias_se'], 2)} SE" + (" (BIASED)" if q.get("biased") else "")
+        if "lands_at" in q:
+            extra += (f", lands at {f(q['lands_at'])} ± {f(q.get('lands_tolerance'))} in "
+                      f"{report.percent(q.get('landed_rate'))}, bias {f(q.get('landing_bias_se'), 2)} SE")
         for a in q.get("alternatives") or ():
             if "power" in a:
                 extra += f", power vs {f(a['value'])} {report.percent(a['power'])}" + (

@@ -521,6 +521,9 @@ def _calibration_section(out: Path, calibrations: Mapping) -> list[str]:
                                + ("" if not _finite(a.get("power")) or a["power"] >= 0.99
                                   else f" (×{fmt(a.get('cost_factor'), 2)})")
                                for a in q.get("alternatives") or () if "power" in a)
+            if "lands_at" in q:
+                powers = (f"lands at {fmt(q['lands_at'])} ± {fmt(q.get('lands_tolerance'))}: "
+                          f"{percent(q.get('landed_rate'))}, bias {fmt(q.get('landing_bias_se'), 2)} SE")
             rows.append([*head, name + ("" if q.get("role", "science") == "science" else f" ({q.get('role')})"),
                          f"{fmt(q.get('mean'))} ± {fmt(q.get('sd'))}", percent(q.get("pass_rate")),
                          fmt(q.get("tolerance")), fmt(q.get("suggested_tolerance")), bias, powers])
@@ -529,7 +532,7 @@ def _calibration_section(out: Path, calibrations: Mapping) -> list[str]:
             rows.append([cid, ctrl or "", f"[{percent(cal.get('pass_rate'))} of {cal.get('reseeds', '?')}]"
                          f"({_rel(out, cal['_path'])})", "—", "", "", "", "", "", ""])
     return lines + _table(("claim", "control", "pass rate", "quantity", "mean ± sd", "passed", "tolerance",
-                           "noise band", "bias", "power vs alternatives (cost)"), rows) + [""]
+                           "noise band", "bias", "power vs alternatives (cost); a control's landing"), rows) + [""]
 
 
 def _variants_section(out: Path, results: list[dict]) -> list[str]:
