@@ -424,13 +424,16 @@ FLUCT_WIDTHS = ((8, 16, 32), (32, 64, 128, 256), (16, 32, 64, 128, 256))
 KERNEL_WIDTHS = ((8, 16, 32), (64, 128, 256, 512), (32, 64, 128, 256, 512))
 
 
-def _fluct_params(widths=KERNEL_WIDTHS, **setup) -> tuple[Param, ...]:
+LAZY_CHANGE = Param("lazy_change", 0.5, 0.5, 0.5, help="the kernel's change is fitted over the widths where it is at "
+                    "most this fraction of the kernel (mean over members): the O(1/h) law is the first order of an "
+                    "expansion in ΔΘ/Θ", kind="float", low=0, low_open=True, analysis=True)
+
+
+def _fluct_params(widths=KERNEL_WIDTHS, kernel: bool = True, **setup) -> tuple[Param, ...]:
     """The width sweep of ntk-fluctuations, output-fluctuations and test-error (``setup``: :func:`_setup`'s
-    arguments; with the same ones the same points: run once, read by all)."""
-    return _setup(**setup) + P.width_axis(widths) + (
-        Param("lazy_change", 0.5, 0.5, 0.5, help="the kernel's change is fitted over the widths where it is at most "
-              "this fraction of the kernel (mean over members): the O(1/h) law is the first order of an expansion "
-              "in ΔΘ/Θ", kind="float", low=0, low_open=True, analysis=True),) + (
+    arguments; with the same ones the same points: run once, read by all); ``kernel``: with the kernel change's
+    fit range (an analysis parameter)."""
+    return _setup(**setup) + P.width_axis(widths) + ((LAZY_CHANGE,) if kernel else ()) + (
         Param("kernel_points", 10, 20, 50, help="training inputs on which Θ is compared (the first ones)", kind="int",
               low=1),
         INDEPENDENT,
@@ -542,7 +545,7 @@ register(Claim(
              "2(ε¹ − ε²) per width (ε² the error of a pair's average over all S(S − 1)/2 pairs: 004 Sect. 4's ε^n = "
              "ε̄ + B/n); the two-term form E0 N^-1/2 + E1 N^-3/4 and the direct ε_N − ε(f̄_N) in the method and the "
              "figure (paper: free fit −0.42)",
-    params=_fluct_params(widths=FLUCT_WIDTHS, members=TEST_ERROR_MEMBERS),
+    params=_fluct_params(widths=FLUCT_WIDTHS, kernel=False, members=TEST_ERROR_MEMBERS),
     measure=fluctuations,
     checks=(checks.statistic(
                 "slope", _excess_slope, expected=expected_n_exponent(-1.0), tolerance=0.26,
