@@ -170,3 +170,23 @@ def test_one_hidden_layer_lands_at_its_own_exponent():
     assert at == pytest.approx(-0.5, abs=0.02) and at == pytest.approx(scaling.shallow_exponent(params))
     deep = next(e for e in claim.expect(params) if e.name == "slope")  # judged by the deep net's exponent
     assert not deep.passes(at) and deep.expected == pytest.approx(-0.27, abs=0.02)
+
+
+def _ensemble_rows(error_power: float, seed: int = 0) -> pd.DataFrame:
+    """Synthetic groups of 004 Fig. 4: ε^n = 0.13 + 0.02 n^error_power and δ_n = 0.3 n^-1/2, with small noise."""
+    rng = np.random.default_rng(seed)
+    rows = [{"n": n, "group": g, "seed": g, "test_err": 0.13 + 0.02 * n ** error_power * (1 + 0.02 *
+             rng.standard_normal()), "delta": 0.3 / math.sqrt(n) * (1 + 0.02 * rng.standard_normal())}
+            for n in (1, 2, 4, 8, 16, 32) for g in range(256 // n)]
+    return pd.DataFrame(rows).assign(ens_err=0.13)
+
+
+@pytest.mark.parametrize(("power", "passes"), [(-1.0, True), (-0.5, False)])
+def test_the_ensembles_error_against_delta2_tells_second_from_first_order(power, passes):
+    claim = get("scaling/ensemble")
+    params = claim.resolve("ci")
+    check = next(c for c in claim.checks if [e.name for e in c.expect(params)] == ["error-vs-delta2"])
+    expect = check.expect(params)[0]
+    values = [check.fit(_ensemble_rows(power, s), params)["error-vs-delta2"].value for s in range(5)]
+    assert all(expect.passes(v) for v in values) if passes else not any(expect.passes(v) for v in values)
+    assert values[0] == pytest.approx(-power, abs=0.1)
