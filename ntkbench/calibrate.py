@@ -17,7 +17,6 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
-from scipy import stats
 
 from . import power, registry, store
 from .runner import Result, outcome
@@ -34,7 +33,7 @@ def suggested_tolerance(values: Sequence[float], expected: float, mode: str) -> 
     return power.noise_tolerance(values, mode)
 
 
-def _quantity(q: dict[str, Any], runs: int, control: bool, params: Mapping[str, Any]) -> dict[str, Any]:
+def _quantity(q: dict[str, Any], control: bool) -> dict[str, Any]:
     """The statistics of one check over the K reseeds (in place): mean, SD, pass rate, the noise band, the bias in
     standard errors and, for a claim's science check, the power against each alternative at the measured spread
     and the cost at which it would reach 99 %; for a control's check that must land at a value, how often it did."""
@@ -78,7 +77,7 @@ def summarize(claim_id: str, control: str | None, profile: str, results: Sequenc
             q["passed"].append(bool(c["passed"]))
     params = {k: v for k, v in (results[0].params if results else {}).items() if k != "seed_offset"}
     for q in quantities.values():
-        _quantity(q, len(valid), control is not None, params)
+        _quantity(q, control is not None)
     # as the theory predicts, judged as at an asserting profile (a smoke calibration still counts its checks)
     as_predicted = sum(outcome({**r.to_dict(), "asserted": True}) in ("as predicted", "not discriminating")
                        for r in results)
@@ -86,7 +85,7 @@ def summarize(claim_id: str, control: str | None, profile: str, results: Sequenc
 
 
 def _record(claim_id, control, profile, results, quantities, as_predicted, params) -> dict[str, Any]:
-    science = [q for q in quantities.values() if q["role"] == "science" and not control]
+    science = {n for n, q in quantities.items() if q["role"] == "science" and not control}
     return {
         "id": claim_id, "control": control, "profile": profile, "reseeds": len(results),
         "seed_offsets": [r.params.get("seed_offset") for r in results],
@@ -99,7 +98,7 @@ def _record(claim_id, control, profile, results, quantities, as_predicted, param
         "invalid_detail": [next((c["method"] for c in r.checks if c["role"] == "precondition" and not c["passed"]), "")
                            for r in results if r.status == "invalid"],
         "biased": sorted(n for n, q in quantities.items() if q.get("biased")),
-        "not_discriminating": sorted(n for n, q in quantities.items() if q in science
+        "not_discriminating": sorted(n for n, q in quantities.items() if n in science
                                      and q.get("discriminating") is False),
         "quantities": quantities,
         "versions": results[0].versions if results else {},
@@ -189,7 +188,7 @@ def _figure(record: Mapping[str, Any], meas, params, expects):
         ax.legend(fontsize=6)
     title = record["id"] + (f" [{record['control']}]" if record["control"] else "")
     fig.suptitle(f"{title}: {record['pass_rate']:.0%} as predicted over {record['reseeds']} reseeds "
-                 f"(dashed: suggested tolerance)", fontsize=8)
+                 f"(dashed: the noise band)", fontsize=8)
     return fig
 
 
@@ -238,7 +237,7 @@ def recompute(record: Mapping[str, Any]) -> dict[str, Any]:
         else:
             verdicts.append(all(q["passed"][i] for q in quantities.values() if q["role"] != "precondition"))
     for q in quantities.values():
-        _quantity(q, k_valid, ctrl is not None, params)
+        _quantity(q, ctrl is not None)
     reseeds = int(record.get("reseeds") or k_valid)
     out = {key: record[key] for key in ("id", "control", "profile", "reseeds", "seed_offsets", "invalid", "errors",
                                          "invalid_detail", "complete", "versions") if key in record}
