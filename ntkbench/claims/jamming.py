@@ -404,8 +404,8 @@ def _params() -> tuple[Param, ...]:
     setup = tuple(dataclasses.replace(p, help="step cap: a member still above zero loss there is jammed (below "
                                               "N*) or trapped (above: counted)") if p.name == "max_steps" else p
                   for p in setup)
-    return setup + P.width_axis(((2, 4, 16), (2, 3, 4, 5, 6, 7, 8, 9, 10, 12, 16, 24, 48),
-                                 (2, 3, 4, 5, 6, 7, 8, 9, 10, 12, 14, 16, 20, 24, 32, 48, 64))) + (
+    return setup + P.width_axis(((2, 4, 16), (1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 12, 16, 24, 48),
+                                 (1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 12, 14, 16, 20, 24, 32, 48, 64))) + (
         Param("times", (100, 600), (300, 1000, 3000, 10000), (1000, 3000, 10000, 30000, 100000),
               help="training times t at which ‖f‖ is recorded (004 Fig. 7B), ≤ max_steps", kind="ints", low=0),
         Param("fixed_norm", 0.0, 0.0, 0.0, help="λ > 0 trains λ f/‖f‖_train: the norm on the training inputs held "
@@ -416,7 +416,7 @@ def _params() -> tuple[Param, ...]:
 _NOTES = ("004's set-up (MNIST parity, 10 whitened principal components, orthogonal ReLU nets with zero biases, "
           "square-hinge loss with margin 1, no regularization, full-batch Adam at the sign-step rate) with f itself "
           "trained (centered=false: 004 §6's argument starts from ‖f_t=0‖ = O(1)), scaled to ci: P = 500 training "
-          "images, 4500 test images, depth 3 (N = h² + 13h + 1), 16 members per N, h = 2–48 (N = 31–2929, N* ≈ 130), "
+          "images, 4500 test images, depth 3 (N = h² + 13h + 1), 16 members per N, h = 1–48 (N = 15–2929, N* ≈ 100–140), "
           "10 000 steps. `paper`: depth 6 (004's L = 5), P = 1000, 20 members, 10^5 steps.")
 
 _LOCATED = checks.statistic(
