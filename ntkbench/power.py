@@ -105,6 +105,8 @@ def cost_factor(expected: float, tolerance: float, mode: str, alternative: float
     def gap(s: float) -> float:
         return fail_probability(expected, band(s), mode, alternative, s, relative) - POWER_GOAL
 
+    if gap(sd) >= 0:  # the noise band of this spread would already reach the goal: the band in force is wider
+        return 1.0
     lo = sd
     for _ in range(200):
         lo /= 2

@@ -240,3 +240,11 @@ def test_rejudge_keeps_the_measured_values_and_applies_the_current_declaration(m
     assert c["power_source"] == "the run's own 95 % interval" and c["alternatives"][0]["value"] == -0.25
     gone = rejudge({**saved, "checks": []}, tmp_path)  # the code declares a check the run never measured
     assert gone["status"] == "error" and "rerun" in gone["error"]
+
+
+def test_the_cost_factor_is_one_when_the_noise_band_would_already_discriminate():
+    # a band wider than the noise (0.95 against a noise band of 3.4 × 0.05): the power falls short because of the
+    # band, not the data; narrowing it to the noise would reach the goal (found by a calibration that crashed here)
+    assert power.fail_probability(0.0, 0.95, "within", -1.0, 0.05) < 0.99
+    assert power.cost_factor(0.0, 0.95, "within", -1.0, 0.05, 10) == 1.0
+    assert power.cost_factor(0.0, 0.95, "within", -1.0, 0.25, 10) > 1.0
