@@ -162,8 +162,10 @@ def find_record(claim_id: str, control: str | None, profile: str, params: Mappin
             record = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, ValueError):
             continue
-        have = {k: v for k, v in (record.get("params") or {}).items() if k != "seed_offset"}
-        if isinstance(record, dict) and have == want:
+        if not isinstance(record, dict) or not isinstance(record.get("params"), dict):
+            continue
+        have = {k: v for k, v in record["params"].items() if k != "seed_offset"}
+        if have == want:
             return {**record, "_path": str(path)}
     return None
 
