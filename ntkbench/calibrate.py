@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from . import power, registry, store
-from .runner import Result, outcome
+from .runner import Result, judge_check, outcome, status_of
 from .scheduler import Task, run
 
 RULE = power.RULE
@@ -228,14 +228,11 @@ def recompute(record: Mapping[str, Any]) -> dict[str, Any]:
     runs = {len(q["values"]) for q in quantities.values()}
     k_valid = min(runs) if runs else 0
     verdicts = []
-    for i in range(k_valid):
-        if ctrl:
-            named = [q for q in quantities.values() if q["must_fail"]]
-            verdicts.append(bool(named) and all(not q["passed"][i] for q in named)
-                            and all(abs(q["values"][i] - q["lands_at"]) <= q["lands_tolerance"]
-                                    for q in named if "lands_at" in q))
-        else:
-            verdicts.append(all(q["passed"][i] for q in quantities.values() if q["role"] != "precondition"))
+    for i in range(k_valid):  # each reseed judged as a run is (runner.judge_check, runner.outcome)
+        checks = [judge_check(expects[n], q["values"][i], [math.nan, math.nan], "", ctrl, params)
+                  for n, q in quantities.items()]
+        verdicts.append(outcome({"status": status_of(checks), "checks": checks, "control": control})
+                        in ("as predicted", "not discriminating"))
     for q in quantities.values():
         _quantity(q, ctrl is not None)
     reseeds = int(record.get("reseeds") or k_valid)

@@ -436,15 +436,11 @@ def _calibration(claim, params) -> dict:
     return power.find_record(claim.id, None, "ci", params, [power.baseline_folder()]) or {}
 
 
-def _percent(p: float) -> str:
-    from .report import power_percent
-
-    return power_percent(p)
-
-
 def _rules_out(expect, record) -> str:
     """`` (rules out −0.25: power 55 %, 0: 100 %)``: each alternative with its power in the ci calibration record
     (the noise of K reseeds), or "not calibrated"."""
+    from . import power
+
     if not expect.alternatives:
         return ""
     q = (record.get("quantities") or {}).get(expect.name) or {}
@@ -452,8 +448,8 @@ def _rules_out(expect, record) -> str:
     items = []
     for a in expect.alternatives:
         p = measured.get(a.value)
-        items.append(f"{a.value:g}: " + ("not calibrated" if p is None else f"power {_percent(p)}"
-                                          + ("" if p >= 0.99 else " — not discriminating")))
+        items.append(f"{a.value:g}: " + ("not calibrated" if p is None else f"power {power.power_percent(p)}"
+                                          + ("" if p >= power.POWER_GOAL else " — not discriminating")))
     biased = " — **biased**" if q.get("biased") else ""
     return f" (rules out {', '.join(items)}{biased})"
 

@@ -22,7 +22,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from . import registry, report, store
+from . import power, registry, report, store
 from .registry import PROFILES, UsageError
 
 DEFAULT_OUT = "results"
@@ -501,7 +501,7 @@ def _calibration_lines(cal: Mapping[str, Any], out: Path, profile: str) -> list[
             if "power" in a:
                 extra += f", power vs {f(a['value'])} {report.percent(a['power'])}" + (
                     f" (NOT DISCRIMINATING: ×{f(a.get('cost_factor'), 2)} the data)"
-                    if report._finite(a["power"]) and a["power"] < 0.99 else "")
+                    if report._finite(a["power"]) and a["power"] < power.POWER_GOAL else "")
         lines.append(f"    {name}: {f(q.get('mean'))} ± {f(q.get('sd'))}, passed {report.percent(q.get('pass_rate'))}"
                      f", tolerance {f(q.get('tolerance'))}, noise band {f(q.get('suggested_tolerance'))}{extra}")
     return lines

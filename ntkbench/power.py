@@ -174,6 +174,18 @@ def _plain(params: Mapping[str, Any]) -> dict[str, Any]:
     return json.loads(json.dumps({k: list(v) if isinstance(v, tuple) else v for k, v in params.items()}))
 
 
+def weak_checks(checks: Sequence[Mapping[str, Any]]) -> list[str]:
+    """The names of a result's science checks judged not discriminating (power below :data:`POWER_GOAL`)."""
+    return [c.get("name", "?") for c in checks if c.get("role") == "science" and c.get("discriminating") is False]
+
+
+def power_percent(p: float) -> str:
+    """A power as a percentage, rounded down below :data:`POWER_GOAL` (98.6 %, never a misleading "99 %")."""
+    if p >= POWER_GOAL:
+        return f"{100 * p:.0f} %"
+    return f"{math.floor(1000 * p) / 10:.1f} %"
+
+
 def judge(checks: list[dict[str, Any]], record: Mapping[str, Any] | None) -> None:
     """Add to each science check of a claim's result (in place): ``power`` (the least over its alternatives),
     ``alternatives`` with their power and cost factor, ``power_source``, ``discriminating`` (power ≥ 99 %) and,

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from . import store
+from . import power, store
 from .registry import PROFILES, UsageError
 
 README = "README.md"
@@ -79,13 +79,6 @@ def expectation(check: Mapping[str, Any]) -> str:
     return f"{fmt(e)} ± {fmt(t)}"
 
 
-def power_percent(p: float) -> str:
-    """A power as a percentage, rounded down below the 99 % goal (98.6 %, never a misleading "99 %")."""
-    if p >= 0.99:
-        return f"{100 * p:.0f} %"
-    return f"{math.floor(1000 * p) / 10:.1f} %"
-
-
 def rules_out(check: Mapping[str, Any]) -> str:
     """``; rules out −0.269 (power 55 %, not discriminating: ×2.6 the data), 0 (power 100 %)``: the alternatives of
     a science check with their power (:mod:`ntkbench.power`), and its bias when a calibration measured one."""
@@ -93,8 +86,8 @@ def rules_out(check: Mapping[str, Any]) -> str:
     for a in check.get("alternatives") or ():
         text = fmt(a.get("value"))
         if _finite(a.get("power")):
-            text += f" (power {power_percent(a['power'])}"
-            if a["power"] < 0.99:
+            text += f" (power {power.power_percent(a['power'])}"
+            if a["power"] < power.POWER_GOAL:
                 cost = a.get("cost_factor")
                 text += ", not discriminating" + (f": ×{fmt(cost, 2)} the data" if _finite(cost) else "")
             text += ")"
@@ -153,8 +146,7 @@ def outcome(result: Mapping[str, Any]) -> str:
     if status == "invalid":
         return "invalid"
     if status == ("fail" if result.get("control") else "pass"):
-        weak = not result.get("control") and any(c.get("role") == "science" and c.get("discriminating") is False
-                                                 for c in result.get("checks") or [])
+        weak = not result.get("control") and power.weak_checks(result.get("checks") or [])
         return "not discriminating" if weak else "as predicted"
     return "not as predicted"
 
@@ -192,9 +184,7 @@ def outcome_text(result: Mapping[str, Any]) -> str:
     if out == "not asserted":
         return f"ran, nothing asserted ({result.get('profile') or 'smoke'})"
     if out == "not discriminating":
-        weak = ", ".join(c.get("name", "?") for c in result.get("checks") or []
-                         if c.get("role") == "science" and c.get("discriminating") is False)
-        return f"NOT DISCRIMINATING ({weak})"
+        return f"NOT DISCRIMINATING ({', '.join(power.weak_checks(result.get('checks') or []))})"
     return out
 
 
@@ -518,7 +508,7 @@ def _calibration_section(out: Path, calibrations: Mapping) -> list[str]:
             bias = f"{fmt(q.get('bias_se'), 2)} SE" + (" **biased**" if q.get("biased") else "") \
                 if _finite(q.get("bias_se")) else ""
             powers = ", ".join(f"{fmt(a.get('value'))}: {percent(a.get('power'))}"
-                               + ("" if not _finite(a.get("power")) or a["power"] >= 0.99
+                               + ("" if not _finite(a.get("power")) or a["power"] >= power.POWER_GOAL
                                   else f" (×{fmt(a.get('cost_factor'), 2)})")
                                for a in q.get("alternatives") or () if "power" in a)
             if "lands_at" in q:

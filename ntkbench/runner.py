@@ -163,8 +163,7 @@ def outcome(result: Mapping[str, Any]) -> str:
     if not result.get("control"):
         if status != "pass":
             return "not as predicted"
-        weak = [c for c in checks if c.get("role") == "science" and c.get("discriminating") is False]
-        return "not discriminating" if weak else "as predicted"
+        return "not discriminating" if power.weak_checks(checks) else "as predicted"
     named = [c for c in checks if c.get("must_fail")]
     if not named:  # a result saved before controls named their checks: any failing check
         return "as predicted" if status == "fail" else "not as predicted"
@@ -344,6 +343,15 @@ def load_cached(run: ClaimRun, cache: str | os.PathLike | None) -> list[int]:
     return todo
 
 
+def status_of(checks: Iterable[Mapping[str, Any]]) -> str:
+    """``invalid`` when a precondition failed, else ``pass`` when every science and identity check passed, else
+    ``fail``."""
+    checks = list(checks)
+    if not all(c["passed"] for c in checks if c["role"] == "precondition"):
+        return "invalid"
+    return "pass" if all(c["passed"] for c in checks if c["role"] != "precondition") else "fail"
+
+
 def judge_check(exp: registry.Expect, value: float, interval: list[float], method: str, ctrl: Control | None,
                 params: Mapping[str, Any]) -> dict[str, Any]:
     """A result's check dict: the measured ``value`` judged by its expectation ``exp`` (and, for a control, whether
@@ -381,12 +389,10 @@ def finish_run(run: ClaimRun, out: str | os.PathLike | None = None) -> Result:
                 m = meas[exp.name]
                 checks.append(judge_check(exp, float(m.value), [float(v) for v in m.interval], m.method, ctrl,
                                           params))
-            if not all(c["passed"] for c in checks if c["role"] == "precondition"):
-                status = "invalid"
-            elif raised:  # a science check could not be fitted although the experiment ran as designed
-                raise next(iter(raised.values()))
-            else:
-                status = "pass" if all(c["passed"] for c in checks if c["role"] != "precondition") else "fail"
+            verdict = status_of(checks)
+            if verdict != "invalid" and raised:  # a science check could not be fitted although the experiment ran
+                raise next(iter(raised.values()))  # as designed
+            status = verdict
             if not ctrl:
                 folders = ([] if out is None else [Path(out)]) + [power.baseline_folder()]
                 power.judge(checks, power.find_record(claim.id, None, run.profile, params, folders))
@@ -551,10 +557,8 @@ def rejudge(result: Mapping[str, Any], out: str | os.PathLike | None = None) -> 
     if result.get("status") == "error" or missing:
         new.update(status="error", error=result.get("error") or f"rejudged: the code now declares {missing}, "
                    "which this run did not measure: rerun it")
-    elif not all(c["passed"] for c in checks if c["role"] == "precondition"):
-        new["status"] = "invalid"
     else:
-        new["status"] = "pass" if all(c["passed"] for c in checks if c["role"] != "precondition") else "fail"
+        new["status"] = status_of(checks)
     if not ctrl:
         folders = ([] if out is None else [Path(out)]) + [power.baseline_folder()]
         power.judge(checks, power.find_record(claim.id, None, result["profile"], params, folders))
