@@ -11,7 +11,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ntkbench.fit import FitResult, asymptotic_range, critical, local_slopes, power_law, power_law_offset
+from ntkbench.fit import (FitResult, asymptotic_range, critical, critical_excess, local_slopes, power_law,
+                          power_law_offset)
 
 
 def _seeds(x: np.ndarray, n_seeds: int) -> tuple[np.ndarray, np.ndarray]:
@@ -96,6 +97,31 @@ def test_critical_exact_free_and_fixed():
     assert fixed.exponent == pytest.approx(alpha, abs=1e-10)
     assert fixed.params == {"A": pytest.approx(a, rel=1e-10), "x_c": n_star}
     assert "fixed" in fixed.method
+
+
+@pytest.mark.parametrize(("amplitude", "x_c", "alpha"), [(200.0, 100.0, 1.0), (500.0, 115.0, 0.8), (60.0, 95.0, 1.5)])
+def test_critical_excess_recovers_a_law_measured_against_its_own_tail(amplitude, x_c, alpha):
+    x, x_ref = np.array([141.0, 169, 199, 231, 301, 465, 889]), 2929.0
+    law = lambda v: amplitude * (v - x_c) ** -alpha  # noqa: E731
+    r = critical_excess(x, law(x) - law(x_ref), x_ref, (91.0, 141.0))
+    assert r.exponent == pytest.approx(alpha, abs=1e-6) and r.params["x_c"] == pytest.approx(x_c, abs=1e-4)
+    assert r.params["c"] == pytest.approx(law(x_ref), rel=1e-5) and r.ci[0] <= alpha <= r.ci[1]
+    # the same data read with the widest point as the plateau itself (fit.critical) come out steeper
+    assert critical(x, law(x) - law(x_ref), x_c_bounds=(91.0, 141.0)).exponent > alpha + 0.01
+
+
+def test_critical_excess_warns_on_an_edge_and_refuses_bad_input():
+    x, x_ref = np.array([141.0, 169, 199, 231, 301, 465, 889]), 2929.0
+    law = lambda v: 400 * (v - 30.0) ** -1.0  # noqa: E731  (x_c = 30 lies below the bounds)
+    with pytest.warns(RuntimeWarning, match="edge"):
+        r = critical_excess(x, law(x) - law(x_ref), x_ref, (91.0, 141.0))
+    assert r.params["x_c"] == pytest.approx(91.0, abs=0.5) and "held there" in r.method
+    for bad in (dict(x=x[:3], excess=np.ones(3)), dict(x=x, excess=-np.ones(7)),
+                dict(x=x, excess=np.ones(7), x_ref=500.0),
+                dict(x=x, excess=np.ones(7), x_c_bounds=(150.0, 160.0))):
+        kw = {"x_ref": x_ref, "x_c_bounds": (91.0, 141.0), **bad}
+        with pytest.raises(ValueError, match="critical_excess"):
+            critical_excess(kw.pop("x"), kw.pop("excess"), **kw)
 
 
 def test_critical_recovers_alpha_2_with_negative_x():

@@ -494,8 +494,9 @@ register(Claim(
                                      "of the lazy-training theorems, e.g. 001 Lemma 1's O(m^-1/2))")),
                 reason="004 S.I. B: the kernel moves by O(N^-1/2) = O(1/h) during training, fitted in h directly "
                        "(N is not yet ∝ h² at these widths) over the lazy range, where it moves by at most "
-                       "lazy_change of itself (the law is the first order in ΔΘ/Θ; at h = 32–64 the kernel still "
-                       "moves by 1.5–2.8 of itself); a kernel that learned features at O(1) would not fall. "
+                       "lazy_change of itself (the law is the first order in ΔΘ/Θ; at the narrowest widths the kernel "
+                       "still moves by more than that: the run's method lists the widths kept); a kernel that "
+                       "learned features at O(1) would not fall. "
                        + checks.NOISE_BAND),
             checks.converged()),
     controls=(Control("bottleneck", {"bottleneck": 24},
@@ -581,8 +582,9 @@ register(Claim(
                               (0.0, "averaging does not lower the error")),
                 reason="004 Eq. 3–4: f̄'s boundary is optimal to first order, so the error grows with the square of "
                        "the boundary's displacement, ε^n − ε̄ ~ δ² ~ 1/n (a boundary bias would give n^-1/2, just "
-                       "outside). At ci its spread over reseeds did not shrink from 128 members to 256 (0.12 → "
-                       "0.13): it is the data split's and the test set's, not the members'. " + checks.NOISE_BAND),
+                       "outside). At ci its spread over reseeds did not shrink from 128 members to 256 (the "
+                       "calibration records of both): it is the data split's and the test set's, not the members'. "
+                       + checks.NOISE_BAND),
             checks.statistic(
                 "error-vs-delta2", _error_vs_delta2, expected=1.0, tolerance=0.41,
                 alternatives=((0.5, "first order: ε^n − ε̄ ∝ δ_n (004 Eq. 3 without Eq. 4)"),),
