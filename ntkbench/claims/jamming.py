@@ -149,8 +149,10 @@ MIN_FIT_WIDTHS = 4
 #: the sweep starts at N*/LOW_FACTOR or below, so that the test error's rise towards the cusp is in it
 LOW_FACTOR = 4
 #: a divergence: the fitted nets' ‖f‖ at N* is at least this multiple of its value at the widest swept N (the
-#: blow-up's threshold; below it there is nothing to fit α to, and α is not measured)
-BLOW_UP = 2.0
+#: blow-up's threshold; below it there is nothing to fit α to, and α is not measured): the geometric midpoint
+#: between the ci calibration's blow-up (results/ci/calibration/scaling__jamming-norm.json) and the alternative 1,
+#: so that a run of either errs on ≤ 1 % at the calibrated spread
+BLOW_UP = 2.5
 #: the rise to the peak must exceed this many standard errors (one-sided: a flat curve passes ≤ 0.13 % of the time)
 RISE_Z = 3.0
 
@@ -504,7 +506,7 @@ register(Claim(
                        "window has not located the divergence (it would put N* where no member fits, or above "
                        "where half of them do): invalid, never a pass or a fail"),
             checks.statistic(
-                "alpha", _alpha, expected=1.0, tolerance=0.47,
+                "alpha", _alpha, expected=1.0, tolerance=0.57,
                 alternatives=((0.0, "no divergence: the fitted nets' norm stays bounded at N*"),),
                 reason="004 Sect. 6: just above N* the data can be fitted only by growing the output until the "
                        "effective margin ε_m/‖f‖ is ≈ (N − N*)/B0, so ‖f‖ ~ (N − N*)^-1. The law is fitted to the "
@@ -537,7 +539,7 @@ register(Claim(
     measure=jamming_point,
     checks=(_LOCATED,
             checks.statistic(
-                "peak", _peak, expected=0.0, tolerance=0.54,
+                "peak", _peak, expected=0.0, tolerance=0.63,
                 alternatives=((-1.0, "a monotone test error: its largest value at the sweep's low end (N = 69 at ci, "
                                      "one octave below N*)"),),
                 reason="004 Sect. 2, 6: the norm's divergence at N* makes the decision boundary fluctuate most there, "
