@@ -120,7 +120,7 @@ N0, N_STAR_TOP = 100.0, 150.0
 
 def _jamming_rows(seed: int, params, *, diverges: bool = True, cusp: bool = True,
                   ensemble_flat: bool = True) -> pd.DataFrame:
-    """A ci sweep: member i fits at N > N*_i; a fitted member's ‖f‖ = 3.1 + 200 (N − N0)^-1 (``diverges``; else
+    """A ci sweep: member i fits at N > N*_i; a fitted member's ‖f‖ = 3.1 + 300 (N − N0)^-1 (``diverges``; else
     3.1), with 0.05 noise; the single nets' test error falls from 0.4 at N = 15 to 0.15 at N = 69, then rises to
     0.20 at N*, then falls as 0.1 + N^-1/2 (``cusp``; else it keeps falling as 0.15 (69/N)^0.3), member SD 0.01;
     above N = 91 the ensemble's error is 0.1 + (single − 0.1)/16 (``ensemble_flat``; else the single's)."""
@@ -135,7 +135,7 @@ def _jamming_rows(seed: int, params, *, diverges: bool = True, cusp: bool = True
         single = []
         for s in range(params["members"]):
             fitted = n > rng.uniform(N0 + 5, N_STAR_TOP)
-            norm = 3.1 + (200 / (n - N0) if diverges and n > N0 else 0.0) + 0.05 * rng.standard_normal()
+            norm = 3.1 + (300 / (n - N0) if diverges and n > N0 else 0.0) + 0.05 * rng.standard_normal()
             err = mean + 0.01 * rng.standard_normal()
             single.append(err)
             rows.append({"n_params": n, "seed": s, "converged": fitted, "unsat": 0 if fitted else 10, "norm": norm,
