@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from scipy import stats
+from scipy.optimize import minimize
 
 __all__ = ["FitResult", "power_law", "power_law_offset", "critical", "critical_excess", "local_slopes",
            "asymptotic_range"]
@@ -709,8 +710,6 @@ def critical_excess(
     def objective(v: np.ndarray) -> float:
         s, a = float(np.clip(v[0], s_lo, s_hi)), float(np.clip(v[1], 1e-6, 6.0))
         return sse(s, a)[0]
-
-    from scipy.optimize import minimize
 
     res = minimize(objective, np.array(best[1:]), method="Nelder-Mead",
                    options={"xatol": 1e-10, "fatol": 1e-14, "maxiter": 4000})

@@ -492,9 +492,10 @@ register(Claim(
     source="004 Sect. 6, Fig. 7, Fig. 2B",
     statement="under the square-hinge loss with no regularization the output norm diverges at the jamming point: "
               "‖f_N‖ ~ (N − N*)^-α, α = 1, N* the smallest N at which the training set is fitted",
-    measured="α of ‖f_N‖_μ − ‖f‖_∞ = A (N − N*)^-α (μ uniform over the training and test points; mean over the "
-             "members that fitted; ‖f‖_∞ at the widest N) with N* free between the last N where no member fits and "
-             "the first where half of them do; the blow-up ‖f‖_N* / ‖f‖_∞; the fit after each training time",
+    measured="α of ‖f_N‖_μ − ‖f‖_N_max = A [(N − N*)^-α − (N_max − N*)^-α] (μ uniform over the training and test "
+             "points; mean over the members that fitted; N_max the widest N, whose norm keeps the law's tail) with "
+             "N* free between the last N where no member fits and the first where half of them do; the blow-up "
+             "‖f‖_N* / ‖f‖_N_max; the fit after each training time",
     params=_params(),
     measure=jamming_point,
     checks=(_LOCATED,
