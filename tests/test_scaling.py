@@ -190,3 +190,13 @@ def test_the_ensembles_error_against_delta2_tells_second_from_first_order(power,
     values = [check.fit(_ensemble_rows(power, s), params)["error-vs-delta2"].value for s in range(5)]
     assert all(expect.passes(v) for v in values) if passes else not any(expect.passes(v) for v in values)
     assert values[0] == pytest.approx(-power, abs=0.1)
+
+
+def test_test_errors_one_hidden_layer_lands_at_the_shallow_nets_own_exponent():
+    claim = get("scaling/test-error")
+    control = next(k for k in claim.controls if k.name == "one-hidden-layer")
+    params = claim.resolve("ci", control.overrides)
+    at = control.lands["slope"].at(params)
+    assert at == pytest.approx(-1.0, abs=0.02) and at == pytest.approx(2 * scaling.shallow_exponent(params))
+    deep = next(e for e in claim.expect(params) if e.name == "slope")  # judged by the deep net's −1/s_N
+    assert not deep.passes(at) and deep.expected == pytest.approx(-0.53, abs=0.02)
