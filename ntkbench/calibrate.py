@@ -108,9 +108,12 @@ def _record(claim_id, control, profile, results, quantities, as_predicted, param
 def calibrate(claim_ids: Iterable[str], reseeds: int = 10, profile: str = registry.DEFAULT_PROFILE, *,
               jobs: int = 1, scheduler: str | None = None, out: str | os.PathLike = "results",
               controls: bool | Iterable[str] = False, claims_too: bool = True, device: str = "cpu",
-              progress: bool = False, cache: str | os.PathLike | None = None) -> list[dict[str, Any]]:
+              progress: bool = False, cache: str | os.PathLike | None = None,
+              first_seed: int = 1) -> list[dict[str, Any]]:
     """Run every selected claim (ids or families; with ``controls``, each negative control too) at ``profile``
-    with seed_offset = 1 … ``reseeds`` (``controls``: True for every control, or the names of the controls to
+    with seed_offset = ``first_seed`` … ``first_seed`` + ``reseeds`` − 1 (1 … K by default; a later first seed gives
+    reseeds that no earlier calibration saw, to check a choice made after looking at those, in another ``out``)
+    (``controls``: True for every control, or the names of the controls to
     calibrate, e.g. one costly control alone; with ``claims_too=False`` the claims themselves are not rerun, so their
     records stay as they are); write and return one calibration record per claim/control, rewritten
     after each of its runs (``complete`` says whether all ``reseeds`` are in; an interrupted calibration keeps what it
@@ -119,6 +122,9 @@ def calibrate(claim_ids: Iterable[str], reseeds: int = 10, profile: str = regist
     the Dask cluster ``scheduler``."""
     if isinstance(reseeds, bool) or not isinstance(reseeds, int) or reseeds < 2:
         raise registry.UsageError(f"reseeds must be an integer >= 2 (a spread needs two runs), got {reseeds!r}")
+    if isinstance(first_seed, bool) or not isinstance(first_seed, int) or first_seed < 1:
+        raise registry.UsageError(f"first_seed must be an integer >= 1 (seed_offset 0 is the baseline run), got "
+                                  f"{first_seed!r}")
     registry.check_profile(profile)
     claims = registry.select(claim_ids)
     names = set() if isinstance(controls, bool) else {str(n) for n in controls}
@@ -132,7 +138,7 @@ def calibrate(claim_ids: Iterable[str], reseeds: int = 10, profile: str = regist
     targets = [(c.id, None) for c in claims if claims_too] + [(c.id, k.name) for c in claims for k in c.controls
                                                 if controls is True or (controls and k.name in names)]
     cache = out if cache is None else cache
-    tasks = [(cid, k, ctrl) for cid, ctrl in targets for k in range(1, reseeds + 1)]
+    tasks = [(cid, k, ctrl) for cid, ctrl in targets for k in range(first_seed, first_seed + reseeds)]
     done: dict[tuple[str, str | None], list[Result]] = {t: [] for t in targets}
     records: dict[tuple[str, str | None], dict[str, Any]] = {}
 

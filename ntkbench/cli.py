@@ -97,15 +97,18 @@ def _parser() -> _Parser:
 
     s = sub.add_parser("calibrate", help="measure the seed-to-seed spread of claims and suggest tolerances",
                        description="Rerun each claim (and with --controls each negative control) with K reseeds "
-                       "(seed_offset 1..K), and report how often it came out as predicted and, per measured "
-                       "quantity, its mean ± sd, how often it passed its current tolerance and the tolerance its "
-                       "rule suggests; writes OUT/<profile>/calibration/"
+                       "(seed_offset 1..K, or S..S+K−1 with --first-seed S), and report how often it came out as "
+                       "predicted and, per measured quantity, its mean ± sd, how often it passed its current "
+                       "tolerance and the tolerance its rule suggests; writes OUT/<profile>/calibration/"
                        "<family>__<name>.json and a figure, and rebuilds OUT/README.md.",
                        epilog="exit status: 0 when every reseed came out as predicted, 1 otherwise, 2 for usage "
                        "errors (nothing runs then)")
     s.add_argument("names", nargs="+", metavar="ID|FAMILY", help="claim ids or families")
     s.add_argument("--reseeds", type=_at_least_2, default=DEFAULT_RESEEDS, metavar="K",
                    help=f"independent reseeds per claim, at least 2 (default {DEFAULT_RESEEDS})")
+    s.add_argument("--first-seed", type=int, default=1, metavar="S",
+                   help="seed_offset of the first reseed (default 1: reseeds 1..K); a later one gives reseeds no "
+                   "earlier calibration saw — with another --out, to check a choice made after looking at those")
     _profile_arg(s)
     _workers_args(s)
     _out_arg(s)
@@ -527,7 +530,8 @@ def _cmd_calibrate(args: argparse.Namespace) -> int:
         else:
             rows = calibrate([c.id for c in claims], reseeds=args.reseeds, profile=args.profile, jobs=args.jobs,
                              scheduler=args.scheduler, out=out, controls=args.controls or args.control,
-                             claims_too=not args.controls_only, device=device, progress=not args.quiet)
+                             claims_too=not args.controls_only, device=device, progress=not args.quiet,
+                             first_seed=args.first_seed)
     except (UsageError, KeyboardInterrupt):
         raise
     except Exception:  # noqa: BLE001 - reported, never a crash of the CLI

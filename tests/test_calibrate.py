@@ -112,6 +112,14 @@ def test_calibrate_rejects_bad_arguments(toy, tmp_path):
         calibrate.calibrate(["toycal/level"], reseeds=2, out=tmp_path, controls=["near"])
 
 
+def test_calibrate_from_a_later_first_seed_runs_unseen_reseeds(toy, tmp_path):
+    records = calibrate.calibrate(["toycal/level"], reseeds=3, profile="ci", out=tmp_path, first_seed=11)
+    assert records[0]["seed_offsets"] == [11, 12, 13] and records[0]["complete"]
+    for bad in (0, -1, True, 1.5):
+        with pytest.raises(UsageError, match="first_seed"):
+            calibrate.calibrate(["toycal/level"], reseeds=2, out=tmp_path, first_seed=bad)
+
+
 def test_calibrate_can_take_one_named_control(toy, tmp_path):
     records = calibrate.calibrate(["toycal/level"], reseeds=2, profile="ci", out=tmp_path, controls=["far"])
     assert [r["control"] for r in records] == [None, "far"]

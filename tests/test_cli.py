@@ -253,10 +253,11 @@ def fake_calibrate(monkeypatch):
     calls: list[dict] = []
     rates: dict = {"claim": 1.0, "control": 1.0}  # the fraction of reseeded runs that came out as predicted
 
-    def calibrate(claim_ids, *, reseeds, profile, jobs, scheduler, out, controls, claims_too, device, progress):
+    def calibrate(claim_ids, *, reseeds, profile, jobs, scheduler, out, controls, claims_too, device, progress,
+                  first_seed):
         calls.append({"ids": list(claim_ids), "reseeds": reseeds, "profile": profile, "jobs": jobs,
-                      "scheduler": scheduler, "out": out,
-                      "controls": controls, "claims_too": claims_too, "device": device, "progress": progress})
+                      "scheduler": scheduler, "out": out, "controls": controls, "claims_too": claims_too,
+                      "device": device, "progress": progress, "first_seed": first_seed})
         rows = []
         for cid in claim_ids:
             for ctrl in [None] * claims_too + (["normal-bias"] if controls else []):
@@ -276,6 +277,13 @@ def fake_calibrate(monkeypatch):
     return calls, rates
 
 
+def test_calibrate_passes_a_later_first_seed_through(capsys, tmp_path, fake_calibrate):
+    calls, _ = fake_calibrate
+    code, _, _ = _run(capsys, "calibrate", HOMOGENEITY, "--reseeds", "3", "--first-seed", "11", "--quiet",
+                      "--out", str(tmp_path))
+    assert code == 0 and calls[0]["first_seed"] == 11
+
+
 def test_calibrate_prints_one_line_per_claim_and_quantity(capsys, tmp_path, fake_calibrate):
     calls, rates = fake_calibrate
     code, out, _ = _run(capsys, "calibrate", HOMOGENEITY, "--reseeds", "3", "--controls", "--quiet",
@@ -283,7 +291,7 @@ def test_calibrate_prints_one_line_per_claim_and_quantity(capsys, tmp_path, fake
     assert code == 0
     assert calls == [{"ids": [HOMOGENEITY], "reseeds": 3, "profile": "ci", "jobs": 2, "scheduler": None,
                       "out": tmp_path,
-                      "controls": True, "claims_too": True, "device": "cpu", "progress": False}]
+                      "controls": True, "claims_too": True, "device": "cpu", "progress": False, "first_seed": 1}]
     lines = out.splitlines()
     path = tmp_path / "ci" / "calibration" / "init-scale__homogeneity.json"
     assert lines[0] == f"{HOMOGENEITY}: as predicted in 100% of 3 reseeds  → {path}"
