@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from ntkbench.registry import Expect, get
@@ -35,3 +36,8 @@ def verdicts(claim_id: str, name: str, make: Callable[[int, Mapping[str, Any]], 
     check, e, params = registered(claim_id, name, **kw)
     values = [check.fit(make(s, params), params)[name].value for s in seeds]
     return [e.passes(v) for v in values], values
+
+
+def lognormal(rng: np.random.Generator, sigma: float, size: int | tuple[int, ...] = ()) -> np.ndarray:
+    """exp(N(0, sigma²)) draws: multiplicative measurement noise."""
+    return np.exp(rng.normal(0.0, sigma, size))

@@ -17,7 +17,7 @@ import pandas as pd
 import pytest
 
 from ntkbench.registry import get
-from synthetic import alternative, registered, verdicts
+from synthetic import alternative, lognormal, registered, verdicts
 
 SEEDS = range(10)
 #: 003 Thm 5–6 / Thm 2: the trained nets depart from their linearization like m^-1/2
@@ -35,11 +35,6 @@ EQ6_TOP, EQ6_SIGMA, EQ6_RATIO, RATIO_SIGMA = 0.013, 0.5, 0.155, 0.5
 ERROR_RATIO, ERROR_SIGMA, STEPS_RATIO, STEPS_SIGMA = 0.014, 0.5, 0.40, 0.4
 
 Make = Callable[[int, Mapping[str, Any]], pd.DataFrame]
-
-
-def lognormal(rng: np.random.Generator, sigma: float, size) -> np.ndarray:
-    """Mean-one log-normal factors exp(σz − σ²/2)."""
-    return np.exp(sigma * rng.standard_normal(size) - sigma**2 / 2)
 
 
 def profile_rows(params: Mapping[str, Any], **outputs: float) -> pd.DataFrame:

@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
-from synthetic import alternative, registered, verdicts
+from synthetic import alternative, lognormal, registered, verdicts
 
 from ntkbench.claims.optim import runs
 from ntkbench.claims.trained import member_seeds
@@ -44,11 +44,6 @@ ADAPTIVE_SPREAD = 0.1
 EQ9_AT_M0, GD_FORM_DIST = 0.0126, 0.5
 
 Make = Callable[[int, Mapping[str, Any]], pd.DataFrame]
-
-
-def lognormal(rng: np.random.Generator, size: int | tuple[int, ...] = (), sd: float = MEMBER_NOISE) -> np.ndarray:
-    """exp(N(0, sd²)) draws: multiplicative measurement noise."""
-    return np.exp(rng.normal(0.0, sd, size))
 
 
 def power(m: float, m0: float, at_m0: float, exponent: float) -> float:
@@ -86,15 +81,16 @@ def comparison(sgd_slope: float = -0.5, adagrad_slope: float = 0.0, adam_slope: 
                 spread = {"gd": (0.0, 0.0), "sgd": (sgd, sgd), "adam": (0.0, 0.0),
                           "adagrad": (ADAPTIVE_SPREAD if spread_out_ratio is None else spread_out_ratio * sgd,
                                       ADAPTIVE_SPREAD if spread_loss_ratio is None else spread_loss_ratio * sgd)}
-                shared = {k: lognormal(rng, sd=WIDTH_NOISE) for k in spread}
-                spreads = {k: (out * shared[k] * lognormal(rng, len(members)),
-                               loss * shared[k] * lognormal(rng, len(members))) for k, (out, loss) in spread.items()}
+                shared = {k: lognormal(rng, WIDTH_NOISE) for k in spread}
+                spreads = {k: (out * shared[k] * lognormal(rng, MEMBER_NOISE, len(members)),
+                               loss * shared[k] * lognormal(rng, MEMBER_NOISE, len(members)))
+                           for k, (out, loss) in spread.items()}
                 for opt, split, shuffle in [("gd", 1.0, True), *runs(params)]:
                     if opt == "gd" or (opt == "sgd" and split == 1.0):
                         dist = np.zeros(len(members))
                     else:
                         true = sgd if opt == "sgd" else adaptive[opt]
-                        dist = true * shared[opt] * lognormal(rng, len(members))
+                        dist = true * shared[opt] * lognormal(rng, MEMBER_NOISE, len(members))
                     frames.append(pd.DataFrame({
                         "depth": depth, "width": m, "seed": members, "optimizer": opt, "split": split,
                         "shuffle": shuffle, "dist_gd": dist, "spread_out": spreads[opt][0],
@@ -114,11 +110,11 @@ def one_point(eq9_slope: float = -0.5, eq9_over_gd: float | None = None) -> Make
         widths = [int(w) for w in params["widths"]]
         frames = []
         for m in widths:
-            gd = GD_FORM_DIST * lognormal(rng, sd=WIDTH_NOISE) * lognormal(rng, len(members))
+            gd = GD_FORM_DIST * lognormal(rng, WIDTH_NOISE) * lognormal(rng, MEMBER_NOISE, len(members))
             eq9 = power(m, widths[0], EQ9_AT_M0, eq9_slope) if eq9_over_gd is None else eq9_over_gd * GD_FORM_DIST
             frames.append(pd.DataFrame({
                 "width": m, "seed": members, "depth": params["depth"],
-                "err_eq9": eq9 * lognormal(rng, sd=WIDTH_NOISE) * lognormal(rng, len(members)), "err_gd": gd,
+                "err_eq9": eq9 * lognormal(rng, WIDTH_NOISE) * lognormal(rng, MEMBER_NOISE, len(members)), "err_gd": gd,
                 "eps_weight": 0.0, "converged": True, "train_loss": 0.5 * params["threshold"]}))
         return pd.concat(frames, ignore_index=True)
 
