@@ -314,13 +314,18 @@ def _peak(d: pd.DataFrame, params: Mapping[str, Any]) -> Measurement:
                                                           f"{trail}")
 
 
+def _rise_pairs(n: int, near: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The pairs (i, j), i < j in N order, with j in ``near`` (a boolean mask over the n swept N)."""
+    i, j = np.triu_indices(n, k=1)
+    keep = near[j]
+    return i[keep], j[keep]
+
+
 def standardized_rises(means: np.ndarray, se: np.ndarray, near: np.ndarray) -> np.ndarray:
     """The largest standardized rise (m_j − m_i) / √(se_i² + se_j²) over the pairs i < j (in N order) with j in
     ``near`` (a boolean mask), for each row of ``means`` (shape (draws, N)); −inf where no pair exists."""
     means = np.atleast_2d(means)
-    i, j = np.triu_indices(means.shape[-1], k=1)
-    keep = near[j]
-    i, j = i[keep], j[keep]
+    i, j = _rise_pairs(means.shape[-1], near)
     if i.size == 0:
         return np.full(means.shape[0], -np.inf)
     return ((means[:, j] - means[:, i]) / np.hypot(se[i], se[j])).max(axis=-1)
@@ -366,8 +371,9 @@ def _rise(d: pd.DataFrame, params: Mapping[str, Any]) -> Measurement:
     observed, p, z = rise_test(means, se, near)
     if not np.isfinite(observed):
         return Measurement(0.0, method="no swept N below the window [n_none, 2 N*]: no rise to measure")
-    pairs = [(a, b) for a in range(len(means)) for b in range(a + 1, len(means)) if near[b]]
-    a, b = max(pairs, key=lambda ab: (means[ab[1]] - means[ab[0]]) / math.hypot(se[ab[0]], se[ab[1]]))
+    i, j = _rise_pairs(means.size, near)
+    best = int(np.argmax((means[j] - means[i]) / np.hypot(se[i], se[j])))
+    a, b = int(i[best]), int(j[best])
     n = g.index.to_numpy(float)
     return Measurement(z, method=f"largest rise: test error {means[a]:.4f} at N = {n[a]:g} → {means[b]:.4f} at "
                                  f"N = {n[b]:g} ({observed:+.2f} SE); p = {p:.2g} under a flat curve with the same "
