@@ -55,6 +55,9 @@ def _quantity(q: dict[str, Any], control: bool) -> dict[str, Any]:
         q["alternatives"] = power.alternatives_power(q, sd, max(2, len(power.finite(q["values"]))), q["mean"])
         q["power"] = min(a["power"] for a in q["alternatives"])
         q["discriminating"] = bool(q["power"] >= power.POWER_GOAL)
+        if q.get("spread") == "standardized":
+            q.update(power.detection(q, q["values"]))
+            q["discriminating"] = bool(q["discriminating"] and q["sensitivity"] >= power.POWER_GOAL)
     return q
 
 
@@ -78,10 +81,18 @@ def summarize(claim_id: str, control: str | None, profile: str, results: Sequenc
     params = {k: v for k, v in (results[0].params if results else {}).items() if k != "seed_offset"}
     for q in quantities.values():
         _quantity(q, control is not None)
-    # as the theory predicts, judged as at an asserting profile (a smoke calibration still counts its checks)
-    as_predicted = sum(outcome({**r.to_dict(), "asserted": True}) in ("as predicted", "not discriminating")
-                       for r in results)
+    # as the theory predicts, judged as at an asserting profile (a smoke calibration still counts its checks), each
+    # science check's power from this record
+    as_predicted = sum(_as_predicted({**r.to_dict(), "asserted": True}, quantities) for r in results)
     return _record(claim_id, control, profile, results, quantities, as_predicted, params)
+
+
+def _as_predicted(result: Mapping[str, Any], quantities: Mapping[str, Mapping[str, Any]]) -> bool:
+    """A reseeded run's outcome is as the theory predicts (``not discriminating`` counts: it is no evidence
+    against it), its science checks' power judged by the record's ``quantities``."""
+    checks = [{**c, "discriminating": quantities.get(c.get("name"), {}).get("discriminating")}
+              if c.get("role") == "science" else c for c in result.get("checks") or []]
+    return outcome({**result, "checks": checks}) in ("as predicted", "not discriminating")
 
 
 def _record(claim_id, control, profile, results, quantities, as_predicted, params) -> dict[str, Any]:
@@ -237,10 +248,10 @@ def recompute(record: Mapping[str, Any]) -> dict[str, Any]:
     for i in range(k_valid):  # each reseed judged as a run is (runner.judge_check, runner.outcome)
         checks = [judge_check(expects[n], q["values"][i], [math.nan, math.nan], "", ctrl, params)
                   for n, q in quantities.items()]
-        verdicts.append(outcome({"status": status_of(checks), "checks": checks, "control": control})
-                        in ("as predicted", "not discriminating"))
+        verdicts.append({"status": status_of(checks), "checks": checks, "control": control})
     for q in quantities.values():
         _quantity(q, ctrl is not None)
+    verdicts = [_as_predicted(v, quantities) for v in verdicts]
     reseeds = int(record.get("reseeds") or k_valid)
     out = {key: record[key] for key in ("id", "control", "profile", "reseeds", "seed_offsets", "invalid", "errors",
                                          "invalid_detail", "complete", "versions") if key in record}

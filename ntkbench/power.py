@@ -121,7 +121,15 @@ def cost_factor(expected: float, tolerance: float, mode: str, alternative: float
 def alternatives_power(expect: Mapping[str, Any], sd: float, k: int, mean: float = math.nan) -> list[dict[str, Any]]:
     """Per alternative of a check (a result's check dict: expected, tolerance, mode, spread, alternatives): its
     power at spread ``sd`` (measured about ``mean``; with ``spread="relative"`` as the coefficient of variation
-    sd/|mean|) and the cost factor to reach the goal."""
+    sd/|mean|) and the cost factor to reach the goal. A ``standardized`` statistic has spread 1 under each
+    alternative by construction, whatever ``sd``: its power is its level, and more data cannot raise it (cost 1 or
+    inf)."""
+    if expect.get("spread") == "standardized":
+        out = []
+        for a in expect.get("alternatives") or ():
+            p = fail_probability(expect["expected"], expect["tolerance"], expect["mode"], a["value"], 1.0)
+            out.append({**a, "power": p, "cost_factor": 1.0 if p >= POWER_GOAL else math.inf})
+        return out
     relative = expect.get("spread") == "relative"
     if relative:
         sd = sd / abs(mean) if math.isfinite(mean) and mean != 0 else math.nan
@@ -134,6 +142,56 @@ def alternatives_power(expect: Mapping[str, Any], sd: float, k: int, mean: float
         out.append({**a, "power": p, "cost_factor": cost_factor(expect["expected"], expect["tolerance"],
                                                                  expect["mode"], a["value"], sd, k, relative)})
     return out
+
+
+def detection(expect: Mapping[str, Any], values: Sequence[float]) -> dict[str, Any]:
+    """The *sensitivity* of a significance test (a ``standardized`` check: a z that every run of an alternative
+    draws from N(a, 1) or below, so its level against them is fixed by construction): the probability that a run
+    under the theory passes, at the mean x̄ and SD s of the calibration's reseeds (its false-alarm rate is
+    1 − sensitivity). Below :data:`POWER_GOAL` the effect is under the noise at this cost and the check is not
+    discriminating — a failure is then no evidence against the theory, a pass none for it. ``sensitivity_cost``:
+    the data factor c at which it would reach the goal if the effect's mean grows like √c at the same spread,
+    ((threshold + z₀.₉₉·s)/x̄)²; inf when the reseeds' mean shows no effect (x̄ within 3 s/√K of 0 or on the wrong
+    side), where this profile gives no estimate."""
+    v = finite(values)
+    if v.size < 2:
+        return {"sensitivity": math.nan, "sensitivity_cost": math.nan}
+    mean, sd = float(v.mean()), float(v.std(ddof=1))
+    if expect["mode"] == "above":  # pass when x ≥ threshold
+        threshold, m = expect["expected"] - expect["tolerance"], mean
+    else:  # "below", mirrored: pass when −x ≥ −(expected + tolerance)
+        threshold, m = -(expect["expected"] + expect["tolerance"]), -mean
+    if sd > 0:
+        sens = float(stats.norm.sf((threshold - m) / sd))
+    else:
+        sens = float(m >= threshold)
+    if sens >= POWER_GOAL:
+        cost = 1.0
+    elif m > BIAS_LIMIT * sd / math.sqrt(v.size) and m > 0:
+        cost = float(((threshold + stats.norm.ppf(POWER_GOAL) * sd) / m) ** 2)
+    else:
+        cost = math.inf
+    return {"sensitivity": sens, "sensitivity_cost": cost}
+
+
+def undecided(checks: Sequence[Mapping[str, Any]]) -> list[str]:
+    """The failed science checks of a result whose failure is no evidence against the theory: significance tests
+    (``standardized``) that the calibration shows cannot detect the theory's effect at this cost."""
+    return [c.get("name", "?") for c in checks if c.get("role") == "science" and c.get("passed") is False
+            and c.get("spread") == "standardized" and c.get("discriminating") is False]
+
+
+def claim_outcome(status: str, checks: Sequence[Mapping[str, Any]]) -> str:
+    """A valid claim run's outcome from its status and judged checks: ``as predicted`` when it passed and every
+    science check discriminates; ``not discriminating`` when one does not, or when the only checks that failed are
+    significance tests that cannot detect the effect at this cost (:func:`undecided`); else ``not as
+    predicted``."""
+    if status == "pass":
+        return "not discriminating" if weak_checks(checks) else "as predicted"
+    failed = [c.get("name", "?") for c in checks if c.get("passed") is False and c.get("role") != "precondition"]
+    if failed and set(failed) <= set(undecided(checks)):
+        return "not discriminating"
+    return "not as predicted"
 
 
 def sd_from_interval(interval: Sequence[float]) -> float:
@@ -197,6 +255,16 @@ def judge(checks: list[dict[str, Any]], record: Mapping[str, Any] | None) -> Non
             continue
         q = quantities.get(c["name"]) or {}
         v = finite(q.get("values") or [])
+        if c.get("spread") == "standardized":
+            c["alternatives"] = alternatives_power(c, 1.0, 10)
+            c["power"] = min(a["power"] for a in c["alternatives"])
+            c.update(detection(c, v))
+            c["power_source"] = ("the statistic's construction (level); sensitivity: "
+                                 + (f"calibration: {v.size} reseeds" if v.size >= 2 else "none (no calibration "
+                                                                                           "record)"))
+            c["discriminating"] = (None if not math.isfinite(c["sensitivity"]) else
+                                   bool(c["power"] >= POWER_GOAL and c["sensitivity"] >= POWER_GOAL))
+            continue
         if v.size >= 2:
             sd, k, mean = float(v.std(ddof=1)), int(v.size), float(v.mean())
             source = f"calibration: {k} reseeds"

@@ -33,8 +33,10 @@ DEFAULT_PROFILE = "ci"
 KINDS = ("int", "float", "str", "bool", "ints", "floats", "strs")
 MODES = ("within", "below", "above")
 #: how a check's noise scales when its true value moves (:mod:`ntkbench.power`): ``absolute`` — the same SD at the
-#: alternative (exponents, slopes); ``relative`` — the same coefficient of variation (positive ratios and norms)
-SPREADS = ("absolute", "relative")
+#: alternative (exponents, slopes); ``relative`` — the same coefficient of variation (positive ratios and norms);
+#: ``standardized`` — a significance test's z, drawn from N(a, 1) or below under each alternative a by construction
+#: (its level is fixed; the calibration measures its sensitivity to the theory's effect, :func:`power.detection`)
+SPREADS = ("absolute", "relative", "standardized")
 ROLES = ("science", "precondition", "identity")
 #: the profile at which registration requires every science check's band to exclude its alternatives (the goal of
 #: power ≥ 99 % is set at ci; at other profiles, and with overrides, a run whose band contains an alternative is
@@ -216,6 +218,9 @@ class Expect:
             raise ValueError(f"Expect {self.name!r}: role={self.role!r} is not one of {ROLES}")
         if not self.tolerance >= 0:
             raise ValueError(f"Expect {self.name!r}: tolerance must be >= 0, got {self.tolerance!r}")
+        if self.spread == "standardized" and self.mode == "within":
+            raise ValueError(f"Expect {self.name!r}: a standardized statistic is a one-sided significance test "
+                             "(mode 'above' or 'below'), not 'within'")
         if self.alternatives and self.role != "science":
             raise ValueError(f"Expect {self.name!r}: only a science check names alternatives (role={self.role!r})")
 

@@ -93,6 +93,12 @@ def rules_out(check: Mapping[str, Any]) -> str:
             text += ")"
         parts.append(text)
     out = f"; rules out {', '.join(parts)}" if parts else ""
+    if _finite(check.get("sensitivity")):
+        out += f"; detects the theory's effect with probability {power.power_percent(check['sensitivity'])}"
+        if check["sensitivity"] < power.POWER_GOAL:
+            cost = check.get("sensitivity_cost")
+            out += (", not discriminating: " + (f"×{fmt(cost, 2)} the data" if _finite(cost) else
+                                                 "no effect in the calibration's mean, no cost estimate"))
     if check.get("biased"):
         out += f"; **biased** ({fmt(check.get('bias_se'), 2)} SE)"
     return out
@@ -145,10 +151,9 @@ def outcome(result: Mapping[str, Any]) -> str:
         return "not asserted"
     if status == "invalid":
         return "invalid"
-    if status == ("fail" if result.get("control") else "pass"):
-        weak = not result.get("control") and power.weak_checks(result.get("checks") or [])
-        return "not discriminating" if weak else "as predicted"
-    return "not as predicted"
+    if not result.get("control"):
+        return power.claim_outcome(str(status), result.get("checks") or [])
+    return "as predicted" if status == "fail" else "not as predicted"
 
 
 def ok(result: Mapping[str, Any]) -> bool:

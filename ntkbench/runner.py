@@ -150,7 +150,8 @@ class Result:
 def outcome(result: Mapping[str, Any]) -> str:
     """One of :data:`OUTCOMES` for a result (or a saved result.json dict): ``error`` and ``invalid`` as the status
     says; ``not asserted`` at smoke; a claim is ``as predicted`` when it passes and every science check rejects
-    its alternatives with power ≥ 99 % (``not discriminating`` when one does not: never a pass); a control when
+    its alternatives with power ≥ 99 % (``not discriminating`` when one does not — never a pass — or when it failed only
+    significance tests that cannot detect the effect at this cost, :func:`power.claim_outcome`); a control when
     every check it names (``must_fail``) failed and each that it must land somewhere (``lands_at``) landed there."""
     status = result["status"]
     if status == "error":
@@ -161,9 +162,7 @@ def outcome(result: Mapping[str, Any]) -> str:
         return status
     checks = result.get("checks", [])
     if not result.get("control"):
-        if status != "pass":
-            return "not as predicted"
-        return "not discriminating" if power.weak_checks(checks) else "as predicted"
+        return power.claim_outcome(status, checks)
     named = [c for c in checks if c.get("must_fail")]
     if not named:  # a result saved before controls named their checks: any failing check
         return "as predicted" if status == "fail" else "not as predicted"
