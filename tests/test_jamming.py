@@ -122,10 +122,25 @@ def test_alpha_fits_every_training_time_and_blow_up_reads_n_star():
     assert b.value == pytest.approx((3 + 60 / 10) / (3 + 60 / 1010))
 
 
-def test_peak_and_flatness_of_the_test_error():
+_NS = (20, 60, 80, 100, 120, 150, 200, 300, 500, 1100)
+
+
+def test_the_peak_sits_between_the_divergences_n_star_and_n_equal_p():
+    d = _sweep(lambda n, i: 3 + 60 / (n - 90), n=_NS)  # N* = 90 (the fit's), the error's peak at N = 100
+    peak = jamming._peak(d, {"n_train": 1000})
+    assert peak.value == pytest.approx(math.log(100 / 90) / math.log(1000 / 90), rel=1e-6)
+    assert "N_peak = 100 (over N ≥ 80)" in peak.method and "N* = 90" in peak.method
+    at_p = d.assign(test_err=np.where(d["n_params"] == 1100, 1.0, d["test_err"]))  # the peak at N = P
+    assert jamming._peak(at_p, {"n_train": 1100}).value == pytest.approx(1.0, rel=1e-6)
+    # no divergence: no N* to place the peak against; N* at or above P: nothing between them
+    bounded = _sweep(lambda n, i: 3.0, n=_NS)
+    assert math.isnan(jamming._peak(bounded, {"n_train": 1000}).value)
+    assert "no N*" in jamming._peak(bounded, {"n_train": 1000}).method
+    assert math.isnan(jamming._peak(d, {"n_train": 80}).value)
+
+
+def test_flatness_of_the_test_error():
     d = _sweep(lambda n, i: 3.0)
-    peak = jamming._peak(d, {})
-    assert peak.value == 0 and "N_peak = 100 (over N ≥ 80)" in peak.method  # the peak at N* = 100
     flat = jamming._flatness(d, {})
     assert flat.value == pytest.approx(0.1, rel=1e-9)  # the ensemble keeps a tenth of the single nets' excess
     copies = d.assign(ens_err=d.groupby("n_params")["test_err"].transform("mean"))
@@ -133,13 +148,14 @@ def test_peak_and_flatness_of_the_test_error():
     rising = d.assign(test_err=d["n_params"] * 1e-5)
     assert math.isnan(jamming._flatness(rising, {}).value)
     unlocated = d[d["n_params"] >= 100]
-    assert math.isnan(jamming._peak(unlocated, {}).value) and math.isnan(jamming._flatness(unlocated, {}).value)
+    assert math.isnan(jamming._peak(unlocated, {"n_train": 1000}).value)
+    assert math.isnan(jamming._flatness(unlocated, {}).value)
 
 
 def test_peak_leaves_out_the_nets_below_the_first_fit():
-    d = _sweep(lambda n, i: 3.0)
+    d = _sweep(lambda n, i: 3 + 60 / (n - 90), n=_NS)
     d.loc[d["n_params"] == 60, "test_err"] = 0.5  # N = 60 < n_none = 80: capacity-limited, not the cusp
-    assert jamming._peak(d, {}).value == 0
+    assert "N_peak = 100" in jamming._peak(d, {"n_train": 1000}).method
 
 
 def test_a_sweep_that_starts_above_a_quarter_of_n_star_is_not_located():

@@ -248,3 +248,77 @@ def test_the_cost_factor_is_one_when_the_noise_band_would_already_discriminate()
     assert power.fail_probability(0.0, 0.95, "within", -1.0, 0.05) < 0.99
     assert power.cost_factor(0.0, 0.95, "within", -1.0, 0.05, 10) == 1.0
     assert power.cost_factor(0.0, 0.95, "within", -1.0, 0.25, 10) > 1.0
+
+
+# ----- significance tests (spread="standardized") --------------------------------------------------------------------
+def _z_check(values, measured=0.5):
+    c = {"name": "rise", "measured": measured, "expected": 3.0, "tolerance": 0.0, "mode": "above", "role": "science",
+         "spread": "standardized", "passed": measured >= 3.0,
+         "alternatives": [{"value": 0.0, "why": "no rise"}], "interval": [math.nan, math.nan]}
+    power.judge([c], None if values is None else {"quantities": {"rise": {"values": values}}})
+    return c
+
+
+def test_a_significance_tests_power_is_its_level_whatever_the_spread():
+    c = _z_check([0.0, 5.0, -4.0, 8.0])  # a wide calibration spread does not widen the null's
+    assert c["power"] == pytest.approx(stats.norm.cdf(3.0), rel=1e-12)
+    assert c["alternatives"][0]["cost_factor"] == 1.0
+
+
+def test_sensitivity_is_the_theorys_pass_probability_and_its_cost_assumes_sqrt_growth():
+    values = [6.0, 7.0, 8.0, 7.0, 6.5, 7.5]
+    d = power.detection({"expected": 3.0, "tolerance": 0.0, "mode": "above"}, values)
+    mean, sd = np.mean(values), np.std(values, ddof=1)
+    assert d["sensitivity"] == pytest.approx(stats.norm.sf((3.0 - mean) / sd), rel=1e-12) and d["sensitivity_cost"] == 1
+    weak = [1.0, 2.0, 1.5, 2.5, 1.8, 2.2]
+    d = power.detection({"expected": 3.0, "tolerance": 0.0, "mode": "above"}, weak)
+    mean, sd = np.mean(weak), np.std(weak, ddof=1)
+    assert d["sensitivity"] < 0.5
+    assert d["sensitivity_cost"] == pytest.approx(((3.0 + stats.norm.ppf(0.99) * sd) / mean) ** 2, rel=1e-12)
+    # at the cost factor c, a mean √c·x̄ at the same spread is detected 99 % of the time
+    c = d["sensitivity_cost"]
+    assert stats.norm.sf((3.0 - math.sqrt(c) * mean) / sd) == pytest.approx(0.99, abs=1e-9)
+    # no effect in the reseeds' mean: no cost estimate; the mirrored "below" test is the same
+    assert power.detection({"expected": 3.0, "tolerance": 0.0, "mode": "above"}, [0.1, -0.1, 2.0, -2.0])[
+        "sensitivity_cost"] == math.inf
+    below = power.detection({"expected": -3.0, "tolerance": 0.0, "mode": "below"}, [-v for v in weak])
+    assert below["sensitivity"] == pytest.approx(d["sensitivity"], rel=1e-12)
+    assert math.isnan(power.detection({"expected": 3.0, "tolerance": 0.0, "mode": "above"}, [1.0])["sensitivity"])
+
+
+def test_an_insensitive_significance_test_that_fails_is_not_discriminating_and_a_sensitive_one_is_a_fail():
+    insensitive = _z_check([0.2, -1.0, 2.5, 0.8, -0.4, 1.1])
+    assert insensitive["discriminating"] is False and insensitive["sensitivity"] < 0.99
+    assert "no calibration" not in insensitive["power_source"]
+    result = {"status": "fail", "checks": [insensitive], "asserted": True}
+    assert outcome(result) == "not discriminating"
+    sensitive = _z_check([9.0, 10.0, 11.0, 9.5, 10.5, 10.2])
+    assert sensitive["discriminating"] is True
+    assert outcome({**result, "checks": [sensitive]}) == "not as predicted"
+    # another failed check is evidence: the run is not as predicted whatever the significance test says
+    other = {"name": "flatness", "passed": False, "role": "science", "spread": "absolute", "discriminating": True}
+    assert outcome({**result, "checks": [insensitive, other]}) == "not as predicted"
+    # an insensitive test that passed is no pass either
+    assert outcome({**result, "status": "pass", "checks": [{**insensitive, "passed": True}]}) == "not discriminating"
+    # without a calibration the sensitivity is unknown: not judged, a failure stays a failure
+    unknown = _z_check(None)
+    assert unknown["discriminating"] is None and outcome({**result, "checks": [unknown]}) == "not as predicted"
+
+
+def test_a_standardized_statistic_is_one_sided():
+    with pytest.raises(ValueError, match="standardized"):
+        Expect("z", 3.0, 0.0, "r", mode="within", spread="standardized")
+    assert Expect("z", 3.0, 0.0, "r", mode="above", spread="standardized").passes(3.2)
+
+
+def test_a_calibration_records_the_sensitivity_and_counts_undecided_runs_as_no_evidence_against():
+    class _Z(_R):
+        def __init__(self, value, k):
+            super().__init__(value, k)
+            self.checks = [{**_z_check(None, value), "interval": [math.nan] * 2}]
+
+    values = [0.2, -1.0, 3.5, 0.8, -0.4, 1.1, 0.0, 2.0]
+    record = summarize("x/y", None, "ci", [_Z(v, k) for k, v in enumerate(values, 1)])
+    q = record["quantities"]["rise"]
+    assert q["sensitivity"] < 0.5 and q["discriminating"] is False and record["not_discriminating"] == ["rise"]
+    assert record["pass_rate"] == 1.0  # 7 failed runs, each no evidence against the theory at this cost
