@@ -93,3 +93,7 @@ def test_underparameterized_fits_respect_the_tolerance_bound_and_the_overparamet
     assert set(rows["optimizer"]) == {"gd", "adagrad", "adam"}
     over = optim.underparameterized_fits({**point, "width": 40, "threshold": 1e-4, "optimizers": ("gd",)}, Context())
     assert (over["n_params"] > over["n_train"]).all() and over["dev_ratio"].min() > 2  # θ0 stays in the null space
+    # 001 App. A's ridge term: one minimizer at P > N too, every run within the tolerance's bound of it
+    ridge = optim.underparameterized_fits({**point, "width": 40, "threshold": 1e-6, "optimizers": ("gd", "adam"),
+                                           "ridge": 0.01}, Context())
+    assert ridge["converged"].all() and ridge["dev_ratio"].max() <= 1.0 + 1e-9

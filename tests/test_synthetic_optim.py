@@ -1,7 +1,7 @@
 """Issue 34's synthetic rule for family B (optimizers; source 001, Thm 3–5, Example 1, Fig. 3/4/9): every science
-check of optim/sgd-equals-gd, optim/adagrad-differs, optim/adaptive-batch-dependence and optim/adagrad-closed-form,
-run through its registered fit at the ``ci`` profile, passes on synthetic rows made under the theory and fails on
-rows made under each alternative it names.
+check of optim/sgd-equals-gd, optim/adagrad-differs, optim/adaptive-batch-dependence, optim/adagrad-closed-form
+and optim/underparam-unique, run through its registered fit at the ``ci`` profile, passes on synthetic rows made
+under the theory and fails on rows made under each alternative it names.
 
 The rows carry the columns the fits read. A comparison point (one depth and width) has one row per member seed and
 run of :func:`ntkbench.claims.optim.runs` plus GD's: ``dist_gd`` (test-output distance to GD), and per optimizer
@@ -44,6 +44,8 @@ ADAPTIVE_SPREAD = 0.1
 EQ9_AT_M0, GD_FORM_DIST = 0.0126, 0.5
 #: the printed Eq. 9's distance to the net at σ = 1 (0.28–0.43 measured at ci: its f0 term)
 PRINTED_AT_1 = 0.35
+#: 001 App. A beyond P = N: the runs end about 10^4 times the tolerance's bound apart (4.0 measured at ci)
+OVER_DECADES = 4.0
 
 Make = Callable[[int, Mapping[str, Any]], pd.DataFrame]
 
@@ -128,6 +130,26 @@ def one_point(eq9_slope: float = -0.5, eq9_over_gd: float | None = None, sigma_s
     return make
 
 
+def underparameterized(over_decades: float | None = None) -> Make:
+    """Rows of underparameterized_fits: per swept P and run (init × optimizer) dev_ratio, below P = N uniform in
+    (0.5, 0.95) (inside the bound of the unique minimizer), above it 10^(OVER_DECADES ± 0.3) (the runs' own
+    interpolants; ``over_decades`` in its place: 0 is every run at the bound, one minimizer)."""
+
+    def make(seed: int, params: Mapping[str, Any]) -> pd.DataFrame:
+        rng = np.random.default_rng(seed)
+        n, k = params["n_train"], params["seeds"] * len(params["optimizers"])
+        decades = OVER_DECADES if over_decades is None else over_decades
+        rows = []
+        for p in params["widths"]:
+            ratio = rng.uniform(0.5, 0.95, k) if p < n else 10 ** (decades + rng.uniform(-0.3, 0.0, k))
+            rows.append(pd.DataFrame({"n_params": p, "n_train": n, "dev_ratio": ratio, "spread": ratio * 1e-5,
+                                      "optimizer": np.resize(params["optimizers"], k), "converged": True,
+                                      "seed": np.arange(k)}))
+        return pd.concat(rows, ignore_index=True)
+
+    return make
+
+
 #: (claim, check) → (the model with the checked quantity set to a value, the theory's value: "expected" for the
 #: registered expected value, "model" for the theory model's own)
 CASES: dict[tuple[str, str], tuple[Callable[[float | None], Make], str]] = {
@@ -141,6 +163,7 @@ CASES: dict[tuple[str, str], tuple[Callable[[float | None], Make], str]] = {
     ("optim/adagrad-closed-form", "slope"): (lambda v: one_point(eq9_slope=v), "expected"),
     ("optim/adagrad-closed-form", "form-ratio"): (lambda v: one_point(eq9_over_gd=v), "model"),
     ("optim/adagrad-closed-form", "sigma-slope"): (lambda v: one_point(sigma_slope=v), "expected"),
+    ("optim/underparam-unique", "excess-spread"): (lambda v: underparameterized(v), "model"),
 }
 CLAIMS = sorted({claim for claim, _ in CASES})
 
@@ -169,7 +192,7 @@ def model(claim_id: str, name: str) -> tuple[Callable[[float | None], Make], str
 def test_every_science_check_has_a_model_and_an_alternative():
     assert {(c, base_name(n)) for c, n, _ in CHECKS} == set(CASES)
     assert all(k >= 1 for *_, k in CHECKS)
-    assert len(CHECKS) == 14
+    assert len(CHECKS) == 15
 
 
 @pytest.mark.parametrize("claim_id, name", THEORY)
