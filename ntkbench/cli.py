@@ -505,6 +505,11 @@ def _calibration_lines(cal: Mapping[str, Any], out: Path, profile: str) -> list[
                 extra += f", power vs {f(a['value'])} {report.percent(a['power'])}" + (
                     f" (NOT DISCRIMINATING: ×{f(a.get('cost_factor'), 2)} the data)"
                     if report._finite(a["power"]) and a["power"] < power.POWER_GOAL else "")
+        if report._finite(q.get("sensitivity")):
+            cost = q.get("sensitivity_cost")
+            extra += f", detects the theory's effect in {report.percent(q['sensitivity'])}" + (
+                "" if q["sensitivity"] >= power.POWER_GOAL else
+                f" (NOT DISCRIMINATING: {f'×{f(cost, 2)} the data' if report._finite(cost) else 'no cost estimate'})")
         lines.append(f"    {name}: {f(q.get('mean'))} ± {f(q.get('sd'))}, passed {report.percent(q.get('pass_rate'))}"
                      f", tolerance {f(q.get('tolerance'))}, noise band {f(q.get('suggested_tolerance'))}{extra}")
     return lines
