@@ -72,11 +72,11 @@ OTHER_SEED_SHIFT = 2**30
 def make_net(point: Mapping[str, Any], ctx, d_in: int) -> MLP:
     """The net of a point: ``depth`` layers of ``width`` units (``activation``; 003: ReLU), normal biases, in the
     ``scheme`` ``glorot`` (003 §7: standard parametrization, every weight and bias of layer l ~
-    N(0, v_std²·2/(fan_in + fan_out))) or ``ntk`` (000 Eq. 1: N(0, 1) parameters, layer l scaled by v_std/√fan_in,
-    biases by v_std)."""
+    N(0, v_std²·2/(fan_in + fan_out))), ``ntk`` (000 Eq. 1: N(0, 1) parameters, layer l scaled by v_std/√fan_in,
+    biases by v_std) or ``mean_field`` (as ntk, the output layer scaled by v_std/fan_in: not lazy, a control)."""
     glorot = point["scheme"] == "glorot"
     return MLP(d_in=d_in, width=int(point["width"]), depth=point["depth"], sigma=point["v_std"], bias="normal",
-               parametrization="standard" if glorot else "ntk", init_scheme="glorot" if glorot else "normal",
+               parametrization="standard" if glorot else point["scheme"], init_scheme="glorot" if glorot else "normal",
                activation=point["activation"], dtype=ctx.dtype, device=ctx.device)
 
 
@@ -764,8 +764,9 @@ def _net(*, depth, v_std, scheme=("glorot",) * 3, width=None, activation=("relu"
                  "at every input; see loss/invariance)", kind="str", choices=("relu", "tanh")),
            Param("v_std", *v_std, help="initialization scale v_std (003 §7: σ of every parameter is "
                  "v_std·√(2/(fan_in + fan_out)))", kind="float", low=0, low_open=True),
-           Param("scheme", *scheme, help="glorot (003 §7, standard parametrization) or ntk (000 Eq. 1: N(0, 1) "
-                 "parameters scaled by v_std/√fan_in)", kind="str", choices=("glorot", "ntk")))
+           Param("scheme", *scheme, help="glorot (003 §7, standard parametrization), ntk (000 Eq. 1: N(0, 1) "
+                 "parameters scaled by v_std/√fan_in) or mean_field (as ntk, the output layer v_std/fan_in: the "
+                 "nets leave the linear regime)", kind="str", choices=("glorot", "ntk", "mean_field")))
     if width is not None:
         out += (Param("width", *width, help="hidden width m", kind="int", low=1),)
     return out

@@ -542,17 +542,36 @@ def _eps_share(d: pd.DataFrame, params: Mapping[str, Any]) -> Measurement:
 def _closed_form_figure(data: pd.DataFrame, meas, params, expects):
     import seaborn as sns
 
-    fig, (ax,) = subplots(1)
-    d = data.melt(id_vars=["seed", "width"], value_vars=["err_eq9", "err_gd", "err_eq9_printed", "form_gap"],
-                  var_name="quantity")
+    fig, (ax, ax_s) = subplots(2)
+    widths = data[np.isclose(data["sigma"], params["sigmas"][0])] if "sigma" in data else data
+    d = widths.melt(id_vars=["seed", "width"], value_vars=["err_eq9", "err_gd", "err_eq9_printed", "form_gap"],
+                    var_name="quantity")
     d["quantity"] = d["quantity"].map({"err_eq9": "‖f_AdaGrad − Eq. 9 (with f0)‖",
                                        "err_gd": "‖f_AdaGrad − GD form (D = 1)‖",
                                        "err_eq9_printed": "‖f_AdaGrad − Eq. 9 as printed (no f0)‖",
                                        "form_gap": "‖Eq. 9 − GD form‖"})
     sns.lineplot(d, x="width", y="value", hue="quantity", marker="o", errorbar=("pi", 100), ax=ax)
     ax.set(xscale="log", yscale="log", xlabel="width m", ylabel="relative distance (test points)",
-           title=f"AdaGrad on N = 1, L = {params['depth']}, σ = {params['sigma']:g} (001 Example 1)")
+           title=f"AdaGrad on N = 1, L = {params['depth']}, σ = {params['sigmas'][0]:g} (001 Example 1)")
     ax.legend(fontsize=6)
+    top = checks.largest(data) if "sigma" in data else data.iloc[:0]
+    if len(top):
+        sns.lineplot(top, x="sigma", y="err_eq9_printed", marker="o", errorbar=("pi", 100), ax=ax_s,
+                     label="‖f_AdaGrad − Eq. 9 as printed‖")
+        sns.lineplot(top, x="sigma", y="err_eq9", marker="s", errorbar=("pi", 100), ax=ax_s,
+                     label="‖f_AdaGrad − Eq. 9 with f0‖")
+        ref = top.groupby("sigma")["err_eq9_printed"].mean()
+        s0, e0 = float(ref.index[-1]), float(ref.iloc[-1])
+        xs = np.array([float(ref.index[0]), s0])
+        ax_s.plot(xs, e0 * (xs / s0) ** params["depth"], "k--", lw=1, label=f"σ^L (theory: f0 ∝ σ^{params['depth']})")
+        ax_s.plot(xs, [e0, e0], "k:", lw=1, label="σ^0 (alternative: printed form is the limit)")
+    ax_s.set(xscale="log", yscale="log", xlabel="σ", ylabel="relative distance (test points)",
+             title=f"σ sweep at m = {int(top['width'].max()) if len(top) else 0}")
+    if len(top):
+        ticks = sorted(top["sigma"].unique())
+        ax_s.set_xticks(ticks, [f"{s:g}" for s in ticks])
+        ax_s.minorticks_off()
+    ax_s.legend(fontsize=6)
     return fig
 
 
@@ -589,7 +608,7 @@ register(Claim(
                 reason="Example 1: AdaGrad's limit is Eq. 9, not GD's kernel solution, which differs from it by "
                        "O(1) (form_gap); calibration at ci: 0.0037 ± 0.0033 (10/10), the control 663 ± 533"),
             checks.power_law_slope(
-                "sigma-slope", "err_eq9_printed", x="sigma", rows=_sigma_rows, expected=_depth, tolerance=0.3,
+                "sigma-slope", "err_eq9_printed", x="sigma", rows=_sigma_rows, expected=_depth, tolerance=0.33,
                 alternatives=((0.0, "Eq. 9 as printed is AdaGrad's limit up to O(m^-1/2): its error does not grow "
                                     "with σ"),),
                 reason="Eq. 9 as printed drops the initial output f0, which the trained net keeps: for a bias-free "
@@ -610,8 +629,8 @@ register(Claim(
                       "ASI (003 §6): the same kernel with f0 = 0, so nothing of order σ^L is left for the printed "
                       "form to miss; its error is the σ-independent rest (the net's O(m^-1/2) nonlinearity and the "
                       "training residual): the σ-slope at the no-growth value", fails=("sigma-slope",),
-                      lands={"sigma-slope": Landing(0.0, 0.3, "no growth with σ: slope 0 (band: the claim's noise "
-                                                              "band until the control's own calibration)")}),),
+                      lands={"sigma-slope": Landing(0.0, 0.91, "no growth with σ: slope 0, within the control's "
+                                                               "own noise band (0.05 ± 0.27 over K = 10 reseeds)")}),),
     figure=_closed_form_figure,
     notes="One training point of the 2-D bump data (000 Fig. 1; d = 2 keeps P ≈ 3m, so widths up to 64 000 run in "
           "seconds; --set dataset=mnist01 uses raw pixels). AdaGrad's rate is c/λ_max(J D₀ Jᵀ) = c·|r₀|/‖g‖₁ with c = "
