@@ -354,10 +354,9 @@ def _header(claims: list[dict], controls: list[dict]) -> str:
         if controls:
             parts.append(f"controls ran without error {sum(ok(r) for r in controls)}/{len(controls)} (not asserted)")
     else:
-        counts = {s: sum(r.get("status") == s for r in claims) for s in ("pass", "fail", "invalid", "error")}
-        weak = sum(outcome(r) == "not discriminating" for r in claims)
-        parts = [f"**{counts['pass'] - weak} pass / {weak} not discriminating / {counts['fail']} fail / "
-                 f"{counts['invalid']} invalid / {counts['error']} error**"]
+        counts = {o: sum(outcome(r) == o for r in claims) for o in OUTCOMES}
+        parts = [f"**{counts['as predicted']} pass / {counts['not discriminating']} not discriminating / "
+                 f"{counts['not as predicted']} fail / {counts['invalid']} invalid / {counts['error']} error**"]
         checks = [c for r in claims for c in r.get("checks") or []]
         science = [c for c in checks if c.get("role", "science") == "science"]
         parts.append(f"science checks {sum(c.get('passed') is True for c in science)}/{len(science)} passed, "

@@ -455,3 +455,15 @@ def test_the_summary_counts_weak_checks_and_lists_identities_apart(tmp_path):
     assert "**biased** (4.2 SE)" in text
     assert report.outcome_text(json.loads((store.claim_dir(out, "ci", "fam/weak") / "result.json").read_text())) \
         == "NOT DISCRIMINATING (slope)"
+
+
+def test_a_claim_that_failed_only_an_insensitive_significance_test_counts_as_not_discriminating(tmp_path):
+    out = tmp_path / "undecided"
+    z = {**_check("rise", 0.2, 3.0, 0.0, mode="above"), "role": "science", "spread": "standardized",
+         "passed": False, "discriminating": False, "power": 0.9987, "sensitivity": 0.09, "sensitivity_cost": math.inf,
+         "alternatives": [{"value": 0.0, "why": "monotone", "power": 0.9987, "cost_factor": 1.0}]}
+    _write(out, "fam/cusp", "fail", [z])
+    text = report.build(out).read_text(encoding="utf-8")
+    assert "**0 pass / 1 not discriminating / 0 fail / 0 invalid / 0 error**" in text
+    assert "detects the theory's effect with probability 9.0 %, not discriminating: no effect in the calibration's " \
+           "mean, no cost estimate" in text
