@@ -26,10 +26,9 @@ LINEAR_DECAY = -0.5
 #: factor shared by the widths and of each (draw, width), which give the reseeds' spreads (slope ± 0.039 against the
 #: calibration's ± 0.035, the top gap's relative ± 0.54 against ± 0.65)
 GAP_TOP, GAP_SEED_SIGMA, GAP_SIGMA = 5.5e-4, 1.4, 0.3
-#: init-output/eq6 at ci: Eq. 6's error at m = 16 384 (0.013), the per-draw ratio to the imprint-free error (0.155
-#: = 0.013 / 0.084) and their per-member log-normal spreads (at the measured slope −0.28 the upper end of the
-#: interval scatters by ± 0.066 over reseeds, the calibration's ± 0.07)
-EQ6_TOP, EQ6_SIGMA, EQ6_RATIO, RATIO_SIGMA = 0.013, 0.5, 0.155, 0.5
+#: init-output/eq6 at ci (v_std = 4): Eq. 6's error at m = 16 384 (0.0099), the per-draw ratio to the imprint-free
+#: error (0.0155 = 0.0099 / 0.73 of one run) and their per-member log-normal spreads
+EQ6_TOP, EQ6_SIGMA, EQ6_RATIO, RATIO_SIGMA = 0.0099, 0.5, 0.0155, 0.5
 #: init-output/asi-generalization at ci: ASI's test-MSE ratio (0.014 over 60 draws) and steps ratio (0.40) to the
 #: original, with their per-draw log-normal spreads
 ERROR_RATIO, ERROR_SIGMA, STEPS_RATIO, STEPS_SIGMA = 0.014, 0.5, 0.40, 0.4
