@@ -865,12 +865,14 @@ register(Claim(
              "other (an independent draw's: the control)", kind="str", choices=("same", "other")),),
     measure=eq6_runs,
     checks=(checks.power_law_slope(
-                "decay", "eq6_err", x="width", rows=lambda d, params: members(d), expected=-0.5, tolerance=0.25,
+                "decay", "eq6_err", x="width", rows=lambda d, params: members(d), expected=-0.5, tolerance=0.24,
+                mode="below",
                 alternatives=((0.0, "no decay: Eq. 6's error does not fall with the width (it is not the nets' "
                                     "departure from their linearization)"),),
                 reason="Thm 2: Eq. 6 is exact for the linearized dynamics (the imprint h_ini − Θ(x, X)Θ⁻¹h_ini(X) is "
                        "linear in h_ini), so its error is the three nets' departure from their linearization, "
-                       "O(m^-1/2) (000 Lemma 2, 001 Lemma 1). At v_std = 4 the imprint dominates (ignoring it misses "
+                       "bounded by O(m^-1/2) (000 Lemma 2, 001 Lemma 1): a bound, so the slope must be −1/2 or "
+                       "steeper (K = 10 at ci: −0.59 ± 0.08). At v_std = 4 the imprint dominates (ignoring it misses "
                        "f by ≈ 0.7; at v_std = 1 by 0.06, where the error's slope was not resolved). With another "
                        "draw's h_ini the error is the imprints' mismatch, which does not fall. " + checks.NOISE_BAND),
             checks.statistic(
