@@ -16,6 +16,7 @@ separately in :attr:`Source.cited_as`, naming the citing document.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 __all__ = [
@@ -451,7 +452,12 @@ def _rules_out(expect, record) -> str:
         items.append(f"{a.value:g}: " + ("not calibrated" if p is None else f"power {power.power_percent(p)}"
                                           + ("" if p >= power.POWER_GOAL else " — not discriminating")))
     biased = " — **biased**" if q.get("biased") else ""
-    return f" (rules out {', '.join(items)}{biased})"
+    sens = q.get("sensitivity")
+    detects = ""
+    if isinstance(sens, (int, float)) and math.isfinite(sens):  # a significance test: its level, and how often the
+        detects = f"; detects the theory's effect in {power.power_percent(sens)}" + (  # calibration detects it
+            "" if sens >= power.POWER_GOAL else " — not discriminating")
+    return f" (rules out {', '.join(items)}{detects}{biased})"
 
 
 def _controls(claim) -> str:

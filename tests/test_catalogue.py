@@ -102,3 +102,15 @@ def test_render_marks_registered_and_planned_rows():
     assert text.index("`optim/brand-new`") < text.index("## C.")  # in its family's table
     assert all(line.count(" | ") == 6 for line in lines.values())  # seven cells, no stray pipes
     assert "**1 is registered**" in text  # the one catalogue id among the fake claims
+
+
+def test_the_catalogue_gives_each_alternatives_power_and_a_significance_tests_sensitivity():
+    z = Expect("rise", 3.0, 0.0, "r", mode="above", spread="standardized",
+               alternatives=(Alternative(0.0, "monotone"),))
+    record = {"quantities": {"rise": {"alternatives": [{"value": 0.0, "power": 0.9987}], "sensitivity": 0.086}}}
+    assert catalogue._rules_out(z, record) == (" (rules out 0: power 100 %; detects the theory's effect in 8.6 % — "
+                                               "not discriminating)")
+    slope = Expect("slope", -0.5, 0.2, "r", alternatives=(Alternative(-0.25, "first order"),))
+    weak = {"quantities": {"slope": {"alternatives": [{"value": -0.25, "power": 0.55}], "biased": True}}}
+    assert catalogue._rules_out(slope, weak) == " (rules out -0.25: power 55.0 % — not discriminating — **biased**)"
+    assert catalogue._rules_out(slope, {}) == " (rules out -0.25: not calibrated)"
