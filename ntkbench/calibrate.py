@@ -51,13 +51,14 @@ def _quantity(q: dict[str, Any], control: bool) -> dict[str, Any]:
         q.update({f"landing_{k}": val for k, val in power.bias(q["values"], q["lands_at"]).items()})
         q["landing_noise_band"] = power.noise_tolerance(q["values"], "within")
     if not control and q["role"] == "science" and q.get("alternatives"):
+        if q.get("spread") == "standardized":
+            q.update(power.significance_test(q, q["values"]))
+            q["discriminating"] = bool(q["discriminating"])  # a record: an unknown sensitivity is not discriminating
+            return q
         sd = q["sd"] if math.isfinite(q["sd"]) else 0.0
         q["alternatives"] = power.alternatives_power(q, sd, max(2, len(power.finite(q["values"]))), q["mean"])
         q["power"] = min(a["power"] for a in q["alternatives"])
         q["discriminating"] = bool(q["power"] >= power.POWER_GOAL)
-        if q.get("spread") == "standardized":
-            q.update(power.detection(q, q["values"]))
-            q["discriminating"] = bool(q["discriminating"] and q["sensitivity"] >= power.POWER_GOAL)
     return q
 
 

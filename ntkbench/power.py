@@ -174,6 +174,17 @@ def detection(expect: Mapping[str, Any], values: Sequence[float]) -> dict[str, A
     return {"sensitivity": sens, "sensitivity_cost": cost}
 
 
+def significance_test(expect: Mapping[str, Any], values: Sequence[float]) -> dict[str, Any]:
+    """A ``standardized`` check judged: its alternatives' power (the level, :func:`alternatives_power`), the least
+    of them, its sensitivity from the reseeds' ``values`` (:func:`detection`) and ``discriminating`` (both ≥
+    :data:`POWER_GOAL`; None while the sensitivity is unknown)."""
+    alternatives = alternatives_power(expect, 1.0, 10)
+    out = {"alternatives": alternatives, "power": min(a["power"] for a in alternatives), **detection(expect, values)}
+    out["discriminating"] = (None if not math.isfinite(out["sensitivity"]) else
+                             bool(out["power"] >= POWER_GOAL and out["sensitivity"] >= POWER_GOAL))
+    return out
+
+
 def undecided(checks: Sequence[Mapping[str, Any]]) -> list[str]:
     """The failed science checks of a result whose failure is no evidence against the theory: significance tests
     (``standardized``) that the calibration shows cannot detect the theory's effect at this cost."""
@@ -256,14 +267,10 @@ def judge(checks: list[dict[str, Any]], record: Mapping[str, Any] | None) -> Non
         q = quantities.get(c["name"]) or {}
         v = finite(q.get("values") or [])
         if c.get("spread") == "standardized":
-            c["alternatives"] = alternatives_power(c, 1.0, 10)
-            c["power"] = min(a["power"] for a in c["alternatives"])
-            c.update(detection(c, v))
+            c.update(significance_test(c, v))
             c["power_source"] = ("the statistic's construction (level); sensitivity: "
                                  + (f"calibration: {v.size} reseeds" if v.size >= 2 else "none (no calibration "
                                                                                            "record)"))
-            c["discriminating"] = (None if not math.isfinite(c["sensitivity"]) else
-                                   bool(c["power"] >= POWER_GOAL and c["sensitivity"] >= POWER_GOAL))
             continue
         if v.size >= 2:
             sd, k, mean = float(v.std(ddof=1)), int(v.size), float(v.mean())

@@ -16,6 +16,8 @@ from scipy import stats
 
 #: the z of a p-value below the float's resolution: a test this decisive is reported at this value, not as inf
 Z_CAP = float(stats.norm.isf(1e-15))
+#: an effect detected beyond the noise: z ≥ this (a run without the effect passes ≤ 0.13 % of the time)
+Z_DETECT = 3.0
 
 
 @dataclass(frozen=True)

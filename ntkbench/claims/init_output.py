@@ -465,18 +465,20 @@ def _seed_ratio(num: str, den: str, what: str):
 
 #: the margin of a direction check (ratio < 1, slope < 0) whose alternative is the bound itself: the statistic must
 #: clear the alternative by the noise band of the claim's reseeds, so that a run at the alternative fails
+_MARGIN = ("the noise band t(0.99, K−1)·s·√(1 + 1/K) of its K = 10 reseeds (results/ci/calibration/), so that a run "
+           "at the alternative fails with ≥ 99 % (ntkbench.power)")
 #: a gain beyond the seeds' noise: z of the one-sided test ≥ this (a run without a gain passes ≤ 0.13 % of the time)
-GAIN_Z = 3.0
+GAIN_Z = significance.Z_DETECT
 _GAIN_TEST = ("The per-seed log ratio's mean tested below 0 by a one-sided t-test over the seeds, as z: a run "
               "without a gain passes z ≥ 3 at most 0.13 % of the time; the calibration measures how often the "
               "theory's gain is detected at this cost (below 99 %: not discriminating)")
+
+
 def _no_gain(band: float, measured: str) -> Landing:
     """Where a control without a gain puts a gain's z: 0 (N(0, 1) by construction for normal log ratios), within the
     control's own noise band over its K = 10 reseeds (``measured``: their mean ± SD)."""
     return Landing(0.0, band, f"no gain: z at 0 within the control's own noise band ({measured} over K = 10 "
                               "reseeds, 54588c0)")
-_MARGIN = ("the noise band t(0.99, K−1)·s·√(1 + 1/K) of its K = 10 reseeds (results/ci/calibration/), so that a run "
-           "at the alternative fails with ≥ 99 % (ntkbench.power)")
 
 
 def _top_mean(column: str):
@@ -513,24 +515,21 @@ def _gain_z(column: str):
     every variant's geometric-mean ratio to the reference and to the original."""
 
     def value(d: pd.DataFrame, params: Mapping[str, Any]) -> Measurement:
-        d = members(d)
+        per = {k: g.set_index("seed")[column] for k, g in members(d).groupby("init", sort=False)}
         reference = params["reference"]
-        missing = {params["init"], reference} - set(d["init"])
+        missing = {params["init"], reference} - set(per)
         if missing:
             return Measurement(math.nan, method=f"not measured: the runs lack {', '.join(sorted(missing))} (inits)")
-        base = d[d["init"] == reference].set_index("seed")[column]
-        r = np.log(d[d["init"] == params["init"]].set_index("seed")[column] / base).dropna()
+        r = np.log(per[params["init"]] / per[reference]).dropna()
         if len(r) < 2 or not np.isfinite(r).all():
             return Measurement(math.nan, method=f"not measured: {len(r)} seeds with a finite {column} ratio")
         test = significance.mean_below_zero(r.to_numpy())
         text = [f"{params['init']}/{reference} {column} ratio: geometric mean {math.exp(test.mean):.3g} over {test.n} "
                 f"seeds (per seed {', '.join(f'{math.exp(x):.3g}' for x in r)}), t = {test.t:.2f}, p = {test.p:.2g}"]
         for ref in dict.fromkeys((reference, "standard")):
-            if ref in set(d["init"]):
-                b = d[d["init"] == ref].set_index("seed")[column]
+            if ref in per:
                 text.append(f"geometric-mean ratios to {ref}: " + ", ".join(
-                    f"{k} {math.exp(np.log(g.set_index('seed')[column] / b).dropna().mean()):.3g}"
-                    for k, g in d.groupby("init", sort=False) if k != ref))
+                    f"{k} {math.exp(np.log(v / per[ref]).dropna().mean()):.3g}" for k, v in per.items() if k != ref))
         return Measurement(test.z, method="; ".join(text))
 
     return value

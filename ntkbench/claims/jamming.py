@@ -27,7 +27,7 @@ import pandas as pd
 import torch
 from scipy import stats
 
-from .. import fit
+from .. import fit, significance
 from ..figures import fitted_line, subplots
 from ..registry import Claim, Control, FittedLine, Measurement, Param, register
 from . import checks
@@ -154,7 +154,7 @@ LOW_FACTOR = 4
 #: so that a run of either errs on ≤ 1 % at the calibrated spread
 BLOW_UP = 2.5
 #: the rise to the peak must exceed this many standard errors (one-sided: a flat curve passes ≤ 0.13 % of the time)
-RISE_Z = 3.0
+RISE_Z = significance.Z_DETECT
 
 
 def _fitted(d: pd.DataFrame) -> pd.DataFrame:

@@ -508,8 +508,13 @@ def _closed_form_rows(d: pd.DataFrame, params: Mapping[str, Any]) -> pd.DataFram
     """The width sweep (at the first σ of ``sigmas``), with ``err``: the distance to the closed form the claim (or
     control) compares with."""
     own, other = ("err_eq9", "err_gd") if params["closed_form"] == "eq9" else ("err_gd", "err_eq9")
-    d = d[np.isclose(d["sigma"], params["sigmas"][0])]
+    d = _width_sweep(d, params)
     return d.assign(err=d[own], err_other=d[other])
+
+
+def _width_sweep(d: pd.DataFrame, params: Mapping[str, Any]) -> pd.DataFrame:
+    """The rows of the width sweep: those at the first σ of ``sigmas``."""
+    return d[np.isclose(d["sigma"], params["sigmas"][0])]
 
 
 def _sigma_rows(d: pd.DataFrame, params: Mapping[str, Any]) -> pd.DataFrame:
@@ -543,9 +548,8 @@ def _closed_form_figure(data: pd.DataFrame, meas, params, expects):
     import seaborn as sns
 
     fig, (ax, ax_s) = subplots(2)
-    widths = data[np.isclose(data["sigma"], params["sigmas"][0])] if "sigma" in data else data
-    d = widths.melt(id_vars=["seed", "width"], value_vars=["err_eq9", "err_gd", "err_eq9_printed", "form_gap"],
-                    var_name="quantity")
+    d = _width_sweep(data, params).melt(id_vars=["seed", "width"], var_name="quantity",
+                                        value_vars=["err_eq9", "err_gd", "err_eq9_printed", "form_gap"])
     d["quantity"] = d["quantity"].map({"err_eq9": "‖f_AdaGrad − Eq. 9 (with f0)‖",
                                        "err_gd": "‖f_AdaGrad − GD form (D = 1)‖",
                                        "err_eq9_printed": "‖f_AdaGrad − Eq. 9 as printed (no f0)‖",
@@ -554,7 +558,7 @@ def _closed_form_figure(data: pd.DataFrame, meas, params, expects):
     ax.set(xscale="log", yscale="log", xlabel="width m", ylabel="relative distance (test points)",
            title=f"AdaGrad on N = 1, L = {params['depth']}, σ = {params['sigmas'][0]:g} (001 Example 1)")
     ax.legend(fontsize=6)
-    top = checks.largest(data) if "sigma" in data else data.iloc[:0]
+    top = _sigma_rows(data, params)
     if len(top):
         sns.lineplot(top, x="sigma", y="err_eq9_printed", marker="o", errorbar=("pi", 100), ax=ax_s,
                      label="‖f_AdaGrad − Eq. 9 as printed‖")
