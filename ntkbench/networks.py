@@ -162,9 +162,13 @@ class MLP:
         return int(m.group(2))
 
     # ----- initialization --------------------------------------------------------------------------
-    def init(self, seed: int = 0) -> Params:
-        """Draw θ0 (drawn in float64 on the CPU with ``seed``, then cast: identical across devices)."""
-        gen = torch.Generator().manual_seed(int(seed))
+    def init(self, seed: int = 0, *, shared_seed: int | None = None, correlation: float = 0.0) -> Params:
+        """Draw θ0 (drawn in float64 on the CPU with ``seed``, then cast: identical across devices).
+
+        ``correlation`` c > 0 with ``shared_seed``: every latent standard normal of the draw is √c z_shared +
+        √(1 − c) z_seed (z_shared from ``shared_seed``), so each draw has a plain draw's distribution (orthogonal
+        weights stay Haar) while draws that share ``shared_seed`` are correlated: c = 0 independent, c → 1 copies."""
+        gen = _Latent(seed, shared_seed, correlation)
         s = self.layer_sizes
         params: Params = {}
         for l in range(1, self.depth + 1):
@@ -172,7 +176,7 @@ class MLP:
             if self.init_scheme == "orthogonal":
                 w = _orthogonal(fan_out, fan_in, gen) * math.sqrt(max(fan_in, fan_out))
             else:
-                w = torch.randn(fan_out, fan_in, generator=gen, dtype=torch.float64)
+                w = gen.randn(fan_out, fan_in)
             glorot = self.sigma * math.sqrt(2.0 / (fan_in + fan_out))  # 003 §7, for weights and biases alike
             if self.init_scheme == "glorot":
                 w = w * glorot
@@ -180,7 +184,7 @@ class MLP:
                 w = w * (self.sigma / math.sqrt(self.fan_in[l - 1]))
             params[f"W{l}"] = w
             if self.bias == "normal":
-                b = torch.randn(fan_out, generator=gen, dtype=torch.float64)
+                b = gen.randn(fan_out)
                 scale = glorot if self.init_scheme == "glorot" else self.sigma
                 params[f"b{l}"] = b * (scale if self.parametrization == "standard" else 1.0)
             elif self.bias == "zero":
@@ -213,9 +217,31 @@ class MLP:
         return out.squeeze(-1) if self.d_out == 1 else out
 
 
-def _orthogonal(rows: int, cols: int, gen: torch.Generator) -> torch.Tensor:
-    """A Haar-random semi-orthogonal (rows × cols) matrix (Saxe et al.; 004 methods)."""
-    a = torch.randn(max(rows, cols), min(rows, cols), generator=gen, dtype=torch.float64)
+class _Latent:
+    """The standard normals an initialization is drawn from: ``seed``'s stream, or with ``correlation`` c > 0
+    √c z_shared + √(1 − c) z_seed, z_shared from ``shared_seed``'s stream (the same N(0, 1) marginal)."""
+
+    def __init__(self, seed: int, shared_seed: int | None = None, correlation: float = 0.0) -> None:
+        if isinstance(correlation, bool) or not isinstance(correlation, (int, float)) or not 0 <= correlation < 1:
+            raise ValueError(f"correlation must be a number in [0, 1) (1 would make copies), got {correlation!r}")
+        if correlation and shared_seed is None:
+            raise ValueError("correlation > 0 needs shared_seed: the seed of the component the draws share")
+        self.own = torch.Generator().manual_seed(int(seed))
+        self.shared = torch.Generator().manual_seed(int(shared_seed)) if correlation else None
+        self.c = float(correlation)
+
+    def randn(self, *shape: int) -> torch.Tensor:
+        z = torch.randn(*shape, generator=self.own, dtype=torch.float64)
+        if self.shared is None:
+            return z
+        return math.sqrt(self.c) * torch.randn(*shape, generator=self.shared, dtype=torch.float64) \
+            + math.sqrt(1 - self.c) * z
+
+
+def _orthogonal(rows: int, cols: int, gen: _Latent) -> torch.Tensor:
+    """A Haar-random semi-orthogonal (rows × cols) matrix (Saxe et al.; 004 methods): the Q of a Gaussian
+    matrix's QR, signs fixed by R's diagonal."""
+    a = gen.randn(max(rows, cols), min(rows, cols))
     q, r = torch.linalg.qr(a)
     q = q * torch.sign(torch.diagonal(r)).where(torch.diagonal(r) != 0, torch.ones(()))
     return q if rows >= cols else q.T
@@ -332,12 +358,14 @@ class Centered:
         trainable, _ = split_buffers(params)
         return {**trainable, **{k + REFERENCE_SUFFIX: v.detach().clone() for k, v in trainable.items()}}
 
-    def init(self, seed: int = 0) -> Params:
-        """With ``params0``: θ0 itself, cloned. Without: the base network's θ0 for ``seed`` with θ0 attached as
-        buffers (:meth:`attach`)."""
+    def init(self, seed: int = 0, **draw: Any) -> Params:
+        """With ``params0``: θ0 itself, cloned. Without: the base network's θ0 for ``seed`` (``draw``: the base's
+        keyword arguments, e.g. a correlated draw) with θ0 attached as buffers (:meth:`attach`)."""
         if self.params0 is not None:
+            if draw:
+                raise ValueError(f"a Centered net with params0 has one fixed θ0; {sorted(draw)} cannot apply")
             return {k: v.clone() for k, v in self.params0.items()}
-        return self.attach(self.base.init(seed))
+        return self.attach(self.base.init(seed, **draw))
 
     def __call__(self, params: Mapping[str, torch.Tensor], x: torch.Tensor) -> torch.Tensor:
         theta, buffers = split_buffers(params)
@@ -423,8 +451,8 @@ class FixedNorm:
             raise AttributeError(name)
         return getattr(self.base, name)
 
-    def init(self, seed: int = 0) -> Params:
-        return self.base.init(seed)
+    def init(self, seed: int = 0, **draw: Any) -> Params:
+        return self.base.init(seed, **draw)
 
     def __call__(self, params: Mapping[str, torch.Tensor], x: torch.Tensor) -> torch.Tensor:
         scale = self.base(params, self.x_ref).pow(2).mean().sqrt()

@@ -27,6 +27,7 @@ import numbers
 import time
 import warnings
 from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -79,9 +80,10 @@ def unstack_params(stacked: Mapping[str, torch.Tensor], i: int) -> Params:
     return {k: v[i] for k, v in stacked.items()}
 
 
-def init_ensemble(net, seeds: Sequence[int]) -> Params:
-    """θ0 for each seed, stacked: ``stack_params([net.init(s) for s in seeds])``."""
-    return stack_params([net.init(int(s)) for s in seeds])
+def init_ensemble(net, seeds: Sequence[int], **draw: Any) -> Params:
+    """θ0 for each seed, stacked: ``stack_params([net.init(s, **draw) for s in seeds])`` (``draw``: e.g.
+    ``shared_seed`` and ``correlation`` for correlated members, :meth:`ntkbench.networks.MLP.init`)."""
+    return stack_params([net.init(int(s), **draw) for s in seeds])
 
 
 def lr_from_ntk(net, params: Mapping[str, torch.Tensor], x: torch.Tensor, *, c: float = 1.0,

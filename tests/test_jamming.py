@@ -19,7 +19,7 @@ CTX = SimpleNamespace(dtype=torch.float64, device=torch.device("cpu"))
 def _point(**kw):
     base = dict(dataset="mnist_parity", n_train=40, n_test=60, pca=5, data_seed=0, seed_offset=0, depth=3,
                 members=4, bottleneck=0, centered=False, loss="square_hinge", optimizer="adam", lr=0.3,
-                max_steps=400, width=3, times=(0, 50, 400), independent=True, margin=1.0, fixed_norm=0.0)
+                max_steps=400, width=3, times=(0, 50, 400), correlation=0.0, margin=1.0, fixed_norm=0.0)
     return {**base, **kw}
 
 
@@ -34,9 +34,10 @@ def test_rows_of_a_jammed_and_of_a_fitted_width_match_their_definitions():
     assert wide["n_params"].iloc[0] == 40 * 5 + 40 + 40 * 40 + 40 + 40 + 1
     # ‖f‖ at t = 0 is the initial net's; the ensemble average errs no more often than the average member here
     assert (wide["norm_t0"] != wide["norm"]).all() and wide["ens_err"].nunique() == 1
-    copies = jamming.jamming_point(_point(width=40, max_steps=3000, times=(), independent=False), CTX)
-    assert copies["seed"].nunique() == 1 and copies["norm"].nunique() == 1
-    assert copies["ens_err"].iloc[0] == pytest.approx(copies["test_err"].iloc[0], abs=0)
+    # correlated initializations: trained members stay closer to one another than independent ones
+    close = jamming.jamming_point(_point(width=40, max_steps=3000, times=(0,), correlation=0.95), CTX)
+    assert close["converged"].all() and close["seed"].nunique() == 4
+    assert close["norm_t0"].std() < wide["norm_t0"].std()
     for bad in ((500,), (-1, 50)):
         with pytest.raises(ValueError, match="times must be"):
             jamming.jamming_point(_point(times=bad), CTX)

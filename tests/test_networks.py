@@ -359,3 +359,22 @@ def test_rnd_draws_an_independent_second_copy():
     assert torch.equal(first["W1"], net.init(3)["W1"])
     assert RND(net)(p, x).abs().max() > 0
     assert ASI(net)(ASI(net).init(3), x).abs().max() == 0
+
+
+def test_a_correlated_draw_keeps_the_plain_marginal_and_correlates_members():
+    net = MLP(d_in=6, width=40, depth=2, init_scheme="orthogonal", bias="normal")
+    plain = net.init(3)
+    assert all(torch.equal(plain[k], net.init(3, correlation=0.0, shared_seed=99)[k]) for k in plain)
+    a, b = (net.init(s, shared_seed=99, correlation=0.64) for s in (3, 4))
+    w = a["W1"]  # (40, 6), still semi-orthogonal at the plain draw's scale
+    assert torch.allclose(w.T @ w, 40 * torch.eye(6, dtype=torch.float64), atol=1e-10)
+    za, zb = a["b1"], b["b1"]  # normal biases: correlation 0.64 between the two members' latents
+    r = float(torch.corrcoef(torch.stack([za, zb]))[0, 1])
+    assert 0.3 < r < 0.9
+    indep = float(torch.corrcoef(torch.stack([net.init(3)["b1"], net.init(4)["b1"]]))[0, 1])
+    assert abs(indep) < 0.4
+    for bad in (1.0, -0.1, True):
+        with pytest.raises(ValueError, match="correlation must be"):
+            net.init(0, shared_seed=1, correlation=bad)
+    with pytest.raises(ValueError, match="needs shared_seed"):
+        net.init(0, correlation=0.5)

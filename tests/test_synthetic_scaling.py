@@ -102,13 +102,12 @@ def _group_rows(error_power: float, delta_power: float, seed: int, params) -> pd
 
 
 @pytest.mark.parametrize(("claim_id", "name", "which", "value"),
-                         _cases("scaling/ensemble", ("error-exponent", "delta-exponent")))
+                         _cases("scaling/ensemble", ("error-exponent",)))
 def test_ensemble_exponents_pass_under_the_central_limit_and_fail_under_their_alternatives(claim_id, name, which,
                                                                                         value):
     _, e, _ = registered(claim_id, name)
     exponent = e.expected if value is None else value
-    powers = (exponent, -0.5) if name == "error-exponent" else (-1.0, exponent)
-    passed, values = verdicts(claim_id, name, lambda s, p: _group_rows(*powers, s, p), SEEDS)
+    passed, values = verdicts(claim_id, name, lambda s, p: _group_rows(exponent, -0.5, s, p), SEEDS)
     _assert(passed, values, which)
 
 
@@ -196,8 +195,7 @@ def test_flatness_passes_when_averaging_removes_the_fluctuations_and_fails_when_
 
 def test_every_science_check_of_family_d_has_a_synthetic_test():
     here = {"scaling/ntk-fluctuations": {"slope", "change-slope"}, "scaling/output-fluctuations": {"slope"},
-            "scaling/test-error": {"slope"}, "scaling/ensemble": {"error-exponent", "delta-exponent",
-                                                                  "error-vs-delta2"},
+            "scaling/test-error": {"slope"}, "scaling/ensemble": {"error-exponent", "error-vs-delta2"},
             "scaling/jamming-norm": {"alpha", "blow-up"}, "scaling/jamming-cusp": {"peak", "rise", "flatness"}}
     for claim_id, names in here.items():
         claim = get(claim_id)
