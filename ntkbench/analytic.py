@@ -64,7 +64,7 @@ import torch
 from ._validation import check_dtype, check_inputs
 from .networks import ASI, MLP, Centered, Shifted
 
-__all__ = ["analytic_nngp", "analytic_ntk", "SUPPORTED_ACTIVATIONS"]
+__all__ = ["analytic_nngp", "analytic_ntk", "expected_imprint", "SUPPORTED_ACTIVATIONS"]
 
 SUPPORTED_ACTIVATIONS = ("relu", "erf")
 
@@ -249,3 +249,22 @@ def analytic_ntk(
             back = (s2 / fan_in[l - 1]) * sizes[l - 1] * Sdot[l - 2] * back
     theta = torch.stack(blocks) if per_layer else sum(blocks)
     return _finish(theta, x2 is None, net.d_out)
+
+
+def expected_imprint(net: MLP, x_train: torch.Tensor, x_test: torch.Tensor) -> torch.Tensor:
+    """003 Thm 3's imprint in expectation, per test point: E I(x)² for I = h_ini − h(·; 0, X, h_ini(X)), the part
+    of the initial output that kernel regression with the NTK Θ from the training inputs X does not remove:
+
+        E I(x)² = Σ(x, x) − 2 a(x)ᵀ Σ(X, x) + a(x)ᵀ Σ(X, X) a(x),   a(x) = Θ(X, X)⁻¹ Θ(X, x),
+
+    Σ the NNGP kernel (the covariance of h_ini over the initialization), Θ the analytic NTK. Only h_ini's
+    covariance enters, so no training and no Gaussianity is assumed; the net's own kernel fluctuates around Θ by
+    O(m^-1/2). With Θ = Σ it is the Gaussian-process posterior variance. Returns (n_test,)."""
+    if net.d_out != 1:
+        raise ValueError(f"net must have one output (003 Thm 3 is for scalar regression), got d_out={net.d_out}")
+    theta_xx, theta_xt = analytic_ntk(net, x_train), analytic_ntk(net, x_train, x_test)
+    sigma_xx, sigma_xt = analytic_nngp(net, x_train), analytic_nngp(net, x_train, x_test)
+    prior = torch.diagonal(analytic_nngp(net, x_test))
+    chol = torch.linalg.cholesky(theta_xx)
+    a = torch.cholesky_solve(theta_xt, chol)  # (n_train, n_test)
+    return prior - 2 * (a * sigma_xt).sum(dim=0) + (a * (sigma_xx @ a)).sum(dim=0)

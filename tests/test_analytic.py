@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from ntkbench.analytic import analytic_nngp, analytic_ntk
+from ntkbench.analytic import analytic_nngp, analytic_ntk, expected_imprint
 from ntkbench.kernels import empirical_ntk
 from ntkbench.networks import ASI, MLP, Centered, Shifted
 
@@ -328,3 +328,20 @@ def test_nngp_rejects_zero_output_wrappers():
     net = MLP(d_in=D, width=16, depth=2)
     with pytest.raises(ValueError, match="net.base"):
         analytic_nngp(ASI(net), _inputs(3))
+
+
+def test_expected_imprint_vanishes_on_the_training_inputs_and_matches_monte_carlo_draws():
+    net = MLP(d_in=1, width=64, depth=2, sigma=2.0, bias="normal")
+    x = torch.linspace(-1, 1, 5, dtype=torch.float64)[:, None]
+    xt = torch.linspace(-0.95, 0.95, 22, dtype=torch.float64)[:, None]  # none of them a training input
+    assert torch.allclose(expected_imprint(net, x, x), torch.zeros(5, dtype=torch.float64), atol=1e-9)
+    pred = expected_imprint(net, x, xt)
+    assert (pred > 0).all()
+    # one hidden layer: the initial output's covariance is the NNGP at every width, so I = h − aᵀh(X) with the
+    # analytic a has E I² = pred exactly; 4000 draws put the mean within a few standard errors
+    a = torch.cholesky_solve(analytic_ntk(net, x, xt), torch.linalg.cholesky(analytic_ntk(net, x)))
+    draws = torch.stack([net(p, xt) - a.T @ net(p, x) for p in (net.init(s) for s in range(4000))])
+    mean, se = draws.pow(2).mean(dim=0), draws.pow(2).std(dim=0) / 4000**0.5
+    assert ((mean - pred).abs() < 4 * se).all()
+    with pytest.raises(ValueError, match="one output"):
+        expected_imprint(MLP(d_in=1, width=8, depth=2, d_out=2), x, xt)
