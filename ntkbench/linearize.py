@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping
+from typing import Any
 from dataclasses import dataclass
 
 import torch
@@ -21,6 +22,7 @@ from torch.func import jvp
 
 from ._validation import check_inputs, check_positive_float, check_positive_int, check_targets
 from .kernels import empirical_ntk
+from .networks import REFERENCE_SUFFIX, split_buffers
 
 Params = Mapping[str, torch.Tensor]
 
@@ -39,6 +41,40 @@ def linearize(net, params0: Params) -> Callable[[Params, torch.Tensor], torch.Te
         return f0 + df
 
     return f_lin
+
+
+@dataclass(frozen=True, eq=False)
+class Linearized:
+    """The linearization of ``base`` around each member's own θ0, as a network that trains and stacks: θ0 rides in
+    the params dict as buffers ("W1@0", ... as :class:`~ntkbench.networks.Centered`), so an ensemble's members are
+    each linearized around their own θ0 (``init_ensemble(Linearized(net), seeds)``, or :meth:`attach`). Any
+    optimizer then trains f_lin(x; θ) = f(x; θ0) + ∇θ f(x; θ0)(θ − θ0) — e.g. 001 Thm 3's AdaGrad on the linearized
+    model, which the wide net's AdaGrad approaches like m^-1/2."""
+
+    base: Any
+
+    def __getattr__(self, name: str) -> Any:
+        if name == "base":
+            raise AttributeError(name)
+        return getattr(self.base, name)
+
+    @staticmethod
+    def attach(params: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """``params`` with a copy of themselves attached as θ0: single or stacked (S, ...)."""
+        trainable, _ = split_buffers(params)
+        return {**trainable, **{k + REFERENCE_SUFFIX: v.detach().clone() for k, v in trainable.items()}}
+
+    def init(self, seed: int = 0, **draw: Any) -> dict[str, torch.Tensor]:
+        return self.attach(self.base.init(seed, **draw))
+
+    def __call__(self, params: Mapping[str, torch.Tensor], x: torch.Tensor) -> torch.Tensor:
+        theta, buffers = split_buffers(params)
+        if not buffers:
+            raise ValueError("params hold no θ0 ('W1@0', ...): use Linearized.attach(params) or "
+                             "init_ensemble(Linearized(net), seeds)")
+        p0 = {k.removesuffix(REFERENCE_SUFFIX): v.detach() for k, v in buffers.items()}
+        f0, df = jvp(lambda p: self.base(p, x), (p0,), ({k: theta[k] - p0[k] for k in p0},))
+        return f0 + df
 
 
 def condition_number(gram: torch.Tensor) -> float:

@@ -9,6 +9,9 @@ tensor of shape (S,), one rate per member. Updates follow torch.optim's definiti
 * ``AdaGrad``: G += g², θ −= η g/(√G + ε) (001 Thm 3, Example 1).
 * ``Adam``: bias-corrected moments, β = (0.9, 0.999) (004 methods, full batch).
 * ``RMSprop``: v = αv + (1 − α)g², θ −= η g/(√v + ε).
+* ``Preconditioned``: θ −= η D g with a fixed diagonal D (``scale``, shaped like the parameters): AdaGrad with its
+  preconditioner frozen (001 Thm 5's boundary: a fixed linear preconditioning, whose minimizer does not depend on
+  the batches).
 
 ``step`` is the reference, written as the formulas above. ``step_`` does the same arithmetic with the fused
 in-place operations of torch.optim's single-tensor implementations (``add_``, ``lerp_``, ``addcmul_``,
@@ -149,11 +152,35 @@ class RMSprop:
             _scaled_sub_(p, g, den, _rate(lr, p), g)
 
 
-OPTIMIZERS = {"gd": GD, "sgd": GD, "adagrad": AdaGrad, "adam": Adam, "rmsprop": RMSprop}
+@dataclass(frozen=True, eq=False)
+class Preconditioned:
+    lr: float | torch.Tensor
+    scale: Mapping[str, torch.Tensor] | None = None
+
+    def init(self, params):
+        if self.scale is None or set(self.scale) != set(params) or \
+                any(self.scale[k].shape != p.shape for k, p in params.items()):
+            raise ValueError(f"scale must hold one tensor shaped like each parameter ({sorted(params)}), got "
+                             f"{None if self.scale is None else {k: tuple(v.shape) for k, v in self.scale.items()}}")
+        return {"scale": {k: self.scale[k].detach().clone() for k in params}}  # sliced with the members
+
+    def step(self, params, grads, state):
+        return {k: p - _rate(self.lr, p) * state["scale"][k] * grads[k] for k, p in params.items()}, state
+
+    def step_(self, params, grads, state, lr=None) -> None:
+        lr = self.lr if lr is None else lr
+        for k, p in params.items():
+            g = grads[k].mul_(state["scale"][k])
+            _scaled_sub_(p, g, None, _rate(lr, p), g)
+
+
+OPTIMIZERS = {"gd": GD, "sgd": GD, "adagrad": AdaGrad, "adam": Adam, "rmsprop": RMSprop,
+              "preconditioned": Preconditioned}
 
 
 def get_optimizer(name: str, lr: float | torch.Tensor, **options):
-    """An optimizer from its name (``gd``, ``sgd``, ``adagrad``, ``adam``, ``rmsprop``)."""
+    """An optimizer from its name (``gd``, ``sgd``, ``adagrad``, ``adam``, ``rmsprop``, ``preconditioned``: its
+    option ``scale`` is required)."""
     check_choice("optimizer", name, OPTIMIZERS)
     if isinstance(lr, torch.Tensor):
         if lr.ndim > 1 or not bool((lr > 0).all()) or not bool(torch.isfinite(lr).all()):

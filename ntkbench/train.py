@@ -130,6 +130,42 @@ def adaptive_lr(net, params: Mapping[str, torch.Tensor], x: torch.Tensor, y: tor
     return c / lam
 
 
+def first_step_preconditioner(net, params: Mapping[str, torch.Tensor], x: torch.Tensor, y: torch.Tensor, *,
+                              floor: float = 0.1) -> dict[str, torch.Tensor]:
+    """AdaGrad's diagonal D₀ = diag(|g₀|)⁻¹ of its first full-batch step on ½‖f(X) − Y‖² (g₀ = Jᵀ(f(X) − Y)), per
+    member of the stacked ``params`` and shaped like them, with |g₀| floored at ``floor`` × its RMS over the
+    member's coordinates: the ``scale`` of :class:`~ntkbench.optimizers.Preconditioned`, AdaGrad frozen after its
+    first step (001 Thm 5's boundary). AdaGrad's own D shrinks as gradients accumulate; frozen, the coordinates
+    whose first gradient is nearly 0 would keep steps ~1/|g₀| for the whole run and throw the net out of its
+    linear regime (measured: members diverge at m = 32–64 without the floor). :func:`preconditioned_lr` gives the
+    stable rate."""
+    from torch.func import grad
+
+    if isinstance(floor, bool) or not isinstance(floor, numbers.Real) or not 0 < floor <= 1:
+        raise ValueError(f"floor must be in (0, 1] (a fraction of the RMS first gradient), got {floor!r}")
+
+    def g0(p):
+        return grad(lambda q: 0.5 * (net(q, x) - y).pow(2).sum())(p)
+
+    with torch.no_grad():
+        g = vmap(g0)({k: v.detach() for k, v in params.items()})
+        flat = torch.cat([v.reshape(v.shape[0], -1) for v in g.values()], dim=1)
+        low = floor * flat.pow(2).mean(dim=1).sqrt()  # (S,)
+    return {k: 1.0 / torch.maximum(v.abs(), low.reshape(-1, *([1] * (v.ndim - 1)))) for k, v in g.items()}
+
+
+def preconditioned_lr(net, params: Mapping[str, torch.Tensor], x: torch.Tensor, scale: Mapping[str, torch.Tensor], *,
+                      c: float = 0.5) -> float:
+    """c / λ_max(J D Jᵀ) for GD preconditioned by the fixed diagonal D = ``scale`` (one member: ``params`` and
+    ``scale`` not stacked): the linearized model's residual moves by r ← r − η J D Jᵀ r, stable for 0 < c < 2."""
+    if isinstance(c, bool) or not isinstance(c, numbers.Real) or not (math.isfinite(c) and c > 0):
+        raise ValueError(f"c must be a finite number > 0 (the rate is c/λ_max(J D Jᵀ)), got {c!r}")
+    j = _flat_jacobian(net, params, x)
+    d = torch.cat([scale[k].reshape(-1) for k in params])
+    with torch.no_grad():
+        return c / float(torch.linalg.eigvalsh((j * d) @ j.T)[-1])
+
+
 def sign_step_lr(net, params: Mapping[str, torch.Tensor], x: torch.Tensor, *, c: float = 0.3) -> float:
     """The rate of an adaptive optimizer (Adam, AdaGrad, RMSprop) as c / mean_μ ‖∇_θ f(x_μ)‖₁: their first step is
     η·sign(g) in every coordinate (Adam's m̂₁/√v̂₁ = g/|g|), which moves the output at x by at most η‖∇_θ f(x)‖₁,

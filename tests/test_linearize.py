@@ -5,6 +5,7 @@ from torch.func import jacrev
 from ntkbench import MLP, empirical_ntk
 from ntkbench.linearize import (
     IllConditionedKernel,
+    Linearized,
     decomposition,
     gd_finite_time,
     gd_infinite_time,
@@ -12,6 +13,7 @@ from ntkbench.linearize import (
     linearize,
     psd_solve,
 )
+from ntkbench.train import init_ensemble, train_ensemble
 
 GEN = torch.Generator().manual_seed(5)
 XT = torch.nn.functional.normalize(torch.randn(12, 6, generator=GEN, dtype=torch.float64), dim=1)
@@ -124,3 +126,23 @@ def test_linear_steps_is_infinite_when_a_fitted_direction_never_decays():
     assert linear_steps(gram, torch.tensor([1.0, 1e-4], dtype=torch.float64), lr=1.0, threshold=1e-3) == 1
     with pytest.raises(ValueError, match="threshold"):
         linear_steps(gram, torch.ones(2, dtype=torch.float64), lr=1.0, threshold=0.0)
+
+
+def test_linearized_net_is_each_members_own_linearization_and_trains():
+    net = MLP(d_in=3, width=16, depth=2)
+    x = torch.randn(5, 3, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
+    lin = Linearized(net)
+    stacked = init_ensemble(lin, [0, 1])
+    for s in (0, 1):  # at θ0 each member is its own net; a step away it is its own affine model
+        p0 = net.init(s)
+        one = {k: v[s] for k, v in stacked.items()}
+        assert torch.allclose(lin(one, x), net(p0, x), atol=1e-14)
+        shifted = {**one, **{k: p0[k] + 0.01 for k in p0}}
+        assert torch.allclose(lin(shifted, x), linearize(net, p0)({k: p0[k] + 0.01 for k in p0}, x), atol=1e-13)
+    y = torch.randn(5, dtype=torch.float64, generator=torch.Generator().manual_seed(2))
+    res = train_ensemble(lin, stacked, x, y, optimizer="adagrad", lr=0.05, threshold=1e-8, max_steps=20000,
+                         record_every=20000)
+    assert res.converged.all()
+    assert all(torch.equal(res.params[k + "@0"], stacked[k + "@0"]) for k in net.init(0))  # θ0 stays put
+    with pytest.raises(ValueError, match="no θ0"):
+        lin(net.init(0), x)

@@ -97,3 +97,19 @@ def test_underparameterized_fits_respect_the_tolerance_bound_and_the_overparamet
     ridge = optim.underparameterized_fits({**point, "width": 40, "threshold": 1e-6, "optimizers": ("gd", "adam"),
                                            "ridge": 0.01}, Context())
     assert ridge["converged"].all() and ridge["dev_ratio"].max() <= 1.0 + 1e-9
+
+
+def test_a_comparison_point_runs_the_frozen_and_the_linearized_adagrad():
+    params = get("optim/adaptive-batch-dependence").resolve("smoke")
+    point = next(p for p in get("optim/adaptive-batch-dependence").points(params))
+    ctx = type("Ctx", (), {"dtype": torch.float64, "device": torch.device("cpu")})()
+    d = optim.compare_optimizers(point, ctx)
+    assert set(d["optimizer"]) == {"gd", "sgd", "adagrad", "adam", "adagrad-frozen", "adagrad-lin"}
+    assert d["converged"].all()
+    lin = d["optimizer"] == "adagrad-lin"
+    assert (d.loc[lin, "split"] == 1.0).all() and lin.sum() == params["seeds"]
+    full = (d["optimizer"] == "adagrad") & (d["split"] == 1.0)
+    assert d.loc[full, "dist_lin"].notna().all() and d["dist_lin"].notna().sum() == full.sum()
+    assert (d.loc[full, "dist_lin"] > 0).all()  # at m = 32 the net is still far from it (0.07–0.15)
+    frozen = d[d["optimizer"] == "adagrad-frozen"]
+    assert sorted(frozen["split"].unique()) == sorted({*params["splits"], 1.0})

@@ -181,3 +181,23 @@ def test_in_place_step_on_row_chunks_with_their_rates(name):
 def test_adam_moments_are_distinct_buffers():
     state = Adam(lr=0.1).init(init_params(0))
     assert all(state["m"][k] is not state["v"][k] for k in SHAPES)
+
+
+def test_preconditioned_steps_scale_the_gradient_and_the_in_place_step_agrees():
+    params = {"w": torch.tensor([[1.0, -2.0], [0.5, 3.0]], dtype=torch.float64)}
+    grads = {"w": torch.tensor([[0.2, 0.4], [-1.0, 0.1]], dtype=torch.float64)}
+    scale = {"w": torch.tensor([[2.0, 0.5], [1.0, 10.0]], dtype=torch.float64)}
+    opt = get_optimizer("preconditioned", torch.tensor([0.1, 0.3], dtype=torch.float64), scale=scale)
+    state = opt.init(params)
+    new, _ = opt.step(params, grads, state)
+    expect = params["w"] - torch.tensor([[0.1], [0.3]], dtype=torch.float64) * scale["w"] * grads["w"]
+    assert torch.allclose(new["w"], expect, atol=1e-15)
+    inplace = {"w": params["w"].clone()}
+    opt.step_(inplace, {"w": grads["w"].clone()}, state)
+    assert torch.allclose(inplace["w"], expect, atol=1e-15)
+    scale["w"].fill_(0.0)  # the state holds its own copy: the caller's tensor does not move the run
+    assert torch.equal(state["scale"]["w"], torch.tensor([[2.0, 0.5], [1.0, 10.0]], dtype=torch.float64))
+    with pytest.raises(ValueError, match="scale must hold"):
+        get_optimizer("preconditioned", 0.1).init(params)
+    with pytest.raises(ValueError, match="scale must hold"):
+        get_optimizer("preconditioned", 0.1, scale={"w": torch.ones(3)}).init(params)

@@ -40,6 +40,11 @@ SGD_AT_M0 = 0.01
 ADAPTIVE_DIST = 0.15
 #: AdaGrad's spread over batch sizes and shufflings: of the outputs (relative to ‖f_GD‖) and of the test loss
 ADAPTIVE_SPREAD = 0.1
+#: AdaGrad's distance to GD grows like split^BATCH_SLOPE (L = 2 at ci: per-seed slopes 0.32–0.41), with a log-SD per
+#: run (the per-seed part of the noise is shared by a member's runs)
+BATCH_SLOPE, RUN_NOISE = 0.36, 0.05
+#: AdaGrad's net against AdaGrad on the linearized model: their distance at the smallest width (the nonlinearity)
+LIN_AT_M0 = 0.01
 #: Example 1: the net's distance to Eq. 9 at the smallest width (its nonlinearity) and to GD's closed form (O(1))
 EQ9_AT_M0, GD_FORM_DIST = 0.0126, 0.5
 #: the printed Eq. 9's distance to the net at σ = 1 (0.28–0.43 measured at ci: its f0 term)
@@ -63,10 +68,15 @@ def widths_of(params: Mapping[str, Any]) -> dict[int, list[int]]:
 
 def comparison(sgd_slope: float = -0.5, adagrad_slope: float = 0.0, adam_slope: float = 0.0,
                sgd_over_adagrad: float | None = None, adagrad_over_sgd: float | None = None,
-               spread_out_ratio: float | None = None, spread_loss_ratio: float | None = None) -> Make:
+               adam_over_sgd: float | None = None, spread_out_ratio: float | None = None,
+               spread_loss_ratio: float | None = None, lin_slope: float = -0.5, over_lin: float | None = None,
+               batch_slope: float | None = None) -> Make:
     """Rows of compare_optimizers: SGD's distance a·(m/m0)^sgd_slope, AdaGrad's and Adam's ADAPTIVE_DIST·(m/m0)^slope
-    (or one a given multiple of the other), spreads SGD's distance (SGD) and ADAPTIVE_SPREAD (AdaGrad, or a given
-    multiple of SGD's); log-normal noise per member and run, per width, per optimizer and seed for the spreads."""
+    (or a given multiple of SGD's), AdaGrad's times split^BATCH_SLOPE (``batch_slope``), the frozen AdaGrad's
+    ADAPTIVE_DIST at every split; spreads SGD's distance (SGD, frozen AdaGrad) and ADAPTIVE_SPREAD (AdaGrad, or a
+    given multiple of SGD's); the linearized AdaGrad's distance to GD AdaGrad's full-batch one over ``over_lin``
+    (1), and AdaGrad's ``dist_lin`` LIN_AT_M0·(m/m0)^lin_slope; log-normal noise per member, per run, per width,
+    per optimizer and seed for the spreads."""
 
     def make(seed: int, params: Mapping[str, Any]) -> pd.DataFrame:
         rng = np.random.default_rng(seed)
@@ -81,24 +91,41 @@ def comparison(sgd_slope: float = -0.5, adagrad_slope: float = 0.0, adam_slope: 
                 if sgd_over_adagrad is not None:
                     sgd = sgd_over_adagrad * adaptive["adagrad"]
                 if adagrad_over_sgd is not None:
-                    adaptive = {k: adagrad_over_sgd * sgd for k in adaptive}
-                spread = {"gd": (0.0, 0.0), "sgd": (sgd, sgd), "adam": (0.0, 0.0),
+                    adaptive["adagrad"] = adagrad_over_sgd * sgd
+                if adam_over_sgd is not None:
+                    adaptive["adam"] = adam_over_sgd * sgd
+                adaptive["adagrad-frozen"] = ADAPTIVE_DIST
+                spread = {"gd": (0.0, 0.0), "sgd": (sgd, sgd), "adam": (0.0, 0.0), "adagrad-frozen": (sgd, sgd),
+                          "adagrad-lin": (0.0, 0.0),
                           "adagrad": (ADAPTIVE_SPREAD if spread_out_ratio is None else spread_out_ratio * sgd,
                                       ADAPTIVE_SPREAD if spread_loss_ratio is None else spread_loss_ratio * sgd)}
                 shared = {k: lognormal(rng, WIDTH_NOISE) for k in spread}
                 spreads = {k: (out * shared[k] * lognormal(rng, MEMBER_NOISE, len(members)),
                                loss * shared[k] * lognormal(rng, MEMBER_NOISE, len(members)))
                            for k, (out, loss) in spread.items()}
-                for opt, split, shuffle in [("gd", 1.0, True), *runs(params)]:
+                member = {k: lognormal(rng, MEMBER_NOISE, len(members)) for k in spread}
+                trend = BATCH_SLOPE if batch_slope is None else batch_slope
+                for opt, split, shuffle in [("gd", 1.0, True), *runs(params), ("adagrad-lin", 1.0, True)]:
                     if opt == "gd" or (opt == "sgd" and split == 1.0):
                         dist = np.zeros(len(members))
+                    elif opt == "adagrad-lin":  # AdaGrad's full-batch gap over the predicted ratio
+                        dist = adaptive["adagrad"] * shared["adagrad"] * member["adagrad"] * lognormal(
+                            rng, RUN_NOISE, len(members))
+                        if over_lin is not None:  # 0: the net's gap vanishes against the linearized one's
+                            dist = dist / over_lin if over_lin > 0 else dist * 1e6
+                    elif opt == "sgd":
+                        dist = sgd * shared[opt] * lognormal(rng, MEMBER_NOISE, len(members))
                     else:
-                        true = sgd if opt == "sgd" else adaptive[opt]
-                        dist = true * shared[opt] * lognormal(rng, MEMBER_NOISE, len(members))
-                    frames.append(pd.DataFrame({
-                        "depth": depth, "width": m, "seed": members, "optimizer": opt, "split": split,
-                        "shuffle": shuffle, "dist_gd": dist, "spread_out": spreads[opt][0],
-                        "spread_loss": spreads[opt][1], "converged": True, "train_loss": 0.5 * params["threshold"]}))
+                        dist = adaptive[opt] * shared[opt] * member[opt] * lognormal(rng, RUN_NOISE, len(members))
+                        if opt == "adagrad":
+                            dist = dist * split**trend
+                    row = {"depth": depth, "width": m, "seed": members, "optimizer": opt, "split": split,
+                           "shuffle": shuffle, "dist_gd": dist, "spread_out": spreads[opt][0],
+                           "spread_loss": spreads[opt][1], "converged": True, "train_loss": 0.5 * params["threshold"]}
+                    if opt == "adagrad" and split == 1.0:
+                        row["dist_lin"] = power(m, m0, LIN_AT_M0, lin_slope) * lognormal(rng, MEMBER_NOISE,
+                                                                                          len(members))
+                    frames.append(pd.DataFrame(row))
         return pd.concat(frames, ignore_index=True)
 
     return make
@@ -155,9 +182,13 @@ def underparameterized(over_decades: float | None = None) -> Make:
 CASES: dict[tuple[str, str], tuple[Callable[[float | None], Make], str]] = {
     ("optim/sgd-equals-gd", "slope"): (lambda v: comparison(sgd_slope=v), "expected"),
     ("optim/sgd-equals-gd", "gap-ratio"): (lambda v: comparison(sgd_over_adagrad=v), "model"),
-    ("optim/adagrad-differs", "slope"): (lambda v: comparison(adagrad_slope=v), "expected"),
-    ("optim/adagrad-differs", "adam-slope"): (lambda v: comparison(adam_slope=v), "expected"),
+    ("optim/adagrad-differs", "lin-slope"): (lambda v: comparison(lin_slope=v), "expected"),
+    ("optim/adagrad-differs", "gap-predicted"): (lambda v: comparison(over_lin=v), "model"),
     ("optim/adagrad-differs", "gap-ratio"): (lambda v: comparison(adagrad_over_sgd=v), "model"),
+    ("optim/adagrad-differs", "adam-gap-ratio"): (lambda v: comparison(adam_over_sgd=v), "model"),
+    # a z: the theory is the model's trend, the alternative z = 0 no trend
+    ("optim/adaptive-batch-dependence", "batch-trend"): (lambda v: comparison(batch_slope=None if v is None else 0.0),
+                                                         "model"),
     ("optim/adaptive-batch-dependence", "output-spread-ratio"): (lambda v: comparison(spread_out_ratio=v), "model"),
     ("optim/adaptive-batch-dependence", "loss-spread-ratio"): (lambda v: comparison(spread_loss_ratio=v), "model"),
     ("optim/adagrad-closed-form", "slope"): (lambda v: one_point(eq9_slope=v), "expected"),
@@ -192,7 +223,7 @@ def model(claim_id: str, name: str) -> tuple[Callable[[float | None], Make], str
 def test_every_science_check_has_a_model_and_an_alternative():
     assert {(c, base_name(n)) for c, n, _ in CHECKS} == set(CASES)
     assert all(k >= 1 for *_, k in CHECKS)
-    assert len(CHECKS) == 15
+    assert len(CHECKS) == 22
 
 
 @pytest.mark.parametrize("claim_id, name", THEORY)

@@ -634,3 +634,29 @@ def test_monotone_lr_default_grid_and_errors():
 def test_monotone_lr_slack_forgives_round_off_on_a_plateau():
     curve = np.array([[1.0, 0.5, 0.5 * (1 + 1e-13), 0.4], [1.0, 0.5, 0.5 * (1 + 1e-9), 0.4], [1.0, np.nan, 0.1, 0.0]])
     assert TRAIN_MODULE._is_monotone(curve, 1e-12).tolist() == [True, False, False]
+
+
+def test_first_step_preconditioner_is_adagrads_first_denominator_floored_and_its_rate_is_stable():
+    from ntkbench.train import first_step_preconditioner, preconditioned_lr
+
+    net = MLP(d_in=3, width=12, depth=2)
+    gen = torch.Generator().manual_seed(3)
+    x, y = torch.randn(6, 3, dtype=torch.float64, generator=gen), torch.randn(6, dtype=torch.float64, generator=gen)
+    p0 = init_ensemble(net, [0, 1])
+    scale = first_step_preconditioner(net, p0, x, y, floor=0.1)
+    for s in (0, 1):
+        one = {k: v[s] for k, v in p0.items()}
+        g = torch.func.grad(lambda q: 0.5 * (net(q, x) - y).pow(2).sum())(one)
+        flat = torch.cat([v.reshape(-1) for v in g.values()])
+        low = 0.1 * flat.pow(2).mean().sqrt()
+        for k in g:  # 1/|g0| where |g0| is above the floor, 1/floor below it
+            assert torch.allclose(scale[k][s], 1.0 / torch.maximum(g[k].abs(), low), rtol=1e-12)
+        lr = preconditioned_lr(net, one, x, {k: v[s] for k, v in scale.items()}, c=1.9)
+        assert lr > 0
+    res = train_ensemble(net, p0, x, y, optimizer="preconditioned", lr=0.5 * lr / 1.9,
+                         optimizer_options={"scale": scale}, threshold=1e-8, max_steps=50000, record_every=50000,
+                         batch_fraction=0.5)
+    assert not res.diverged.any()
+    for bad in (0.0, 1.5, True):
+        with pytest.raises(ValueError, match="floor must be"):
+            first_step_preconditioner(net, p0, x, y, floor=bad)
