@@ -642,6 +642,19 @@ def _lines(ax, data: pd.DataFrame, columns: Mapping[str, str], *, x: str = "widt
     ax.legend(fontsize=6)
 
 
+def _hypotheses(ax, data: pd.DataFrame, column: str, exponent: float, theory: str, alternative: str) -> None:
+    """The theory's power law m^exponent and the alternative's flat line, both through the mean of ``column`` at the
+    smallest width: where the measured curve should go, and where it would go if the theory failed."""
+    rows = members(data)
+    widths = np.sort(rows["width"].unique()).astype(float)
+    if len(widths) < 2:
+        return
+    start = float(rows[rows["width"] == widths[0]][column].mean())
+    ax.plot(widths, start * (widths / widths[0]) ** exponent, "k--", lw=1, label=theory)
+    ax.plot(widths, np.full_like(widths, start), "k:", lw=1, label=alternative)
+    ax.legend(fontsize=6)
+
+
 def _profile_axes(ax, data: pd.DataFrame, columns: Mapping[str, str], title: str) -> None:
     """The first member's outputs at the largest width over the test inputs (lines, sorted by x0) with the training
     points marked (003 Fig. 1, 2a); for inputs of more than one dimension (Boston) the outputs against the first
@@ -679,6 +692,8 @@ def _gap_figure(data: pd.DataFrame, meas, params, expects):
                            "gap_train": "‖r_L2 − r_Lp‖/‖Y‖ (train)"})
     axes[0].set(xlabel="width m", ylabel="relative distance",
                 title=f"L2 vs L{params['p']:g}, {params['dataset']}, L = {params['depth']} (003 Fig. 1)")
+    _hypotheses(axes[0], data, "gap", -0.5, "m^-1/2 (theory: the loss does not matter)",
+                "flat (alternative: the loss matters)")
     _lines(axes[1], data, {"steps": "L2 steps", "steps_2": f"L{params['p']:g} steps"})
     axes[1].set(xlabel="width m", ylabel="GD steps to the MSE threshold")
     second = f"L{params['p']:g}" if params["loss"] == "lp" else "ε-insensitive"
@@ -691,6 +706,8 @@ def _eq6_figure(data: pd.DataFrame, meas, params, expects):
     _lines(axes[0], data, {"eq6_err": "‖f − RHS of Eq. 6‖/‖f‖", "asi_err": "‖f − h(·;0)‖/‖f‖ (imprint ignored)"})
     axes[0].set(xlabel="width m", ylabel="relative error (test)", title=f"003 Eq. 6, v_std = {params['v_std']:g} "
                 f"(Fig. 2a, 3a; h_ini: {params['h_ini']})")
+    _hypotheses(axes[0], data, "eq6_err", -0.5, "m^-1/2 (theory: Eq. 6 exact in the linear limit)",
+                "flat (alternative: Eq. 6 misses the net)")
     _lines(axes[1], data, {"h_ini": "‖h_ini‖", "imprint": "‖h_ini − h(·;0,X,h_ini(X))‖"})
     axes[1].set(xlabel="width m", ylabel="RMS over test points", title="the initial output and its imprint (Fig. 2b)")
     _profile_axes(axes[2], data, {"out_f": "original f", "out_rhs": "Eq. 6's RHS", "out_h0": "h(·; 0) (ASI)"},
@@ -733,6 +750,11 @@ def _generalization_figure(data: pd.DataFrame, meas, params, expects):
     rows = members(data)
     sns.stripplot(rows, x="init", y="test_mse", ax=axes[0])
     axes[0].set(yscale="log", ylabel="test MSE", title=f"{params['dataset']}, v_std = {params['v_std']:g}")
+    ref = rows[rows["init"] == params["reference"]]["test_mse"] if "reference" in params else rows.iloc[:0]
+    if len(ref):  # the alternative "no gain": ASI's test MSE at the reference's (geometric mean)
+        axes[0].axhline(float(np.exp(np.log(ref).mean())), color="black", ls=":", lw=1,
+                        label=f"{params['reference']}'s geometric mean (alternative: no gain)")
+        axes[0].legend(fontsize=6)
     sns.stripplot(rows, x="init", y="steps", ax=axes[1])
     axes[1].set(yscale="log", ylabel="GD steps to the MSE threshold")
     sns.stripplot(rows, x="init", y="h_ini", ax=axes[2])
@@ -1098,14 +1120,15 @@ register(Claim(
              "zero-output (e_0 alone: the control)", kind="str", choices=("full", "zero-output"), analysis=True)),
     measure=imprint_runs,
     checks=(checks.statistic(
-                "imprint", _imprint_ratio, expected=1.0, tolerance=0.51,
+                "imprint", _imprint_ratio, expected=1.0, tolerance=0.34,
                 alternatives=((0.0, "no imprint: the initial output adds nothing to the trained net's test error "
                                     "(training removes it, or its effect averages out over draws)"),),
                 reason="003 Thm 3: E e_f − e_0 = E q, and q's expectation follows from the kernels without training: "
                        "I = h_ini − Θ(·, X)Θ(X, X)⁻¹h_ini(X) with h_ini of covariance Σ (the NNGP), so E I(x)² = "
                        "Σ(x, x) − 2aᵀΣ(X, x) + aᵀΣ(X, X)a, a = Θ(X, X)⁻¹Θ(X, x) (ntkbench.analytic.expected_imprint). "
                        "The ratio of the trained nets' mean e_f − e_0 to it is 1; its noise is the cross term's, "
-                       "whose mean is 0 but whose SD is of E q's size. " + checks.NOISE_BAND),
+                       "whose mean is 0 but whose SD is of E q's size. Calibration at ci (K = 10, 19b31dc): "
+                       "0.964 ± 0.10 (bias −1.1 SE). " + checks.NOISE_BAND),
             checks.statistic(
                 "mc-slope", _mc_slope, expected=-0.5, tolerance=0.25, role="identity",
                 reason="Thm 3: h_ini is symmetric (W^L → −W^L flips it and keeps Θ), so the cross term has mean 0 and "
