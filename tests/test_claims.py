@@ -109,8 +109,17 @@ def test_the_ci_baseline_holds_every_claim_at_its_current_parameters():
         "; ".join(stale))
 
 
+#: claims without a negative control, each with the measured reason in its notes (issue 34): the arithmetic `copies`
+#: controls were removed, and the physical candidates measured so far do not fail (correlated initializations
+#: decorrelate in training near jamming; exchangeable members obey the n-laws whatever their correlation)
+NO_CONTROL_YET = {"scaling/ensemble", "scaling/jamming-cusp"}
+
+
 def test_every_claim_has_a_negative_control():
-    assert [c.id for c in CLAIMS if not c.controls] == []
+    missing = {c.id for c in CLAIMS if not c.controls}
+    assert missing == NO_CONTROL_YET
+    for claim_id in missing:  # the claim says why, with what was measured
+        assert "control" in registry.get(claim_id).notes
 
 
 def test_catalogue_ids_are_registered():
