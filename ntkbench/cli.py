@@ -2,9 +2,11 @@
 their tolerances over reseeds, rebuild the summary, compare two runs, and run the σ-mitigation experiment.
 
 Exit status: 0 when everything came out as the theory predicts, 1 when something did not (a claim failed, was
-invalid or errored, a control passed, a calibration missed, a regression was found), 2 for usage errors (unknown
-id, profile, plan, parameter or value, an output folder that cannot be written; nothing has run then), 130 when
-interrupted (a rerun resumes from the cache of finished sweep points).
+invalid or errored, a control passed, a calibration missed, a regression was found) or a result could not be
+written (one line names the path; the finished sweep points stay cached), 2 for usage and input errors (unknown id,
+profile, plan, parameter or value, a malformed scheduler address, an output folder that cannot be written, a damaged
+result.json given to ``report`` or ``compare``; nothing has run then), 130 when interrupted (a rerun resumes from
+the cache of finished sweep points).
 """
 
 from __future__ import annotations
@@ -126,7 +128,11 @@ def _parser() -> _Parser:
     s.add_argument("--quiet", action="store_true", help="no progress bars")
 
     s = sub.add_parser("report", help="rebuild OUT/README.md from saved results",
-                       description="Rebuild the summary DIR/README.md from the saved results without rerunning.")
+                       description="Rebuild the summary DIR/README.md from the saved results without rerunning. A "
+                       "damaged result.json (unreadable, not JSON, fields of the wrong type) is named in a warning "
+                       "and counted as an error in the summary.",
+                       epilog="exit status: 0 the summary was rebuilt, 2 usage errors, no results, or a damaged "
+                       "result.json (the summary is still rebuilt, counting it as an error)")
     s.add_argument("dir", nargs="?", default=DEFAULT_OUT, metavar="DIR", help=f"results folder (default "
                    f"{DEFAULT_OUT})")
     s.add_argument("--rejudge", metavar="PROFILE", choices=registry.PROFILES,
@@ -139,7 +145,9 @@ def _parser() -> _Parser:
                        "'within' checks moved by more than their tolerance, 'below'/'above' verdicts that changed, "
                        "different parameters. Results only in NEW are listed as not compared; runs with overrides "
                        "or errors (variants/) are ignored.",
-                       epilog="exit status: 0 no regressions, 1 regressions, 2 BASELINE has no results")
+                       epilog="exit status: 0 no regressions, 1 regressions, 2 input errors: a folder that does not "
+                       "exist, BASELINE without results, a damaged result.json on either side (named; never left "
+                       "out)")
     s.add_argument("baseline", metavar="BASELINE")
     s.add_argument("new", metavar="NEW")
     _profile_arg(s)
@@ -188,6 +196,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UsageError as exc:
         print(f"ntkbench: error: {exc}", file=sys.stderr)
         return 2
+    except store.WriteError as exc:  # disk full, no permission: the finished sweep points are cached already
+        print(f"ntkbench: error: {exc}; the finished sweep points are cached: rerun to resume", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("ntkbench: interrupted; rerun the same command to resume from the cached sweep points",
               file=sys.stderr)
@@ -246,6 +257,25 @@ def _device(text: str) -> str:
     if dev.type == "cuda" and dev.index is not None and dev.index >= torch.cuda.device_count():
         raise UsageError(f"--device={text!r}: only {torch.cuda.device_count()} CUDA device(s) here")
     return text
+
+
+def _scheduler(text: str | None) -> str | None:
+    """``--scheduler``: ``local`` or a well-formed address, checked before anything runs or connects."""
+    if text is None:
+        return None
+    from .scheduler import check_address
+
+    return check_address(text)
+
+
+def _build_report(out: Path) -> tuple[Path, int]:
+    """Rebuild ``out/README.md``; each damaged result.json it found is named in a one-line warning on stderr (it is
+    counted as an error in the summary). Returns the path and the number of damaged files."""
+    damaged: list[str] = []
+    path = report.build(out, damaged=damaged)
+    for line in damaged:
+        print(f"ntkbench: warning: {line}; counted as an error in the summary", file=sys.stderr)
+    return path, len(damaged)
 
 
 def writable_folder(text: str | os.PathLike, option: str = "--out") -> Path:
@@ -407,7 +437,14 @@ def _plan_groups(refs: Sequence[str], profile: str | None
     controls is a group of its own)."""
     from . import plans
 
-    loaded = [plans.load(plans.find(ref)) for ref in refs]
+    loaded = []
+    for ref in refs:
+        path = plans.find(ref)
+        try:
+            loaded.append(plans.load(path))
+        except UnicodeDecodeError as exc:  # tomllib decodes the bytes itself
+            raise UsageError(f"{path}: a plan is TOML, UTF-8 text; this file is not ({exc.reason} at byte "
+                             f"{exc.start})") from None
     if profile is None:
         asked = sorted({p.profile for p in loaded})
         if len(asked) > 1:
@@ -441,6 +478,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         groups = [(registry.select(args.names), {}, None)]
     sets = registry.parse_sets(args.set)
     device = _device(args.device)
+    _scheduler(args.scheduler)
     every = [c for claims, _, _ in groups for c in claims]
     _check_run(every, profile, sets, args.controls)  # --set keys: declared by some selected claim
     for claims, overrides, _ in groups:
@@ -452,7 +490,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         done = scheduler.run(tasks, jobs=args.jobs, scheduler=args.scheduler, out=out, device=device,
                              fresh=args.fresh, progress=not args.quiet)
         results = [_as_dict(r) for r in done]
-        path = report.build(out)
+        path, _ = _build_report(out)
     if args.json:
         _print_json(results)
     else:
@@ -520,6 +558,7 @@ def _cmd_calibrate(args: argparse.Namespace) -> int:
         raise UsageError("--controls-only needs --controls or --control NAME (the controls to calibrate)")
     claims = registry.select(args.names)
     device = _device(args.device)
+    _scheduler(args.scheduler)
     out = writable_folder(args.out)
     try:
         from .calibrate import calibrate
@@ -537,7 +576,7 @@ def _cmd_calibrate(args: argparse.Namespace) -> int:
                              scheduler=args.scheduler, out=out, controls=args.controls or args.control,
                              claims_too=not args.controls_only, device=device, progress=not args.quiet,
                              first_seed=args.first_seed)
-    except (UsageError, KeyboardInterrupt):
+    except (UsageError, KeyboardInterrupt, store.WriteError):  # a write error: one line (main)
         raise
     except Exception:  # noqa: BLE001 - reported, never a crash of the CLI
         print(f"ntkbench: calibration failed:\n{traceback.format_exc()}", file=sys.stderr)
@@ -549,7 +588,7 @@ def _cmd_calibrate(args: argparse.Namespace) -> int:
     for rule in sorted(r for r in rules if r):
         print(rule)
     with contextlib.suppress(UsageError):  # calibrations alone (no result.json yet): no summary to rebuild
-        print(f"report: {report.build(out)}")
+        print(f"report: {_build_report(out)[0]}")
     if not rows:
         print("ntkbench: calibration returned nothing", file=sys.stderr)
         return 1
@@ -567,8 +606,9 @@ def _cmd_report(args: argparse.Namespace) -> int:
         for r in rejudge_folder(folder, args.rejudge):
             control = f" [{r['control']}]" if r.get("control") else ""
             print(f"{r['id']}{control}: {report.outcome_text(r)}")
-    print(report.build(folder))
-    return 0
+    path, damaged = _build_report(folder)
+    print(path)
+    return 2 if damaged else 0  # a damaged result is an input error, never a clean summary
 
 
 def _cmd_compare(args: argparse.Namespace) -> int:
@@ -596,12 +636,12 @@ def _cmd_mitigate(args: argparse.Namespace) -> int:
     with contextlib.redirect_stdout(sys.stderr) if args.json else contextlib.nullcontext():
         try:
             res = run_mitigation(profile=args.profile, sets=sets, out=out, device=device)
-        except (UsageError, KeyboardInterrupt):
+        except (UsageError, KeyboardInterrupt, store.WriteError):  # a write error: one line (main)
             raise
         except Exception:  # noqa: BLE001 - reported like an error result, never as a crash of the CLI
             res = {"status": "error", "error": traceback.format_exc()}
         with contextlib.suppress(UsageError):  # nothing written (e.g. an error before the first σ): no summary
-            report.build(out)
+            _build_report(out)
     ok = res.get("status", "ok") == "ok"
     if args.json:
         _print_json(res)

@@ -43,6 +43,10 @@ ROLES = ("science", "precondition", "identity")
 #: judged ``not discriminating`` by its power, :mod:`ntkbench.power`)
 POWER_PROFILE = "ci"
 SEED_STRIDE = 1000  # seed_offset k shifts initialization seeds by k·SEED_STRIDE (members per point stay < 1000)
+#: the largest value of any integer parameter: seeds are built as seed_offset·SEED_STRIDE + member (+ small salts,
+#: + data_seed), and torch takes seeds below 2**63, so every integer that can enter a seed stays ≤ 1e15 (1e18 after
+#: the stride: a margin of 9× for the salts and sums); larger values are usage errors, never an overflow mid-run
+INT_HIGH = 10 ** 15
 
 
 class UsageError(ValueError):
@@ -116,6 +120,10 @@ class Param:
                 too_low = self.low is not None and (v <= self.low if self.low_open else v < self.low)
                 if too_low or (self.high is not None and v > self.high):
                     raise UsageError(f"parameter {self.name!r} must be {self.allowed()}, got {v!r}")
+                if self.kind in ("int", "ints") and abs(v) > INT_HIGH:
+                    raise UsageError(f"parameter {self.name!r} must be ≤ 10**15 in absolute value (seeds are built "
+                                     f"from integer parameters, seed_offset·{SEED_STRIDE} + member, and must stay "
+                                     f"below 2**63), got {v!r}")
         return value
 
     def parse(self, text: str) -> Any:
@@ -490,11 +498,16 @@ def check_profile(profile: str) -> str:
 
 
 def parse_sets(items: Sequence[str]) -> dict[str, str]:
-    """``["key=value", ...]`` from ``--set`` into a dict (values stay text, parsed per claim)."""
+    """``["key=value", ...]`` from ``--set`` into a dict (values stay text, parsed per claim); a key given twice is
+    a usage error (the last one winning silently would run something else than the command line seems to say)."""
     out: dict[str, str] = {}
     for item in items:
         key, sep, value = item.partition("=")
-        if not sep or not key:
+        if not sep or not key.strip():
             raise UsageError(f"--set expects key=value, got {item!r}")
-        out[key.strip()] = value.strip()
+        key = key.strip()
+        if key in out:
+            raise UsageError(f"--set {key}: given twice ({key}={out[key]} and {key}={value.strip()}); give each key "
+                             "once")
+        out[key] = value.strip()
     return out

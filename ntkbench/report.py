@@ -205,14 +205,18 @@ def _label(result: Mapping[str, Any]) -> str:
 
 
 # ----- the summary ----------------------------------------------------------------------------------------------------
-def build(out: str | os.PathLike, profile: str | None = None, *, plans_dir: str | os.PathLike | None = None) -> Path:
+def build(out: str | os.PathLike, profile: str | None = None, *, plans_dir: str | os.PathLike | None = None,
+          damaged: list[str] | None = None) -> Path:
     """Write ``OUT/README.md`` from the saved results (every profile present, or only ``profile``); return its path.
 
     Results are grouped by source document after the plans of ``plans_dir`` (default: the checkout's
-    ``reproduce/``). Raises :class:`~ntkbench.registry.UsageError` when ``out`` holds neither results nor a
-    mitigation run."""
+    ``reproduce/``). A damaged ``result.json`` (unreadable, not JSON, wrong types) is counted and listed as an
+    error, and, when ``damaged`` is a list, ``"PATH: why"`` is appended to it. Raises
+    :class:`~ntkbench.registry.UsageError` when ``out`` holds neither results nor a mitigation run."""
     out = Path(out)
-    results = store.load_results(out, profile, variants=True)
+    results = store.load_results(out, profile, variants=True, damaged="mark")
+    if damaged is not None:
+        damaged += [f"{Path(r['_path']) / 'result.json'}: {r['_damaged']}" for r in results if r.get("_damaged")]
     by_profile: dict[str, list[dict]] = {}
     for r in sorted(results, key=_catalogue_order()):
         by_profile.setdefault(r.get("profile") or Path(r["_path"]).relative_to(out).parts[0], []).append(r)
@@ -247,6 +251,8 @@ def _plans(folder: str | os.PathLike | None) -> tuple[list, str]:
         return plans.load_all(folder), ""
     except UsageError as exc:  # a broken plan must not stop the summary of results that exist
         return [], str(exc)
+    except UnicodeDecodeError as exc:  # plans.load reads TOML, which must be UTF-8
+        return [], f"a plan of {folder or 'reproduce/'} is not UTF-8 text ({exc.reason} at byte {exc.start})"
 
 
 def _repo_link(out: Path, target: Path, text: str) -> str:
@@ -603,7 +609,33 @@ class Regression:
 
 
 def _index(out: str | os.PathLike, profile: str) -> dict[tuple[str, str | None], dict]:
-    return {(r["id"], r.get("control")): r for r in store.load_results(out, profile) if "id" in r}
+    """The baseline results of ``profile`` under ``out`` by (id, control); a damaged one raises
+    :class:`~ntkbench.store.DamagedResult` (an input error: leaving it out would hide a regression)."""
+    return {(r["id"], r.get("control")): r for r in store.load_results(out, profile, damaged="raise")}
+
+
+def _folder(path: str | os.PathLike, which: str) -> Path:
+    path = Path(path)
+    if not path.is_dir():
+        raise UsageError(f"{which} {str(path)!r}: no such folder" if not path.exists() else
+                         f"{which} {str(path)!r} is not a folder")
+    return path
+
+
+def verdict(check: Mapping[str, Any], by: Mapping[str, Any] | None = None) -> bool:
+    """Whether a saved check passes, judged from its measured value by the expectation, tolerance and mode of
+    ``by`` (default: its own), never from its stored ``passed`` flag: a value that is not a finite number never
+    passes."""
+    by = check if by is None else by
+    value, e, t = check.get("measured"), _num(by.get("expected")), _num(by.get("tolerance"))
+    if not _finite(value):
+        return False
+    mode = by.get("mode", "within")
+    if mode == "below":
+        return value <= e + t
+    if mode == "above":
+        return value >= e - t
+    return abs(value - e) <= t
 
 
 def compare(baseline: str | os.PathLike, new: str | os.PathLike, profile: str = "ci") -> list[Regression]:
@@ -612,10 +644,14 @@ def compare(baseline: str | os.PathLike, new: str | os.PathLike, profile: str = 
     Results present only in ``new`` are additions, not regressions: they are ignored here (see :func:`added`).
     A status change counts even when it is an improvement (fail → pass), since the recorded baseline no longer
     describes the code. For a "within" check the allowed movement is the baseline's tolerance; "below"/"above"
-    checks (round-off bounds or 0) are compared by their verdict only. Results whose parameters differ are reported
-    once as ``params`` and not compared further. Runs with overrides or errors (``variants/``) are not baselines
+    checks (round-off bounds or 0) are compared by their verdict only, each side's measured value judged by the
+    baseline's bound (:func:`verdict`; the stored ``passed`` flags are not trusted). Results whose parameters differ
+    are reported once as ``params`` and not compared further. Runs with overrides or errors (``variants/``) are not baselines
     and are ignored on both sides. Raises :class:`~ntkbench.registry.UsageError` when ``baseline`` has no results
-    for ``profile``."""
+    for ``profile``, when either folder does not exist, and (:class:`~ntkbench.store.DamagedResult`) when a
+    result.json on either side is damaged (unreadable, not JSON, wrong types), naming the file."""
+    _folder(baseline, "BASELINE")
+    _folder(new, "NEW")
     base = _index(baseline, profile)
     if not base:
         raise UsageError(f"no results for profile {profile!r} under {str(baseline)!r}; "
@@ -651,10 +687,10 @@ def compare(baseline: str | os.PathLike, new: str | os.PathLike, profile: str = 
                 if (math.isnan(vb) != math.isnan(vn)) or (not math.isnan(vb) and abs(vn - vb) > tol):
                     reg("moved", f"{fmt(vb)} → {fmt(vn)}: |Δ| = {fmt(abs(vn - vb))} > tolerance {fmt(tol)}",
                         bc["name"])
-            elif bool(bc.get("passed")) != bool(nc.get("passed")):
-                reg("verdict", f"{'passed' if bc.get('passed') else 'failed'} → "
-                    f"{'passed' if nc.get('passed') else 'failed'} ({fmt(bc['measured'])} → {fmt(nc['measured'])}, "
-                    f"expected {expectation(bc)})", bc["name"])
+            elif verdict(bc) != verdict(nc, by=bc):  # from the values, never from the stored "passed" flags
+                reg("verdict", f"{'passed' if verdict(bc) else 'failed'} → "
+                    f"{'passed' if verdict(nc, by=bc) else 'failed'} ({fmt(bc.get('measured'))} → "
+                    f"{fmt(nc.get('measured'))}, expected {expectation(bc)})", bc["name"])
     return regressions
 
 

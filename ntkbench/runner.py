@@ -1,9 +1,10 @@
 """Running registered claims: sweep points (cached, resumable), the fit, the verdict, and the files in results/.
 
 :func:`run_claim` runs one claim (or one of its negative controls) and returns a :class:`Result`; with ``out``
-it writes ``result.json``, ``data.csv`` and ``figure.png`` (see :mod:`ntkbench.store`) and caches every finished
-sweep point, so an interrupted run resumes. A claim that raises is recorded as ``status="error"`` with its
-traceback; :func:`run_many` goes on with the others (optionally in ``jobs`` worker processes).
+it writes ``result.json``, ``data.csv`` and ``figure.png`` (see :mod:`ntkbench.store`; the folder as a whole or not
+at all) and caches every finished sweep point, so an interrupted run resumes. A claim that raises is recorded as
+``status="error"`` with its traceback; :func:`run_many` goes on with the others (optionally in ``jobs`` worker
+processes).
 """
 
 from __future__ import annotations
@@ -399,14 +400,14 @@ def finish_run(run: ClaimRun, out: str | os.PathLike | None = None) -> Result:
             error = traceback.format_exc()
     variant = store.variant_slug(run.user, error=status == "error")
     figure = ""
+    files: dict[str, bytes] = {}  # written together at the end: the folder as a whole or not at all
     if out is not None:
         folder = store.claim_dir(out, run.profile, claim.id, ctrl.name if ctrl else None, variant=variant)
         if data is not None and status != "error" and claim.figure is not None:
             try:
                 from .figures import render
 
-                store.atomic_write_bytes(folder / "figure.png",
-                                         render(claim.figure, data, meas, params, claim.expect(params)))
+                files["figure.png"] = render(claim.figure, data, meas, params, claim.expect(params))
                 figure = "figure.png"
             except Exception:  # noqa: BLE001 - a broken figure is reported, the result still stands
                 error = "figure failed:\n" + traceback.format_exc()
@@ -422,8 +423,9 @@ def finish_run(run: ClaimRun, out: str | os.PathLike | None = None) -> Result:
     )
     if out is not None:
         if data is not None:
-            store.write_csv(folder / "data.csv", data)
-        store.atomic_write_text(folder / "result.json", store.to_json(result.to_dict()))
+            files["data.csv"] = store.csv_bytes(data)
+        files["result.json"] = store.to_json(result.to_dict()).encode("utf-8")
+        store.write_folder(folder, files)  # a WriteError names the path; the points are cached already
     return result
 
 
@@ -578,7 +580,7 @@ def rejudge_folder(out: str | os.PathLike, profile: str) -> list[dict[str, Any]]
     """:func:`rejudge` every baseline result.json of ``profile`` under ``out`` (variants are left alone), rewriting
     each in place; returns the rejudged results."""
     done = []
-    for r in store.load_results(out, profile):
+    for r in store.load_results(out, profile, damaged="raise"):  # a damaged file is named, never rewritten
         new = rejudge(r, out)
         store.atomic_write_text(Path(r["_path"]) / "result.json", store.to_json(new))
         done.append(new)

@@ -23,9 +23,11 @@ from __future__ import annotations
 import contextlib
 import functools
 import json
+import math
 import os
 import pickle
 import queue
+import re
 import socket
 import sys
 import time
@@ -64,7 +66,33 @@ BROKEN_EXIT = 70
 
 
 class SchedulerError(UsageError):
-    """The cluster cannot run this ntkbench (unreachable, no workers, workers with other code): nothing ran."""
+    """The cluster cannot run this ntkbench (a malformed address, unreachable, no workers, workers with other code):
+    nothing ran."""
+
+
+#: the protocols of ``dask.distributed`` addresses that reach another process (``tcp://`` is the default)
+PROTOCOLS = ("tcp", "tls", "ws", "wss", "ucx")
+_HOST = re.compile(r"^(?:[A-Za-z0-9_](?:[A-Za-z0-9_.-]*[A-Za-z0-9_])?|\[[0-9A-Fa-f:.]+\])$")
+
+
+def check_address(address: str) -> str:
+    """``address`` when it is ``local`` or a scheduler address ``[PROTOCOL://]HOST:PORT`` (protocol one of
+    :data:`PROTOCOLS`, port 1 … 65535); a :class:`SchedulerError` saying what is wrong otherwise, before any
+    connection is tried (a bad port would otherwise wait for the whole connection timeout)."""
+    if address == "local":
+        return address
+    form = f"use 'local' or a scheduler address PROTOCOL://HOST:PORT (PROTOCOL: {', '.join(PROTOCOLS)})"
+    protocol, sep, rest = address.partition("://")
+    if not sep:
+        protocol, rest = "tcp", address
+    if protocol not in PROTOCOLS:
+        raise SchedulerError(f"--scheduler {address!r}: unknown protocol {protocol!r}; {form}")
+    host, colon, port = rest.rpartition(":")
+    if not colon or not host or not _HOST.match(host):
+        raise SchedulerError(f"--scheduler {address!r} is not an address; {form}, e.g. tcp://127.0.0.1:8786")
+    if not (port.isascii() and port.isdigit()) or not 1 <= int(port) <= 65535:
+        raise SchedulerError(f"--scheduler {address!r}: the port must be an integer 1 … 65535, got {port!r}")
+    return address
 
 
 # ----- the unit of work ---------------------------------------------------------------------------------------------
@@ -264,6 +292,7 @@ class DaskBackend:
             from distributed import Client, LocalCluster
         except ImportError as exc:  # pragma: no cover - a dependency of ntkbench
             raise SchedulerError(f"--scheduler needs dask.distributed ({exc}); pip install distributed") from exc
+        check_address(address)
         self._cluster = None
         self._gpu = torch.device(device).type == "cuda"
         try:
@@ -274,7 +303,7 @@ class DaskBackend:
             else:
                 self.client = Client(address, timeout=timeout)
                 self.client.wait_for_workers(1, timeout=WORKER_TIMEOUT)
-        except (OSError, TimeoutError) as exc:
+        except (OSError, TimeoutError, ValueError) as exc:
             self.close()
             raise SchedulerError(f"--scheduler {address}: cannot use the cluster ({exc})") from exc
         self.address = address
@@ -370,10 +399,20 @@ def _point_id(claim_id: str, control: str | None, point: Mapping[str, Any]) -> s
 def recorded_seconds(out: str | os.PathLike | None, profile: str) -> dict[str, float]:
     """The seconds each point took in the runs recorded under ``out/<profile>`` (result.json ``timings``; results
     saved before timings were recorded give none)."""
+    # Timings only order the points (largest first), so a damaged or hand-made result.json in OUT (a null timing,
+    # wrong types) must never stop a run into that folder: such a file, or such an entry, is skipped, and its points
+    # are estimated like any point without a record (load_results skips damaged files; the checks below skip the
+    # entries that are not a point with a finite, non-negative number of seconds).
     saved = store.load_results(out, profile, variants=True) if out is not None else []
     return {_point_id(r.get("id", ""), r.get("control"), t["point"]): float(t["seconds"])
             for r in saved for t in r.get("timings") or ()
-            if isinstance(t, Mapping) and {"point", "seconds"} <= t.keys()}
+            if isinstance(t, Mapping) and isinstance(t.get("point"), Mapping) and _seconds(t.get("seconds"))}
+
+
+def _seconds(value: Any) -> bool:
+    """A recorded duration: a finite number >= 0 (not a bool, not null)."""
+    return (isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+            and value >= 0)
 
 
 def estimates(runs: Sequence[ClaimRun], units: Iterable[tuple[int, int]], known: Mapping[str, float]) -> dict:

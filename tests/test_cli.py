@@ -168,13 +168,23 @@ def test_a_damaged_cached_point_is_recomputed_and_reported(capsys, tmp_path):
      "runs), got '1'"),
     (["calibrate"], "the following arguments are required: ID|FAMILY"),
     (["calibrate", HOMOGENEITY, "--controls-only"], "--controls-only needs --controls or --control NAME"),
+    (["run", HOMOGENEITY, "--set", "seed_offset=99999999999999999999"],
+     "parameter 'seed_offset' must be ≤ 10**15 in absolute value"),
+    (["calibrate", HOMOGENEITY, "--first-seed", "99999999999999999999", "--out", "OUT"],
+     "parameter 'seed_offset' must be ≤ 10**15 in absolute value"),
+    (["run", HOMOGENEITY, "--set", "width=8", "--set", "width=16"], "--set width: given twice (width=8 and width=16)"),
+    (["run", HOMOGENEITY, "--scheduler", "notanaddress"], "--scheduler 'notanaddress' is not an address"),
+    (["run", HOMOGENEITY, "--scheduler", "foo://127.0.0.1:9"], "unknown protocol 'foo'"),
+    (["run", HOMOGENEITY, "--scheduler", "tcp://127.0.0.1:70000"], "the port must be an integer 1 … 65535"),
+    (["calibrate", HOMOGENEITY, "--scheduler", "notanaddress", "--out", "OUT"], "is not an address"),
 ])
 def test_usage_errors_exit_2_before_running(capsys, tmp_path, argv, message):
     if argv and argv[0] == "run":
         argv = [*argv, "--out", str(tmp_path)]
+    argv = [str(tmp_path) if a == "OUT" else a for a in argv]
     code, out, err = _run(capsys, *argv)
     assert code == 2 and out == ""
-    assert err.startswith("ntkbench: error: ") and message in err
+    assert err.startswith("ntkbench: error: ") and message in err and err.count("\n") == 1
     assert list(tmp_path.iterdir()) == []  # nothing ran
 
 
@@ -484,6 +494,85 @@ def test_report_command(capsys, tmp_path):
     assert "| fam/a | src | slope | 2 [1.9, 2.1] | 2 ± 0.4 | pass |" in (tmp_path / "r" / "README.md").read_text()
     code, out, err = _run(capsys, "report", str(tmp_path / "empty"))
     assert code == 2 and "no results under" in err and out == ""
+
+
+def test_report_names_a_damaged_result_and_counts_it_as_an_error(capsys, tmp_path):
+    """Issue 39 items 4 and 9: a damaged result showed as "not run" (exit 0); wrong types gave a traceback."""
+    _write(tmp_path / "r", "pass", 2.0)
+    path = store.claim_dir(tmp_path / "r", "ci", "fam/b") / "result.json"
+    path.parent.mkdir(parents=True)
+    path.write_text((store.claim_dir(tmp_path / "r", "ci", "fam/a") / "result.json").read_text()[:200])
+    code, out, err = _run(capsys, "report", str(tmp_path / "r"))
+    assert code == 2 and out.strip() == str(tmp_path / "r" / "README.md")
+    assert err.startswith(f"ntkbench: warning: {path}: not valid JSON (") and err.count("\n") == 1
+    assert err.rstrip().endswith("counted as an error in the summary")
+    text = (tmp_path / "r" / "README.md").read_text()
+    assert "**1 pass / 0 not discriminating / 0 fail / 0 invalid / 1 error**" in text
+    assert f"damaged result file {path}: not valid JSON" in text
+    path.write_text(json.dumps({"id": "fam/b", "status": "pass", "checks": [{"name": "slope", "measured": [1]}],
+                                "error": 3}))
+    code, out, err = _run(capsys, "report", str(tmp_path / "r"))
+    assert code == 2 and err == (f"ntkbench: warning: {path}: 'error' must be text, got int 3; counted as an error "
+                                 "in the summary\n")
+
+
+def test_compare_a_damaged_result_or_a_missing_folder_is_an_input_error(capsys, tmp_path):
+    """Issue 39 items 1, 9 and 10: a damaged baseline was left out ("no regressions", exit 0), wrong types gave a
+    traceback, a missing NEW folder was reported as missing results."""
+    base, new = tmp_path / "base", tmp_path / "new"
+    _write(base, "pass", 2.0)
+    _write(new, "fail", 3.0)
+    path = store.claim_dir(base, "ci", "fam/a") / "result.json"
+    path.write_text(path.read_text()[:200])
+    code, out, err = _run(capsys, "compare", str(base), str(new))
+    assert code == 2 and out == "" and err.count("\n") == 1
+    assert err.startswith(f"ntkbench: error: {path}: damaged result file: not valid JSON")
+    _write(base, "pass", 2.0)
+    path = store.claim_dir(new, "ci", "fam/a") / "result.json"
+    res = json.loads(path.read_text())
+    res["checks"][0]["measured"] = {"value": 2.0}
+    path.write_text(json.dumps(res))
+    code, out, err = _run(capsys, "compare", str(base), str(new))
+    assert code == 2 and out == "" and err == (f"ntkbench: error: {path}: damaged result file: check 'slope': "
+                                               "'measured' must be a number, got dict {'value': 2.0}\n")
+    code, out, err = _run(capsys, "compare", str(base), str(tmp_path / "nowhere"))
+    assert (code, out) == (2, "") and err == f"ntkbench: error: NEW {str(tmp_path / 'nowhere')!r}: no such folder\n"
+
+
+def test_a_plan_that_is_not_utf8_is_a_usage_error(capsys, tmp_path):
+    path = tmp_path / "900.toml"
+    path.write_bytes(b'document = "900"\ntitle = "caf\xe9"\n')
+    code, out, err = _run(capsys, "run", "--plan", str(path), "--out", str(tmp_path / "out"))
+    assert (code, out) == (2, "") and err.count("\n") == 1
+    assert err.startswith(f"ntkbench: error: {path}: a plan is TOML, UTF-8 text; this file is not (")
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_write_error_is_one_line_and_keeps_the_finished_points(capsys, tmp_path, monkeypatch):
+    """Issue 39 item 7: a full disk mid-run ended in a traceback and left data.csv without result.json."""
+    real_open = open
+
+    def full(file, mode="r", *args, **kwargs):
+        if "w" in mode and Path(file).name == "result.json":
+            raise OSError(28, "No space left on device")
+        return real_open(file, mode, *args, **kwargs)
+
+    monkeypatch.setattr(store, "open", full, raising=False)
+    code, out, err = _run(capsys, "run", HOMOGENEITY, "--profile", "smoke", "--quiet", "--out", str(tmp_path))
+    folder = store.claim_dir(tmp_path, "smoke", HOMOGENEITY)
+    assert code == 1 and out == "" and err.count("\n") == 1
+    assert err.startswith(f"ntkbench: error: cannot write {str(folder / 'result.json')!r}: No space left on device")
+    assert not folder.exists() and not any(p.name.endswith(".tmp") for p in folder.parent.iterdir())
+    cached = sorted((tmp_path / store.CACHE).glob("*.csv"))
+    assert cached
+    monkeypatch.undo()
+    code, out, err = _run(capsys, "run", HOMOGENEITY, "--profile", "smoke", "--quiet", "--out", str(tmp_path),
+                          "--json")
+    assert code == 0 and err == ""
+    [res] = json.loads(out)
+    assert res["points_cached"] == res["points"] == len(cached)
+    assert sorted(p.name for p in folder.iterdir()) == sorted(["data.csv", "result.json"] + [res["figure"]] * bool(
+        res["figure"]))
 
 
 def test_compare_command(capsys, tmp_path):

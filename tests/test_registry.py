@@ -153,6 +153,10 @@ def test_resolve_unlisted_depth_takes_the_nearest_declared_width():
     ("threshold", "0", r"'threshold' must be > 0"),
     ("lr_c", "4.5", r"'lr_c' must be > 0 and ≤ 4"),
     ("seed_offset", "-1", r"'seed_offset' must be ≥ 0"),
+    ("seed_offset", "99999999999999999999", r"'seed_offset' must be ≤ 10\*\*15 in absolute value \(seeds are built "
+     r"from integer parameters, seed_offset·1000 \+ member, and must stay below 2\*\*63\), got 99999999999999999999"),
+    ("data_seed", str(10 ** 15 + 1), r"'data_seed' must be ≤ 10\*\*15 in absolute value"),
+    ("depth", f"2,{10 ** 16}", r"'depth' must be ≤ 10\*\*15 in absolute value"),
 ])
 def test_values_out_of_range_are_usage_errors(name, text, message):
     with pytest.raises(UsageError, match=message):
@@ -304,6 +308,22 @@ def test_claim_param_lookup():
 def test_parse_sets():
     assert registry.parse_sets(["a=1", " b = x,y ", "c=d=e", "e="]) == {"a": "1", "b": "x,y", "c": "d=e", "e": ""}
     assert registry.parse_sets([]) == {}
-    for bad in ("novalue", "=3"):
+    for bad in ("novalue", "=3", " =3"):
         with pytest.raises(UsageError, match="--set expects key=value"):
             registry.parse_sets([bad])
+
+
+def test_parse_sets_refuses_a_key_given_twice():
+    """Issue 39 item 10: the last of two --set width=... won silently."""
+    with pytest.raises(UsageError, match=r"^--set width: given twice \(width=32 and width=64\); give each key once$"):
+        registry.parse_sets(["width=32", "depth=2", " width = 64"])
+
+
+def test_every_integer_seed_fits_torch_at_the_largest_allowed_values():
+    """Issue 39 item 8: the largest seed_offset (and data_seed) that resolves builds seeds that torch accepts."""
+    import torch
+
+    top = registry.INT_HIGH
+    assert top * registry.SEED_STRIDE + registry.SEED_STRIDE + top < 2 ** 63
+    torch.Generator().manual_seed(top * registry.SEED_STRIDE + 999 + top)
+    assert registry.get("init-scale/sigma-2L").resolve("ci", {"seed_offset": str(top)})["seed_offset"] == top

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import shutil
 from pathlib import Path
 
@@ -116,6 +117,19 @@ def test_build_from_handmade_results(handmade):
     details = text.split("### Errors")[1]
     assert "<summary><code>fam/c</code> (error): ValueError: bad thing</summary>" in details
     assert 'File "x.py", line 1' in details and "</details>" in details
+
+
+def test_a_damaged_result_is_counted_as_an_error_and_named(handmade):
+    """Issue 39 item 4: a damaged result showed as "not run", without a word."""
+    path = store.claim_dir(handmade, "ci", "fam/a") / "result.json"
+    path.write_text(path.read_text(encoding="utf-8").replace('"checks": [', '"checks": 7, "x": ['), encoding="utf-8")
+    damaged: list[str] = []
+    text = report.build(handmade, damaged=damaged).read_text(encoding="utf-8")
+    assert damaged == [f"{path}: 'checks' must be a list, got int 7"]
+    assert "**0 pass / 0 not discriminating / 1 fail / 0 invalid / 2 error**" in text
+    assert "| fam/a | ci/fam/a/result.json? |" not in text
+    details = text.split("### Errors")[1]
+    assert f"<summary><code>fam/a</code> (error): damaged result file {path}: 'checks' must be a list" in details
 
 
 def test_build_one_profile_and_empty_folders(handmade, smoke_out, tmp_path):
@@ -427,8 +441,56 @@ def test_nan_measurements(handmade, tmp_path):
 def test_baseline_without_the_profile(handmade, tmp_path):
     with pytest.raises(UsageError, match="no results for profile 'smoke' under .*; profiles there: ci"):
         report.compare(handmade, handmade, "smoke")
-    regs = report.compare(handmade, tmp_path / "nothing")
+    (tmp_path / "empty").mkdir()
+    regs = report.compare(handmade, tmp_path / "empty")
     assert {r.kind for r in regs} == {"missing"} and len(regs) == 5
+
+
+def test_a_folder_that_does_not_exist_is_an_input_error(handmade, tmp_path):
+    """Issue 39 item 10: a missing NEW folder was reported as five "missing" results."""
+    with pytest.raises(UsageError, match=f"^NEW {str(tmp_path / 'nothing')!r}: no such folder$"):
+        report.compare(handmade, tmp_path / "nothing")
+    with pytest.raises(UsageError, match=f"^BASELINE {str(tmp_path / 'nothing')!r}: no such folder$"):
+        report.compare(tmp_path / "nothing", handmade)
+
+
+def _retype(path_text: str, change) -> str:
+    res = json.loads(path_text)
+    change(res)
+    return json.dumps(res)
+
+
+@pytest.mark.parametrize("side", ["baseline", "new"])
+@pytest.mark.parametrize(("damage", "why"), [
+    (lambda text: text[:200], "not valid JSON"),
+    (lambda text: _retype(text, lambda r: r["checks"][1].update(measured="small")),
+     "check 'round-off': 'measured' must be a number, got str 'small'"),
+    (lambda text: _retype(text, lambda r: r.update(params="seeds=5")), "'params' must be an object, got str"),
+], ids=["truncated", "measured-text", "params-text"])
+def test_a_damaged_result_on_either_side_is_an_input_error(handmade, tmp_path, side, damage, why):
+    """Issue 39 item 1: a baseline result.json cut to 200 bytes was left out and compare said "no regressions"."""
+    new = _copy(handmade, tmp_path)
+    _edit(new, "fam/a", status="fail", checks=[_check("slope", 9.0, 2.0, 0.4),  # a regression that the damage
+                                               _check("round-off", 6.0e-13, 0.0, 1e-8, mode="below")])  # must not hide
+    path = store.claim_dir(handmade if side == "baseline" else new, "ci", "fam/a") / "result.json"
+    path.write_text(damage(path.read_text(encoding="utf-8")), encoding="utf-8")
+    with pytest.raises(store.DamagedResult, match=re.escape(f"{path}: damaged result file: ") + ".*" + re.escape(why)):
+        report.compare(handmade, new)
+
+
+def test_a_below_verdict_is_judged_from_the_value_not_the_stored_flag(handmade, tmp_path):
+    """Issue 39 item 1: compare trusted the stored "passed" flag."""
+    new = _copy(handmade, tmp_path)
+    _edit(new, "fam/a", checks=[_check("slope", 2.01, 2.0, 0.4), _check("round-off", 1e-6, 0.0, 1e-8, "below",
+                                                                         passed=True)])
+    [reg] = report.compare(handmade, new)
+    assert (reg.check, reg.kind) == ("round-off", "verdict")
+    assert reg.detail == "passed → failed (6.0e-13 → 1.0e-6, expected ≤ 0 + 1.0e-8)"
+    _edit(new, "fam/a", checks=[_check("slope", 2.01, 2.0, 0.4), _check("round-off", math.inf, 0.0, 1e-8, "below",
+                                                                         passed=True)])
+    assert [r.kind for r in report.compare(handmade, new)] == ["verdict"]
+    assert report.verdict({"measured": None, "expected": 0.0, "tolerance": 1.0, "mode": "below"}) is False
+    assert report.verdict({"measured": 0.5, "expected": 0.0, "tolerance": 1.0, "mode": "below"}) is True
 
 
 def test_regression_is_frozen():

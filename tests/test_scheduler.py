@@ -4,6 +4,7 @@ worker that dies loses nothing; a point that raises errs its claim only; Ctrl-C 
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -253,6 +254,45 @@ def test_an_unreachable_scheduler_is_a_clear_error():
     with pytest.raises(scheduler.SchedulerError, match="cannot use the cluster"):
         scheduler.DaskBackend("tcp://127.0.0.1:9", timeout=1)
     assert issubclass(scheduler.SchedulerError, UsageError)
+
+
+@pytest.mark.parametrize(("address", "message"), [
+    ("notanaddress", "--scheduler 'notanaddress' is not an address; use 'local' or a scheduler address "
+     "PROTOCOL://HOST:PORT"),
+    ("foo://127.0.0.1:9", "--scheduler 'foo://127.0.0.1:9': unknown protocol 'foo'"),
+    ("tcp://127.0.0.1:99999", "the port must be an integer 1 … 65535, got '99999'"),
+    ("tcp://127.0.0.1:0", "got '0'"),
+    ("tcp://127.0.0.1:x", "got 'x'"),
+    ("tcp://:8786", "is not an address"),
+    ("tcp://bad host:8786", "is not an address"),
+])
+def test_a_malformed_address_is_refused_before_any_connection(address, message, monkeypatch):
+    """Issue 39 items 9 and 10: a malformed address gave a traceback; a bad port waited the whole timeout."""
+    import distributed
+
+    def connect(*args, **kwargs):
+        raise AssertionError("no connection may be tried")
+
+    monkeypatch.setattr(distributed, "Client", connect)
+    with pytest.raises(scheduler.SchedulerError, match=re.escape(message)):
+        scheduler.check_address(address)
+    with pytest.raises(scheduler.SchedulerError, match=re.escape(message)):
+        scheduler.DaskBackend(address)
+    for good in ("local", "tcp://127.0.0.1:8786", "tls://node-3.cluster:8786", "127.0.0.1:8786", "tcp://[::1]:8786"):
+        assert scheduler.check_address(good) == good
+
+
+def test_a_stray_result_with_a_null_timing_does_not_stop_a_parallel_run(tmp_path):
+    """Issue 39 item 9: one result.json with "seconds": null broke the ordering of every parallel run into OUT. The
+    timings only order the points: an entry without a finite duration, or a file of the wrong types, is skipped."""
+    def stray(claim_id: str, timings: list) -> None:
+        res = {"id": claim_id, "profile": "ci", "status": "pass", "timings": timings}
+        store.atomic_write_text(store.claim_dir(tmp_path, "ci", claim_id) / "result.json", store.to_json(res))
+
+    stray("toy/a", [{"point": {"i": 0}, "seconds": None}, {"point": {"i": 1}, "seconds": 2.0},
+                    {"point": {"i": 2}, "seconds": -1.0}, {"point": {"i": 3}, "seconds": float("nan")}])
+    stray("toy/b", [{"point": "i=0", "seconds": 1.0}])  # wrong types: the whole file is skipped
+    assert scheduler.recorded_seconds(tmp_path, "ci") == {scheduler._point_id("toy/a", None, {"i": 1}): 2.0}
 
 
 # ----- order ---------------------------------------------------------------------------------------------------------

@@ -8,6 +8,7 @@ import json
 import math
 import multiprocessing
 import os
+import re
 import threading
 import warnings
 from pathlib import Path
@@ -110,7 +111,8 @@ def test_point_without_checksum_or_with_wrong_row_count_is_recomputed(tmp_path):
     with pytest.warns(store.CacheWarning, match="no checksum header"):
         assert store.load_point(tmp_path, key) is None
     body = _five_rows().to_csv(index=False).encode()
-    header = f"{store.POINT_MAGIC} rows=4 sha256={hashlib.sha256(body).hexdigest()}\n".encode()
+    digest = hashlib.sha256(key.encode() + b"\n" + body).hexdigest()
+    header = f"{store.POINT_MAGIC} key={key} rows=4 sha256={digest}\n".encode()
     store.point_path(tmp_path, key).write_bytes(header + body)  # a consistent checksum but a wrong row count
     with pytest.warns(store.CacheWarning, match="5 rows, recorded 4"):
         assert store.load_point(tmp_path, key) is None
@@ -119,6 +121,39 @@ def test_point_without_checksum_or_with_wrong_row_count_is_recomputed(tmp_path):
         assert store.load_point(tmp_path, key) is None
     store.point_path(tmp_path, key).write_bytes(b"\xff\xfe garbage")
     with pytest.warns(store.CacheWarning, match="no checksum header"):
+        assert store.load_point(tmp_path, key) is None
+
+
+def test_point_copied_under_another_key_is_recomputed(tmp_path):
+    """Issue 39 item 3: a cache file copied under another point's key was accepted (one seed's rows twice)."""
+    mine, other = "c" * 24, "d" * 24
+    store.save_point(tmp_path, mine, _five_rows(), seconds=1.5)
+    store.point_path(tmp_path, other).write_bytes(store.point_path(tmp_path, mine).read_bytes())
+    with pytest.warns(store.CacheWarning, match=f"{other} .*holds the rows of point {mine}, not of {other}"):
+        assert store.load_point(tmp_path, other) is None
+    path = store.point_path(tmp_path, other)  # the recorded key edited to match: the checksum covers the key
+    path.write_bytes(path.read_bytes().replace(f"key={mine}".encode(), f"key={other}".encode(), 1))
+    with pytest.warns(store.CacheWarning, match="checksum mismatch"):
+        assert store.load_point(tmp_path, other) is None
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        rows, seconds = store.load_point(tmp_path, mine, with_seconds=True)
+    assert rows["loss"].tolist() == _five_rows()["loss"].tolist() and seconds == 1.5
+
+
+def test_point_of_the_previous_format_is_still_read(tmp_path):
+    """A v1 file (checksum of the rows only, no key) verifies as before: an upgrade keeps the cached points."""
+    key = "e" * 24
+    body = store.csv_bytes(_five_rows())
+    header = f"# ntkbench-point v1 rows=5 sha256={hashlib.sha256(body).hexdigest()} seconds=2\n".encode()
+    store.point_path(tmp_path, key).parent.mkdir(parents=True)
+    store.point_path(tmp_path, key).write_bytes(header + body)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        rows, seconds = store.load_point(tmp_path, key, with_seconds=True)
+    assert len(rows) == 5 and seconds == 2.0
+    store.point_path(tmp_path, key).write_bytes(header + body[:-3])
+    with pytest.warns(store.CacheWarning, match="checksum mismatch"):
         assert store.load_point(tmp_path, key) is None
 
 
@@ -307,3 +342,97 @@ def test_write_csv_is_exact_and_atomic(tmp_path):
     assert back["v"].tolist() == df["v"].tolist()
     assert _leftovers(tmp_path) == []
     assert not any(name.startswith(".") for name in os.listdir(tmp_path))
+
+
+# ----- damaged result files (issue 39 items 1, 4, 9) ----------------------------------------------------------------
+DAMAGED = [
+    ("truncated", lambda text: text[:200], "not valid JSON"),
+    ("not UTF-8", lambda text: "\udcff", "not UTF-8 text"),
+    ("a list", lambda text: "[1, 2]", "a JSON list, not an object"),
+    ("measured is text", lambda text: text.replace('"measured": 2.0', '"measured": "tiny"'),
+     "check 'slope': 'measured' must be a number, got str 'tiny'"),
+    ("checks is text", lambda text: text.replace('"checks": [', '"checks": "x", "unused": ['),
+     "'checks' must be a list"),
+    ("status unknown", lambda text: text.replace('"status": "pass"', '"status": 3'), "'status' must be one of"),
+    ("seconds is text", lambda text: text.replace('"seconds": 2.0', '"seconds": "2 s"'), "'seconds' must be a number"),
+]
+
+
+def _full_result(out: Path, claim_id: str = "fam/a") -> Path:
+    check = {"name": "slope", "measured": 2.0, "interval": [1.9, 2.1], "expected": 2.0, "tolerance": 0.4,
+             "mode": "within", "passed": True, "reason": "r", "method": "m"}
+    res = {"id": claim_id, "profile": "ci", "status": "pass", "params": {"n": 1}, "checks": [check], "seconds": 2.0,
+           "versions": {}, "control": None, "error": "", "figure": "", "timings": [{"point": {"n": 1}, "seconds": 1.0}]}
+    path = store.claim_dir(out, "ci", claim_id) / "result.json"
+    store.atomic_write_text(path, store.to_json(res))
+    return path
+
+
+@pytest.mark.parametrize(("damage", "why"), [(d, w) for _, d, w in DAMAGED], ids=[n for n, _, _ in DAMAGED])
+def test_a_damaged_result_is_skipped_raised_or_marked(tmp_path, damage, why):
+    _full_result(tmp_path, "fam/b")
+    path = _full_result(tmp_path)
+    text = damage(path.read_text(encoding="utf-8"))
+    path.write_bytes(text.encode("utf-8", "surrogateescape"))
+    assert [r["id"] for r in store.load_results(tmp_path)] == ["fam/b"]
+    with pytest.raises(store.DamagedResult, match=re.escape(f"{path}: damaged result file: ") + ".*" + re.escape(why)):
+        store.load_results(tmp_path, damaged="raise")
+    marked = store.load_results(tmp_path, damaged="mark")
+    assert [(r["id"], r["status"]) for r in marked] == [("fam/a", "error"), ("fam/b", "pass")]
+    assert why in marked[0]["_damaged"] and str(path) in marked[0]["error"]
+
+
+def test_a_damaged_control_or_variant_stands_in_at_its_place(tmp_path):
+    for folder in (store.claim_dir(tmp_path, "ci", "fam/a", "ctrl"),
+                   store.claim_dir(tmp_path, "ci", "fam/a", variant="n=2")):
+        folder.mkdir(parents=True)
+        (folder / "result.json").write_text("{")
+    marked = store.load_results(tmp_path, variants=True, damaged="mark")
+    assert [(r["id"], r["control"], r["_variant"], r["profile"]) for r in marked] == [
+        ("fam/a", "ctrl", "", "ci"), ("fam/a", None, "n=2", "ci")]
+
+
+def test_committed_results_have_no_damaged_file():
+    found = store.load_results(Path(__file__).resolve().parents[1] / "results", variants=True, damaged="raise")
+    assert found
+
+
+def test_a_null_timing_is_a_number_left_unknown(tmp_path):
+    path = _full_result(tmp_path)
+    path.write_text(path.read_text().replace('"seconds": 1.0', '"seconds": null'))
+    assert store.result_problem(json.loads(path.read_text())) == ""
+    path.write_text(path.read_text().replace('"seconds": null', '"seconds": "1 s"'))
+    assert store.result_problem(json.loads(path.read_text())).startswith("timings[0] must be")
+
+
+# ----- a claim's folder as a whole or not at all (issue 39 item 7) --------------------------------------------------
+def test_write_folder_creates_or_replaces_the_files(tmp_path):
+    folder = tmp_path / "ci" / "fam" / "a"
+    store.write_folder(folder, {"data.csv": b"x\n1\n", "result.json": b"{}"})
+    assert sorted(p.name for p in folder.iterdir()) == ["data.csv", "result.json"]
+    (folder / "controls" / "c").mkdir(parents=True)  # the controls' results live inside the claim's folder
+    store.write_folder(folder, {"data.csv": b"x\n2\n", "result.json": b'{"new": 1}'})
+    assert (folder / "data.csv").read_bytes() == b"x\n2\n" and (folder / "controls" / "c").is_dir()
+    assert [p.name for p in folder.parent.iterdir()] == ["a"]  # no temporary folder left
+
+
+@pytest.mark.parametrize("exists", [False, True])
+def test_write_folder_on_a_full_disk_writes_nothing(tmp_path, monkeypatch, exists):
+    folder = tmp_path / "fam" / "a"
+    if exists:
+        store.write_folder(folder, {"data.csv": b"old", "result.json": b"old"})
+    real_fsync, calls = os.fsync, []
+
+    def full(fd):  # the second file does not fit
+        calls.append(fd)
+        if len(calls) == 2:
+            raise OSError(28, "No space left on device")
+        real_fsync(fd)
+
+    monkeypatch.setattr(store.os, "fsync", full)
+    with pytest.raises(store.WriteError, match=re.escape(f"cannot write {str(folder / 'result.json')!r}: No space "
+                                                         "left on device")):
+        store.write_folder(folder, {"data.csv": b"new", "result.json": b"new"})
+    assert [p.name for p in folder.parent.iterdir()] == (["a"] if exists else [])
+    if exists:
+        assert {p.name: p.read_bytes() for p in folder.iterdir()} == {"data.csv": b"old", "result.json": b"old"}
