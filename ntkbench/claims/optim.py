@@ -82,7 +82,8 @@ def compare_optimizers(point: Mapping[str, Any], ctx) -> pd.DataFrame:
 
     ``adagrad-frozen``: AdaGrad with its preconditioner frozen at the first full-batch step's D₀ = diag(|g₀|)⁻¹
     (floored: :func:`~ntkbench.train.first_step_preconditioner`; :class:`~ntkbench.optimizers.Preconditioned` at
-    the stable rate lr_c/λ_max(J D₀ Jᵀ) of :func:`~ntkbench.train.preconditioned_lr`): a fixed linear preconditioning (001 Thm 5's boundary). With ``adagrad``
+    the stable rate lr_c/λ_max(J D₀ Jᵀ) of :func:`~ntkbench.train.preconditioned_lr`): a fixed linear
+    preconditioning (001 Thm 5's boundary). With ``adagrad``
     also AdaGrad on the linearized model from the same θ0 (001 Thm 3: what the net's AdaGrad approaches as
     m → ∞), full batch at AdaGrad's rate: its row is ``adagrad-lin`` (``dist_gd`` its distance to GD), and
     AdaGrad's full-batch rows get ``dist_lin`` = ‖f_AdaGrad − f_lin‖/‖f_GD‖."""
