@@ -614,7 +614,7 @@ register(Claim(
                 reason="004 Fig. 4 right, Eq. 4: ε^n − ε̄ ~ δ_n², a slope of 1 against δ², 1/2 if the error grew "
                        "with the displacement itself. " + checks.NOISE_BAND),
             checks.statistic(
-                "distance-exponent", _distance_exponent, expected=-0.5, tolerance=0.033, role="identity",
+                "distance-exponent", _distance_exponent, expected=-0.5, tolerance=0.025, role="identity",
                 reason="004 Sect. 4: the n-average of exchangeable members fluctuates like n^-1/2 — the central "
                        "limit, true of any members with finite variance (an identity: it tests the grouping and the "
                        "M/(M − n) correction, not the nets). δ_n = ‖f^n − f̄‖/‖∇f^n‖ falls faster at ci's n because "
