@@ -184,9 +184,6 @@ CASES: dict[tuple[str, str], tuple[Callable[[float | None], Make], str]] = {
     ("optim/adagrad-differs", "lin-slope"): (lambda v: comparison(lin_slope=v), "expected"),
     ("optim/adagrad-differs", "gap-ratio"): (lambda v: comparison(adagrad_over_sgd=v), "model"),
     ("optim/adagrad-differs", "adam-gap-ratio"): (lambda v: comparison(adam_over_sgd=v), "model"),
-    # a z: the theory is the model's trend, the alternative z = 0 no trend
-    ("optim/adaptive-batch-dependence", "batch-trend"): (lambda v: comparison(batch_slope=None if v is None else 0.0),
-                                                         "model"),
     ("optim/adaptive-batch-dependence", "output-spread-ratio"): (lambda v: comparison(spread_out_ratio=v), "model"),
     ("optim/adaptive-batch-dependence", "loss-spread-ratio"): (lambda v: comparison(spread_loss_ratio=v), "model"),
     ("optim/adaptive-batch-dependence", "spread-slope"): (lambda v: comparison(adagrad_spread_slope=v), "expected"),
@@ -222,7 +219,7 @@ def model(claim_id: str, name: str) -> tuple[Callable[[float | None], Make], str
 def test_every_science_check_has_a_model_and_an_alternative():
     assert {(c, base_name(n)) for c, n, _ in CHECKS} == set(CASES)
     assert all(k >= 1 for *_, k in CHECKS)
-    assert len(CHECKS) == 22  # per depth at ci (2, 3)
+    assert len(CHECKS) == 20  # per depth at ci (2, 3)
 
 
 @pytest.mark.parametrize("claim_id, name", THEORY)
