@@ -69,14 +69,20 @@ def test_scaling_net_has_orthogonal_weights_zero_biases_and_the_bottleneck():
 def _point(**kw):
     base = dict(dataset="mnist_parity", n_train=30, n_test=60, pca=5, data_seed=0, seed_offset=0, depth=3,
                 members=6, bottleneck=0, centered=True, loss="square_hinge", margin=1.0, optimizer="adam", lr=0.3,
-                max_steps=3000, width=12, group_sizes=(1, 2, 3))
+                max_steps=3000, width=12, group_sizes=(1, 2, 3), groupings=2)
     return {**base, **kw}
 
 
 def test_ensemble_groups_are_disjoint_and_delta_is_distance_over_gradient():
     d = scaling.ensemble_groups(_point(), CTX)
     g = d[d["n"] > 0]
-    assert g.groupby("n").size().to_dict() == {1: 6, 2: 3, 3: 2}
+    assert g.groupby("n").size().to_dict() == {1: 12, 2: 6, 3: 4}  # two groupings of the 6 members
+    assert g.groupby(["n", "grouping"]).size().to_dict()[(2, 1)] == 3
+    assert all(part["seed"].is_unique for _, part in g.groupby("n"))  # a group's label is unique within its n
+    # a grouping covers every member once: at n = 1 both orders give the same six distances
+    ones = g[g["n"] == 1]
+    assert sorted(ones[ones["grouping"] == 0]["distance"]) == pytest.approx(
+        sorted(ones[ones["grouping"] == 1]["distance"]))
     assert (d[d["n"] == 0]["converged"]).all() and len(d[d["n"] == 0]) == 6
     assert (g["delta"] > 0).all() and np.allclose(g["delta"], g["distance"] / g["grad"], rtol=1e-14, atol=0)
     # pairs partition the members: by Minkowski's inequality their mean ‖∇f^2‖_μ is at most the members' mean

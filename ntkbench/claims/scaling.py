@@ -180,29 +180,39 @@ def fluctuations(point: Mapping[str, Any], ctx) -> pd.DataFrame:
 
 def ensemble_groups(point: Mapping[str, Any], ctx) -> pd.DataFrame:
     """004 Sect. 4, Fig. 4: ``members`` nets at one width; for every n of ``group_sizes`` the members are split
-    into ⌊M/n⌋ disjoint groups (independent n-averages), and per group: ``test_err`` ε^n of the averaged output
-    f^n, ``distance`` = ‖f^n − f̄‖_μ, f̄ the mean of all M members (‖f^n − f̄‖² scaled by M/(M − n), which makes
-    it unbiased for ‖f^n − f_∞‖²: the group is part of f̄), ``grad`` = ‖∇_x f^n‖_μ and ``delta`` = δ_n =
-    distance / grad (004 Eq. 2's estimate, Fig. 10)."""
+    into ⌊M/n⌋ disjoint groups (independent n-averages), once per each of ``groupings`` orders of the members (the
+    seed order, then random permutations seeded by the point: each grouping's groups are independent, the
+    groupings share members, and their average removes the noise of one particular split into groups), and per
+    group: ``test_err`` ε^n of the averaged output f^n, ``distance`` = ‖f^n − f̄‖_μ, f̄ the mean of all M members
+    (‖f^n − f̄‖² scaled by M/(M − n), which makes it unbiased for ‖f^n − f_∞‖²: the group is part of f̄), ``grad``
+    = ‖∇_x f^n‖_μ and ``delta`` = δ_n = distance / grad (004 Eq. 2's estimate, Fig. 10); ``seed`` labels a group
+    uniquely (grouping · M + group)."""
     count = point["members"]
     ds, base, model, theta0, res, lr = train_members(point, ctx, point["width"], count)
     f = outputs(model, res.params, ds.x_test)
     g = input_gradients(model, res.params, ds.x_test)
     m = f.shape[0]
     fbar = f.mean(dim=0)
-    rows = []
+    gen = torch.Generator().manual_seed(int(point["seed_offset"]) * SEED_STRIDE + SHARED_SEED)
+    orders = [torch.arange(m)] + [torch.randperm(m, generator=gen) for _ in range(point["groupings"] - 1)]
+    frames = []
     for n in point["group_sizes"]:
         if n > m // 2:
             raise ValueError(f"group_sizes has {n} but members={m} gives fewer than 2 groups of {n}; raise members "
                              f"or lower group_sizes")
-        for k in range(m // n):
-            fn, gn = f[k * n:(k + 1) * n].mean(dim=0), g[k * n:(k + 1) * n].mean(dim=0)
-            dist = float(member_rms(fn - fbar)) * math.sqrt(m / (m - n))
-            grad_n = float(member_rms(gn.norm(dim=-1)))
-            rows.append({"n": n, "group": k, "test_err": float(_errors(fn, ds.y_test)), "distance": dist,
-                         "grad": grad_n, "delta": dist / grad_n})
-    out = pd.DataFrame(rows).assign(seed=lambda d: d["group"], width=point["width"], n_params=base.n_params,
-                                    ens_err=float(_errors(fbar, ds.y_test)))
+        k = m // n
+        for r, order in enumerate(orders):
+            idx = order[: k * n].to(f.device)
+            fn = f[idx].reshape(k, n, -1).mean(dim=1)
+            gn = g[idx].reshape(k, n, *g.shape[1:]).mean(dim=1)
+            dist = member_rms(fn - fbar) * math.sqrt(m / (m - n))
+            grad_n = member_rms(gn.norm(dim=-1))
+            frames.append(pd.DataFrame({"n": n, "grouping": r, "group": np.arange(k), "seed": r * m + np.arange(k),
+                                        "test_err": _errors(fn, ds.y_test).cpu().numpy(),
+                                        "distance": dist.cpu().numpy(), "grad": grad_n.cpu().numpy(),
+                                        "delta": (dist / grad_n).cpu().numpy()}))
+    out = pd.concat(frames, ignore_index=True).assign(width=point["width"], n_params=base.n_params,
+                                                      ens_err=float(_errors(fbar, ds.y_test)))
     members = member_rows(res, member_seeds(point, count), n=0, threshold=0.0, lr=lr.tolist())
     return pd.concat([out, members], ignore_index=True)
 
@@ -597,6 +607,9 @@ register(Claim(
     + (Param("width", 16, 24, 32, help="hidden width h of the ensemble's nets", kind="int", low=1),
        Param("group_sizes", (1, 2, 4), (1, 2, 4, 8, 16, 32), (1, 2, 4, 8, 16, 32, 64), help="ensemble sizes n "
              "(each with ⌊members/n⌋ disjoint groups)", kind="ints", low=1),
+       Param("groupings", 2, 16, 16, help="orders of the members split into groups per n (the seed order, then "
+             "random permutations): their average removes the noise of one split into groups", kind="int", low=1,
+             high=256),
        ),
     measure=ensemble_groups,
     checks=(checks.statistic(
