@@ -613,21 +613,21 @@ register(Claim(
        ),
     measure=ensemble_groups,
     checks=(checks.statistic(
-                "error-exponent", _ensemble_exponent, expected=-1.0, tolerance=0.45,
+                "error-exponent", _ensemble_exponent, expected=-1.0, tolerance=0.29,
                 alternatives=((-0.5, "a boundary bias: ε^n − ε̄ ∝ δ_n ∝ n^-1/2 (004 Eq. 3 without Eq. 4)"),
                               (0.0, "averaging does not lower the error")),
                 reason="004 Eq. 3–4: f̄'s boundary is optimal to first order, so the error grows with the square of "
-                       "the boundary's displacement, ε^n − ε̄ ~ δ² ~ 1/n (a boundary bias would give n^-1/2, just "
-                       "outside). At ci its spread over reseeds did not shrink from 128 members to 256 (the "
-                       "calibration records of both): it is the data split's and the test set's, not the members'. "
-                       + checks.NOISE_BAND),
+                       "the boundary's displacement, ε^n − ε̄ ~ δ² ~ 1/n (a boundary bias would give n^-1/2). Its "
+                       "spread over reseeds did not shrink from 128 members to 256, but averaging over 16 groupings "
+                       "of the members cut it from 0.12 to 0.10 (K = 20, 713bdff): part of it was the one split "
+                       "into groups. " + checks.NOISE_BAND),
             checks.statistic(
-                "error-vs-delta2", _error_vs_delta2, expected=1.0, tolerance=0.41,
+                "error-vs-delta2", _error_vs_delta2, expected=1.0, tolerance=0.30,
                 alternatives=((0.5, "first order: ε^n − ε̄ ∝ δ_n (004 Eq. 3 without Eq. 4)"),),
                 reason="004 Fig. 4 right, Eq. 4: ε^n − ε̄ ~ δ_n², a slope of 1 against δ², 1/2 if the error grew "
                        "with the displacement itself. " + checks.NOISE_BAND),
             checks.statistic(
-                "distance-exponent", _distance_exponent, expected=-0.5, tolerance=0.025, role="identity",
+                "distance-exponent", _distance_exponent, expected=-0.5, tolerance=0.0073, role="identity",
                 reason="004 Sect. 4: the n-average of exchangeable members fluctuates like n^-1/2 — the central "
                        "limit, true of any members with finite variance (an identity: it tests the grouping and the "
                        "M/(M − n) correction, not the nets). δ_n = ‖f^n − f̄‖/‖∇f^n‖ falls faster at ci's n because "
