@@ -5,8 +5,8 @@ Exit status: 0 when everything came out as the theory predicts, 1 when something
 invalid or errored, a control passed, a calibration missed, a regression was found) or a result could not be
 written (one line names the path; the finished sweep points stay cached), 2 for usage and input errors (unknown id,
 profile, plan, parameter or value, a malformed scheduler address, an output folder that cannot be written, a damaged
-result.json given to ``report`` or ``compare``; nothing has run then), 130 when interrupted (a rerun resumes from
-the cache of finished sweep points).
+result.json given to ``report`` or ``compare``; nothing has run then), 130 when interrupted and 143 when terminated
+by SIGTERM (a rerun resumes from the cache of finished sweep points; pool workers exit with their parent).
 """
 
 from __future__ import annotations
@@ -184,6 +184,31 @@ def _device_arg(s: argparse.ArgumentParser) -> None:
 
 
 # ----- entry point ----------------------------------------------------------------------------------------------------
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (what ``timeout``, CI cancellation and cluster schedulers send), handled like Ctrl-C: the run stops,
+    its finished sweep points stay cached, the exit status is 143."""
+
+
+def _terminate(signum, frame) -> None:
+    raise Terminated()
+
+
+@contextlib.contextmanager
+def _sigterm_as_interrupt():
+    """Inside: SIGTERM raises :class:`Terminated` (main thread only; the previous handler comes back after)."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, _terminate)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line ``argv`` (default ``sys.argv[1:]``); return the exit status."""
     try:
@@ -191,7 +216,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             args = _parser().parse_args(argv)
         except SystemExit as exc:  # --help / --version
             return int(exc.code or 0) if not isinstance(exc.code, str) else 2
-        with _cache_warnings():
+        with _cache_warnings(), _sigterm_as_interrupt():
             return _COMMANDS[args.command](args)
     except UsageError as exc:
         print(f"ntkbench: error: {exc}", file=sys.stderr)
@@ -199,10 +224,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except store.WriteError as exc:  # disk full, no permission: the finished sweep points are cached already
         print(f"ntkbench: error: {exc}; the finished sweep points are cached: rerun to resume", file=sys.stderr)
         return 1
-    except KeyboardInterrupt:
-        print("ntkbench: interrupted; rerun the same command to resume from the cached sweep points",
-              file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as exc:
+        what = "terminated (SIGTERM)" if isinstance(exc, Terminated) else "interrupted"
+        print(f"ntkbench: {what}; rerun the same command to resume from the cached sweep points", file=sys.stderr)
+        return 143 if isinstance(exc, Terminated) else 130
 
 
 @contextlib.contextmanager

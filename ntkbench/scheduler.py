@@ -228,7 +228,26 @@ class SerialBackend:
         pass
 
 
-def _init_worker(devices: list[str], counter) -> None:
+#: how often a pool worker checks that the process that started it is still there (seconds)
+PARENT_POLL = 1.0
+
+
+def _exit_with_parent(parent: int) -> None:
+    """Exit this worker as soon as its parent is gone (killed by SIGKILL, or ended without shutting the pool): its
+    parent pid then changes (the orphan is adopted by init or a subreaper). A worker never outlives its run."""
+    import threading
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(PARENT_POLL)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="ntkbench-parent-watch", daemon=True).start()
+
+
+def _init_worker(devices: list[str], counter, parent: int | None = None) -> None:
+    if parent is not None:
+        _exit_with_parent(parent)
     torch.set_num_threads(1)
     if devices:  # one GPU per worker process, round robin
         with counter.get_lock():
@@ -257,7 +276,7 @@ class PoolBackend:
 
     def _start(self) -> None:
         self._pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=self._ctx, initializer=_init_worker,
-                                         initargs=(self._devices, self._ctx.Value("i", 0)))
+                                         initargs=(self._devices, self._ctx.Value("i", 0), os.getpid()))
 
     def submit(self, fn: Callable, *args: Any, priority: float = 0.0) -> Future:
         fut = self._pool.submit(fn, *args)

@@ -8,6 +8,7 @@ import re
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -337,3 +338,69 @@ def test_the_backend_follows_jobs_and_scheduler():
         assert isinstance(pool, scheduler.PoolBackend) and pool.workers == 2 and pool.parallel
     finally:
         pool.close()
+
+
+def _children(pid: int) -> set[int]:
+    """The live processes whose parent is ``pid`` (Linux /proc)."""
+    out = set()
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid and fields[0] != "Z":
+            out.add(int(stat.parent.name))
+    return out
+
+
+def _alive(pids: set[int]) -> set[int]:
+    alive = set()
+    for p in pids:
+        try:
+            state = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue
+        if state != "Z":
+            alive.add(p)
+    return alive
+
+
+def _start_pool_run(tmp_path) -> tuple[subprocess.Popen, set[int]]:
+    """A `--jobs 2` run in its own process, once its two workers are up: (the process, the workers' pids)."""
+    proc = subprocess.Popen([sys.executable, "-m", "ntkbench", "run", "optim/sgd-equals-gd", "--profile", "smoke",
+                             "--jobs", "2", "--out", str(tmp_path / "out"), "--quiet"],
+                            env={**os.environ, "OMP_NUM_THREADS": "1"}, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    workers: set[int] = set()
+    while time.monotonic() < deadline and len(workers) < 2:  # the spawned workers (and a resource tracker)
+        time.sleep(0.5)
+        workers = {p for p in _children(proc.pid)
+                   if "spawn_main" in Path(f"/proc/{p}/cmdline").read_text(errors="replace")}
+    assert len(workers) >= 2, "the run's workers never started"
+    time.sleep(2.0)  # the workers are importing or measuring
+    return proc, workers
+
+
+@pytest.mark.skipif(not Path("/proc").is_dir(), reason="reads /proc (Linux)")
+def test_sigterm_stops_a_pool_run_like_ctrl_c_and_its_workers_exit(tmp_path):
+    proc, workers = _start_pool_run(tmp_path)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 143, err
+    assert "terminated (SIGTERM)" in err and "Traceback" not in err
+    deadline = time.monotonic() + 20
+    while _alive(workers) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert not _alive(workers)
+
+
+@pytest.mark.skipif(not Path("/proc").is_dir(), reason="reads /proc (Linux)")
+def test_pool_workers_exit_when_their_parent_is_killed(tmp_path):
+    proc, workers = _start_pool_run(tmp_path)
+    proc.kill()  # SIGKILL: no handler runs in the parent
+    proc.communicate(timeout=30)
+    deadline = time.monotonic() + 20
+    while _alive(workers) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert not _alive(workers), "orphaned workers outlived their run"
