@@ -57,6 +57,14 @@ def fitted_line(ax, x_range: Sequence[float], amplitude: float, exponent: float,
     ax.plot(xs, amplitude * xs**exponent, style, color=color, lw=1.2, label=label)
 
 
+def hypotheses(ax, xs, start: float, exponent: float, *, theory: str, alternative: str) -> None:
+    """The theory's power law y ∝ x^exponent and the alternative's flat line, both through (xs[0], ``start``):
+    where the measured curve should go, and where it would go if the theory failed."""
+    xs = np.asarray(xs, dtype=float)
+    ax.plot(xs, start * (xs / xs[0]) ** exponent, "k--", lw=1, label=theory)
+    ax.plot(xs, np.full_like(xs, start), "k:", lw=1, label=alternative)
+
+
 def measured_line(ax, measurement, *, label: str, x_power: float = 1.0, **style) -> bool:
     """Draw a measurement's fitted power law (its ``line``) against x^``x_power`` (e.g. 2 for σ² axes); a fit that
     did not happen (no line: too few points, a failed precondition) draws nothing. Returns whether it drew."""

@@ -22,7 +22,7 @@ from torch.func import jvp
 
 from ._validation import check_inputs, check_positive_float, check_positive_int, check_targets
 from .kernels import empirical_ntk
-from .networks import REFERENCE_SUFFIX, split_buffers
+from .networks import REFERENCE_SUFFIX, Centered, split_buffers
 
 Params = Mapping[str, torch.Tensor]
 
@@ -58,11 +58,7 @@ class Linearized:
             raise AttributeError(name)
         return getattr(self.base, name)
 
-    @staticmethod
-    def attach(params: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        """``params`` with a copy of themselves attached as θ0: single or stacked (S, ...)."""
-        trainable, _ = split_buffers(params)
-        return {**trainable, **{k + REFERENCE_SUFFIX: v.detach().clone() for k, v in trainable.items()}}
+    attach = staticmethod(Centered.attach)  # ``params`` with a copy of themselves attached as θ0 ("W1@0", ...)
 
     def init(self, seed: int = 0, **draw: Any) -> dict[str, torch.Tensor]:
         return self.attach(self.base.init(seed, **draw))

@@ -120,14 +120,19 @@ def adaptive_lr(net, params: Mapping[str, torch.Tensor], x: torch.Tensor, y: tor
     (001 Eq. 6–7), and D_t only shrinks under AdaGrad, so 0 < c < 2 keeps it stable from the first step: the
     NTK regime that 001 Thm 3–5 and Example 1 assume ("sufficiently small learning rate"), where each coordinate
     moves O(η) and η shrinks with the width. With N = 1 it is c·|r₀|/‖g‖₁."""
-    if isinstance(c, bool) or not isinstance(c, numbers.Real) or not (math.isfinite(c) and c > 0):
-        raise ValueError(f"c must be a finite number > 0 (the rate is c/λ_max(J D₀ Jᵀ)), got {c!r}")
     j = _flat_jacobian(net, params, x)
     with torch.no_grad():
         g0 = j.T @ (net(params, x) - y)
         d0 = torch.where(g0 != 0, 1.0 / g0.abs(), torch.zeros_like(g0))
-        lam = float(torch.linalg.eigvalsh((j * d0) @ j.T)[-1])
-    return c / lam
+    return _preconditioned_rate(j, d0, c)
+
+
+def _preconditioned_rate(j: torch.Tensor, d: torch.Tensor, c: float) -> float:
+    """c / λ_max(J D Jᵀ) for the flat Jacobian J (n, P) and the diagonal D (P,)."""
+    if isinstance(c, bool) or not isinstance(c, numbers.Real) or not (math.isfinite(c) and c > 0):
+        raise ValueError(f"c must be a finite number > 0 (the rate is c/λ_max(J D Jᵀ)), got {c!r}")
+    with torch.no_grad():
+        return c / float(torch.linalg.eigvalsh((j * d) @ j.T)[-1])
 
 
 def first_step_preconditioner(net, params: Mapping[str, torch.Tensor], x: torch.Tensor, y: torch.Tensor, *,
@@ -158,12 +163,7 @@ def preconditioned_lr(net, params: Mapping[str, torch.Tensor], x: torch.Tensor, 
                       c: float = 0.5) -> float:
     """c / λ_max(J D Jᵀ) for GD preconditioned by the fixed diagonal D = ``scale`` (one member: ``params`` and
     ``scale`` not stacked): the linearized model's residual moves by r ← r − η J D Jᵀ r, stable for 0 < c < 2."""
-    if isinstance(c, bool) or not isinstance(c, numbers.Real) or not (math.isfinite(c) and c > 0):
-        raise ValueError(f"c must be a finite number > 0 (the rate is c/λ_max(J D Jᵀ)), got {c!r}")
-    j = _flat_jacobian(net, params, x)
-    d = torch.cat([scale[k].reshape(-1) for k in params])
-    with torch.no_grad():
-        return c / float(torch.linalg.eigvalsh((j * d) @ j.T)[-1])
+    return _preconditioned_rate(_flat_jacobian(net, params, x), torch.cat([scale[k].reshape(-1) for k in params]), c)
 
 
 def sign_step_lr(net, params: Mapping[str, torch.Tensor], x: torch.Tensor, *, c: float = 0.3) -> float:

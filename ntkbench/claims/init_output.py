@@ -34,7 +34,7 @@ import pandas as pd
 import torch
 
 from .. import significance
-from ..figures import subplots
+from ..figures import hypotheses, subplots
 from ..kernels import _jacobians, empirical_ntk, parameter_kernels
 from ..analytic import analytic_nngp, expected_imprint
 from ..losses import Loss
@@ -643,15 +643,13 @@ def _lines(ax, data: pd.DataFrame, columns: Mapping[str, str], *, x: str = "widt
 
 
 def _hypotheses(ax, data: pd.DataFrame, column: str, exponent: float, theory: str, alternative: str) -> None:
-    """The theory's power law m^exponent and the alternative's flat line, both through the mean of ``column`` at the
-    smallest width: where the measured curve should go, and where it would go if the theory failed."""
+    """:func:`ntkbench.figures.hypotheses` through the mean of ``column`` at the smallest width."""
     rows = members(data)
     widths = np.sort(rows["width"].unique()).astype(float)
     if len(widths) < 2:
         return
-    start = float(rows[rows["width"] == widths[0]][column].mean())
-    ax.plot(widths, start * (widths / widths[0]) ** exponent, "k--", lw=1, label=theory)
-    ax.plot(widths, np.full_like(widths, start), "k:", lw=1, label=alternative)
+    hypotheses(ax, widths, float(rows[rows["width"] == widths[0]][column].mean()), exponent, theory=theory,
+               alternative=alternative)
     ax.legend(fontsize=6)
 
 

@@ -27,7 +27,7 @@ import pandas as pd
 import torch
 from torch.func import jacrev, jvp
 
-from ..figures import subplots
+from ..figures import hypotheses, subplots
 from ..kernels import empirical_ntk
 from ..linearize import Linearized, psd_solve
 from ..registry import Claim, Control, Landing, Measurement, Param, register
@@ -360,14 +360,6 @@ def _optimizer_gap_ratio(optimizer: str):
     return value
 
 
-def _adagrad_full(d: pd.DataFrame, params: Mapping[str, Any]) -> pd.DataFrame:
-    """AdaGrad's full-batch runs (the rows that carry ``dist_lin``, the distance to AdaGrad's linearized model)."""
-    sel = d[(d["optimizer"] == "adagrad") & (d["split"] == 1.0)]
-    if sel.empty or "dist_lin" not in sel:
-        raise ValueError("no full-batch AdaGrad runs with dist_lin (optimizers must include 'adagrad')")
-    return sel
-
-
 def _spread_rows(d: pd.DataFrame, params: Mapping[str, Any]) -> pd.DataFrame:
     """One row per seed and width of ``optimizer`` (its spread over the runs is repeated on each run's row)."""
     return d[d["optimizer"] == params["optimizer"]].drop_duplicates(["seed", "width"])
@@ -415,16 +407,14 @@ def _comparison_figure(data: pd.DataFrame, meas, params, expects):
     widths = np.sort(data["width"].unique()).astype(float)
     if len(widths) > 1:  # the two hypotheses through SGD's first point: the theory's m^-1/2 and "no decay"
         start = dist[(dist["optimizer"] == "sgd") & (dist["width"] == widths[0])]["dist_gd"].mean()
-        axes[0].plot(widths, start * (widths / widths[0]) ** -0.5, "k--", lw=1, label="m^-1/2 (SGD: theory)")
-        axes[0].plot(widths, np.full_like(widths, start), "k:", lw=1, label="flat (another minimizer)")
+        hypotheses(axes[0], widths, start, -0.5, theory="m^-1/2 (SGD: theory)", alternative="flat (another minimizer)")
     axes[0].set(xscale="log", yscale="log", xlabel="width m", ylabel="‖f − f_GD‖ / ‖f_GD‖ (test)",
                 title="distance to GD (001 Fig. 9; SGD over its splits)")
     if "dist_lin" in data:
         lin = data[data["dist_lin"].notna()].assign(run=lambda f: "AdaGrad L=" + f["depth"].astype(str))
         sns.lineplot(lin, x="width", y="dist_lin", hue="run", marker="o", errorbar=("pi", 100), ax=axes[4])
         first = lin[lin["width"] == widths[0]]["dist_lin"].mean()
-        axes[4].plot(widths, first * (widths / widths[0]) ** -0.5, "k--", lw=1, label="m^-1/2 (001 Thm 3)")
-        axes[4].plot(widths, np.full_like(widths, first), "k:", lw=1, label="flat (alternative)")
+        hypotheses(axes[4], widths, first, -0.5, theory="m^-1/2 (001 Thm 3)", alternative="flat (alternative)")
         axes[4].set(xscale="log", yscale="log", xlabel="width m", ylabel="‖f_AdaGrad − f_lin-AdaGrad‖ / ‖f_GD‖",
                     title="AdaGrad against AdaGrad on the linearized model")
     batch = data[data["optimizer"].isin(["sgd", "adagrad", "adagrad-frozen"])]
@@ -514,7 +504,7 @@ register(Claim(
     where=_within_max_width,
     measure=compare_optimizers,
     checks=(checks.power_law_slope(
-                "lin-slope", "dist_lin", x="width", per="depth", rows=_adagrad_full, expected=-0.5,
+                "lin-slope", "dist_lin", x="width", per="depth", rows=_distance_rows("adagrad"), expected=-0.5,
                 tolerance=0.1, mode="below",
                 alternatives=((0.0, "AdaGrad's net does not approach AdaGrad on the linearized model: its minimizer "
                                     "is not the one 001 Thm 3 / Eq. 7 names"),),
