@@ -36,6 +36,16 @@ def tests(session: nox.Session) -> None:
 
 
 @nox.session
+def docs(session: nox.Session) -> None:
+    """The documentation site into docs/_build/html (Sphinx, MyST, the PyData theme), warnings as errors. The family
+    pages are generated at build time from the registry, results/ci and the calibration records
+    (docs/_ext/ntkbench_families.py). Other arguments go to sphinx-build."""
+    _install(session, "docs")
+    session.run("sphinx-build", "-b", "html", "-W", "--keep-going", "-E", "docs", "docs/_build/html",
+                *session.posargs, env={"OMP_NUM_THREADS": "1"})
+
+
+@nox.session
 def tests_slow(session: nox.Session) -> None:
     """Only the tests marked slow (minutes each on 2 CPU cores)."""
     _install(session, "test")
@@ -105,7 +115,7 @@ def reproduce(session: nox.Session) -> None:
     peek.add_argument("--scheduler", default=None)
     known, _ = peek.parse_known_args(args)
     out = [] if "--out" in args else ["--out", known.out]
-    # the sweep points of every claim on one worker process per core, one thread each, largest first (README,
+    # the sweep points of every claim on one worker process per core, one thread each, largest first (docs/running.md,
     # "Running in parallel"); with --scheduler ADDRESS the cluster's workers do it and --jobs is not needed
     jobs = [] if "--jobs" in args or (known.scheduler and known.scheduler != "local") else [
         "--jobs", str(os.cpu_count() or 1)]
