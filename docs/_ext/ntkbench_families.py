@@ -49,9 +49,15 @@ def _module(name: str):
 
 
 # ----- small Markdown helpers ---------------------------------------------------------------------------------------
+_CODE = re.compile(r"(`+[^`]*`+)")
+
+
 def cell(text: Any) -> str:
-    """Text for one Markdown table cell: whitespace folded, pipes escaped, no raw HTML."""
-    return html.escape(" ".join(str(text).split()), quote=False).replace("|", "\\|")
+    """Text for one Markdown table cell or line: whitespace folded, pipes escaped, no raw HTML, and ``_``/``*``
+    outside code spans escaped (the registry's texts write subscripts such as ‖Θ_N − Θ_∞‖_F, not emphasis)."""
+    parts = _CODE.split(html.escape(" ".join(str(text).split()), quote=False))
+    return "".join(p if p.startswith("`") else p.replace("_", "\\_").replace("*", "\\*")
+                   for p in parts).replace("|", "\\|")
 
 
 def num(x: Any, digits: int = 3) -> str:
@@ -149,7 +155,7 @@ def _alternatives(expect, quantity: dict) -> str:
     for a in expect.alternatives:
         p = powers.get(a.value)
         power = f" (power {pct(p)})" if p is not None else " (not calibrated)"
-        items.append(f"**{a.value:g}**{power}: {cell(a.why)}")
+        items.append(f"**{a.value:g}**{power}")
     return "<br>".join(items)
 
 
@@ -158,8 +164,8 @@ def _latest(check: dict | None) -> str:
         return "—"
     value = num(check.get("measured"))
     interval = check.get("interval")
-    if isinstance(interval, (list, tuple)) and len(interval) == 2 and all(isinstance(v, (int, float))
-                                                                            for v in interval):
+    if isinstance(interval, (list, tuple)) and len(interval) == 2 and all(
+            isinstance(v, (int, float)) and math.isfinite(v) for v in interval):
         value += f" [{num(interval[0])}, {num(interval[1])}]"
     verdict = "" if check.get("passed") is None else (" ✓" if check.get("passed") else " ✗")
     return value + verdict
@@ -217,8 +223,9 @@ def _figure(path: Path, alt: str, width: str = "80%") -> list[str]:
 def _controls(claim, params: dict) -> list[str]:
     if not claim.controls:
         return ["No negative control is registered for this claim.", ""]
-    out = ["| control | overrides | why it must fail | must fail | latest outcome | named checks (latest) | "
-           "calibration |", "| --- | --- | --- | --- | --- | --- | --- |"]
+    out = ["| control | must fail | latest outcome | named checks (latest) | calibration |",
+           "| --- | --- | --- | --- | --- |"]
+    whys = []
     for k in claim.controls:
         res = read_json(result_dir(claim.id, k.name) / "result.json")
         rec = read_json(calibration_path(claim.id, k.name))
@@ -242,9 +249,9 @@ def _controls(claim, params: dict) -> list[str]:
             cal = "none"
         else:
             cal = f"{rec.get('reseeds')} reseeds, as predicted in {pct(rec.get('pass_rate'))}"
-        out.append(f"| `{k.name}` | {overrides} | {cell(k.why)} | {must} | {outcome} | {named} | {cal} |")
-    out.append("")
-    return out
+        out.append(f"| `{k.name}` | {must} | {outcome} | {named} | {cal} |")
+        whys.append(f"- `{k.name}` ({overrides}): {cell(k.why)}")
+    return [*out, "", "Why each control must fail (its overrides in brackets):", "", *whys, ""]
 
 
 def _short(value: Any) -> str:
@@ -291,6 +298,10 @@ def claim_section(claim, sources_cited: set[str]) -> list[str]:
         q = quantities.get(e.name)
         out.append(f"| `{e.name}` | {e.role} | {cell(e.describe())} | {_alternatives(e, q or {})} | "
                    f"{_latest(by_name.get(e.name))} | {_calibrated(q, k)} |")
+    ruled = [(e, a) for e in expects for a in e.alternatives]
+    if ruled:
+        out += ["", "What the science checks rule out:", ""]
+        out += [f"- `{e.name}` = {a.value:g}: {cell(a.why)}" for e, a in ruled]
     out += ["", "Why each tolerance:", ""]
     seen = set()
     for e in expects:
@@ -327,8 +338,6 @@ def family_page(g: Group) -> str:
             "Everything below is read from the registry, the committed `ci` results and the calibration records "
             "when the documentation is built; the rules behind the numbers are in "
             "[calibration and statistical power](../calibration.md).", ""]
-    if g.note:
-        out += [cell(g.note), ""]
     if g.claims:
         out += ["| claim | source | outcome at `ci` | controls as predicted | calibration |", "| --- | --- | --- | --- | --- |"]
         for c in g.claims:
