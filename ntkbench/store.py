@@ -330,7 +330,6 @@ def load_point(out: str | os.PathLike, key: str, with_seconds: bool = False):
 def _reject(key: str, path: Path, why: str) -> None:
     warnings.warn(f"cached sweep point {key} ({path}) is not valid: {why}; recomputing it", CacheWarning,
                   stacklevel=3)
-    return None
 
 
 # ----- saved results --------------------------------------------------------------------------------------------------

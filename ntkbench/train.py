@@ -27,8 +27,8 @@ import numbers
 import time
 import warnings
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import torch

@@ -11,8 +11,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ntkbench.fit import (FitResult, asymptotic_range, critical, critical_excess, local_slopes, power_law,
-                          power_law_offset)
+from ntkbench.fit import (
+    FitResult,
+    asymptotic_range,
+    critical,
+    critical_excess,
+    local_slopes,
+    power_law,
+    power_law_offset,
+)
 
 
 def _seeds(x: np.ndarray, n_seeds: int) -> tuple[np.ndarray, np.ndarray]:

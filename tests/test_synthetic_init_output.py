@@ -17,6 +17,7 @@ import pandas as pd
 import pytest
 
 from ntkbench.registry import get
+
 from synthetic import alternative, lognormal, registered, verdicts
 
 SEEDS = range(10)

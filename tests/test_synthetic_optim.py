@@ -24,11 +24,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
-from synthetic import alternative, lognormal, registered, verdicts
 
 from ntkbench.claims.optim import runs
 from ntkbench.claims.trained import member_seeds
 from ntkbench.registry import base_name, get
+
+from synthetic import alternative, lognormal, registered, verdicts
 
 SEEDS = range(8)
 #: log-SD of a member's value (one seed, one run; the calibrated SGD/AdaGrad gap ratio, 0.0023 ± 0.0003 over 4-seed

@@ -14,6 +14,7 @@ import torch
 
 from ntkbench.claims import jamming, scaling
 from ntkbench.registry import get
+
 from synthetic import alternative, registered, verdicts
 
 SEEDS = range(8)

@@ -9,8 +9,15 @@ import pytest
 import torch
 
 from ntkbench import MLP, empirical_ntk
-from ntkbench.claims.trained import (CAP_CEILING, kernel_solutions, net_width, outputs, step_cap, train_path,
-                                     train_to_threshold)
+from ntkbench.claims.trained import (
+    CAP_CEILING,
+    kernel_solutions,
+    net_width,
+    outputs,
+    step_cap,
+    train_path,
+    train_to_threshold,
+)
 from ntkbench.linearize import gd_finite_time, linear_steps
 
 GEN = torch.Generator().manual_seed(3)

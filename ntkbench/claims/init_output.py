@@ -34,9 +34,9 @@ import pandas as pd
 import torch
 
 from .. import significance
+from ..analytic import analytic_nngp, expected_imprint
 from ..figures import hypotheses, subplots
 from ..kernels import _jacobians, empirical_ntk, parameter_kernels
-from ..analytic import analytic_nngp, expected_imprint
 from ..losses import Loss
 from ..networks import ASI, MLP, RND, Shifted, doubling_trick
 from ..registry import Claim, Control, Landing, Measurement, Param, register

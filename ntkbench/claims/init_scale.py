@@ -36,8 +36,18 @@ from ..registry import Claim, Control, Measurement, Param, register
 from ..train import gd_linear
 from . import checks
 from . import params as P
-from .trained import (build_net, kernel_solutions, load_data, member_rows, member_seeds, net_width, outputs, rms,
-                      step_cap, trained_ensemble)
+from .trained import (
+    build_net,
+    kernel_solutions,
+    load_data,
+    member_rows,
+    member_seeds,
+    net_width,
+    outputs,
+    rms,
+    step_cap,
+    trained_ensemble,
+)
 
 
 # ----- the trained-net experiment shared by sigma-2L, kernel-limit and lin-closeness --------------------------------

@@ -35,7 +35,6 @@ from . import params as P
 from .scaling import _errors, _setup, _tidy, train_members
 from .trained import member_rows, member_seeds, outputs
 
-
 #: a pattern counts as unsatisfied when y f < margin − UNSAT_GAP: a member whose training loss was exactly 0 shows
 #: gaps of a few 1e-16 when its outputs are recomputed in another order of summation (measured: 4.4e-16 on 3
 #: patterns of one net at N = 465), which are satisfied patterns; 1e-6 is far above round-off, far below a margin.

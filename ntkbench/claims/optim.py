@@ -31,12 +31,28 @@ from ..figures import hypotheses, subplots
 from ..kernels import empirical_ntk
 from ..linearize import Linearized, psd_solve
 from ..registry import Claim, Control, Landing, Measurement, Param, register
-from ..train import (adaptive_lr, first_step_preconditioner, init_ensemble, monotone_lr, preconditioned_lr,
-                     train_ensemble, unstack_params)
+from ..train import (
+    adaptive_lr,
+    first_step_preconditioner,
+    init_ensemble,
+    monotone_lr,
+    preconditioned_lr,
+    train_ensemble,
+    unstack_params,
+)
 from . import checks
 from . import params as P
-from .trained import (build_net, load_data, member_rows, member_seeds, net_width, outputs, relative_rms, rms,
-                      train_to_threshold)
+from .trained import (
+    build_net,
+    load_data,
+    member_rows,
+    member_seeds,
+    net_width,
+    outputs,
+    relative_rms,
+    rms,
+    train_to_threshold,
+)
 
 #: the optimizer (ntkbench.optimizers) that trains each compared run whose name is not an optimizer's
 OPTIMIZER_OF = {"adagrad-frozen": "preconditioned", "adagrad-lin": "adagrad"}
