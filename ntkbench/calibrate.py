@@ -189,7 +189,7 @@ def _figure(record: Mapping[str, Any], meas, params, expects):
 
     qs = [(n, q) for n, q in record["quantities"].items() if q["values"]]
     fig, axes = subplots(max(1, len(qs)), width=3.2)
-    for ax, (name, q) in zip(axes, qs):
+    for ax, (name, q) in zip(axes, qs, strict=False):
         v = np.asarray(q["values"], dtype=float)
         ax.plot(np.zeros_like(v) + np.linspace(-0.1, 0.1, v.size), v, "o", alpha=0.7, label="reseeded runs")
         e, t, s = q["expected"], q["tolerance"], q["suggested_tolerance"]

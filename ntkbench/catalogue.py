@@ -107,7 +107,7 @@ class Row:
         return tuple(dict.fromkeys(re.findall(r"\b(00[0-4])\b", self.source)))
 
 
-# ----- the five source documents ---------------------------------------------------------------------------------------
+# ----- the five source documents --------------------------------------------------------------------------------------
 SOURCES: tuple[Source, ...] = (
     Source(
         "000", "Wide neural networks are interpolating kernel methods: impact of initialization on generalization",
@@ -174,7 +174,7 @@ SOURCES: tuple[Source, ...] = (
 )
 
 
-# ----- the catalogue's rules (transcribed) -----------------------------------------------------------------------------
+# ----- the catalogue's rules (transcribed) ----------------------------------------------------------------------------
 INTRO = (
     "Every row is one registered check in ntkbench. Its id is fixed: users, CI and the results/ baseline refer to "
     "it. Each check runs a real experiment (torch.func), fits the quantity named under \"measured\", and passes "
@@ -392,7 +392,7 @@ def family_of(claim_id: str) -> Family | None:
     return next((f for f in FAMILIES if prefix in f.prefixes), None)
 
 
-# ----- Markdown ----------------------------------------------------------------------------------------------------------
+# ----- Markdown -------------------------------------------------------------------------------------------------------
 def _cell(text: str) -> str:
     """Text fit for one Markdown table cell: pipes escaped, line breaks folded."""
     return " ".join(str(text).split()).replace("|", "\\|")

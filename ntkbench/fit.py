@@ -730,7 +730,7 @@ def critical_excess(
     theta = np.array([log_a, alpha] + ([] if edge else [s]))
     r0 = resid(theta)
     steps = 1e-6 * np.maximum(1.0, np.abs(theta))
-    jac = np.column_stack([-(resid(theta + e) - r0) / h for e, h in zip(np.diag(steps), steps)])
+    jac = np.column_stack([-(resid(theta + e) - r0) / h for e, h in zip(np.diag(steps), steps, strict=True)])
     (lo, hi), dof = _wald(r0, jac, 1, level)
     tail = math.exp(log_a) * (x_ref - xc) ** -alpha
     return FitResult(

@@ -14,6 +14,7 @@ axis of length L (one block per layer, weights and biases of that layer together
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Mapping
 
 import torch
@@ -71,7 +72,7 @@ _GRAM_MAX_BLOCKS = 8
 def _row_spans(n: int) -> list[slice]:
     nb = max(1, min(_GRAM_MAX_BLOCKS, n // _GRAM_BLOCK))
     edges = [round(i * n / nb) for i in range(nb + 1)]
-    return [slice(lo, hi) for lo, hi in zip(edges[:-1], edges[1:])]
+    return [slice(lo, hi) for lo, hi in itertools.pairwise(edges)]
 
 
 def _backprop_signals(net: MLP, params: Mapping[str, torch.Tensor], pre: list) -> list:

@@ -352,7 +352,7 @@ class Claim:
             if p.per in overrides and p.name not in overrides:
                 declared_keys, declared = self.param(p.per).value(profile), p.value(profile)
                 if len(declared) == len(declared_keys):
-                    table = dict(zip(declared_keys, declared))
+                    table = dict(zip(declared_keys, declared, strict=True))
                     nearest = lambda k: table[min(table, key=lambda d: (abs(d - k), -d))]  # noqa: E731
                     vals = values[p.name] = tuple(table.get(k, nearest(k)) for k in keys)
             if len(vals) not in (1, len(keys)):
@@ -371,10 +371,10 @@ class Claim:
         out = []
         for combo in itertools.product(*values):
             point = dict(fixed)
-            point.update({p.axis: v for p, v in zip(axes, combo)})
+            point.update({p.axis: v for p, v in zip(axes, combo, strict=True)})
             for p in per:
                 keys, vals = params[p.per], params[p.name]
-                table = dict(zip(keys, vals if len(vals) == len(keys) else vals * len(keys)))
+                table = dict(zip(keys, vals if len(vals) == len(keys) else vals * len(keys), strict=False))
                 axis = self.param(p.per).axis
                 point[p.name] = table[point[axis]] if axis else tuple(table[k] for k in keys)
             if self.where is None or self.where(point, params):

@@ -646,9 +646,9 @@ def compare(baseline: str | os.PathLike, new: str | os.PathLike, profile: str = 
     describes the code. For a "within" check the allowed movement is the baseline's tolerance; "below"/"above"
     checks (round-off bounds or 0) are compared by their verdict only, each side's measured value judged by the
     baseline's bound (:func:`verdict`; the stored ``passed`` flags are not trusted). Results whose parameters differ
-    are reported once as ``params`` and not compared further. Runs with overrides or errors (``variants/``) are not baselines
-    and are ignored on both sides. Raises :class:`~ntkbench.registry.UsageError` when ``baseline`` has no results
-    for ``profile``, when either folder does not exist, and (:class:`~ntkbench.store.DamagedResult`) when a
+    are reported once as ``params`` and not compared further. Runs with overrides or errors (``variants/``) are not
+    baselines and are ignored on both sides. Raises :class:`~ntkbench.registry.UsageError` when ``baseline`` has no
+    results for ``profile``, when either folder does not exist, and (:class:`~ntkbench.store.DamagedResult`) when a
     result.json on either side is damaged (unreadable, not JSON, wrong types), naming the file."""
     _folder(baseline, "BASELINE")
     _folder(new, "NEW")

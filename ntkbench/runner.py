@@ -411,7 +411,8 @@ def finish_run(run: ClaimRun, out: str | os.PathLike | None = None) -> Result:
                 figure = "figure.png"
             except Exception:  # noqa: BLE001 - a broken figure is reported, the result still stands
                 error = "figure failed:\n" + traceback.format_exc()
-    timings = [{"point": _plain(p), "seconds": s} for p, s in zip(run.points, run.seconds) if math.isfinite(s)]
+    timings = [{"point": _plain(p), "seconds": s} for p, s in zip(run.points, run.seconds, strict=True)
+               if math.isfinite(s)]
     result = Result(
         id=claim.id, family=claim.family, source=claim.source, statement=claim.statement, status=status,
         profile=run.profile, params=_plain(params), seeds=_seeds(params), checks=checks,

@@ -58,7 +58,7 @@ def test_example_11_17_lecun_kernel():
         # (atol: the parallel pairs have θ = 0 only up to arccos's √round-off ≈ 1e-8)
         torch.testing.assert_close(blocks[0], (x @ x.T) * (math.pi - th) / (2 * math.pi), rtol=1e-12, atol=1e-7)
         gaps.append((analytic_ntk(net, x) / n - k_lc).abs().max().item())
-    assert gaps[-1] < 1e-4 and all(b < a / 10 for a, b in zip(gaps, gaps[1:]))
+    assert gaps[-1] < 1e-4 and all(b < a / 10 for a, b in itertools.pairwise(gaps))
 
 
 @pytest.mark.parametrize("width", [8, 1000])

@@ -88,7 +88,7 @@ def test_problem_parameters_have_the_layout_of_net_init():
 def test_step_cost_grid_covers_the_goal():
     train_bench = importlib.import_module("benchmarks.bench_train")
     cls = train_bench.StepCostPerSeed
-    grid = dict(zip(cls.param_names, cls.params))
+    grid = dict(zip(cls.param_names, cls.params, strict=True))
     assert set(grid["optimizer"]) >= {"gd", "sgd", "adagrad", "adam"}
     assert set(grid["seeds"]) >= {10, 20} and 1024 in grid["width"]
 

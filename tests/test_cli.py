@@ -33,7 +33,7 @@ def test_list_text_and_json(capsys):
     ids = [c.id for c in registry.all_claims()]
     lines = out.splitlines()
     assert lines[0].split() == ["id", "source", "statement"] and len(lines) == len(ids) + 1
-    assert all(line.startswith(i) for line, i in zip(lines[1:], ids))
+    assert all(line.startswith(i) for line, i in zip(lines[1:], ids, strict=True))
 
     code, out, _ = _run(capsys, "list", "--json")
     data = json.loads(out)

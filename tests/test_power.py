@@ -74,7 +74,7 @@ def test_the_cost_factor_reaches_the_goal():
     assert power.cost_factor(1.0, 0.0, "below", 1.0, 0.1, k) == math.inf  # the bound is the alternative
 
 
-# ----- the registry ----------------------------------------------------------------------------------------------------
+# ----- the registry ---------------------------------------------------------------------------------------------------
 def _measure(point, ctx):
     return pd.DataFrame({"x": [1.0, 2.0, 4.0], "y": [1.0, 0.5, 0.25], "seed": [0, 0, 0], "k": point["k"]})
 
@@ -184,7 +184,7 @@ def test_a_control_that_must_land_is_as_predicted_only_there():
     assert outcome({**base, "checks": [elsewhere]}) == "not as predicted"
 
 
-# ----- calibration records ---------------------------------------------------------------------------------------------
+# ----- calibration records --------------------------------------------------------------------------------------------
 class _R:
     def __init__(self, value, k, status="pass"):
         self.status, self.params, self.versions, self.control = status, {"seed_offset": k, "k": 1}, {}, None

@@ -119,7 +119,8 @@ def test_resolve_errors():
 
 def test_resolve_per_depth_keeps_the_declared_width():
     c = registry.get("init-scale/sigma-2L")
-    declared = dict(zip(c.param("depth").ci, c.param("width").ci))  # at the time of writing {2: 1000, 3: 800}
+    # at the time of writing {2: 1000, 3: 800}
+    declared = dict(zip(c.param("depth").ci, c.param("width").ci, strict=True))
     assert set(declared) == {2, 3} and declared[2] != declared[3]
     assert c.resolve("ci")["width"] == (declared[2], declared[3])
     v = c.resolve("ci", {"depth": "3"})
@@ -139,7 +140,7 @@ def test_resolve_per_depth_mismatch_is_a_usage_error():
 
 def test_resolve_unlisted_depth_takes_the_nearest_declared_width():
     c = registry.get("init-scale/sigma-2L")
-    declared = dict(zip(c.param("depth").ci, c.param("width").ci))
+    declared = dict(zip(c.param("depth").ci, c.param("width").ci, strict=True))
     deepest = max(declared)
     assert c.resolve("ci", {"depth": str(deepest + 1)})["width"] == (declared[deepest],)
     assert c.resolve("ci", {"depth": f"{deepest + 2},2"})["width"] == (declared[deepest], declared[2])
@@ -199,7 +200,7 @@ def test_points_are_the_grid_and_carry_every_declared_parameter():
 def test_points_pick_the_width_of_each_depth():
     c = registry.get("init-scale/sigma-2L")
     params = c.resolve("ci")
-    table = dict(zip(params["depth"], params["width"]))
+    table = dict(zip(params["depth"], params["width"], strict=False))
     points = c.points(params)
     assert {(p["depth"], p["width"]) for p in points} == set(table.items())
     assert {p["sigma"] for p in points} == set(params["sigmas"])
@@ -239,7 +240,8 @@ def _toy(claim_id: str = "toy/one", **kw) -> Claim:
         id=claim_id, source="test", statement="toy", measured="x",
         params=(Param("n", 1, 2, 3, "points", axis="i"), Param("value", 1.0, 1.0, 1.0, "value", kind="float")),
         measure=lambda point, ctx: pd.DataFrame([{"i": point["i"]}]),
-        checks=(Check(lambda data, p: {"x": Measurement(1.0)}, lambda p: (Expect("x", 1.0, 0.1, "toy", alternatives=(Alternative(0.0, "no effect"),)),)),),
+        checks=(Check(lambda data, p: {"x": Measurement(1.0)},
+                      lambda p: (Expect("x", 1.0, 0.1, "toy", alternatives=(Alternative(0.0, "no effect"),)),)),),
     )
     return Claim(**{**base, **kw})
 

@@ -94,7 +94,8 @@ def test_build_from_real_smoke_runs(smoke_out):
     assert "torch " in text and "ntkbench 0.1.0" in text
     claims_table = text.split("### Claims")[1].split("### Negative controls")[0]
     assert claims_table.index("| init-scale/homogeneity |") < claims_table.index("| init-scale/decomposition |")
-    assert "|  |  | init-term train/test (identity) |" in claims_table  # the second check of decomposition has its own row
+    # the second check of decomposition has its own row
+    assert "|  |  | init-term train/test (identity) |" in claims_table
     controls_table = text.split("### Negative controls")[1]
     for name in ("| normal-bias |", "| tanh |"):
         assert name in controls_table

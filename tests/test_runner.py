@@ -48,7 +48,8 @@ def always_fails(point, ctx):
 
 TOY_CHECKS = (
     Check(toy_fit, lambda p: (Expect("mean", 1.0, 0.1, "toy noise", alternatives=(Alternative(0.0, "no effect"),)),
-                          Expect("spread", 0.0, 0.01, "toy", mode="below", alternatives=(Alternative(1.0, "spread"),)))),
+                              Expect("spread", 0.0, 0.01, "toy", mode="below",
+                                     alternatives=(Alternative(1.0, "spread"),)))),
     Check(lambda data, p: {"converged": Measurement(float(data["converged"].all()))},
           lambda p: (Expect("converged", 1.0, 0.0, "toy precondition", mode="above", role="precondition"),)),
 )
@@ -218,7 +219,8 @@ def test_ok_claims_pass_and_controls_fail_on_their_named_checks(toy):
 
 def test_a_control_failing_on_another_check_is_not_as_predicted(toy, monkeypatch):
     claim = _claim(checks=(TOY_CHECKS[0], Check(lambda d, p: {"extra": Measurement(1.0)},
-                                                  lambda p: (Expect("extra", 0.0, 0.1, "always fails", alternatives=(Alternative(1.0, "x"),)),)),
+                                                lambda p: (Expect("extra", 0.0, 0.1, "always fails",
+                                                                  alternatives=(Alternative(1.0, "x"),)),)),
                            TOY_CHECKS[1]))
     res = runner.run_claim(claim, "ci", control="spread-only")
     assert res.status == "fail" and res.outcome == "not as predicted"  # it failed, but not on 'mean'

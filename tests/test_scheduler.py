@@ -75,7 +75,9 @@ def _toy(claim_id: str, measure=slow_measure) -> Claim:
         id=claim_id, source="test", statement="toy", measured="mean of y",
         params=(Param("n", 2, 4, 4, "sweep points", axis="i"), Param("value", 1.0, 1.0, 1.0, "level", kind="float"),
                 Param("die", "", "", "", "marker file: the worker's fault at one point, once", kind="str")),
-        measure=measure, checks=(Check(_fit, lambda p: (Expect("mean", 1.0, 0.01, "toy", alternatives=(Alternative(0.0, "no effect"),)),)),),
+        measure=measure,
+        checks=(Check(_fit, lambda p: (Expect("mean", 1.0, 0.01, "toy",
+                                              alternatives=(Alternative(0.0, "no effect"),)),)),),
         controls=(Control("shifted", {"value": 2.0}, "2 is not 1", fails=("mean",)),),
     )
 
@@ -100,7 +102,7 @@ def cluster():
 
 def _same(a: list[runner.Result], b: list[runner.Result]) -> None:
     assert [(r.id, r.control, r.status) for r in a] == [(r.id, r.control, r.status) for r in b]
-    for x, y in zip(a, b):
+    for x, y in zip(a, b, strict=True):
         pd.testing.assert_frame_equal(x.data, y.data, check_exact=False, rtol=1e-12, atol=1e-15)
         assert [(c["name"], c["passed"]) for c in x.checks] == [(c["name"], c["passed"]) for c in y.checks]
         np.testing.assert_allclose([c["measured"] for c in x.checks], [c["measured"] for c in y.checks],

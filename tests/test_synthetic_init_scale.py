@@ -34,7 +34,7 @@ def _noise(rng: np.random.Generator, sd: float) -> float:
 
 def _widths(params: Mapping[str, Any]) -> dict[int, int]:
     """Each depth's own width (width_factor 1)."""
-    return dict(zip(params["depth"], params["width"]))
+    return dict(zip(params["depth"], params["width"], strict=False))
 
 
 # ----- init-scale/sigma-2L -----------------------------------------------------------------------------------------
@@ -89,7 +89,7 @@ def kernel_rows(floor_exponent: Callable[[int], float], init_term: Callable[[int
     """floor FLOOR·(m/m_L)^p and init term I(L, σ), each times log-normal noise, dist_int = √(floor² + init²); over
     the σ sweep at each depth's width and the width sweep at its smallest σ."""
     rng, rows = _rng(seed, "kernel-limit"), []
-    floors = dict(zip(params["depth"], params["sigma_floor"]))
+    floors = dict(zip(params["depth"], params["sigma_floor"], strict=False))
     for depth, base in _widths(params).items():
         lo = floors[depth]
         points = [(1.0, s) for s in params["sigmas"] if s > lo] + [(f, lo) for f in params["width_factors"]]

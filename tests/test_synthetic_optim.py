@@ -64,7 +64,7 @@ def power(m: float, m0: float, at_m0: float, exponent: float) -> float:
 def widths_of(params: Mapping[str, Any]) -> dict[int, list[int]]:
     """Per depth, the swept widths up to that depth's max_width (the claims' ``where``)."""
     return {int(d): [int(w) for w in params["widths"] if w <= top]
-            for d, top in zip(params["depth"], params["max_width"])}
+            for d, top in zip(params["depth"], params["max_width"], strict=False)}
 
 
 def comparison(sgd_slope: float = -0.5, adagrad_slope: float = 0.0, adam_slope: float = 0.0,

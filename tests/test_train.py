@@ -570,7 +570,7 @@ def test_per_member_rates_for_every_loss_and_optimizer(loss, optimizer):
     kw = dict(loss=loss, optimizer=optimizer, max_steps=12,
               batch_fraction=0.5 if optimizer == "sgd" else 1.0, shuffle=False)
     res = train_ensemble(NET, init_ensemble(NET, [3, 4]), X, labels, lr=torch.tensor(rates, dtype=torch.float64), **kw)
-    for i, (s, r) in enumerate(zip([3, 4], rates)):
+    for i, (s, r) in enumerate(zip([3, 4], rates, strict=True)):
         alone = train(NET, NET.init(s), X, labels, lr=r, **kw)
         assert_params_close(unstack_params(res.params, i), alone.params)
         np.testing.assert_allclose(res.loss_curve[i], alone.loss_curve[0], rtol=1e-12)

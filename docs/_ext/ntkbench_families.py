@@ -146,7 +146,7 @@ def groups(claims=None) -> list[Group]:
     return out
 
 
-# ----- one claim -------------------------------------------------------------------------------------------------------
+# ----- one claim ------------------------------------------------------------------------------------------------------
 def _alternatives(expect, quantity: dict) -> str:
     if not expect.alternatives:
         return "—"
@@ -182,7 +182,8 @@ def _calibrated(q: dict | None, k: int | None) -> str:
     if isinstance(q.get("sensitivity"), (int, float)):
         text += f"; detects the effect in {pct(q['sensitivity'])}"
     if isinstance(q.get("pass_rate"), (int, float)):
-        text += f"; {'fails' if q.get('must_fail') else 'passes'} in {pct(q['pass_rate'] if not q.get('must_fail') else 1 - q['pass_rate'])}"
+        rate = q["pass_rate"] if not q.get("must_fail") else 1 - q["pass_rate"]
+        text += f"; {'fails' if q.get('must_fail') else 'passes'} in {pct(rate)}"
     return text
 
 
@@ -328,7 +329,7 @@ def claim_section(claim, sources_cited: set[str]) -> list[str]:
     return out
 
 
-# ----- one page per family ----------------------------------------------------------------------------------------------
+# ----- one page per family --------------------------------------------------------------------------------------------
 def family_page(g: Group) -> str:
     catalogue = _module("catalogue")
     out = [GENERATED, "", f"# {g.title}", ""]
@@ -339,7 +340,8 @@ def family_page(g: Group) -> str:
             "when the documentation is built; the rules behind the numbers are in "
             "[calibration and statistical power](../calibration.md).", ""]
     if g.claims:
-        out += ["| claim | source | outcome at `ci` | controls as predicted | calibration |", "| --- | --- | --- | --- | --- |"]
+        out += ["| claim | source | outcome at `ci` | controls as predicted | calibration |",
+                "| --- | --- | --- | --- | --- |"]
         for c in g.claims:
             res = read_json(result_dir(c.id) / "result.json")
             rec = read_json(calibration_path(c.id))

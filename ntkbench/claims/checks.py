@@ -98,14 +98,15 @@ def power_law_slope(name: str, column: str, *, x: str, expected: Expected, toler
             out[name + _label(per, key)] = Measurement(r.exponent, r.ci, f"{r.method}; local slopes {trail}", line)
         return out
 
-    return Check(fit_, lambda params: _expects(name, per, params, expected, tolerance, reason, mode, role, alternatives))
+    return Check(fit_, lambda params: _expects(name, per, params, expected, tolerance, reason, mode, role,
+                                               alternatives))
 
 
 def local_slope_text(x: pd.Series, y: pd.Series, seed: pd.Series) -> str:
     """The local log-log slopes between consecutive x (per-x mean over seeds) and their curvature (last − first), as
     text for a method: the approach to the asymptote."""
     local = fit.local_slopes(x, y, seed)
-    trail = ", ".join(f"{a:g}→{b:g}: {s:.2f}" for a, b, s in zip(local.x_lo, local.x_hi, local.slope))
+    trail = ", ".join(f"{a:g}→{b:g}: {s:.2f}" for a, b, s in zip(local.x_lo, local.x_hi, local.slope, strict=True))
     if len(local.slope) > 1:
         slopes = np.asarray(local.slope, dtype=float)
         trail += f" (curvature {slopes[-1] - slopes[0]:+.2f})"
@@ -135,7 +136,8 @@ def bound(name: str, column: str, *, tolerance: float, reason: str, expected: Ex
                                                      method=f"{reduce} over {len(d)} rows")
                 for key, d in _groups(data, per)}
 
-    return Check(fit_, lambda params: _expects(name, per, params, expected, tolerance, reason, mode, role, alternatives))
+    return Check(fit_, lambda params: _expects(name, per, params, expected, tolerance, reason, mode, role,
+                                               alternatives))
 
 
 def ratio(name: str, numerator: str, denominator: str, *, expected: Expected, tolerance: float, reason: str,

@@ -572,7 +572,7 @@ def _mc_slope(d: pd.DataFrame, params: Mapping[str, Any]) -> Measurement:
         s_b, r_b = _block_mismatch(b, params["terms"])
         boot.append(np.polyfit(np.log(s_b), np.log(r_b), 1)[0])
     lo, hi = np.percentile(boot, [2.5, 97.5])
-    pairs = ", ".join(f"S={s}: {r:.3g}" for s, r in zip(sizes, rms))
+    pairs = ", ".join(f"S={s}: {r:.3g}" for s, r in zip(sizes, rms, strict=True))
     return Measurement(slope, (float(lo), float(hi)), f"log-log OLS over block sizes of {len(d)} draws at m = "
                        f"{int(d['width'].max())}; RMS relative mismatch {pairs}; mean q / mean e_f = "
                        f"{d['q'].mean() / d['e_f'].mean():.3g}")
@@ -667,7 +667,7 @@ def _profile_axes(ax, data: pd.DataFrame, columns: Mapping[str, str], title: str
     one_d = bool((members(data)["dataset"] == "sin1d").all())
     if one_d:
         ax.plot(test["x0"], test["y"], color="0.7", lw=3, label="target")
-        for k, style in zip(columns, ("-", "--", ":", "-.")):
+        for k, style in zip(columns, ("-", "--", ":", "-."), strict=False):
             ax.plot(test["x0"], test[k], style, lw=1.3, label=columns[k])
             ax.plot(train["x0"], train[k], "o", mfc="none", color=ax.lines[-1].get_color())
         ax.plot(train["x0"], train["y"], "kx", ms=7, label="training points")

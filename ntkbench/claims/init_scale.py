@@ -82,7 +82,8 @@ def measure_trained(point: Mapping[str, Any], ctx, checkpoints: int | None = Non
         cols["amp_ratio"].append(cols["test_mse_nn"][-1] / cols["test_mse_lin_inf"][-1])
         cols["dist_lin_rel"].append(rms(f_nn[i] - f["lin"]) / rms(f["lin"]))
         if path is not None:
-            cols["dist_lin_sup"].append(max(rms(a - b) / rms(b) for a, b in zip(path.outputs[i], f["lin_path"])))
+            cols["dist_lin_sup"].append(max(rms(a - b) / rms(b)
+                                            for a, b in zip(path.outputs[i], f["lin_path"], strict=False)))
     keys = {k: point[k] for k in ("width_factor", "sigma_floor", "bias", "parametrization", "lr_c") if k in point}
     return member_rows(res, seeds, depth=point["depth"], width=net_width(point), sigma=point["sigma"],
                        init=point["init"], **keys, **cols)
@@ -243,7 +244,7 @@ def _limit_bound(depth: int, params: Mapping[str, Any]) -> float:
     """The bound on ‖f_NN − f_int‖/‖f_int‖ at the smallest σ and largest width: 0.05·L·√(1000/m), the O(m^-1/2)
     floor of 000 Thm 3 with a constant per layer (see the check's reason)."""
     widths = params["width"] if len(params["width"]) == len(params["depth"]) else params["width"] * len(params["depth"])
-    m = dict(zip(params["depth"], widths))[depth] * max(params["width_factors"])
+    m = dict(zip(params["depth"], widths, strict=False))[depth] * max(params["width_factors"])
     return 0.05 * depth * math.sqrt(1000.0 / m)
 
 
@@ -389,7 +390,8 @@ register(Claim(
                                    alternatives=_NOT_LAZY,
                                    reason=_LIN_REASON.format(value="−0.738 ± 0.054 (mean ± SD)")),
             checks.power_law_slope("final-slope", "dist_lin_rel", x="width", expected=-0.5, tolerance=0.1,
-                                   mode="below", alternatives=_NOT_LAZY, reason=_LIN_REASON.format(value="−0.736 ± 0.052")),
+                                   mode="below", alternatives=_NOT_LAZY,
+                                   reason=_LIN_REASON.format(value="−0.736 ± 0.052")),
             checks.converged()),
     controls=(Control("mean-field", {"parametrization": "mean_field"},
                       "mean-field output scale σ/m: the hidden features move O(1) and the net is not lazy, so its "
@@ -440,7 +442,8 @@ def measure_last_layer(point: Mapping[str, Any], ctx) -> pd.DataFrame:
     thresholds = sorted(point["thresholds"], reverse=True)
     resid0 = ds.y_train[None, :] - torch.einsum("snp,sp->sn", a_tr, theta0)
     cap = step_cap(point["max_steps"], point["cap_factor"],
-                   [linear_steps(g, r, lr=float(a), threshold=thresholds[-1]) for g, r, a in zip(psi_tt, resid0, lr)])
+                   [linear_steps(g, r, lr=float(a), threshold=thresholds[-1])
+                    for g, r, a in zip(psi_tt, resid0, lr, strict=True)])
     frames, theta, done = [], theta0, np.zeros(len(seeds), dtype=int)
     for threshold in thresholds:  # GD continues from the previous stage: the same iterates as one run
         res = gd_linear(a_tr, ds.y_train, theta, lr, threshold=threshold, max_steps=cap)

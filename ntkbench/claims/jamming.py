@@ -493,8 +493,8 @@ def _params() -> tuple[Param, ...]:
 _NOTES = ("004's set-up (MNIST parity, 10 whitened principal components, orthogonal ReLU nets with zero biases, "
           "square-hinge loss with margin 1, no regularization, full-batch Adam at the sign-step rate) with f itself "
           "trained (centered=false: 004 §6's argument starts from ‖f_t=0‖ = O(1)), scaled to ci: P = 500 training "
-          "images, 4500 test images, depth 3 (N = h² + 13h + 1), 16 members per N, h = 1–48 (N = 15–2929, N* ≈ 100–140), "
-          "10 000 steps. `paper`: depth 6 (004's L = 5), P = 1000, 20 members, 10^5 steps.")
+          "images, 4500 test images, depth 3 (N = h² + 13h + 1), 16 members per N, h = 1–48 (N = 15–2929, "
+          "N* ≈ 100–140), 10 000 steps. `paper`: depth 6 (004's L = 5), P = 1000, 20 members, 10^5 steps.")
 
 _LOCATED = checks.statistic(
     "located", located, expected=0.0, tolerance=0.0, mode="below", role="precondition",

@@ -124,7 +124,7 @@ def prepare_training(model, seeds, x, y, *, c, threshold, max_steps, cap_factor,
         lr = torch.as_tensor(lr, dtype=torch.float64).expand(n)
         resid = y[None, :] - outputs(model, p0, x)
         cap = step_cap(max_steps, cap_factor, [linear_steps(g, r, lr=float(a), threshold=threshold)
-                                               for g, r, a in zip(grams, resid, lr)])
+                                               for g, r, a in zip(grams, resid, lr, strict=True)])
     elif lr is None:
         lr = ntk_lrs(model, p0, x, c, loss=loss)
     lr = torch.as_tensor(lr, dtype=torch.float64).expand(n).to(x.device)
@@ -178,7 +178,7 @@ def train_path(model, p0: Mapping[str, torch.Tensor], x: torch.Tensor, y: torch.
     last = parts[-1]
     curve = np.concatenate([r.loss_curve for r in parts], axis=1)
     offsets = np.concatenate([[0], [e for e in ends[:len(parts) - 1]]])
-    rec = np.concatenate([r.record_steps + o for r, o in zip(parts, offsets)])
+    rec = np.concatenate([r.record_steps + o for r, o in zip(parts, offsets, strict=True)])
     result = TrainResult(params=last.params, loss_curve=curve, test_curve=None, record_steps=rec, steps=total,
                          final_loss=last.final_loss, converged=last.converged,
                          diverged=np.any([r.diverged for r in parts], axis=0), seconds=sum(r.seconds for r in parts),
