@@ -23,10 +23,10 @@ from matplotlib.figure import Figure
 
 def render(figure: Callable, data, measurements, params, expects) -> bytes:
     """``figure(data, measurements, params, expects)`` drawn in the seaborn "paper" theme, as PNG bytes (110 dpi)."""
-    import matplotlib
+    import matplotlib as mpl
     import seaborn as sns
 
-    with matplotlib.rc_context():  # the theme holds for this render only (rc_context never resets the backend)
+    with mpl.rc_context():  # the theme holds for this render only (rc_context never resets the backend)
         sns.set_theme(context="paper", style="whitegrid")
         fig = figure(data, measurements, params, expects)
         try:

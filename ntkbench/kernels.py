@@ -235,7 +235,8 @@ def _ntvp(net, params, x1, x2, per_layer, chunk_size) -> torch.Tensor:
     step = chunk_size or n2 * k
     out = []
     for layer in layers:
-        cols = torch.cat([vmap(lambda v: column(v, layer))(e) for e in torch.split(eye, step)])  # (n2 k, n1 k)
+        # (n2 k, n1 k); the lambda is called at once, within this iteration
+        cols = torch.cat([vmap(lambda v: column(v, layer))(e) for e in torch.split(eye, step)])  # noqa: B023
         out.append(cols.T.reshape(n1, k, n2, k).permute(0, 2, 1, 3))
     theta = torch.stack(out)
     theta = theta if per_layer else theta[0]

@@ -161,10 +161,7 @@ def detection(expect: Mapping[str, Any], values: Sequence[float]) -> dict[str, A
         threshold, m = expect["expected"] - expect["tolerance"], mean
     else:  # "below", mirrored: pass when −x ≥ −(expected + tolerance)
         threshold, m = -(expect["expected"] + expect["tolerance"]), -mean
-    if sd > 0:
-        sens = float(stats.norm.sf((threshold - m) / sd))
-    else:
-        sens = float(m >= threshold)
+    sens = float(stats.norm.sf((threshold - m) / sd)) if sd > 0 else float(m >= threshold)
     if sens >= POWER_GOAL:
         cost = 1.0
     elif m > BIAS_LIMIT * sd / math.sqrt(v.size) and m > 0:

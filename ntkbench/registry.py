@@ -353,7 +353,7 @@ class Claim:
                 declared_keys, declared = self.param(p.per).value(profile), p.value(profile)
                 if len(declared) == len(declared_keys):
                     table = dict(zip(declared_keys, declared, strict=True))
-                    nearest = lambda k: table[min(table, key=lambda d: (abs(d - k), -d))]  # noqa: E731
+                    nearest = lambda k: table[min(table, key=lambda d: (abs(d - k), -d))]  # noqa: E731, B023 - used at once
                     vals = values[p.name] = tuple(table.get(k, nearest(k)) for k in keys)
             if len(vals) not in (1, len(keys)):
                 raise UsageError(f"parameter {p.name!r} has {len(vals)} values for {p.per}={list(keys)}: give one "

@@ -660,7 +660,7 @@ def compare(baseline: str | os.PathLike, new: str | os.PathLike, profile: str = 
     regressions: list[Regression] = []
     for (cid, ctrl), b in base.items():
         reg = lambda kind, detail, check=None: regressions.append(  # noqa: E731
-            Regression(cid, ctrl, check, kind, detail))
+            Regression(cid, ctrl, check, kind, detail))  # noqa: B023 - called in this iteration only
         n = cur.get((cid, ctrl))
         if n is None:
             reg("missing", f"in {str(baseline)!r} but not in {str(new)!r}")

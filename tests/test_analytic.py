@@ -111,7 +111,7 @@ def test_closed_forms_match_monte_carlo(activation):
 _GRID = list(itertools.product([2, 3], ["ntk", "standard"], ["none", "zero", "normal"], ["relu", "erf"]))
 
 
-@pytest.mark.parametrize("depth,parametrization,bias,activation", _GRID)
+@pytest.mark.parametrize(("depth", "parametrization", "bias", "activation"), _GRID)
 def test_ntk_matches_empirical_at_width_4096(depth, parametrization, bias, activation):
     x = _inputs()
     net = MLP(d_in=D, width=4096, depth=depth, sigma=1.3, bias=bias,
@@ -326,7 +326,7 @@ def test_validation_errors(fn):
 
 def test_nngp_rejects_zero_output_wrappers():
     net = MLP(d_in=D, width=16, depth=2)
-    with pytest.raises(ValueError, match="net.base"):
+    with pytest.raises(ValueError, match=r"net\.base"):
         analytic_nngp(ASI(net), _inputs(3))
 
 

@@ -49,7 +49,7 @@ def test_sources_are_the_five_documents():
     assert catalogue.source("001").authors == ("Manuel Nonnenmacher", "David Reeb", "Ingo Steinwart")
     with pytest.raises(KeyError, match="000"):
         catalogue.source("005")
-    with pytest.raises(KeyError, match="known|ids"):
+    with pytest.raises(KeyError, match=r"known|ids"):
         catalogue.row("init-scale/nope")
 
 

@@ -81,7 +81,7 @@ def test_show_text_and_json(capsys):
 
 # ----- run -----------------------------------------------------------------------------------------------------------
 def test_run_smoke_json(capsys, tmp_path):
-    code, out, err = _run(capsys, "run", HOMOGENEITY, "--profile", "smoke", "--out", str(tmp_path), "--json")
+    code, out, _err = _run(capsys, "run", HOMOGENEITY, "--profile", "smoke", "--out", str(tmp_path), "--json")
     assert code == 0
     [res] = json.loads(out)  # stdout is exactly one JSON document (NaN written as null)
     assert res["id"] == HOMOGENEITY and res["status"] == "pass" and res["ok"] is True and res["profile"] == "smoke"
@@ -192,7 +192,7 @@ def test_cuda_unavailable_is_a_usage_error(capsys, tmp_path, monkeypatch):
     import torch
 
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
-    code, out, err = _run(capsys, "run", HOMOGENEITY, "--device", "cuda", "--out", str(tmp_path))
+    code, _out, err = _run(capsys, "run", HOMOGENEITY, "--device", "cuda", "--out", str(tmp_path))
     assert code == 2 and "CUDA is not available" in err and "cpu" in err
     assert list(tmp_path.iterdir()) == []
 

@@ -70,7 +70,7 @@ def test_dataset_properties_to_and_frozen():
 
 
 @pytest.mark.parametrize(
-    "kw, match",
+    ("kw", "match"),
     [
         (dict(y_train=torch.zeros(2, dtype=torch.float64)), "y_train"),
         (dict(x_test=torch.ones(4, 3, dtype=torch.float64)), "x_test"),
@@ -285,7 +285,7 @@ def test_sin1d_targets_and_grid():
 
 
 @pytest.mark.parametrize(
-    "fn, kw, match",
+    ("fn", "kw", "match"),
     [
         (D.mnist_binary, dict(n_train=0), "n_train"),
         (D.mnist_binary, dict(n_train=1.5), "n_train"),
@@ -412,7 +412,7 @@ def test_local_missing_files_say_what_to_put_where(tmp_path, tiny_mnist):
     for name in ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte",
                  "t10k-labels-idx1-ubyte", "mnist.npz", str(missing)):
         assert name in msg
-    with pytest.raises(FileNotFoundError, match="fashion_mnist.npz"):
+    with pytest.raises(FileNotFoundError, match=r"fashion_mnist\.npz"):
         D.fashion_mnist_local(tmp_path / "empty")
     idx, _, _ = tiny_mnist
     (idx / "t10k-labels-idx1-ubyte").unlink()

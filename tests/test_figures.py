@@ -10,7 +10,7 @@ from ntkbench.registry import FittedLine, Measurement
 
 
 def test_measured_line_draws_the_fit_and_skips_a_missing_one():
-    fig, (ax,) = subplots(1)
+    _fig, (ax,) = subplots(1)
     fitted = Measurement(-0.5, line=FittedLine(amplitude=3.0, exponent=-0.5, x_lo=100.0, x_hi=1600.0))
     assert measured_line(ax, fitted, label="fit")
     (drawn,) = ax.get_lines()
@@ -22,7 +22,7 @@ def test_measured_line_draws_the_fit_and_skips_a_missing_one():
 
 
 def test_measured_line_on_squared_axes_keeps_the_same_curve():
-    fig, (ax,) = subplots(1)
+    _fig, (ax,) = subplots(1)
     sigma_fit = Measurement(4.0, line=FittedLine(amplitude=0.01, exponent=4.0, x_lo=2.0, x_hi=16.0))
     measured_line(ax, sigma_fit, x_power=2, label="fit")  # plotted against σ²: y = A (σ²)^(p/2)
     x, y = ax.get_lines()[0].get_data()

@@ -94,7 +94,7 @@ def test_structured_needs_a_known_architecture():
 
 
 @pytest.mark.parametrize(
-    "kwargs, name",
+    ("kwargs", "name"),
     [
         (dict(method="autodiff"), "method"),
         (dict(x1=torch.zeros(0, 5, dtype=torch.float64)), "x1"),
@@ -121,7 +121,7 @@ def test_float32_agrees_with_float64():
     assert rel(k32.double(), k64) < 1e-5
 
 
-@pytest.mark.parametrize("d_out, per_layer", [(1, False), (2, True)])
+@pytest.mark.parametrize(("d_out", "per_layer"), [(1, False), (2, True)])
 def test_structured_block_symmetric_path_agrees(d_out, per_layer):
     """n ≥ 2 row blocks: Θ(X, X) is assembled from its upper blocks; same as the jacobian contraction."""
     x = torch.randn(700, 3, generator=torch.Generator().manual_seed(5), dtype=torch.float64)

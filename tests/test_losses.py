@@ -129,7 +129,7 @@ def test_curvature_of_the_quadratic_losses_and_error_for_the_others():
     f = torch.zeros(5, dtype=torch.float64)
     y = torch.arange(5, dtype=torch.float64)
     for name in ("mse", "half_sse"):
-        h = torch.autograd.functional.hessian(lambda z: Loss(name)(z, y), f)
+        h = torch.autograd.functional.hessian(lambda z: Loss(name)(z, y), f)  # noqa: B023 - called at once
         assert torch.linalg.eigvalsh(h)[-1].item() == pytest.approx(Loss(name).curvature(5), rel=1e-12)
     # square hinge with every margin violated: Hessian y² / n = 1/n
     yy = torch.tensor([1.0, -1, 1, -1, 1], dtype=torch.float64)

@@ -71,7 +71,7 @@ def test_homogeneity_identity_is_exact(depth, parametrization, bias):
     net = MLP(d_in=4, width=13, depth=depth, parametrization=parametrization, bias=bias, sigma=1.4)
     p = net.init(7)
     for x in X:
-        g = grad(lambda q: net(q, x))(p)
+        g = grad(lambda q: net(q, x))(p)  # noqa: B023 - called at once
         inner = sum((p[k] * g[k]).sum() for k in p)
         torch.testing.assert_close(inner / depth, net(p, x), rtol=1e-12, atol=1e-14)
 
@@ -166,7 +166,7 @@ def test_centered_buffers_form():
         c({**net.init(3), "W1@0": p["W1@0"]}, X)
 
 
-@pytest.mark.parametrize("optimizer,lr", [("gd", 0.2), ("adam", 0.01)])
+@pytest.mark.parametrize(("optimizer", "lr"), [("gd", 0.2), ("adam", 0.01)])
 def test_centered_ensemble_equals_single_centered_nets(optimizer, lr):
     """Each member of a stacked Centered ensemble is centred on its own θ0: the same as training, one by one,
     Centered(net, θ0_s) from θ0_s (the params0 form)."""
@@ -231,7 +231,7 @@ def test_doubling_trick_on_stacked_parameters():
         doubling_trick(net, {"W1": torch.zeros(7, 4)})
 
 
-@pytest.mark.parametrize("optimizer,lr", [("gd", 0.2), ("adagrad", 0.05)])
+@pytest.mark.parametrize(("optimizer", "lr"), [("gd", 0.2), ("adagrad", 0.05)])
 def test_doubled_ensemble_equals_single_doubled_nets(optimizer, lr):
     net = MLP(d_in=4, width=9, depth=2, bias="none")
     seeds = [3, 4]
@@ -246,7 +246,7 @@ def test_doubled_ensemble_equals_single_doubled_nets(optimizer, lr):
 
 
 @pytest.mark.parametrize(
-    "kw, name",
+    ("kw", "name"),
     [
         (dict(sigma=0.0), "sigma"),
         (dict(sigma=-1.0), "sigma"),
@@ -343,7 +343,7 @@ def test_glorot_init_draws_the_scaled_glorot_variance():
 
 
 def test_glorot_needs_the_standard_parametrization():
-    with pytest.raises(ValueError, match="init_scheme='glorot'.*standard-parametrization"):
+    with pytest.raises(ValueError, match=r"init_scheme='glorot'.*standard-parametrization"):
         MLP(d_in=1, width=8, depth=2, init_scheme="glorot")
 
 

@@ -61,7 +61,7 @@ CASES = [
 ]
 
 
-@pytest.mark.parametrize("name,options,lr,make", CASES, ids=[f"{c[0]}{c[1] or ''}" for c in CASES])
+@pytest.mark.parametrize(("name", "options", "lr", "make"), CASES, ids=[f"{c[0]}{c[1] or ''}" for c in CASES])
 def test_trajectory_matches_torch_optim(name, options, lr, make):
     p0 = init_params(0)
     ours = run_ours(get_optimizer(name, lr, **options), p0)
@@ -138,7 +138,7 @@ def _stacked_grads(p):
     return {k: torch.stack([g[k] for g in gs]) for k in SHAPES}
 
 
-@pytest.mark.parametrize("name,options,lr,make", CASES, ids=[f"{c[0]}{c[1] or ''}" for c in CASES])
+@pytest.mark.parametrize(("name", "options", "lr", "make"), CASES, ids=[f"{c[0]}{c[1] or ''}" for c in CASES])
 def test_in_place_step_equals_the_pure_step(name, options, lr, make):
     """step_ (fused in-place updates) follows step's trajectory to round-off, on the trainer's own buffers."""
     opt = get_optimizer(name, lr, **options)

@@ -293,7 +293,7 @@ def test_unknown_names_raise_usage_errors():
     with pytest.raises(UsageError,
                        match="'nope' is neither a claim id nor a family; families: init-output, init-scale"):
         registry.select(["nope"])
-    with pytest.raises(UsageError, match="unknown claim id 'init-scale/nope'; known ids: .*init-scale/homogeneity"):
+    with pytest.raises(UsageError, match=r"unknown claim id 'init-scale/nope'; known ids: .*init-scale/homogeneity"):
         registry.get("init-scale/nope")
     with pytest.raises(UsageError, match="choose from"):
         registry.check_profile("fast")

@@ -139,7 +139,7 @@ def test_build_one_profile_and_empty_folders(handmade, smoke_out, tmp_path):
     assert text.index("## Profile `smoke`") < text.index("## Profile `ci`")  # smoke, ci, paper order
     text = report.build(handmade, "ci").read_text(encoding="utf-8")
     assert "## Profile `ci`" in text and "## Profile `smoke`" not in text
-    with pytest.raises(UsageError, match="no results under .*empty"):
+    with pytest.raises(UsageError, match=r"no results under .*empty"):
         report.build(tmp_path / "empty")
     with pytest.raises(UsageError, match="for profile 'paper'"):
         report.build(handmade, "paper")
@@ -440,7 +440,7 @@ def test_nan_measurements(handmade, tmp_path):
 
 
 def test_baseline_without_the_profile(handmade, tmp_path):
-    with pytest.raises(UsageError, match="no results for profile 'smoke' under .*; profiles there: ci"):
+    with pytest.raises(UsageError, match=r"no results for profile 'smoke' under .*; profiles there: ci"):
         report.compare(handmade, handmade, "smoke")
     (tmp_path / "empty").mkdir()
     regs = report.compare(handmade, tmp_path / "empty")

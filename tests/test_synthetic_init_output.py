@@ -161,7 +161,7 @@ def test_every_science_check_of_the_family_is_covered():
         assert names == {n for c, n in SCIENCE if c == claim}
 
 
-@pytest.mark.parametrize("claim, name, which", list(_cases()))
+@pytest.mark.parametrize(("claim", "name", "which"), list(_cases()))
 def test_check_passes_under_the_theory_and_fails_under_each_alternative(claim, name, which):
     _, e, _ = registered(claim, name)
     theory, generator = SCIENCE[(claim, name)]

@@ -206,7 +206,7 @@ def test_every_science_check_of_the_claims_is_covered():
     assert science == set(CHECKS)
 
 
-@pytest.mark.parametrize("claim,name,which", list(_cases()))
+@pytest.mark.parametrize(("claim", "name", "which"), list(_cases()))
 def test_science_check_passes_under_the_theory_and_fails_under_each_alternative(claim, name, which):
     passed, values = verdicts(claim, name, _make(claim, name, which), SEEDS)
     if which is None:

@@ -223,7 +223,7 @@ def test_every_science_check_has_a_model_and_an_alternative():
     assert len(CHECKS) == 20  # per depth at ci (2, 3)
 
 
-@pytest.mark.parametrize("claim_id, name", THEORY)
+@pytest.mark.parametrize(("claim_id", "name"), THEORY)
 def test_science_check_passes_on_data_made_under_the_theory(claim_id, name):
     make, theory = model(claim_id, name)
     _, expect, _ = registered(claim_id, name)
@@ -231,7 +231,7 @@ def test_science_check_passes_on_data_made_under_the_theory(claim_id, name):
     assert all(passed), f"{name} = {np.round(values, 4)} against {expect.describe()}"
 
 
-@pytest.mark.parametrize("claim_id, name, which", ALTERNATIVES)
+@pytest.mark.parametrize(("claim_id", "name", "which"), ALTERNATIVES)
 def test_science_check_fails_on_data_made_under_each_alternative(claim_id, name, which):
     make, _ = model(claim_id, name)
     _, expect, _ = registered(claim_id, name)

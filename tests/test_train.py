@@ -104,7 +104,7 @@ def test_stack_unstack_and_init_ensemble_roundtrip():
         stack_params([])
 
 
-@pytest.mark.parametrize("optimizer,lr", [("gd", 0.15), ("adam", 0.01)])
+@pytest.mark.parametrize(("optimizer", "lr"), [("gd", 0.15), ("adam", 0.01)])
 def test_ensemble_equals_separate_runs_full_batch(optimizer, lr):
     res = train_ensemble(NET, init_ensemble(NET, SEEDS), X, Y, optimizer=optimizer, lr=lr, max_steps=30)
     assert isinstance(res, TrainResult) and res.params["W1"].shape[0] == 3
@@ -216,7 +216,7 @@ def test_max_steps_cap_and_zero_steps():
     assert zero.final_loss[0] == pytest.approx(half_sse(NET, NET.init(0), X, Y), rel=1e-12)
 
 
-@pytest.mark.parametrize("optimizer,batch_fraction", [("adam", 1.0), ("gd", 1.0), ("adam", 0.5)])
+@pytest.mark.parametrize(("optimizer", "batch_fraction"), [("adam", 1.0), ("gd", 1.0), ("adam", 0.5)])
 def test_snapshots_are_the_parameters_of_a_run_stopped_at_that_step(optimizer, batch_fraction):
     """A snapshot after t steps is what training for at most t steps gives (optimizer state intact), for members
     still training and for members stopped earlier (frozen at their stop); steps past the end are the result."""
@@ -356,7 +356,7 @@ def test_no_warning_without_divergence():
 # ----- (f) validation ---------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize(
-    "kwargs,match",
+    ("kwargs", "match"),
     [
         ({"batch_fraction": 0}, "batch_fraction"),
         ({"batch_fraction": 1.5}, "batch_fraction"),
@@ -487,7 +487,7 @@ def chunk(request, monkeypatch):
     return request.param
 
 
-@pytest.mark.parametrize("optimizer,rates", [
+@pytest.mark.parametrize(("optimizer", "rates"), [
     ("gd", [0.3, 0.45, 0.6, 0.2, 0.5]),
     ("adagrad", [0.05, 0.08, 0.12, 0.03, 0.1]),
     ("adam", [0.004, 0.008, 0.012, 0.006, 0.01]),
@@ -592,7 +592,7 @@ def _monotone(res):
     return TRAIN_MODULE._is_monotone(res.loss_curve, 1e-12)
 
 
-@pytest.mark.parametrize("optimizer,loss", [("adam", "half_sse"), ("adagrad", "half_sse"), ("gd", "half_sse"),
+@pytest.mark.parametrize(("optimizer", "loss"), [("adam", "half_sse"), ("adagrad", "half_sse"), ("gd", "half_sse"),
                                             ("adam", Loss("lp", p=4)), ("gd", "cross_entropy")],
                          ids=["adam", "adagrad", "gd", "adam-lp4", "gd-cross_entropy"])
 def test_monotone_lr_is_the_largest_monotone_rate_of_the_grid(optimizer, loss):

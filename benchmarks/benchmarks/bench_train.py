@@ -87,9 +87,9 @@ class TrainingTask:
         """The plain reference: one unstacked net, no vmap, the pure ``opt.step``."""
         if self.mini:
             i = self.idx[0]
-            grads, value = self.grad_single(self.single, self.x[i], self.y[i])
+            grads, _value = self.grad_single(self.single, self.x[i], self.y[i])
         else:
-            grads, value = self.grad_single(self.single, self.x, self.y)
+            grads, _value = self.grad_single(self.single, self.x, self.y)
         return self.opt.step(self.single, grads, self.single_state)
 
     def _train_kwargs(self):

@@ -246,10 +246,7 @@ def _controls(claim, params: dict) -> list[str]:
             outcome = cell(res.get("outcome") or res.get("status") or "—")
             named = "<br>".join(f"`{c['name']}` {_latest(c)}" for c in res.get("checks") or ()
                                 if c.get("name", "").partition("[")[0] in fails) or "—"
-        if rec is None:
-            cal = "none"
-        else:
-            cal = f"{rec.get('reseeds')} reseeds, as predicted in {pct(rec.get('pass_rate'))}"
+        cal = "none" if rec is None else f"{rec.get('reseeds')} reseeds, as predicted in {pct(rec.get('pass_rate'))}"
         out.append(f"| `{k.name}` | {must} | {outcome} | {named} | {cal} |")
         whys.append(f"- `{k.name}` ({overrides}): {cell(k.why)}")
     return [*out, "", "Why each control must fail (its overrides in brackets):", "", *whys, ""]

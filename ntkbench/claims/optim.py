@@ -342,7 +342,7 @@ def _distance_rows(which: str):
     optimizer's full-batch run (001 Fig. 9)."""
 
     def rows(d: pd.DataFrame, params: Mapping[str, Any]) -> pd.DataFrame:
-        opt = params[which] if which in params else which
+        opt = params.get(which, which)
         sel = d[d["optimizer"] == opt]
         sel = sel[sel["split"] < 1] if opt == "sgd" else sel[sel["split"] == 1]
         if sel.empty:

@@ -168,14 +168,14 @@ def fluctuations(point: Mapping[str, Any], ctx) -> pd.DataFrame:
     test_err = _errors(f, ds.y_test)
     pair_err = _pair_errors(f, ds.y_test)
     trained = member_rows(res, member_seeds(point, count), threshold=0.0, lr=lr.tolist())
-    return trained.assign(**{
-        "width": point["width"], "n_params": base.n_params, "depth": point["depth"],
-        "kernel_dev": (torch.linalg.matrix_norm(k0 - k_inf) / torch.linalg.matrix_norm(k_inf)).tolist(),
-        "kernel_change": (torch.linalg.matrix_norm(kt - k0) / torch.linalg.matrix_norm(k0)).tolist(),
-        "out_dev": out_dev.tolist(), "out_norm": member_rms(f).tolist(), "grad_norm": grad_norm.tolist(),
-        "delta_est": (out_dev / grad_norm).tolist(), "test_err": test_err.tolist(), "ens_err": ens_err,
-        "excess_err": (test_err - ens_err).tolist(), "pair_err": pair_err.tolist(),
-        "excess_pair": (2 * (test_err - pair_err)).tolist()})
+    return trained.assign(
+        width=point["width"], n_params=base.n_params, depth=point["depth"],
+        kernel_dev=(torch.linalg.matrix_norm(k0 - k_inf) / torch.linalg.matrix_norm(k_inf)).tolist(),
+        kernel_change=(torch.linalg.matrix_norm(kt - k0) / torch.linalg.matrix_norm(k0)).tolist(),
+        out_dev=out_dev.tolist(), out_norm=member_rms(f).tolist(), grad_norm=grad_norm.tolist(),
+        delta_est=(out_dev / grad_norm).tolist(), test_err=test_err.tolist(), ens_err=ens_err,
+        excess_err=(test_err - ens_err).tolist(), pair_err=pair_err.tolist(),
+        excess_pair=(2 * (test_err - pair_err)).tolist())
 
 
 def ensemble_groups(point: Mapping[str, Any], ctx) -> pd.DataFrame:
@@ -188,7 +188,7 @@ def ensemble_groups(point: Mapping[str, Any], ctx) -> pd.DataFrame:
     = ‖∇_x f^n‖_μ and ``delta`` = δ_n = distance / grad (004 Eq. 2's estimate, Fig. 10); ``seed`` labels a group
     uniquely (grouping · M + group)."""
     count = point["members"]
-    ds, base, model, theta0, res, lr = train_members(point, ctx, point["width"], count)
+    ds, base, model, _theta0, res, lr = train_members(point, ctx, point["width"], count)
     f = outputs(model, res.params, ds.x_test)
     g = input_gradients(model, res.params, ds.x_test)
     m = f.shape[0]

@@ -74,7 +74,7 @@ def build_net(point: Mapping[str, Any], ctx, d_in: int, **settings: Any):
 def net_width(point: Mapping[str, Any]) -> int:
     """The point's hidden width: ``width``, times ``width_factor`` when the claim sweeps one (a width sweep
     relative to each depth's own width)."""
-    factor = point["width_factor"] if "width_factor" in point else 1.0
+    factor = point.get("width_factor", 1.0)
     return max(1, int(round(point["width"] * factor)))
 
 
@@ -177,7 +177,7 @@ def train_path(model, p0: Mapping[str, torch.Tensor], x: torch.Tensor, y: torch.
             break
     last = parts[-1]
     curve = np.concatenate([r.loss_curve for r in parts], axis=1)
-    offsets = np.concatenate([[0], [e for e in ends[:len(parts) - 1]]])
+    offsets = np.concatenate([[0], list(ends[:len(parts) - 1])])
     rec = np.concatenate([r.record_steps + o for r, o in zip(parts, offsets, strict=True)])
     result = TrainResult(params=last.params, loss_curve=curve, test_curve=None, record_steps=rec, steps=total,
                          final_loss=last.final_loss, converged=last.converged,
