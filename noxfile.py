@@ -1,4 +1,4 @@
-"""Sessions for ntkbench: ``nox -s tests`` (the test suite) and more.
+"""Sessions for ntkbench: ``nox -s tests`` (the test suite), ``nox -s lint`` (ruff) and more.
 
 Every session installs the project into its own virtual environment with the
 constraint file ``ci/constraints.txt`` (``torch==2.13.0``), which this project's
@@ -18,6 +18,8 @@ nox.options.default_venv_backend = "venv"
 nox.options.sessions = ["tests"]
 
 CONSTRAINTS = ("-c", "ci/constraints.txt")
+#: the ruff of ``nox -s lint`` and .ci/run; .pre-commit-config.yaml pins the same release (its ``rev``)
+RUFF = "ruff==0.17.6"
 ROOT = Path(__file__).resolve().parent
 PLANS = ROOT / "reproduce"
 
@@ -33,6 +35,14 @@ def tests(session: nox.Session) -> None:
     """Unit tests and exact identities; slow science runs are deselected."""
     _install(session, "test")
     session.run("pytest", "-m", "not slow", *session.posargs)
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    """ruff on the repository with the rule set of pyproject.toml ([tool.ruff]); other arguments go to
+    ``ruff check`` (``-- --statistics``, ``-- ntkbench/fit.py``). Needs no install of the project."""
+    session.install(RUFF)
+    session.run("ruff", "check", *(session.posargs or ["."]))
 
 
 @nox.session
