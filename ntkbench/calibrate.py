@@ -19,7 +19,8 @@ from typing import Any
 import numpy as np
 
 from . import power, registry, store
-from .runner import Result, judge_check, outcome, status_of
+from .outcome import outcome
+from .runner import Result, judge_check, status_of
 from .scheduler import Task, run
 
 RULE = power.RULE
@@ -246,7 +247,7 @@ def recompute(record: Mapping[str, Any]) -> dict[str, Any]:
     runs = {len(q["values"]) for q in quantities.values()}
     k_valid = min(runs) if runs else 0
     verdicts = []
-    for i in range(k_valid):  # each reseed judged as a run is (runner.judge_check, runner.outcome)
+    for i in range(k_valid):  # each reseed judged as a run is (runner.judge_check, outcome.outcome)
         checks = [judge_check(expects[n], q["values"][i], [math.nan, math.nan], "", ctrl, params)
                   for n, q in quantities.items()]
         verdicts.append({"status": status_of(checks), "checks": checks, "control": control})

@@ -10,7 +10,7 @@ the tracebacks of errors, and the σ-mitigation run when ``OUT/<profile>/mitigat
 
 :func:`compare` lists what got worse from a baseline folder to a new one (:class:`Regression`); variants are ignored.
 
-Outcomes (``result["outcome"]``, derived from ``status`` for results written before it existed): ``as predicted``,
+Outcomes (:func:`ntkbench.outcome.outcome`, derived from each result's status and checks): ``as predicted``,
 ``not as predicted``, ``not discriminating`` (a claim that passed, but one of its science checks rejects its named
 alternative with power < 99 %: never a pass), ``invalid`` (a precondition failed: neither pass nor fail),
 ``error``, ``not asserted`` (the smoke profile). Checks are of three roles: *science* (evidence for the paper,
@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from . import power, store
+from .outcome import OUTCOMES, asserted, ok, outcome
 from .registry import PROFILES, UsageError
 
 README = "README.md"
@@ -39,7 +40,6 @@ REPO = Path(__file__).resolve().parents[1]
 CATALOGUE_DOC = Path("docs") / "claims.md"
 REFERENCES = "README.md#references"
 
-OUTCOMES = ("as predicted", "not as predicted", "not discriminating", "invalid", "error", "not asserted")
 _STATUS = {"pass": "pass", "fail": "**fail** ❌", "invalid": "**invalid** ⚠️", "error": "**error** ⚠️"}
 
 
@@ -135,32 +135,8 @@ def _table(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> list[str]:
 
 
 # ----- outcomes -------------------------------------------------------------------------------------------------------
-def asserted(result: Mapping[str, Any]) -> bool:
-    """False at the smoke profile, which asserts nothing."""
-    return bool(result.get("asserted", True)) and result.get("outcome") != "not asserted"
-
-
-def outcome(result: Mapping[str, Any]) -> str:
-    """The result's outcome (one of :data:`OUTCOMES`): its ``outcome`` field, or derived from its status."""
-    if result.get("outcome") in OUTCOMES:
-        return result["outcome"]
-    status = result.get("status")
-    if status == "error":
-        return "error"
-    if not asserted(result):
-        return "not asserted"
-    if status == "invalid":
-        return "invalid"
-    if not result.get("control"):
-        return power.claim_outcome(str(status), result.get("checks") or [])
-    return "as predicted" if status == "fail" else "not as predicted"
-
-
-def ok(result: Mapping[str, Any]) -> bool:
-    """As the theory predicts (or, at smoke, ran): the result's ``ok`` field, or derived from its outcome."""
-    if isinstance(result.get("ok"), bool):
-        return result["ok"]
-    return outcome(result) in ("as predicted", "not asserted")
+# asserted, outcome, ok and OUTCOMES are those of ntkbench.outcome (imported above): the one source of a result's
+# outcome, shared with the runner that stores it in result.json.
 
 
 def invalid_reason(result: Mapping[str, Any]) -> str:

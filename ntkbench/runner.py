@@ -28,10 +28,11 @@ import torch
 
 from . import power, registry, store
 from ._validation import check_device
+from .outcome import OK_OUTCOMES, outcome
+from .outcome import ok as result_ok  # Result.ok for a saved result (a dict read from result.json)
 from .registry import Claim, Control, Measurement, UsageError
 
 STATUSES = ("pass", "fail", "invalid", "error")
-OUTCOMES = ("as predicted", "not as predicted", "not discriminating", "invalid", "error", "not asserted")
 
 
 @dataclass(frozen=True)
@@ -49,7 +50,7 @@ class Context:
 # modules that present, store or schedule results: they never change a measured row, so editing them must not
 # invalidate hours of cached sweep points (the cache key hashes every other source file: the engine and the claims)
 PRESENTATION = frozenset({"cli.py", "report.py", "figures.py", "store.py", "runner.py", "scheduler.py", "calibrate.py",
-                          "plans.py", "catalogue.py", "mitigation.py", "dask_plugins.py", "power.py",
+                          "plans.py", "catalogue.py", "mitigation.py", "dask_plugins.py", "power.py", "outcome.py",
                           "__main__.py"})
 
 
@@ -79,9 +80,9 @@ class Result:
     ``status``: ``error`` (it raised), ``invalid`` (a precondition check failed: the experiment did not run as
     designed), else ``pass`` / ``fail`` by the science checks. ``checks``: one dict per expectation (name,
     measured, interval, expected, tolerance, mode, role, passed, reason, method; for a control ``must_fail``).
-    ``outcome`` (:func:`outcome`) compares the status with the prediction: a claim must pass; a control must fail
-    on every check it names. ``asserted`` is False at the ``smoke`` profile, which only runs the plumbing.
-    ``variant``: "" for a run at the profile's own parameters, else the slug of the overrides (and ``error``)
+    ``outcome`` (:func:`ntkbench.outcome.outcome`) compares the status with the prediction: a claim must pass; a
+    control must fail on every check it names. ``asserted`` is False at the ``smoke`` profile, which only runs the
+    plumbing. ``variant``: "" for a run at the profile's own parameters, else the slug of the overrides (and ``error``)
     under which the files were written, beside the baseline and never over it. ``timings``: each point's parameters
     and the seconds its measurement took (measured now or recorded in the cache), by which the scheduler orders the
     next run's points (:mod:`ntkbench.scheduler`)."""
@@ -144,37 +145,8 @@ class Result:
         d.update(measured=self.measured, interval=list(self.interval), expected=self.expected,
                  tolerance=self.tolerance, params_differ=bool(self.overrides))
         d["outcome"] = outcome(d)
-        d["ok"] = d["outcome"] in ("as predicted", "not asserted")
+        d["ok"] = d["outcome"] in OK_OUTCOMES
         return d
-
-
-def outcome(result: Mapping[str, Any]) -> str:
-    """One of :data:`OUTCOMES` for a result (or a saved result.json dict): ``error`` and ``invalid`` as the status
-    says; ``not asserted`` at smoke; a claim is ``as predicted`` when it passes and every science check rejects
-    its alternatives with power ≥ 99 % (``not discriminating`` when one does not — never a pass — or when it failed only
-    significance tests that cannot detect the effect at this cost, :func:`power.claim_outcome`); a control when
-    every check it names (``must_fail``) failed and each that it must land somewhere (``lands_at``) landed there."""
-    status = result["status"]
-    if status == "error":
-        return status
-    if not result.get("asserted", True):
-        return "not asserted"
-    if status == "invalid":
-        return status
-    checks = result.get("checks", [])
-    if not result.get("control"):
-        return power.claim_outcome(status, checks)
-    named = [c for c in checks if c.get("must_fail")]
-    if not named:  # a result saved before controls named their checks: any failing check
-        return "as predicted" if status == "fail" else "not as predicted"
-    failed = all(not c["passed"] for c in named)
-    landed = all(c["landed"] for c in named if "landed" in c)
-    return "as predicted" if failed and landed else "not as predicted"
-
-
-def result_ok(result: Mapping[str, Any]) -> bool:
-    """:attr:`Result.ok` for a saved result (a dict read from result.json)."""
-    return outcome(result) in ("as predicted", "not asserted")
 
 
 def versions(device: str = "cpu") -> dict[str, str]:
@@ -570,7 +542,7 @@ def rejudge(result: Mapping[str, Any], out: str | os.PathLike | None = None) -> 
     new.update(measured=first.get("measured", math.nan), interval=first.get("interval", [math.nan, math.nan]),
                expected=first.get("expected", math.nan), tolerance=first.get("tolerance", math.nan))
     new["outcome"] = outcome(new)
-    new["ok"] = new["outcome"] in ("as predicted", "not asserted")
+    new["ok"] = new["outcome"] in OK_OUTCOMES
     new["rejudged"] = {"by": versions().get("git", ""), "note": "the values measured by this run (versions.git) "
                        "judged again by the current declarations (bands, roles, alternatives, power); nothing "
                        "was rerun"}

@@ -165,12 +165,26 @@ CATALOGUE_IDS = (  # the fixed ids of the catalogue (docs/claims.md)
     ({"status": "pass", "asserted": False, "profile": "smoke"}, "not asserted", "ran, nothing asserted (smoke)"),
     ({"status": "invalid", "invalid_reason": "1 of 5 members did not reach the threshold"}, "invalid",
      "INVALID (1 of 5 members did not reach the threshold)"),
-    ({"status": "pass", "outcome": "invalid"}, "invalid", "INVALID (a precondition failed)"),  # the field wins
+    # a stored field is never read: the outcome is derived from the status and the checks, as the runner derived it
+    ({"status": "pass", "outcome": "invalid", "ok": False}, "as predicted", "as predicted"),
 ])
 def test_outcomes_old_and_new_results(fields, expected, text):
     assert report.outcome(fields) == expected and report.outcome_text(fields) == text
     assert report.ok(fields) is (expected in ("as predicted", "not asserted"))
-    assert report.ok({**fields, "ok": False}) is False
+
+
+def test_the_report_and_the_runner_judge_by_the_same_function():
+    """One source for a result's outcome: the report's, the runner's and the calibration's names are the functions of
+    ntkbench.outcome (the same objects), and every committed result.json stores the outcome they derive from it."""
+    from ntkbench import calibrate, outcome
+
+    assert report.outcome is runner.outcome is calibrate.outcome is outcome.outcome
+    assert report.ok is runner.result_ok is outcome.ok and report.asserted is outcome.asserted
+    assert report.OUTCOMES is outcome.OUTCOMES
+    saved = list((report.REPO / "results").rglob("result.json"))
+    for path in saved:
+        r = json.loads(path.read_text(encoding="utf-8"))
+        assert (r.get("outcome"), r.get("ok")) in ((None, None), (outcome.outcome(r), outcome.ok(r))), path
 
 
 def test_invalid_runs_and_the_checks_a_control_must_fail(tmp_path):
