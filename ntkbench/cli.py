@@ -379,7 +379,7 @@ def _cmd_show(args: argparse.Namespace) -> int:
         print("(the ci profile is too slow for the test suite; it runs with the claims)")
     print("\nparameters (smoke | ci | paper):")
     for p in spec["params"]:
-        vals = " | ".join(report._plain(p[k]) for k in PROFILES)
+        vals = " | ".join(report.plain(p[k]) for k in PROFILES)
         extra = (f"; choices: {', '.join(map(str, p['choices']))}" if p["choices"] else "") + (
             f"; one per {p['per']}" if p["per"] else "") + (f"; allowed: {p['allowed']}" if p["allowed"] else "")
         print(f"  {p['name']} ({p['kind']}): {vals}\n      {p['help']}{extra}")
@@ -390,7 +390,7 @@ def _cmd_show(args: argparse.Namespace) -> int:
         print(f"  {e['name']}: {report.expectation(e)} ({e['mode']}{role})\n      {e['reason']}{rules}")
     print("\nnegative controls (the named checks are predicted to fail):")
     for k in spec["controls"] or [{"name": "(none)", "overrides": {}, "why": "", "fails": []}]:
-        sets = " ".join(f"--set {n}={report._plain(v)}" for n, v in k["overrides"].items())
+        sets = " ".join(f"--set {n}={report.plain(v)}" for n, v in k["overrides"].items())
         fails = f"  (must fail: {', '.join(k['fails'])})" if k["fails"] else ""
         lands = "".join(f"\n      {n} must land at {report.fmt(v['value'])} ± {report.fmt(v['tolerance'])}: "
                         f"{v['reason']}" for n, v in (k.get("lands") or {}).items())
@@ -424,7 +424,7 @@ def _as_dict(result: Any) -> dict[str, Any]:
 def _line(r: Mapping[str, Any]) -> str:
     """One result: label, outcome, every check (measured vs expected; ✗ when it missed and the profile asserts),
     seconds."""
-    label = report._label(r)
+    label = report.label(r)
     seconds = f"({float(r.get('seconds') or 0.0):.1f} s)"
     if report.outcome(r) == "error":
         last = r.get("error", "").strip().splitlines()[-1] if str(r.get("error", "")).strip() else ""
@@ -539,7 +539,7 @@ def _calibration_ok(cal: Mapping[str, Any]) -> bool:
     if isinstance(cal.get("ok"), bool):
         return cal["ok"]
     rate = cal.get("pass_rate")
-    return report._finite(rate) and rate == 1
+    return report.is_finite(rate) and rate == 1
 
 
 def _calibration_lines(cal: Mapping[str, Any], out: Path, profile: str) -> list[str]:
@@ -558,7 +558,7 @@ def _calibration_lines(cal: Mapping[str, Any], out: Path, profile: str) -> list[
     for name, q in quantities.items() if isinstance(quantities, Mapping) else ():
         q = q if isinstance(q, Mapping) else {}
         extra = ""
-        if report._finite(q.get("bias_se")):
+        if report.is_finite(q.get("bias_se")):
             extra += f", bias {f(q['bias_se'], 2)} SE" + (" (BIASED)" if q.get("biased") else "")
         if "lands_at" in q:
             extra += (f", lands at {f(q['lands_at'])} ± {f(q.get('lands_tolerance'))} in "
@@ -567,12 +567,12 @@ def _calibration_lines(cal: Mapping[str, Any], out: Path, profile: str) -> list[
             if "power" in a:
                 extra += f", power vs {f(a['value'])} {report.percent(a['power'])}" + (
                     f" (NOT DISCRIMINATING: ×{f(a.get('cost_factor'), 2)} the data)"
-                    if report._finite(a["power"]) and a["power"] < power.POWER_GOAL else "")
-        if report._finite(q.get("sensitivity")):
+                    if report.is_finite(a["power"]) and a["power"] < power.POWER_GOAL else "")
+        if report.is_finite(q.get("sensitivity")):
             cost = q.get("sensitivity_cost")
             extra += f", detects the theory's effect in {report.percent(q['sensitivity'])}" + (
                 "" if q["sensitivity"] >= power.POWER_GOAL else
-                f" (NOT DISCRIMINATING: {f'×{f(cost, 2)} the data' if report._finite(cost) else 'no cost estimate'})")
+                f" (NOT DISCRIMINATING: {f'×{f(cost, 2)} the data' if report.is_finite(cost) else 'no cost estimate'})")
         lines.append(f"    {name}: {f(q.get('mean'))} ± {f(q.get('sd'))}, passed {report.percent(q.get('pass_rate'))}"
                      f", tolerance {f(q.get('tolerance'))}, noise band {f(q.get('suggested_tolerance'))}{extra}")
     return lines

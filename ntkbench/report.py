@@ -85,19 +85,19 @@ def rules_out(check: Mapping[str, Any]) -> str:
     parts = []
     for a in check.get("alternatives") or ():
         text = fmt(a.get("value"))
-        if _finite(a.get("power")):
+        if is_finite(a.get("power")):
             text += f" (power {power.power_percent(a['power'])}"
             if a["power"] < power.POWER_GOAL:
                 cost = a.get("cost_factor")
-                text += ", not discriminating" + (f": ×{fmt(cost, 2)} the data" if _finite(cost) else "")
+                text += ", not discriminating" + (f": ×{fmt(cost, 2)} the data" if is_finite(cost) else "")
             text += ")"
         parts.append(text)
     out = f"; rules out {', '.join(parts)}" if parts else ""
-    if _finite(check.get("sensitivity")):
+    if is_finite(check.get("sensitivity")):
         out += f"; detects the theory's effect with probability {power.power_percent(check['sensitivity'])}"
         if check["sensitivity"] < power.POWER_GOAL:
             cost = check.get("sensitivity_cost")
-            out += (", not discriminating: " + (f"×{fmt(cost, 2)} the data" if _finite(cost) else
+            out += (", not discriminating: " + (f"×{fmt(cost, 2)} the data" if is_finite(cost) else
                                                  "no effect in the calibration's mean, no cost estimate"))
     if check.get("biased"):
         out += f"; **biased** ({fmt(check.get('bias_se'), 2)} SE)"
@@ -108,17 +108,18 @@ def measured(check: Mapping[str, Any]) -> str:
     """The measured value and, when both ends are finite, its interval ``[lo, hi]``."""
     text = fmt(check.get("measured"))
     lo, hi = (list(check.get("interval") or []) + [math.nan, math.nan])[:2]
-    if _finite(lo) and _finite(hi):
+    if is_finite(lo) and is_finite(hi):
         text += f" [{fmt(lo)}, {fmt(hi)}]"
     return text
 
 
 def percent(rate: Any) -> str:
     """A pass rate in [0, 1] as ``90%`` (``—`` when not a number)."""
-    return f"{100 * float(rate):.0f}%" if _finite(rate) else "—"
+    return f"{100 * float(rate):.0f}%" if is_finite(rate) else "—"
 
 
-def _finite(x: Any) -> bool:
+def is_finite(x: Any) -> bool:
+    """True for a finite int or float (not a bool, ``None``, text, NaN or infinity): a number worth printing."""
     return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
 
 
@@ -174,7 +175,9 @@ def variant(result: Mapping[str, Any]) -> str:
     return str(result.get("variant") or result.get("_variant") or "")
 
 
-def _label(result: Mapping[str, Any]) -> str:
+def label(result: Mapping[str, Any]) -> str:
+    """How a result is named on a progress line or in a list: ``id``, then ``[control]`` and ``{variant}`` when it
+    has them (``scaling/ntk-fluctuations [flat] {width=64}``)."""
     v = variant(result)
     return result.get("id", "?") + (f" [{result['control']}]" if result.get("control") else "") + (
         f" {{{v}}}" if v else "")
@@ -299,7 +302,7 @@ def _profile_section(out: Path, profile: str, results: list[dict]) -> list[str]:
         lines += ["### Invalid runs", "",
                   f"{len(invalid)} of {len(base)} results are invalid: a precondition failed, so they neither pass "
                   "nor fail.", ""]
-        lines += [f"- `{_label(r)}`: {invalid_reason(r)}" for r in invalid] + [""]
+        lines += [f"- `{label(r)}`: {invalid_reason(r)}" for r in invalid] + [""]
     if calibrations:
         lines += _calibration_section(out, calibrations)
     if variants:
@@ -310,7 +313,7 @@ def _profile_section(out: Path, profile: str, results: list[dict]) -> list[str]:
         for r in errors:
             tail = "\n".join(r["error"].rstrip().splitlines()[-TRACEBACK_LINES:]).replace("```", "ʼʼʼ")
             last = r["error"].rstrip().splitlines()[-1] if r["error"].strip() else ""
-            lines += ["<details>", f"<summary><code>{_html(_label(r))}</code> ({r.get('status', '?')}): "
+            lines += ["<details>", f"<summary><code>{_html(label(r))}</code> ({r.get('status', '?')}): "
                       f"{_html(last[:200])}</summary>", "", "```text", tail, "```", "", "</details>", ""]
     mitigation = out / profile / MITIGATION
     if mitigation.is_file():
@@ -434,7 +437,7 @@ def _papers_section(out: Path, plans: list, by_profile: Mapping[str, list[dict]]
         lines += [f"### {plan.document} — {plan.title}{by}", ""]
         rows = []
         for e in plan.claims:
-            overrides = ", ".join(f"{k}={_plain(v)}" for k, v in e.overrides.items())
+            overrides = ", ".join(f"{k}={plain(v)}" for k, v in e.overrides.items())
             rows.append([e.mirrors, f"`{e.id}`" + (f" ({overrides})" if overrides else ""),
                          *(_paper_cell(out, index[p], e.id, _entry_variant(e, p)) for p in profiles)])
         rows += [[p.mirrors, f"`{p.id}`", *(["pending: not registered yet"] * len(profiles))] for p in plan.pending]
@@ -492,9 +495,9 @@ def _calibration_section(out: Path, calibrations: Mapping) -> list[str]:
             head = [cid, ctrl or "", f"[{percent(cal.get('pass_rate'))} of {cal.get('reseeds', '?')}]"
                     f"({_rel(out, cal['_path'])})"] if first else ["", "", ""]
             bias = f"{fmt(q.get('bias_se'), 2)} SE" + (" **biased**" if q.get("biased") else "") \
-                if _finite(q.get("bias_se")) else ""
+                if is_finite(q.get("bias_se")) else ""
             powers = ", ".join(f"{fmt(a.get('value'))}: {percent(a.get('power'))}"
-                               + ("" if not _finite(a.get("power")) or a["power"] >= power.POWER_GOAL
+                               + ("" if not is_finite(a.get("power")) or a["power"] >= power.POWER_GOAL
                                   else f" (×{fmt(a.get('cost_factor'), 2)})")
                                for a in q.get("alternatives") or () if "power" in a)
             if "lands_at" in q:
@@ -545,7 +548,7 @@ def _mitigation_section(out: Path, profile: str, path: Path) -> list[str]:
               f"({fmt(m.get('seconds'))} s).", ""]
     params = m.get("params") or {}
     if params:
-        lines += ["Settings: " + ", ".join(f"`{k}={_plain(v)}`" for k, v in params.items()), ""]
+        lines += ["Settings: " + ", ".join(f"`{k}={plain(v)}`" for k, v in params.items()), ""]
     if history:
         chosen = m.get("chosen_sigma")
         lines += _table(("σ", "train loss", "val loss", "test loss", "steps", "converged"),
@@ -560,7 +563,9 @@ def _mitigation_section(out: Path, profile: str, path: Path) -> list[str]:
     return lines
 
 
-def _plain(value: Any) -> str:
+def plain(value: Any) -> str:
+    """A parameter value as the command line's ``--set`` takes it: a list or tuple comma-separated (``2,3``),
+    anything else via ``str``."""
     return ",".join(map(str, value)) if isinstance(value, (list, tuple)) else str(value)
 
 
@@ -604,7 +609,7 @@ def verdict(check: Mapping[str, Any], by: Mapping[str, Any] | None = None) -> bo
     passes."""
     by = check if by is None else by
     value, e, t = check.get("measured"), _num(by.get("expected")), _num(by.get("tolerance"))
-    if not _finite(value):
+    if not is_finite(value):
         return False
     mode = by.get("mode", "within")
     if mode == "below":
@@ -643,7 +648,7 @@ def compare(baseline: str | os.PathLike, new: str | os.PathLike, profile: str = 
             continue
         if b.get("params") != n.get("params"):
             bp, np_ = b.get("params") or {}, n.get("params") or {}
-            diff = [f"{k}: {_plain(bp.get(k, '—'))} → {_plain(np_.get(k, '—'))}"
+            diff = [f"{k}: {plain(bp.get(k, '—'))} → {plain(np_.get(k, '—'))}"
                     for k in sorted(set(bp) | set(np_)) if bp.get(k) != np_.get(k)]
             reg("params", "the runs used different parameters (" + "; ".join(diff) + "), so comparing their "
                 "values is meaningless; rerun both with the same settings")
@@ -678,7 +683,7 @@ def _num(x: Any) -> float:
 def added(baseline: str | os.PathLike, new: str | os.PathLike, profile: str = "ci") -> list[str]:
     """Labels (``id`` or ``id [control]``) of the results in ``new`` that ``baseline`` lacks (not regressions)."""
     base = _index(baseline, profile)
-    return [_label(r) for key, r in _index(new, profile).items() if key not in base]
+    return [label(r) for key, r in _index(new, profile).items() if key not in base]
 
 
 def _profiles(out: str | os.PathLike) -> str:

@@ -79,6 +79,29 @@ def test_show_text_and_json(capsys):
                                    "why": claim.controls[0].why, "fails": list(claim.controls[0].fails), "lands": {}}
 
 
+def test_the_cli_uses_only_public_names_of_the_package():
+    """The command line is a client of the package: it imports no private name (leading underscore) from another
+    ntkbench module and reads none as a module attribute (``report._plain``); what it needs is public and
+    documented there. (``_validation`` is the package's shared module of argument checks; its functions are
+    public.)"""
+    import ast
+    import pkgutil
+
+    package = Path(cli.__file__).parent
+    modules = {m.name for m in pkgutil.iter_modules([str(package)])}
+    tree = ast.parse((package / "cli.py").read_text(encoding="utf-8"))
+    aliases, private = set(), []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and (node.level or (node.module or "").startswith("ntkbench")):
+            private += [f"line {node.lineno}: from {node.module} import {a.name}" for a in node.names
+                        if a.name.startswith("_")]
+            aliases |= {a.asname or a.name for a in node.names if a.name in modules}
+    private += [f"line {node.lineno}: {node.value.id}.{node.attr}" for node in ast.walk(tree)
+                if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name)
+                and node.value.id in aliases and node.attr.startswith("_")]
+    assert {"report", "registry", "store"} <= aliases and not private, private
+
+
 # ----- run -----------------------------------------------------------------------------------------------------------
 def test_run_smoke_json(capsys, tmp_path):
     code, out, _err = _run(capsys, "run", HOMOGENEITY, "--profile", "smoke", "--out", str(tmp_path), "--json")
