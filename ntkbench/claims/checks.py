@@ -73,6 +73,9 @@ LANDING_BAND = ("the control's own noise band: a 99 % prediction interval for on
 #: the reason of a one-sided threshold that lies between the theory's values and the alternative's
 THRESHOLD = ("The bound lies between the claim's calibrated values and the alternative; the power against the "
              "alternative, at the calibrated spread, is in the record (results/ci/calibration/) and the report.")
+#: where a check's calibrated values are (its reseeds' mean, SD, pass rate and bias, and its power): not in its reason
+CALIBRATED = ("its values over the calibration's reseeds at ci (mean, SD, pass rate, bias, and the power against each "
+              "alternative) are in the record (results/ci/calibration/) and the report")
 
 Rows = Callable[[pd.DataFrame, Mapping[str, Any]], pd.DataFrame]
 

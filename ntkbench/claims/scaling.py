@@ -618,9 +618,9 @@ register(Claim(
                               (0.0, "averaging does not lower the error")),
                 reason="004 Eq. 3–4: f̄'s boundary is optimal to first order, so the error grows with the square of "
                        "the boundary's displacement, ε^n − ε̄ ~ δ² ~ 1/n (a boundary bias would give n^-1/2). Its "
-                       "spread over reseeds did not shrink from 128 members to 256, but averaging over 16 groupings "
-                       "of the members cut it from 0.12 to 0.10 (K = 20, 713bdff): part of it was the one split "
-                       "into groups. " + checks.NOISE_BAND),
+                       "spread over reseeds did not shrink with twice the members, but averaging over several "
+                       "groupings of the members cut it: part of it was the one split into groups. "
+                       + checks.NOISE_BAND),
             checks.statistic(
                 "error-vs-delta2", _error_vs_delta2, expected=1.0, tolerance=0.30,
                 alternatives=((0.5, "first order: ε^n − ε̄ ∝ δ_n (004 Eq. 3 without Eq. 4)"),),
