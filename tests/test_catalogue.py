@@ -58,6 +58,64 @@ def test_every_registered_claim_is_in_the_catalogue():
     assert not missing, f"registered ids that the catalogue (ntkbench/catalogue.py) does not list: {missing}"
 
 
+# ----- the registry, the catalogue and the plans against each other ---------------------------------------------------
+def _documents(source: str) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(re.findall(r"\b(00[0-4])\b", source)))
+
+
+def test_every_registered_claim_has_its_catalogue_rows_family_and_source_documents():
+    """A registered claim sits in the catalogue under its own family (the family's id prefixes hold the claim's) and
+    cites the same source documents in the same order; the registry may name the theorem, equation or figure more
+    finely than the catalogue's transcription (``Fig. 2A`` for ``Fig. 2``), never another document."""
+    for c in registry.all_claims():
+        row = CATALOGUE[c.id]
+        family = catalogue.family_of(c.id)
+        assert family is not None and family.letter == row.family and c.family in family.prefixes, \
+            (c.id, c.family, row.family)
+        assert _documents(c.source) == row.documents, (c.id, c.source, row.source)
+        assert set(row.documents) <= set(family.sources), (c.id, row.documents, family.sources)
+
+
+def test_docs_claims_md_marks_as_registered_exactly_the_registered_claims():
+    """The committed docs/claims.md, read as a reader does: every row whose status is "registered" names a
+    registered claim ("registered (slow)" one outside the test suite), every "planned" row a catalogue id that is
+    not registered, and together they are the catalogue and the registry."""
+    status = {}
+    for line in (ROOT / catalogue.DOC_PATH).read_text(encoding="utf-8").splitlines():
+        if m := re.match(r"\| `([^`]+)` \|.*\| ([^|]+) \|$", line):
+            status[m.group(1)] = m.group(2).strip()
+    claims = {c.id: c for c in registry.all_claims()}
+    assert set(status) == set(CATALOGUE) | set(claims)
+    for cid, text in status.items():
+        if cid in claims:
+            assert text == ("registered" if claims[cid].in_tests else "registered (slow)"), (cid, text)
+        else:
+            assert text == "planned", (cid, text)
+
+
+def test_every_plan_entry_names_a_registered_claim_and_its_controls():
+    """Each [[claims]] entry of reproduce/*.toml is a registered claim whose catalogue row cites the plan's document,
+    and the controls it names are that claim's; every control of every registered claim runs in some entry; each
+    [[pending]] entry is a catalogue row of that document that is not registered."""
+    from ntkbench import plans
+
+    claims = {c.id: c for c in registry.all_claims()}
+    ran: dict[str, set[str]] = {}
+    for plan in plans.load_all():
+        for e in plan.claims:
+            assert e.id in claims, (plan.path.name, e.id)
+            assert plan.document in CATALOGUE[e.id].documents, (plan.path.name, e.id, CATALOGUE[e.id].source)
+            known = [k.name for k in claims[e.id].controls]
+            assert e.controls is None or set(e.controls) <= set(known), (plan.path.name, e.id, e.controls)
+            ran.setdefault(e.id, set()).update(known if e.controls is None else e.controls)
+        for q in plan.pending:
+            assert q.id in CATALOGUE and q.id not in claims, (plan.path.name, q.id)
+            assert plan.document in CATALOGUE[q.id].documents, (plan.path.name, q.id)
+    for c in claims.values():
+        missing = {k.name for k in c.controls} - ran.get(c.id, set())
+        assert not missing, f"{c.id}: controls {sorted(missing)} run in no entry of reproduce/*.toml"
+
+
 def test_docs_claims_md_is_current():
     path = ROOT / catalogue.DOC_PATH
     assert path.is_file(), f"{catalogue.DOC_PATH} is missing: {STALE}"
