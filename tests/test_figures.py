@@ -39,3 +39,43 @@ def test_a_figure_of_a_run_whose_fit_failed_renders():
 
     png = render(figure, None, {"slope": Measurement(math.nan)}, {}, ())
     assert png[:4] == b"\x89PNG"
+
+
+def test_figures_use_a_constrained_layout_and_are_made_in_one_place():
+    """Every figure comes from figures.subplots, whose constrained layout keeps each panel's labels clear of the next
+    (no figure is made elsewhere, and none switches to tight_layout afterwards)."""
+    from pathlib import Path
+
+    from matplotlib.layout_engine import ConstrainedLayoutEngine
+
+    fig, _axes = subplots(3)
+    assert isinstance(fig.get_layout_engine(), ConstrainedLayoutEngine)
+    package = Path(__file__).resolve().parents[1] / "ntkbench"
+    for path in package.rglob("*.py"):
+        text = path.read_text(encoding="utf-8")
+        assert "tight_layout" not in text, path
+        assert path.name == "figures.py" or ("Figure(" not in text and "plt.subplots" not in text), path
+
+
+@pytest.mark.parametrize(("lo", "hi"), [(0.3, 0.9), (1.5, 1.9), (15.0, 160.0), (2e-5, 3e-4), (1e-6, 1e2)])
+def test_every_log_axis_gets_at_least_two_labelled_ticks(lo, hi):
+    from ntkbench.figures import readable_log_ticks
+
+    fig, (ax,) = subplots(1)
+    ax.plot([lo, hi], [lo, hi])
+    ax.set(xscale="log", yscale="log", xlim=(lo, hi), ylim=(lo, hi))
+    readable_log_ticks(fig)
+    fig.canvas.draw()
+    for axis in (ax.xaxis, ax.yaxis):
+        inside = [t for t in axis.get_major_ticks() if lo * (1 - 1e-9) <= t.get_loc() <= hi * (1 + 1e-9)]
+        shown = [t.label1.get_text() for t in inside if t.label1.get_visible() and t.label1.get_text()]
+        assert len(shown) >= 2, (lo, hi, shown)
+        assert not [t.get_text() for t in axis.get_minorticklabels() if t.get_text()]
+
+
+def test_log_tick_labels_are_plain_numbers_or_mathtext():
+    from ntkbench.figures import log_tick_label
+
+    assert [log_tick_label(x) for x in (0.002, 0.5, 20.0, 5000.0)] == ["0.002", "0.5", "20", "5000"]
+    assert log_tick_label(1e-5) == "$10^{-5}$" and log_tick_label(2e-5) == r"$2\times10^{-5}$"
+    assert log_tick_label(0.0) == "" and log_tick_label(math.nan) == ""

@@ -685,14 +685,15 @@ def _profile_axes(ax, data: pd.DataFrame, columns: Mapping[str, str], title: str
 
 def _gap_figure(data: pd.DataFrame, meas, params, expects):
     fig, axes = subplots(3)
-    _lines(axes[0], data, {"gap": "‖f_L2 − f_Lp‖/‖f_L2‖ (test)", "stop_term": "stopping term",
-                           "gap_train": "‖r_L2 − r_Lp‖/‖Y‖ (train)"})
-    axes[0].set(xlabel="width m", ylabel="relative distance",
+    _lines(axes[0], data, {"gap": r"$\Vert f_{L2} - f_{Lp}\Vert / \Vert f_{L2}\Vert$ (test)",
+                           "stop_term": "stopping term",
+                           "gap_train": r"$\Vert r_{L2} - r_{Lp}\Vert / \Vert Y\Vert$ (train)"})
+    axes[0].set(xlabel="width $m$", ylabel="relative distance",
                 title=f"L2 vs L{params['p']:g}, {params['dataset']}, L = {params['depth']} (003 Fig. 1)")
-    _hypotheses(axes[0], data, "gap", -0.5, "m^-1/2 (theory: the loss does not matter)",
+    _hypotheses(axes[0], data, "gap", -0.5, "$m^{-1/2}$ (theory: the loss does not matter)",
                 "flat (alternative: the loss matters)")
     _lines(axes[1], data, {"steps": "L2 steps", "steps_2": f"L{params['p']:g} steps"})
-    axes[1].set(xlabel="width m", ylabel="GD steps to the MSE threshold")
+    axes[1].set(xlabel="width $m$", ylabel="GD steps to the MSE threshold")
     second = f"L{params['p']:g}" if params["loss"] == "lp" else "ε-insensitive"
     _profile_axes(axes[2], data, {"out_l2": "trained on L2", "out_lp": f"trained on {second}"}, "003 Fig. 1")
     return fig
@@ -700,16 +701,20 @@ def _gap_figure(data: pd.DataFrame, meas, params, expects):
 
 def _eq6_figure(data: pd.DataFrame, meas, params, expects):
     fig, axes = subplots(4)
-    _lines(axes[0], data, {"eq6_err": "‖f − RHS of Eq. 6‖/‖f‖", "asi_err": "‖f − h(·;0)‖/‖f‖ (imprint ignored)"})
-    axes[0].set(xlabel="width m", ylabel="relative error (test)", title=f"003 Eq. 6, v_std = {params['v_std']:g} "
-                f"(Fig. 2a, 3a; h_ini: {params['h_ini']})")
-    _hypotheses(axes[0], data, "eq6_err", -0.5, "m^-1/2 (theory: Eq. 6 exact in the linear limit)",
+    _lines(axes[0], data, {"eq6_err": "‖f − RHS of Eq. 6‖/‖f‖",
+                           "asi_err": r"$\Vert f - h(\cdot\,; 0)\Vert / \Vert f\Vert$ (imprint ignored)"})
+    axes[0].set(xlabel="width $m$", ylabel="relative error (test)",
+                title=rf"003 Eq. 6, $v_{{\rm std}}$ = {params['v_std']:g} (Fig. 2a, 3a; $h_{{\rm ini}}$: "
+                f"{params['h_ini']})")
+    _hypotheses(axes[0], data, "eq6_err", -0.5, "$m^{-1/2}$ (theory: Eq. 6 exact in the linear limit)",
                 "flat (alternative: Eq. 6 misses the net)")
-    _lines(axes[1], data, {"h_ini": "‖h_ini‖", "imprint": "‖h_ini − h(·;0,X,h_ini(X))‖"})
-    axes[1].set(xlabel="width m", ylabel="RMS over test points", title="the initial output and its imprint (Fig. 2b)")
-    _profile_axes(axes[2], data, {"out_f": "original f", "out_rhs": "Eq. 6's RHS", "out_h0": "h(·; 0) (ASI)"},
-                  "003 Fig. 2a")
-    _profile_axes(axes[3], data, {"out_h_ini": "h_ini", "out_imprint": "imprint h_ini − h(·; 0, X, h_ini(X))"},
+    _lines(axes[1], data, {"h_ini": r"$\Vert h_{\rm ini}\Vert$",
+                           "imprint": r"$\Vert h_{\rm ini} - h(\cdot\,; 0, X, h_{\rm ini}(X))\Vert$"})
+    axes[1].set(xlabel="width $m$", ylabel="RMS over test points", title="the initial output and its imprint (Fig. 2b)")
+    _profile_axes(axes[2], data, {"out_f": "original $f$", "out_rhs": "Eq. 6's RHS",
+                                  "out_h0": r"$h(\cdot\,; 0)$ (ASI)"}, "003 Fig. 2a")
+    _profile_axes(axes[3], data, {"out_h_ini": r"$h_{\rm ini}$",
+                                  "out_imprint": r"imprint $h_{\rm ini} - h(\cdot\,; 0, X, h_{\rm ini}(X))$"},
                   "003 Fig. 2b")
     return fig
 
@@ -720,9 +725,10 @@ def _exact_figure(data: pd.DataFrame, meas, params, expects):
     fig, axes = subplots(2)
     sns.stripplot(data, x="width", y="kernel_dev", ax=axes[0])
     axes[0].axhline(1.0, color="black", ls="--", lw=1)
-    axes[0].set(yscale="log", ylabel="max |Θ_ASI − Θ| / round-off bound", title=f"init = {params['init']} (003 Thm 4)")
+    axes[0].set(yscale="log", ylabel=r"max $|\Theta_{\rm ASI} - \Theta|$ / round-off bound",
+                title=f"init = {params['init']} (003 Thm 4)")
     sns.stripplot(data.assign(out=data["out_max"] / data["out_scale"]), x="width", y="out", ax=axes[1])
-    axes[1].set(ylabel="max |h(x; θ0)| / max |h_original|", title="initial output")
+    axes[1].set(ylabel=r"max $|h(x; \theta_0)|$ / max $|h_{\rm original}|$", title="initial output")
     return fig
 
 
@@ -732,7 +738,7 @@ def _doubling_figure(data: pd.DataFrame, meas, params, expects):
     fig, axes = subplots(2)
     d = data.assign(ratio=data["ratio"].clip(lower=1e-40))
     sns.stripplot(d, x="param", y="ratio", hue="width", ax=axes[0], dodge=True)
-    axes[0].set(yscale="log", ylabel="‖K_doubled‖ / ‖K‖ per parameter",
+    axes[0].set(yscale="log", ylabel=r"$\Vert K_{\rm doubled}\Vert / \Vert K\Vert$ per parameter",
                 title=f"doubling trick (003 App. 12), flip = {params['flip']}")
     sns.stripplot(d, x="param", y="dev", hue="width", ax=axes[1], dodge=True)
     axes[1].axhline(1.0, color="black", ls="--", lw=1)
@@ -746,7 +752,7 @@ def _generalization_figure(data: pd.DataFrame, meas, params, expects):
     fig, axes = subplots(5)
     rows = members(data)
     sns.stripplot(rows, x="init", y="test_mse", ax=axes[0])
-    axes[0].set(yscale="log", ylabel="test MSE", title=f"{params['dataset']}, v_std = {params['v_std']:g}")
+    axes[0].set(yscale="log", ylabel="test MSE", title=rf"{params['dataset']}, $v_{{\rm std}}$ = {params['v_std']:g}")
     ref = rows[rows["init"] == params["reference"]]["test_mse"] if "reference" in params else rows.iloc[:0]
     if len(ref):  # the alternative "no gain": ASI's test MSE at the reference's (geometric mean)
         axes[0].axhline(float(np.exp(np.log(ref).mean())), color="black", ls=":", lw=1,
@@ -772,27 +778,29 @@ def _decomposition_figure(data: pd.DataFrame, meas, params, expects):
     fig, axes = subplots(3)
     for terms, style in (("full", "o-"), ("zero-output", "s--")):
         sizes, rms = _block_mismatch(data, terms)
-        axes[0].plot(sizes, rms, style, label=f"mismatch ({'e_0 + q' if terms == 'full' else 'e_0 alone'})")
+        axes[0].plot(sizes, rms, style, label=f"mismatch ({'$e_0 + q$' if terms == 'full' else '$e_0$ alone'})")
     sizes, rms = _block_mismatch(data, "full")
-    axes[0].plot(sizes, rms[0] * sizes**-0.5, "k:", label="S^-1/2")
-    axes[0].set(xscale="log", yscale="log", xlabel="draws S per estimate", ylabel="RMS relative mismatch",
-                title="003 Thm 3: E e_f = e_0 + E q")
+    scale = "log" if len(rms) else "linear"  # too few draws for one block (smoke): an empty panel, not log-scaled
+    if len(rms):
+        axes[0].plot(sizes, rms[0] * sizes**-0.5, "k:", label="$S^{-1/2}$")
+    axes[0].set(xscale=scale, yscale=scale, xlabel="draws $S$ per estimate", ylabel="RMS relative mismatch",
+                title=r"003 Thm 3: $\mathrm{E}\,e_f = e_0 + \mathrm{E}\,q$")
     axes[0].legend(fontsize=6)
     axes[1].scatter(data["e_0"] + data["q"], data["e_f"], s=6)
     lim = [float(min(data["e_f"].min(), (data["e_0"] + data["q"]).min())), float(data["e_f"].max())]
     axes[1].plot(lim, lim, "k--", lw=1)
-    axes[1].set(xscale="log", yscale="log", xlabel="e_0 + q (per draw)", ylabel="test MSE e_f of the trained net")
+    axes[1].set(xscale="log", yscale="log", xlabel="$e_0 + q$ (per draw)", ylabel="test MSE $e_f$ of the trained net")
     gain = (data["e_f"] - data["e_0"]).to_numpy()
     if len(gain) > 1 and "q_pred" in data:
         s = np.arange(1, len(gain) + 1)
         mean = np.cumsum(gain) / s
         se = np.array([gain[:k].std(ddof=1) / np.sqrt(k) if k > 1 else np.nan for k in s])
-        axes[2].plot(s, mean, "o-", ms=2, label="mean of e_f − e_0 over the first S draws")
+        axes[2].plot(s, mean, "o-", ms=2, label="mean of $e_f - e_0$ over the first $S$ draws")
         axes[2].fill_between(s, mean - se, mean + se, alpha=0.3)
         axes[2].axhline(float(data["q_pred"].iloc[0]), color="black", ls="--", lw=1,
-                        label="E q from the NNGP and NTK (theory, no training)")
+                        label=r"$\mathrm{E}\,q$ from the NNGP and NTK (theory, no training)")
         axes[2].axhline(0.0, color="tab:red", ls=":", lw=1, label="no imprint (alternative)")
-        axes[2].set(xscale="log", xlabel="draws S", ylabel="e_f − e_0", title="003 Thm 3: the imprint, predicted")
+        axes[2].set(xscale="log", xlabel="draws $S$", ylabel="$e_f - e_0$", title="003 Thm 3: the imprint, predicted")
         axes[2].legend(fontsize=6)
     return fig
 

@@ -155,7 +155,7 @@ def _sigma_figure(data: pd.DataFrame, meas, params, expects):
         g = d.assign(s2=d["sigma"] ** 2).groupby("s2")
         for col, label, marker in (("test_mse_nn", "trained net", "o"), ("test_mse_lin", "linearized, same GD (Eq. 8)",
                                                                           "x"),
-                                   ("test_mse_lin_inf", "Eq. 14 (f_int + init term)", "+")):
+                                   ("test_mse_lin_inf", r"Eq. 14 ($f_{\rm int}$ + init term)", "+")):
             ax.errorbar(g[col].mean().index, g[col].mean(), yerr=g[col].std(), marker=marker, ls="-", capsize=2,
                         label=label)
         # Thm 4's lower bound: √L_NN ≥ ‖init term‖ − √L_int, the O(m^-1/2) term dropped
@@ -163,17 +163,18 @@ def _sigma_figure(data: pd.DataFrame, meas, params, expects):
         lbg = lb.assign(s2=lb["sigma"] ** 2).groupby("s2")["lb"].mean()
         lbg = lbg[lbg > 0]  # the bound is vacuous where the init term is below f_int's error
         ax.plot(lbg.index, lbg, "k--", lw=1, label="Thm 4 lower bound")
-        ax.axhline(d["test_mse_int"].mean(), color="grey", ls=":", label="f_int (Eq. 9)")
+        ax.axhline(d["test_mse_int"].mean(), color="grey", ls=":", label=r"$f_{\rm int}$ (Eq. 9)")
         m = meas[f"slope[L={depth}]"]
-        measured_line(ax, m, x_power=2, label=f"fit σ^{m.value:.2f} (expected σ^{2 * depth})")
-        ax.set(xscale="log", yscale="log", xlabel="σ²", ylabel="test MSE",
+        measured_line(ax, m, x_power=2, label=rf"fit $\sigma^{{{m.value:.2f}}}$ (expected $\sigma^{{{2 * depth}}}$)")
+        ax.set(xscale="log", yscale="log", xlabel=r"$\sigma^2$", ylabel="test MSE",
                title=f"L = {depth}, m = {d['width'].iloc[0]}")
         ax.legend(fontsize=6)
         w = _at_sigma("max")(data[data["depth"] == depth], params)
         gw = w.groupby("width")["amp_ratio"]
-        ax_w.errorbar(gw.mean().index, gw.mean(), yerr=gw.std(), marker="o", capsize=2, label="MSE_NN / MSE_Eq.14")
+        ax_w.errorbar(gw.mean().index, gw.mean(), yerr=gw.std(), marker="o", capsize=2,
+                      label=r"$\mathrm{MSE}_{\rm NN} / \mathrm{MSE}_{\rm Eq.\,14}$")
         ax_w.axhline(1.0, color="grey", ls=":")
-        ax_w.set(xscale="log", xlabel="width m", ylabel="test-loss ratio",
+        ax_w.set(xscale="log", xlabel="width $m$", ylabel="test-loss ratio",
                  title=f"Thm 4 amplitude, L = {depth}, σ = {max(params['sigmas']):g}")
         ax_w.legend(fontsize=6)
     return fig
@@ -266,23 +267,28 @@ def _kernel_limit_figure(data: pd.DataFrame, meas, params, expects):
         for col, label, marker in (("test_mse_nn", "trained net", "o"), ("test_mse_lin_inf", "Eq. 14", "+")):
             ax_l.errorbar(g[col].mean().index ** 2, g[col].mean(), yerr=g[col].std(), marker=marker, capsize=2,
                           label=label)
-        ax_l.axhline(main["test_mse_int"].mean(), color="grey", ls=":", label="f_int (Eq. 9): the small-σ plateau")
-        ax_l.set(xscale="log", yscale="log", xlabel="σ²", ylabel="test MSE", title=f"L = {depth}: 000 Fig. 1, small σ")
+        ax_l.axhline(main["test_mse_int"].mean(), color="grey", ls=":",
+                     label=r"$f_{\rm int}$ (Eq. 9): the small-$\sigma$ plateau")
+        ax_l.set(xscale="log", yscale="log", xlabel=r"$\sigma^2$", ylabel="test MSE",
+                 title=f"L = {depth}: 000 Fig. 1, small σ")
         ax_l.legend(fontsize=6)
         ax.errorbar(g["dist_int"].mean().index, g["dist_int"].mean(), yerr=g["dist_int"].std(), marker="o",
-                    capsize=2, label="‖f_NN − f_int‖ (trained net)")
-        ax.plot(g["init_term"].mean().index, g["init_term"].mean(), "k--", lw=1, label="init term (Eq. 14) ∝ σ^L")
-        ax.plot(g["dist_lin_inf"].mean().index, g["dist_lin_inf"].mean(), "x:", label="‖f_NN − f_lin,∞‖ (floor)")
+                    capsize=2, label=r"$\Vert f_{\rm NN} - f_{\rm int}\Vert$ (trained net)")
+        ax.plot(g["init_term"].mean().index, g["init_term"].mean(), "k--", lw=1,
+                label=r"init term (Eq. 14) $\propto \sigma^L$")
+        ax.plot(g["dist_lin_inf"].mean().index, g["dist_lin_inf"].mean(), "x:",
+                label=r"$\Vert f_{\rm NN} - f_{\mathrm{lin},\infty}\Vert$ (floor)")
         ax.axhline(_limit_bound(depth, params), color="grey", ls=":", label="limit bound")
-        ax.set(xscale="log", yscale="log", xlabel="σ", ylabel="relative to ‖f_int‖ (test)",
+        ax.set(xscale="log", yscale="log", xlabel=r"$\sigma$", ylabel=r"relative to $\Vert f_{\rm int}\Vert$ (test)",
                title=f"L = {depth}, m = {main['width'].iloc[0]}, no biases")
         ax.legend(fontsize=6)
         w = _at_floor(d, params)
         gw = w.groupby("width")["dist_lin_inf"]
         ax_w.errorbar(gw.mean().index, gw.mean(), yerr=gw.std(), marker="o", capsize=2, label="floor at smallest σ")
         m = meas[f"floor-slope[L={depth}]"]
-        measured_line(ax_w, m, label=f"fit m^{m.value:.2f} (expected m^-0.5)")
-        ax_w.set(xscale="log", yscale="log", xlabel="width m", ylabel="‖f_NN − f_lin,∞‖ / ‖f_int‖",
+        measured_line(ax_w, m, label=f"fit $m^{{{m.value:.2f}}}$ (expected $m^{{-0.5}}$)")
+        ax_w.set(xscale="log", yscale="log", xlabel="width $m$",
+                 ylabel=r"$\Vert f_{\rm NN} - f_{\mathrm{lin},\infty}\Vert / \Vert f_{\rm int}\Vert$",
                  title=f"L = {depth}, σ = {w['sigma'].iloc[0]:g}")
         ax_w.legend(fontsize=6)
     return fig
@@ -351,8 +357,9 @@ def _width_figure(data, meas, params, expects):
         ax.errorbar(g.mean().index, g.mean(), yerr=g.std(), marker="o", capsize=2, label=label)
     for name in ("sup-slope", "final-slope"):
         m = meas[name]
-        measured_line(ax, m, label=f"{name}: m^{m.value:.2f}")
-    ax.set(xscale="log", yscale="log", xlabel="width m", ylabel="‖f_NN,t − f_lin,t‖ / ‖f_lin,t‖ (test)",
+        measured_line(ax, m, label=f"{name}: $m^{{{m.value:.2f}}}$")
+    ax.set(xscale="log", yscale="log", xlabel="width $m$",
+           ylabel=r"$\Vert f_{\mathrm{NN},t} - f_{\mathrm{lin},t}\Vert / \Vert f_{\mathrm{lin},t}\Vert$ (test)",
            title=f"L = {params['depth']}, σ = {params['sigma']:g}, {params['parametrization']}, c = {params['lr_c']:g}")
     ax.legend(fontsize=7)
     return fig
@@ -465,13 +472,15 @@ def _last_layer_figure(data, meas, params, expects):
 
     fig, (ax,) = subplots(1)
     d = data.melt(id_vars=["seed", "threshold"], value_vars=["rel_diff", "rel_dev"], var_name="quantity")
-    d["quantity"] = d["quantity"].map({"rel_diff": "‖f − f_int‖ (→ 0 like √threshold)",
-                                       "rel_dev": "‖f − f_int + Ψ(x,X)Ψ⁻¹r‖ (Thm 1 identity)"})
+    d["quantity"] = d["quantity"].map({
+        "rel_diff": r"$\Vert f - f_{\rm int}\Vert$ (→ 0 like $\sqrt{\rm threshold}$)",
+        "rel_dev": r"$\Vert f - f_{\rm int} + \Psi(x, X)\Psi^{-1} r\Vert$ (Thm 1 identity)"})
     sns.lineplot(d, x="threshold", y="value", hue="quantity", marker="o", errorbar=("pi", 100), ax=ax)
     m = meas["min-norm-rate"]
-    measured_line(ax, m, label=f"fit threshold^{m.value:.2f} (expected ^0.5)")
-    ax.set(xscale="log", yscale="log", xlabel="training threshold", ylabel="relative to ‖f_int‖ on test points",
-           title=f"last layer only, θ^L_0 = {params['last_init']}")
+    measured_line(ax, m, label=rf"fit $\mathrm{{threshold}}^{{{m.value:.2f}}}$ (expected $^{{0.5}}$)")
+    ax.set(xscale="log", yscale="log", xlabel="training threshold",
+           ylabel=r"relative to $\Vert f_{\rm int}\Vert$ on test points",
+           title=rf"last layer only, $\theta^L_0$ = {params['last_init']}")
     ax.legend(fontsize=7)
     return fig
 

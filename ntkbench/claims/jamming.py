@@ -32,7 +32,7 @@ from ..figures import fitted_line, subplots
 from ..registry import Claim, Control, FittedLine, Measurement, Param, register
 from . import checks
 from . import params as P
-from .scaling import _errors, _setup, _tidy, train_members
+from .scaling import _errors, _setup, train_members
 from .trained import member_rows, member_seeds, outputs
 
 #: a pattern counts as unsatisfied when y f < margin − UNSAT_GAP: a member whose training loss was exactly 0 shows
@@ -412,7 +412,7 @@ def _flatness(d: pd.DataFrame, params: Mapping[str, Any]) -> Measurement:
 def _mark_n_star(ax, d: pd.DataFrame) -> None:
     j = locate(d, FRACTION)
     if j.bracketed:
-        ax.axvspan(j.n_lo, j.n_hi, color="0.85", zorder=0, label=f"N* ∈ ({j.n_lo:g}, {j.n_hi:g}]")
+        ax.axvspan(j.n_lo, j.n_hi, color="0.85", zorder=0, label=f"$N^*$ ∈ ({j.n_lo:g}, {j.n_hi:g}]")
 
 
 def _norm_figure(data: pd.DataFrame, meas, params, expects):
@@ -424,29 +424,29 @@ def _norm_figure(data: pd.DataFrame, meas, params, expects):
         m = rows.groupby("n_params")["norm"].apply(lambda v: float((v ** 2).mean()))
         axes[0].plot(m.index, m.to_numpy(), style, ms=4, label=label)
     _mark_n_star(axes[0], data)
-    axes[0].set(xscale="log", yscale="log", xlabel="N", ylabel="‖f‖²_μ (mean)", title="output norm (004 Fig. 7A)")
+    axes[0].set(xscale="log", yscale="log", xlabel="$N$", ylabel=r"$\Vert f\Vert_\mu^2$ (mean)",
+                title="output norm (004 Fig. 7A)")
     axes[0].legend(fontsize=6)
     r = divergence(data)
     if isinstance(r, Divergence):
         for t in _times(params):
             rt = divergence(data, norm_column(t), blow_up=1.0)
             if isinstance(rt, Divergence):
-                axes[1].plot(rt.n - r.n_star, rt.excess, "o:", ms=3, label=f"t = {t}")
+                axes[1].plot(rt.n - r.n_star, rt.excess, "o:", ms=3, label=f"$t$ = {t}")
         axes[1].plot(r.n - r.n_star, r.excess, "o-", color="black", ms=4, label="end of training")
         fitted_line(axes[1], (r.n[0] - r.n_star, r.n[-1] - r.n_star), r.amplitude, -r.alpha,
-                    label=f"fit α = {r.alpha:.2f}", color="C3")
-        axes[1].set(xscale="log", yscale="log", title=f"divergence (Fig. 7B), N* = {r.n_star:.4g}")
+                    label=f"fit $\\alpha$ = {r.alpha:.2f}", color="C3")
+        axes[1].set(xscale="log", yscale="log", title=f"divergence (Fig. 7B), $N^*$ = {r.n_star:.4g}")
         axes[1].legend(fontsize=6)
     else:
         axes[1].set_title("no divergence fitted", fontsize=8)
-    axes[1].set(xlabel="N − N*", ylabel="‖f‖_μ − ‖f‖_∞")
+    axes[1].set(xlabel="$N - N^*$", ylabel=r"$\Vert f\Vert_\mu - \Vert f\Vert_\infty$")
     g = data.groupby("n_params").agg(unsat=("unsat", "mean"), fitted=("converged", "mean"))
-    axes[2].plot(g.index, g["unsat"] / params["n_train"], "o-", label="unsatisfied patterns / P")
+    axes[2].plot(g.index, g["unsat"] / params["n_train"], "o-", label="unsatisfied patterns / $P$")
     axes[2].plot(g.index, g["fitted"], "s--", label="fraction of members fitted")
     _mark_n_star(axes[2], data)
-    axes[2].set(xscale="log", xlabel="N", ylabel="", title="jamming (004 Fig. 2B)")
+    axes[2].set(xscale="log", xlabel="$N$", ylabel="", title="jamming (004 Fig. 2B)")
     axes[2].legend(fontsize=6)
-    _tidy(fig, axes)
     return fig
 
 
@@ -461,13 +461,12 @@ def _cusp_figure(data: pd.DataFrame, meas, params, expects):
     axes[0].plot(m.index, m["test_err"], "o-", label="single nets (mean)")
     axes[0].plot(m.index, m["ens_err"], "s-", label=f"ensemble of {params['members']}")
     _mark_n_star(axes[0], data)
-    axes[0].set(xscale="log", xlabel="N", ylabel="test error", title="test error (004 Fig. 2A)")
+    axes[0].set(xscale="log", xlabel="$N$", ylabel="test error", title="test error (004 Fig. 2A)")
     axes[0].legend(fontsize=6)
     axes[1].plot(m.index, m["train_err"], "o-", label="training error (sign)")
     _mark_n_star(axes[1], data)
-    axes[1].set(xscale="log", xlabel="N", ylabel="training error", title="training error")
+    axes[1].set(xscale="log", xlabel="$N$", ylabel="training error", title="training error")
     axes[1].legend(fontsize=6)
-    _tidy(fig, axes)
     return fig
 
 

@@ -420,26 +420,31 @@ def _comparison_figure(data: pd.DataFrame, meas, params, expects):
     widths = np.sort(data["width"].unique()).astype(float)
     if len(widths) > 1:  # the two hypotheses through SGD's first point: the theory's m^-1/2 and "no decay"
         start = dist[(dist["optimizer"] == "sgd") & (dist["width"] == widths[0])]["dist_gd"].mean()
-        hypotheses(axes[0], widths, start, -0.5, theory="m^-1/2 (SGD: theory)", alternative="flat (another minimizer)")
-    axes[0].set(xscale="log", yscale="log", xlabel="width m", ylabel="‖f − f_GD‖ / ‖f_GD‖ (test)",
+        hypotheses(axes[0], widths, start, -0.5, theory="$m^{-1/2}$ (SGD: theory)",
+                   alternative="flat (another minimizer)")
+    axes[0].set(xscale="log", yscale="log", xlabel="width $m$",
+                ylabel=r"$\Vert f - f_{\rm GD}\Vert / \Vert f_{\rm GD}\Vert$ (test)",
                 title="distance to GD (001 Fig. 9; SGD over its splits)")
     if "dist_lin" in data:
         lin = data[data["dist_lin"].notna()].assign(run=lambda f: "AdaGrad L=" + f["depth"].astype(str))
         sns.lineplot(lin, x="width", y="dist_lin", hue="run", marker="o", errorbar=("pi", 100), ax=axes[4])
         first = lin[lin["width"] == widths[0]]["dist_lin"].mean()
-        hypotheses(axes[4], widths, first, -0.5, theory="m^-1/2 (001 Thm 3)", alternative="flat (alternative)")
-        axes[4].set(xscale="log", yscale="log", xlabel="width m", ylabel="‖f_AdaGrad − f_lin-AdaGrad‖ / ‖f_GD‖",
+        hypotheses(axes[4], widths, first, -0.5, theory="$m^{-1/2}$ (001 Thm 3)",
+                   alternative="flat (alternative)")
+        axes[4].set(xscale="log", yscale="log", xlabel="width $m$",
+                    ylabel=r"$\Vert f_{\rm AdaGrad} - f_{\rm lin-AdaGrad}\Vert / \Vert f_{\rm GD}\Vert$",
                     title="AdaGrad against AdaGrad on the linearized model")
     batch = data[data["optimizer"].isin(["sgd", "adagrad", "adagrad-frozen"])]
     batch = batch[batch["width"] == batch.groupby("depth")["width"].transform("max")]
     batch = batch.assign(run=lambda f: f["optimizer"] + " L=" + f["depth"].astype(str))
     sns.lineplot(batch[batch["dist_gd"] > 0], x="split", y="dist_gd", hue="run", marker="o", errorbar=("pi", 100),
                  ax=axes[5])
-    axes[5].set(xscale="log", yscale="log", xlabel="split (batch fraction)", ylabel="‖f − f_GD‖ / ‖f_GD‖",
+    axes[5].set(xscale="log", yscale="log", xlabel="split (batch fraction)",
+                ylabel=r"$\Vert f - f_{\rm GD}\Vert / \Vert f_{\rm GD}\Vert$",
                 title="distance to GD vs batch, largest width (001 Thm 4(b))")
     loss = data[data["split"] == 1].assign(run=lambda f: f["optimizer"] + " L=" + f["depth"].astype(str))
     sns.lineplot(loss, x="width", y="test_mse", hue="run", marker="o", errorbar=("pi", 100), ax=axes[1])
-    axes[1].set(xscale="log", xlabel="width m", ylabel="test MSE", title="test loss, full batch (001 Fig. 3)")
+    axes[1].set(xscale="log", xlabel="width $m$", ylabel="test MSE", title="test loss, full batch (001 Fig. 3)")
     top = data[(data["depth"] == depths[0]) & (data["width"] == data[data["depth"] == depths[0]]["width"].max())]
     top = top[top["optimizer"].isin(["sgd", "adagrad"])].assign(
         run=lambda f: f["optimizer"] + np.where(f["shuffle"], " shuffled", " in order"))
@@ -657,25 +662,26 @@ def _closed_form_figure(data: pd.DataFrame, meas, params, expects):
     fig, (ax, ax_s) = subplots(2)
     d = _width_sweep(data, params).melt(id_vars=["seed", "width"], var_name="quantity",
                                         value_vars=["err_eq9", "err_gd", "err_eq9_printed", "form_gap"])
-    d["quantity"] = d["quantity"].map({"err_eq9": "‖f_AdaGrad − Eq. 9 (with f0)‖",
-                                       "err_gd": "‖f_AdaGrad − GD form (D = 1)‖",
-                                       "err_eq9_printed": "‖f_AdaGrad − Eq. 9 as printed (no f0)‖",
+    d["quantity"] = d["quantity"].map({"err_eq9": r"‖$f_{\rm AdaGrad}$ − Eq. 9 (with $f_0$)‖",
+                                       "err_gd": r"‖$f_{\rm AdaGrad}$ − GD form ($D = 1$)‖",
+                                       "err_eq9_printed": r"‖$f_{\rm AdaGrad}$ − Eq. 9 as printed (no $f_0$)‖",
                                        "form_gap": "‖Eq. 9 − GD form‖"})
     sns.lineplot(d, x="width", y="value", hue="quantity", marker="o", errorbar=("pi", 100), ax=ax)
-    ax.set(xscale="log", yscale="log", xlabel="width m", ylabel="relative distance (test points)",
+    ax.set(xscale="log", yscale="log", xlabel="width $m$", ylabel="relative distance (test points)",
            title=f"AdaGrad on N = 1, L = {params['depth']}, σ = {params['sigmas'][0]:g} (001 Example 1)")
     ax.legend(fontsize=6)
     top = _sigma_rows(data, params)
     if len(top):
         sns.lineplot(top, x="sigma", y="err_eq9_printed", marker="o", errorbar=("pi", 100), ax=ax_s,
-                     label="‖f_AdaGrad − Eq. 9 as printed‖")
+                     label=r"‖$f_{\rm AdaGrad}$ − Eq. 9 as printed‖")
         sns.lineplot(top, x="sigma", y="err_eq9", marker="s", errorbar=("pi", 100), ax=ax_s,
-                     label="‖f_AdaGrad − Eq. 9 with f0‖")
+                     label=r"‖$f_{\rm AdaGrad}$ − Eq. 9 with $f_0$‖")
         ref = top.groupby("sigma")["err_eq9_printed"].mean()
         s0, e0 = float(ref.index[-1]), float(ref.iloc[-1])
         xs = np.array([float(ref.index[0]), s0])
-        ax_s.plot(xs, e0 * (xs / s0) ** params["depth"], "k--", lw=1, label=f"σ^L (theory: f0 ∝ σ^{params['depth']})")
-        ax_s.plot(xs, [e0, e0], "k:", lw=1, label="σ^0 (alternative: printed form is the limit)")
+        ax_s.plot(xs, e0 * (xs / s0) ** params["depth"], "k--", lw=1,
+                  label=rf"$\sigma^L$ (theory: $f_0 \propto \sigma^{{{params['depth']}}}$)")
+        ax_s.plot(xs, [e0, e0], "k:", lw=1, label=r"$\sigma^0$ (alternative: printed form is the limit)")
     ax_s.set(xscale="log", yscale="log", xlabel="σ", ylabel="relative distance (test points)",
              title=f"σ sweep at m = {int(top['width'].max()) if len(top) else 0}")
     if len(top):
@@ -782,8 +788,9 @@ def _underparam_figure(data: pd.DataFrame, meas, params, expects):
 
     fig, axes = subplots(2)
     n = int(data["n_train"].iloc[0])
-    for ax, column, label in ((axes[0], "dev", "‖f − f*‖ / ‖f*‖ (test)"),
-                              (axes[1], "dev_ratio", "‖f − f*‖ / (‖φ(x)φ(X)⁺‖·√(2·excess loss))")):
+    for ax, column, label in ((axes[0], "dev", r"$\Vert f - f^*\Vert / \Vert f^*\Vert$ (test)"),
+                              (axes[1], "dev_ratio", r"$\Vert f - f^*\Vert / (\Vert\phi(x)\phi(X)^+\Vert"
+                                                     r"\sqrt{2\,\mathrm{excess\ loss}})$")):
         sns.stripplot(data, x="n_params", y=column, hue="optimizer", native_scale=True, log_scale=True, ax=ax)
         ax.axvline(n, color="black", ls=":", lw=1, label="P = N")
         ax.set(xscale="log", yscale="log", xlabel="parameters P", ylabel=label)

@@ -335,48 +335,40 @@ def _fluctuation_figure(data: pd.DataFrame, meas, params, expects):
     d = data.assign(delta2=data["delta_est"] ** 2)
     long = d.melt(id_vars=["seed", "n_params"], value_vars=["kernel_dev", "kernel_change", "out_dev", "grad_norm"],
                   var_name="quantity")
-    long["quantity"] = long["quantity"].map({"kernel_dev": "‖Θ_N − Θ_∞‖/‖Θ_∞‖ (init)",
-                                             "kernel_change": "‖Θ_T − Θ_0‖/‖Θ_0‖",
-                                             "out_dev": "‖f − f̄‖_μ", "grad_norm": "‖∇f‖_μ"})
+    long["quantity"] = long["quantity"].map({
+        "kernel_dev": r"$\Vert\Theta_N - \Theta_\infty\Vert / \Vert\Theta_\infty\Vert$ (init)",
+        "kernel_change": r"$\Vert\Theta_T - \Theta_0\Vert / \Vert\Theta_0\Vert$",
+        "out_dev": r"$\Vert f - \bar f\Vert_\mu$", "grad_norm": r"$\Vert\nabla f\Vert_\mu$"})
     sns.lineplot(long, x="n_params", y="value", hue="quantity", marker="o", errorbar=("pi", 100), ax=axes[0])
-    axes[0].set(xscale="log", yscale="log", xlabel="N", ylabel="", title="fluctuations (004 Eq. 7, 9; Fig. 5, 6A)")
+    axes[0].set(xscale="log", yscale="log", xlabel="$N$", ylabel="", title="fluctuations (004 Eq. 7, 9; Fig. 5, 6A)")
     axes[0].legend(fontsize=6)
     sns.scatterplot(d, x="delta2", y="test_err", hue="n_params", palette="viridis", ax=axes[1], s=14)
-    axes[1].set(xscale="log", xlabel="δ² = (‖f − f̄‖/‖∇f‖)²", ylabel="test error ε_N", title="ε vs δ² (Fig. 6B)")
+    axes[1].set(xscale="log", xlabel=r"$\delta^2 = (\Vert f - \bar f\Vert / \Vert\nabla f\Vert)^2$",
+                ylabel=r"test error $\varepsilon_N$", title=r"$\varepsilon$ vs $\delta^2$ (Fig. 6B)")
     m = d.groupby("n_params")[["excess_err", "excess_pair"]].mean().reset_index()
     ax = axes[2]
-    ax.plot(m["n_params"], m["excess_err"], "s--", color="0.6", label="ε_N − ε(f̄_N) (direct)")
+    ax.plot(m["n_params"], m["excess_err"], "s--", color="0.6",
+            label=r"$\varepsilon_N - \varepsilon(\bar f_N)$ (direct)")
     pos = m[m["excess_pair"] > 0]
-    ax.plot(pos["n_params"], pos["excess_pair"], "o-", color="C0", label="2(ε¹ − ε²)")
+    ax.plot(pos["n_params"], pos["excess_pair"], "o-", color="C0", label=r"$2(\varepsilon^1 - \varepsilon^2)$")
     for name, mm in meas.items():
         if name.startswith("slope") and "ε¹" in mm.method:
-            measured_line(ax, mm, label=f"free fit N^{mm.value:.2f}")
+            measured_line(ax, mm, label=f"free fit $N^{{{mm.value:.2f}}}$")
     if len(pos) >= 3:
         x = pos["n_params"].to_numpy(float)
         a, b = _two_term(x, pos["excess_pair"].to_numpy(float), (-0.5, -0.75))
         xs = np.geomspace(x.min(), x.max(), 50)
-        ax.plot(xs, a * xs**-0.5 + b * xs**-0.75, ":", color="C3", label="E0 N^-1/2 + E1 N^-3/4")
+        ax.plot(xs, a * xs**-0.5 + b * xs**-0.75, ":", color="C3", label=r"$E_0 N^{-1/2} + E_1 N^{-3/4}$")
     positive = bool((m[["excess_err", "excess_pair"]] > 0).all().all())
-    ax.set(xscale="log", yscale="log" if positive else "symlog", xlabel="N", ylabel="ε_N − ε̄_N",
+    ax.set(xscale="log", yscale="log" if positive else "symlog", xlabel="$N$",
+           ylabel=r"$\varepsilon_N - \bar\varepsilon_N$",
            title="excess error (Fig. 6D)")
     if not positive:
         ax.set_yscale("symlog", linthresh=1e-3)
     ax.legend(fontsize=6)
     sns.scatterplot(d, x="n_params", y="out_norm", ax=axes[3], s=12)
-    axes[3].set(xscale="log", xlabel="N", ylabel="‖f‖_μ", title="output norm")
-    _tidy(fig, axes)
+    axes[3].set(xscale="log", xlabel="$N$", ylabel=r"$\Vert f\Vert_\mu$", title="output norm")
     return fig
-
-
-def _tidy(fig, axes) -> None:
-    """No minor-tick labels on the log axes (they overlap), and room for every label."""
-    from matplotlib.ticker import NullFormatter
-
-    for ax in axes:
-        for axis in (ax.xaxis, ax.yaxis):
-            if axis.get_scale() == "log":
-                axis.set_minor_formatter(NullFormatter())
-    fig.tight_layout()
 
 
 def _ensemble_figure(data: pd.DataFrame, meas, params, expects):
@@ -392,14 +384,15 @@ def _ensemble_figure(data: pd.DataFrame, meas, params, expects):
     m["excess"] = m["test_err"] - floor
     log = "log" if (m["excess"] > 0).any() else "linear"  # copies of one net: nothing to average
     axes[0].plot(m["n"], m["excess"], "o-")
-    axes[0].set(xscale="log", yscale=log, xlabel="n", ylabel="ε̄^n − ε̄", title=f"fitted ε̄ = {floor:.4g}")
+    axes[0].set(xscale="log", yscale=log, xlabel="$n$", ylabel=r"$\bar\varepsilon^n - \bar\varepsilon$",
+                title=rf"fitted $\bar\varepsilon$ = {floor:.4g}")
     sns.scatterplot(g, x="n", y="delta", s=10, color="0.5", ax=axes[1])
     axes[1].plot(m["n"], m["delta"], "o-")
-    axes[1].set(xscale="log", yscale="log", xlabel="n", ylabel="δ_n", title="δ vs n (CLT: n^-1/2)")
+    axes[1].set(xscale="log", yscale="log", xlabel="$n$", ylabel=r"$\delta_n$",
+                title=r"$\delta$ vs $n$ (CLT: $n^{-1/2}$)")
     axes[2].plot(m["delta"] ** 2, m["excess"], "o-")
-    axes[2].set(xscale="log" if (m["delta"] > 0).any() else "linear", yscale=log, xlabel="δ²", ylabel="ε̄^n − ε̄",
-                title="ε vs δ² (Fig. 4 right)")
-    _tidy(fig, axes)
+    axes[2].set(xscale="log" if (m["delta"] > 0).any() else "linear", yscale=log, xlabel=r"$\delta^2$",
+                ylabel=r"$\bar\varepsilon^n - \bar\varepsilon$", title=r"$\varepsilon$ vs $\delta^2$ (Fig. 4 right)")
     return fig
 
 
