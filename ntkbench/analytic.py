@@ -64,7 +64,7 @@ import torch
 from ._validation import check_dtype, check_inputs
 from .networks import ASI, MLP, Centered, Shifted
 
-__all__ = ["analytic_nngp", "analytic_ntk", "expected_imprint", "SUPPORTED_ACTIVATIONS"]
+__all__ = ["analytic_nngp", "analytic_ntk", "chapter_kernel", "expected_imprint", "SUPPORTED_ACTIVATIONS"]
 
 SUPPORTED_ACTIVATIONS = ("relu", "erf")
 
@@ -268,3 +268,48 @@ def expected_imprint(net: MLP, x_train: torch.Tensor, x_test: torch.Tensor) -> t
     chol = torch.linalg.cholesky(theta_xx)
     a = torch.cholesky_solve(theta_xt, chol)  # (n_train, n_test)
     return prior - 2 * (a * sigma_xt).sum(dim=0) + (a * (sigma_xx @ a)).sum(dim=0)
+
+
+def chapter_kernel(x1: torch.Tensor, x2: torch.Tensor | None = None, *, kernel: str = "lc",
+                   activation: str = "relu") -> torch.Tensor:
+    """002's one-hidden-layer limits written as the chapter writes them, for u with i.i.d. N(0, 1/d) entries:
+
+    * ``kernel="lc"``: K^LC(x, z) = E[σ(uᵀx)σ(uᵀz)] (Thm 11.16; for ReLU Example 11.17:
+      ‖x‖‖z‖/(2πd)(sin θ + (π − θ)cos θ)); it is also the NNGP covariance c(x, z) of Prop. 11.28;
+    * ``kernel="ntk"``: K^NTK(x, z) = (1 + xᵀz/d)E[σ'(uᵀx)σ'(uᵀz)] + E[σ(uᵀx)σ(uᵀz)] + 1 (Thm 11.30; for ReLU
+      Example 11.31: E[σ'σ'] = (π − θ)/(2π)); the "+1" and "1 +" are the trainable output and hidden biases
+      (initialized at 0) of (11.6.1), whose hidden bias is not scaled by 1/√d.
+
+    Closed forms for ``activation`` relu (the chapter's) and erf (Williams 1997); computed directly from these
+    formulas, independently of :func:`analytic_ntk`'s layer recursion, which gives the same kernels for
+    ``MLP(d, n, 2, parametrization="standard"/"ntk", bias="zero", sigma=1)`` (tests/test_analytic.py). Float64,
+    shape (n1, n2)."""
+    if kernel not in ("lc", "ntk"):
+        raise ValueError(f"kernel must be 'lc' (002 Thm 11.16) or 'ntk' (002 Thm 11.30), got {kernel!r}")
+    if activation not in SUPPORTED_ACTIVATIONS:
+        raise ValueError(f"activation={activation!r} has no closed form here; choose from {SUPPORTED_ACTIVATIONS}")
+    if not isinstance(x1, torch.Tensor) or x1.ndim != 2 or x1.shape[0] == 0:
+        raise ValueError(f"x1 must be a non-empty (n, d) tensor, got {x1!r}")
+    same = x2 is None
+    x1 = x1.detach().to(torch.float64)
+    x2 = x1 if same else x2.detach().to(torch.float64)
+    if x2.ndim != 2 or x2.shape[1] != x1.shape[1]:
+        raise ValueError(f"x2 must be (n2, {x1.shape[1]}), got {tuple(x2.shape)}")
+    d = x1.shape[1]
+    dot = x1 @ x2.T
+    if activation == "relu":
+        norms = x1.norm(dim=1)[:, None] * x2.norm(dim=1)[None, :]
+        ok = norms > 0
+        cos = torch.where(ok, dot / torch.where(ok, norms, torch.ones_like(norms)), torch.zeros_like(dot))
+        cos = cos.clamp(-1.0, 1.0)
+        if same:
+            cos.diagonal().fill_(1.0)
+        theta = torch.arccos(cos)
+        e_phi = norms / (2 * math.pi * d) * (torch.sin(theta) + (math.pi - theta) * cos)
+        e_dphi = torch.where(ok, (math.pi - theta) / (2 * math.pi), torch.zeros_like(dot))
+    else:
+        q11, q22 = (x1 * x1).sum(1) / d, (x2 * x2).sum(1) / d
+        e_phi, e_dphi = _erf_moments(dot / d, q11, q22, same)
+    if kernel == "lc":
+        return e_phi
+    return (1.0 + dot / d) * e_dphi + e_phi + 1.0

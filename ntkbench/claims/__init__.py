@@ -9,4 +9,5 @@ from . import init_scale, optim  # noqa: F401  (families A, B)
 from . import init_output  # noqa: F401  (family C)
 from . import scaling  # noqa: F401  (family D part 1)
 from . import jamming  # noqa: F401  (family D part 2: after part 1)
+from . import wide  # noqa: F401  (family E)
 # isort: on
