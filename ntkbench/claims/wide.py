@@ -23,7 +23,7 @@ ball. Everything runs batched over seeds in float64 on the CPU; the tangent kern
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -31,12 +31,10 @@ import pandas as pd
 import torch
 from scipy import stats
 
-from .. import fit
 from ..analytic import chapter_kernel
 from ..figures import measured_line, subplots
 from ..networks import ACTIVATIONS, MLP
-from ..registry import (SEED_STRIDE, Alternative, Check, Claim, Control, Expect, FittedLine, Landing, Measurement,
-                        Param, register)
+from ..registry import SEED_STRIDE, Check, Claim, Control, Landing, Measurement, Param, register
 from . import checks
 from . import params as P
 
@@ -129,24 +127,6 @@ def tangent_kernel(w: Mapping[str, torch.Tensor], x1: torch.Tensor, x2: torch.Te
     back = torch.einsum("skn,sln->skl", dphi(p1) * v2, dphi(p2))
     feat = torch.einsum("skn,sln->skl", phi(p1), phi(p2))
     return a_out**2 * ((a_in**2 * (x1 @ x2.T) + 1.0) * back + feat) + c_out**2
-
-
-def limit_kernel(init: str, x1: torch.Tensor, x2: torch.Tensor | None = None, activation: str = "relu",
-                 scaling: str = "lazy") -> torch.Tensor:
-    """The kernel whose Gram sets the step: K^LC (LeCun: K̂_n ≈ nK^LC), K^NTK (NTK), K^NTK − 1 (mean-field: nK̂_n
-    without the output bias's 1/n²)."""
-    if scaling == "mean_field":
-        return chapter_kernel(x1, x2, kernel="ntk", activation=activation) - 1.0
-    return chapter_kernel(x1, x2, kernel="lc" if init == "lecun" else "ntk", activation=activation)
-
-
-def step_size(init: str, width: int, gram: torch.Tensor, lr_scale: float, scaling: str = "lazy") -> float:
-    """h = lr_scale/(n λ_max(K^LC)) (LeCun: h ∝ 1/n as Thm 11.23), lr_scale/λ_max(K^NTK) (NTK), lr_scale·n/λ_max
-    (mean-field): 2h λ_max(K̂_n) ≈ 2 lr_scale in every case, so the function-space dynamics are the same."""
-    lam = float(torch.linalg.eigvalsh(gram)[-1])
-    if scaling == "mean_field":
-        return lr_scale * width / lam
-    return lr_scale / (width * lam) if init == "lecun" else lr_scale / lam
 
 
 def _seeds(point: Mapping[str, Any], salt: int = 0) -> list[int]:
@@ -272,7 +252,7 @@ register(Claim(
 def measure_gd(point: Mapping[str, Any], ctx) -> pd.DataFrame:
     """002 Thm 11.23, Prop. 11.25–11.26: per init, ``seeds`` nets of width n trained by ``steps`` steps of GD on
     f(w) = ‖Φ(X, w) − y‖² (m = ``n_points`` inputs on the unit sphere, y ~ N(0, 1)) with the step of
-    :func:`step_size`, and their linearizations Φ_lin(x, p) = Φ(x, w0) + ∇Φ(x, w0)(p − w0) trained by the same GD
+    h = lr_scale/λ_max(K̂_n(X, X)), and their linearizations Φ_lin(x, p) = Φ(x, w0) + ∇Φ(x, w0)(p − w0) trained by the same GD
     (p_0 = w_0; in function space Φ_lin(·, p_{k+1}) = Φ_lin(·, p_k) − 2h K̂_n(·, X)(Φ_lin(X, p_k) − y), exact for a
     model linear in p). Per member: ``movement`` = sup_k ‖w_k − w_0‖ and per layer (``move_U``, ``move_b``,
     ``move_v``, ``move_c``), ``rel_movement`` = movement/‖w_0‖, ``gap`` = sup_k max_x |Φ(x, w_k) − Φ_lin(x, p_k)|
@@ -287,8 +267,12 @@ def measure_gd(point: Mapping[str, Any], ctx) -> pd.DataFrame:
     for k, init in enumerate(point["init"]):
         sc = scales(init, n, d, scaling)
         w0 = draw(init, n, d, _seeds(point, 100 * k), weights="normal", scaling=scaling)
-        h = step_size(init, n, limit_kernel(init, x, activation=act, scaling=scaling), point["lr_scale"], scaling)
-        K = tangent_kernel(w0, xt, x, sc, act)  # (S, |xt|, m): K̂_n(·, X) at w0
+        K = tangent_kernel(w0, xt, x, sc, act)  # (S, |xt|, m): K̂_n(·, X) at w0; its first m rows are K̂_n(X, X)
+        # the step from the members' own kernels: h = lr_scale/λ_max(K̂_n(X, X)) (the largest over the members), so
+        # 2hλ_max = 2 lr_scale < 2 for the net's and the linearization's GD alike; under LeCun λ_max(K̂_n) ≈
+        # n λ_max(K^LC) + O(1), so h ∝ 1/n as Thm 11.23 takes it, without the O(1) terms that made the
+        # linearization diverge at n = 256–512 with the limit kernel's n λ_max(K^LC); mean-field: h ∝ n
+        h = point["lr_scale"] / float(torch.linalg.eigvalsh(K[:, :m, :]).max())
         f_lin = forward(w0, xt, sc, act)
         w = {key: t.clone().requires_grad_(True) for key, t in w0.items()}
         norm0 = torch.sqrt(sum((t.reshape(len(t), -1) ** 2).sum(1) for t in w0.values()))
@@ -330,8 +314,8 @@ def _gd_params(widths, seeds, steps) -> tuple[Param, ...]:
                      kind="int", low=1),
                Param("n_test", 8, 32, 64, help="test inputs uniform in the unit ball (‖x‖ ≤ 1, Prop. 11.26)",
                      kind="int", low=1),
-               Param("lr_scale", 0.8, 0.8, 0.8, help="step h = lr_scale/(n λ_max(K^LC)) (LeCun; ∝ 1/n as Thm "
-                     "11.23), lr_scale/λ_max(K^NTK) (NTK), lr_scale·n/λ_max (mean-field)", kind="float", low=0,
+               Param("lr_scale", 0.8, 0.8, 0.8, help="step h = lr_scale/λ_max(K̂_n(X, X)), the members' own "
+                     "tangent kernel (LeCun: ∝ 1/n as Thm 11.23; NTK: O(1); mean-field: ∝ n)", kind="float", low=0,
                      low_open=True, high=1),
                Param("steps", *steps, help="GD steps (the sup over k runs over all of them)", kind="int", low=1),
                Param("threshold", 1e-2, 1e-3, 1e-4, help="precondition: the final training loss ‖Φ(X, w) − y‖² is "
