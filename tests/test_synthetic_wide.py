@@ -55,16 +55,6 @@ def gp_rows(kurt: float = -1.0, p_wide: float = 0.3, p_narrow: float = 1e-30) ->
     return make
 
 
-def share_rows(share: float) -> Make:
-    def make(seed: int, params: Mapping[str, Any]) -> pd.DataFrame:
-        rng = np.random.default_rng(seed)
-        return pd.DataFrame([{"seed": s, "init": "lecun", "width": n, "movement": 1.0,
-                              "move_v": float(np.sqrt(share)) * (1 + 0.001 * rng.standard_normal())}
-                             for s in range(params["seeds"]) for n in params["widths"]])
-
-    return make
-
-
 def rate_rows(ratio: float) -> Make:
     def make(seed: int, params: Mapping[str, Any]) -> pd.DataFrame:
         import math
@@ -81,8 +71,8 @@ MODELS: dict[tuple[str, str], Callable[[float], Make]] = {
     ("wide/ntk-limit", "slope-lecun"): lambda p: power_rows("rel_err", p),
     ("wide/ntk-limit", "slope-ntk"): lambda p: power_rows("rel_err", p),
     ("wide/lazy-movement", "slope-lecun"): lambda p: power_rows("movement", p),
-    ("wide/lazy-movement", "slope-ntk"): lambda p: power_rows("rel_movement", p),
-    ("wide/lazy-movement", "v-share"): share_rows,
+    ("wide/lazy-movement", "slope-ntk"): lambda p: power_rows("movement", p),
+    ("wide/lazy-movement", "hidden-share"): lambda p: power_rows("hidden_share", p),
     ("wide/linearization-gap", "slope-lecun"): lambda p: power_rows("gap", p),
     ("wide/linearization-gap", "slope-ntk"): lambda p: power_rows("gap", p),
     ("wide/gp-init", "cov-slope"): lambda p: power_rows("cov_err", p, x="draws"),
@@ -91,7 +81,7 @@ MODELS: dict[tuple[str, str], Callable[[float], Make]] = {
     ("wide/gp-init", "normal-narrow"): lambda p: gp_rows(p_narrow=p),
     ("wide/lsq-projection", "rate"): rate_rows,
 }
-THEORY = {"v-share": 0.99, "normal-wide": 0.3, "normal-narrow": 1e-30}
+THEORY = {"normal-wide": 0.3, "normal-narrow": 1e-30}
 
 
 def science_checks() -> list[tuple[str, str, int]]:

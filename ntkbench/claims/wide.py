@@ -255,7 +255,8 @@ def measure_gd(point: Mapping[str, Any], ctx) -> pd.DataFrame:
     h = lr_scale/λ_max(K̂_n(X, X)), and their linearizations Φ_lin(x, p) = Φ(x, w0) + ∇Φ(x, w0)(p − w0) trained by the same GD
     (p_0 = w_0; in function space Φ_lin(·, p_{k+1}) = Φ_lin(·, p_k) − 2h K̂_n(·, X)(Φ_lin(X, p_k) − y), exact for a
     model linear in p). Per member: ``movement`` = sup_k ‖w_k − w_0‖ and per layer (``move_U``, ``move_b``,
-    ``move_v``, ``move_c``), ``rel_movement`` = movement/‖w_0‖, ``gap`` = sup_k max_x |Φ(x, w_k) − Φ_lin(x, p_k)|
+    ``move_v``, ``move_c``), ``rel_movement`` = movement/‖w_0‖, ``hidden_share`` = (move_U² + move_b² + move_c²)/
+    movement² (what GD moves outside the output layer v), ``gap`` = sup_k max_x |Φ(x, w_k) − Φ_lin(x, p_k)|
     over the training inputs and ``n_test`` test inputs uniform in the unit ball, and the final training loss."""
     n, d, act, scaling = point["width"], point["d_in"], point["activation"], point["scaling"]
     data_seed = 11 + point["seed_offset"]
@@ -300,6 +301,8 @@ def measure_gd(point: Mapping[str, Any], ctx) -> pd.DataFrame:
             rows.append({"seed": s, "width": n, "init": init, "scaling": scaling, "lr": h,
                          "movement": float(sup_move["all"][s]), "rel_movement": float(sup_move["all"][s] / norm0[s]),
                          **{f"move_{key}": float(sup_move[key][s]) for key in w0},
+                         "hidden_share": float(sum(sup_move[key][s] ** 2 for key in ("U", "b", "c"))
+                                               / sup_move["all"][s] ** 2),
                          "gap": float(gap[s]), "loss0": float(loss0[s]), "train_loss": float(final[s]),
                          "threshold": point["threshold"], "converged": bool(final[s] < point["threshold"])})
     return pd.DataFrame(rows)
@@ -329,8 +332,7 @@ def _movement_figure(data: pd.DataFrame, meas, params, expects):
     fig, axes = subplots(len(params["init"]), width=4.6)
     for ax, init in zip(axes, params["init"]):
         d = data[data["init"] == init]
-        col = "movement" if init == "lecun" else "rel_movement"
-        for c, label in ((col, "total" if init == "lecun" else "total / ‖w0‖"), ("move_U", "U"), ("move_b", "b"),
+        for c, label in (("movement", "total"), ("move_U", "U"), ("move_b", "b"),
                          ("move_v", "v"), ("move_c", "c")):
             g = d.groupby("width")[c].mean()
             if (g > 0).all():
@@ -340,11 +342,11 @@ def _movement_figure(data: pd.DataFrame, meas, params, expects):
             measured_line(ax, m, label=f"fit n^{m.value:.2f}")
             line = m.line
             xs = np.array([line.x_lo, line.x_hi])
-            ax.plot(xs, line.amplitude * line.x_lo ** line.exponent * (xs / line.x_lo) ** -0.5, ":", color="grey",
-                    label="theory n^-1/2")
-            alt = 0.5 if init == "lecun" else 0.0
-            ax.plot(xs, line.amplitude * line.x_lo ** line.exponent * (xs / line.x_lo) ** alt, "-.",
-                    color="lightgrey", label=f"mean-field n^{alt:g}")
+            theory = -0.5 if init == "lecun" else 0.0
+            ax.plot(xs, line.amplitude * line.x_lo ** line.exponent * (xs / line.x_lo) ** theory, ":", color="grey",
+                    label=f"theory n^{theory:g}" + (" (a bound)" if init == "ntk" else ""))
+            ax.plot(xs, line.amplitude * line.x_lo ** line.exponent * (xs / line.x_lo) ** 0.5, "-.",
+                    color="lightgrey", label="mean-field n^0.5")
         ax.set(xscale="log", yscale="log", xlabel="width n", ylabel="sup_k ‖w_k − w_0‖ (per layer)",
                title=f"{init} ({params['scaling']})")
         ax.legend(fontsize=6)
@@ -372,49 +374,55 @@ def _gap_figure(data: pd.DataFrame, meas, params, expects):
 _MF_MOVE = ("the mean-field scaling (output 1/n, step ∝ n): every neuron moves by O(1), so the total movement grows "
             "like n^(1/2)")
 _NOT_LAZY = ((0.0, "not lazy: the net leaves its linearization by O(1) (mean-field scaling: the features move)"),)
-_MEAN_FIELD = {"scaling": "mean_field"}
+# the mean-field control's own step and step count: at lr_scale ≥ 0.3 the mean-field nets collapse to a constant
+# output (training loss stuck at ‖y − ȳ‖² = 3.58 for every seed and width, dead units); at 0.1 all converge in 4000
+_MEAN_FIELD = {"scaling": "mean_field", "lr_scale": 0.1, "steps": 4000}
+
+_GD_WIDTHS = ((64, 256, 1024), (512, 1024, 2048, 4096), (512, 1024, 4096, 16384))
+_MF_LANDING = checks.LANDING_BAND + " (provisional)"
 
 register(Claim(
     id="wide/lazy-movement",
-    source="002 Thm 11.23",
-    statement="under GD with step h ~ 1/n (LeCun initialization, Thm 11.23), the parameters stay within O(n^-1/2) of "
-              "their initialization while the loss goes to 0; GD mostly moves the output layer v (§11.6); under NTK "
-              "initialization (step O(1)) each parameter moves O(n^-1/2): ‖w_k − w_0‖/‖w_0‖ = O(n^-1/2)",
-    measured="slope of log sup_k ‖w_k − w_0‖ vs log n (LeCun), of log sup_k ‖w_k − w_0‖/‖w_0‖ vs log n (NTK); the "
-             "share of the LeCun movement in v at the largest width; the per-layer movements (U, b, v, c) in the "
-             "data and the figure",
-    params=_gd_params(((64, 256, 1024), (256, 512, 1024, 2048, 4096), (256, 1024, 4096, 16384)), (2, 8, 20),
-                      (300, 800, 2000)),
+    source="002 Thm 11.23, §11.6",
+    statement="under GD with step h ~ 1/n (LeCun initialization, Thm 11.23) the loss goes to 0 while the parameters "
+              "stay within O(n^-1/2) of their initialization, and GD mostly moves the output layer v (§11.6: the "
+              "other layers' share of the movement falls like 1/n); under NTK initialization (step O(1)) each "
+              "parameter moves O(n^-1/2), so the total movement stays O(1) as n grows",
+    measured="slope of log sup_k ‖w_k − w_0‖ vs log n under LeCun (expected −1/2) and under NTK initialization (a bound: "
+             "≤ 0); slope of log of the hidden layers' share (‖ΔU‖² + ‖Δb‖² + ‖Δc‖²)/‖Δw‖² vs log n under LeCun "
+             "(expected −1); the per-layer movements (U, b, v, c) in the data and the figure",
+    params=_gd_params(_GD_WIDTHS, (2, 8, 20), (300, 800, 2000)),
     measure=measure_gd,
     checks=(per_init("lecun", checks.power_law_slope(
                 "slope-lecun", "movement", x="width", expected=-0.5, tolerance=0.1,
                 alternatives=((0.0, "not lazy at the chapter's scale: an O(1) movement"), (0.5, _MF_MOVE)),
                 reason=_slope_reason("provisional"))),
             per_init("ntk", checks.power_law_slope(
-                "slope-ntk", "rel_movement", x="width", expected=-0.5, tolerance=0.1,
-                alternatives=((0.0, "not lazy: an O(1) relative movement (mean-field scaling)"),),
-                reason=_slope_reason("provisional"))),
-            per_init("lecun", checks.statistic(
-                "v-share", lambda d, p: checks.seed_mean(
-                    (checks.largest(d)["move_v"] / checks.largest(d)["movement"]) ** 2,
-                    f"‖Δv‖²/‖Δw‖² (sup over k of each), mean over seeds at n = {int(d['width'].max())}"),
-                expected=0.9, tolerance=0.0, mode="above",
-                alternatives=((0.5, "GD moves the hidden layer as much as the output layer (the NTK "
-                                    "initialization's split of the kernel)"),),
-                reason="002 §11.6: with step O(1/n) under LeCun scaling GD 'will primarily train the weights v' — "
-                       "their gradient is O(n) against O(1) for U, b, c, so ‖Δv‖²/‖Δw‖² → 1; 0.9 is a threshold "
-                       "between that and an even split (calibration at ci (K = 10): provisional)")),
+                "slope-ntk", "movement", x="width", expected=0.0, tolerance=0.1, mode="below",
+                alternatives=((0.5, _MF_MOVE),),
+                reason=_slope_reason("provisional") + " A bound: the movement is O(1) (it may still fall at these "
+                                                      "widths, where the narrowest nets are the least lazy)")),
+            per_init("lecun", checks.power_law_slope(
+                "hidden-share", "hidden_share", x="width", expected=-1.0, tolerance=0.15,
+                alternatives=((0.0, "GD moves the hidden layer as much as the output layer at every width (an "
+                                    "O(1) share, as under NTK initialization)"),),
+                reason=_slope_reason("provisional") + " 002 §11.6: under LeCun scaling ∇_vΦ is O(n) against O(1) "
+                       "for U, b, c, so the hidden layers' share of K̂_n(X, X), and of the movement, is O(1/n)")),
             checks.converged()),
     controls=(Control("mean-field", _MEAN_FIELD,
                       "mean-field scaling (output 1/n, weights and output bias; U, v ~ N(0, 1); step ∝ n): the "
                       "function-space dynamics are the same but each neuron moves by O(1), so ‖w_k − w_0‖ grows "
-                      "like n^(1/2) and ‖w_k − w_0‖/‖w_0‖ stays O(1)",
-                      fails=("slope-lecun", "slope-ntk"),
-                      lands={"slope-lecun": Landing(0.5, 0.1, checks.LANDING_BAND + " (provisional)"),
-                             "slope-ntk": Landing(0.0, 0.1, checks.LANDING_BAND + " (provisional)")}),),
+                      "like n^(1/2) and the hidden layer carries an O(1) share of it",
+                      fails=("slope-lecun", "slope-ntk", "hidden-share"),
+                      lands={"slope-lecun": Landing(0.5, 0.1, _MF_LANDING),
+                             "slope-ntk": Landing(0.5, 0.1, _MF_LANDING),
+                             "hidden-share": Landing(0.0, 0.15, _MF_LANDING)}),),
     figure=_movement_figure,
     notes="Under NTK initialization the step is O(1) and the absolute movement ‖w_k − w_0‖ is O(1) (n(d + 2) "
-          "parameters moving O(n^-1/2) each), so the lazy statement is the relative one. Under the mean-field "
+          "parameters moving O(n^-1/2) each; relative to ‖w_0‖ ~ √n it falls like n^-1/2 by arithmetic, so the "
+          "assertion is the bound on the absolute movement, which the mean-field control breaks). Under LeCun the "
+          "movement is ≈ √(rᵀK̂_n(X, X)⁻¹r) with K̂_n = nK^LC + O(1): the O(1) terms (the hidden layers' share) "
+          "bend the slope at the smallest widths, which is why the ci widths start at 512. Under the mean-field "
           "control both initializations are the same mean-field net (the label only names the check).",
     in_tests=False,
 ))
@@ -426,8 +434,7 @@ register(Claim(
               "its linearization trained by the same GD (Thm 11.23's setting)",
     measured="per initialization, the slope of log sup_k max_x |Φ(x, w_k) − Φ_lin(x, p_k)| vs log n (x: the training "
              "inputs and test inputs uniform in the unit ball), asserted as an upper bound n^(-1/2)",
-    params=_gd_params(((64, 256, 1024), (256, 512, 1024, 2048, 4096), (256, 1024, 4096, 16384)), (2, 8, 20),
-                      (300, 800, 2000)),
+    params=_gd_params(_GD_WIDTHS, (2, 8, 20), (300, 800, 2000)),
     measure=measure_gd,
     checks=tuple(per_init(init, checks.power_law_slope(
         f"slope-{init}", "gap", x="width", expected=-0.5, tolerance=0.1, mode="below", alternatives=_NOT_LAZY,
@@ -437,8 +444,8 @@ register(Claim(
                       "mean-field scaling: the features move by O(1), the net leaves its linearization by O(1) at "
                       "every width: the gap does not fall (slope ≈ 0)",
                       fails=("slope-lecun", "slope-ntk"),
-                      lands={"slope-lecun": Landing(0.0, 0.1, checks.LANDING_BAND + " (provisional)"),
-                             "slope-ntk": Landing(0.0, 0.1, checks.LANDING_BAND + " (provisional)")}),),
+                      lands={"slope-lecun": Landing(0.0, 0.1, _MF_LANDING),
+                             "slope-ntk": Landing(0.0, 0.1, _MF_LANDING)}),),
     figure=_gap_figure,
     notes="Under LeCun scaling with h ∝ 1/n the hidden layer's effective step is d/n of the NTK net's, so the gap "
           "falls faster than the bound (see the measured slope); under NTK initialization it falls like n^-1/2.",
