@@ -77,11 +77,11 @@ MODELS: dict[tuple[str, str], Callable[[float], Make]] = {
     ("wide/linearization-gap", "slope-ntk"): lambda p: power_rows("gap", p),
     ("wide/gp-init", "cov-slope"): lambda p: power_rows("cov_err", p, x="draws"),
     ("wide/gp-init", "kurt-slope"): lambda p: gp_rows(kurt=p),
-    ("wide/gp-init", "normal-wide"): lambda p: gp_rows(p_wide=p if p > 0 else 1e-20),
-    ("wide/gp-init", "normal-narrow"): lambda p: gp_rows(p_narrow=p),
+    ("wide/gp-init", "normal-wide"): lambda p: gp_rows(p_wide=10.0**p),  # the checks read log10 p
+    ("wide/gp-init", "normal-narrow"): lambda p: gp_rows(p_narrow=10.0**p),
     ("wide/lsq-projection", "rate"): rate_rows,
 }
-THEORY = {"normal-wide": 0.3, "normal-narrow": 1e-30}
+THEORY = {"normal-wide": -0.5, "normal-narrow": -30.0}  # log10 p under the theory
 
 
 def science_checks() -> list[tuple[str, str, int]]:

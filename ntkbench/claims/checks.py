@@ -82,8 +82,10 @@ Rows = Callable[[pd.DataFrame, Mapping[str, Any]], pd.DataFrame]
 
 def power_law_slope(name: str, column: str, *, x: str, expected: Expected, tolerance: float, reason: str,
                     alternatives: Alternatives = (), per: str | None = None, fit_min: str | None = None,
-                    mode: str = "within", rows: Rows | None = None, role: str = "science") -> Check:
-    """Exponent p of ``column ∝ x^p``: log-log OLS of the per-x mean over seeds (the ``seed`` column), percentile
+                    mode: str = "within", rows: Rows | None = None, role: str = "science",
+                    average: str = "mean") -> Check:
+    """Exponent p of ``column ∝ x^p``: log-log OLS of the per-x mean (``average="geometric"``: the geometric mean,
+    for heavy-tailed values whose logarithm has finite moments) over seeds (the ``seed`` column), percentile
     bootstrap CI over seeds, fitted over x ≥ params[fit_min] (an analysis parameter) when given, on the rows that
     ``rows(data, params)`` keeps (applied per group) when given. The method text lists the local slopes between
     consecutive x and their curvature (last − first), so the approach to the asymptote is visible."""
@@ -94,7 +96,7 @@ def power_law_slope(name: str, column: str, *, x: str, expected: Expected, toler
         for key, d in _groups(data, per):
             if rows is not None:
                 d = rows(d, params)
-            r = fit.power_law(d[x], d[column], d["seed"], x_range=(lo, None))
+            r = fit.power_law(d[x], d[column], d["seed"], x_range=(lo, None), average=average)
             trail = local_slope_text(d[x], d[column], d["seed"])
             xs = d[x][d[x] >= lo] if lo is not None else d[x]
             line = FittedLine(r.params["A"], r.exponent, float(xs.min()), float(xs.max()))
