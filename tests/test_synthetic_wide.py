@@ -10,9 +10,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
-from synthetic import alternative, lognormal, registered, verdicts
 
 from ntkbench.registry import get
+
+from synthetic import alternative, lognormal, registered, verdicts
 
 Make = Callable[[int, Mapping[str, Any]], pd.DataFrame]
 NOISE = 0.03  # multiplicative noise of one member's value (a few % — below the calibrated spreads)
@@ -101,7 +102,7 @@ def test_every_science_check_has_a_model():
     assert names == set(MODELS)
 
 
-@pytest.mark.parametrize("claim_id,name", sorted({(c, n) for c, n, _ in science_checks()}))
+@pytest.mark.parametrize(("claim_id", "name"), sorted({(c, n) for c, n, _ in science_checks()}))
 def test_science_check_passes_under_the_theory(claim_id, name):
     _, e, _ = registered(claim_id, name)
     theory = THEORY.get(name, e.expected)
@@ -109,7 +110,7 @@ def test_science_check_passes_under_the_theory(claim_id, name):
     assert all(passed), values
 
 
-@pytest.mark.parametrize("claim_id,name,which", science_checks())
+@pytest.mark.parametrize(("claim_id", "name", "which"), science_checks())
 def test_science_check_fails_under_each_alternative(claim_id, name, which):
     _, e, _ = registered(claim_id, name)
     alt = alternative(e, which)

@@ -199,7 +199,7 @@ def _slope_reason(extra: str = "") -> str:
 
 def _kernel_figure(data: pd.DataFrame, meas, params, expects):
     fig, (ax,) = subplots(1, width=5.0)
-    for init, marker in zip(params["init"], "os"):
+    for init, marker in zip(params["init"], "os", strict=False):
         d = data[data["init"] == init]
         g = d.groupby("width")["rel_err"]
         ax.errorbar(g.mean().index, g.mean(), yerr=g.std(), marker=marker, ls="", capsize=2,
@@ -238,7 +238,8 @@ register(Claim(
               "K̂_n → K^NTK (NTK initialization (11.6.1)–(11.6.2)), K̂_n / n → K^LC (LeCun initialization (11.5.3)), "
               "with the O(n^-1/2) fluctuation of a law of large numbers over the n hidden units",
     measured="per initialization, the slope of log ‖K̂_n/n − K^LC‖_F/‖K^LC‖_F (LeCun) and of log ‖K̂_n − "
-             "K^NTK‖_F/‖K^NTK‖_F (NTK) vs log n, on n_points fixed inputs on the unit sphere (geometric mean over seeds; the "
+             "K^NTK‖_F/‖K^NTK‖_F (NTK) vs log n, on n_points fixed inputs on the unit sphere (geometric mean over "
+             "seeds; the "
              "limits from Examples 11.17 and 11.31)",
     params=P.width_axis(((64, 256, 1024), (1024, 4096, 16384, 65536), (1024, 4096, 16384, 65536, 262144)))
     + (Param("seeds", 3, 10, 20, help="independent nets per width and initialization", kind="int", low=2, high=999),
@@ -272,7 +273,8 @@ register(Claim(
 def measure_gd(point: Mapping[str, Any], ctx) -> pd.DataFrame:
     """002 Thm 11.23, Prop. 11.25–11.26: per init, ``seeds`` nets of width n trained by ``steps`` steps of GD on
     f(w) = ‖Φ(X, w) − y‖² (m = ``n_points`` inputs on the unit sphere, y ~ N(0, 1)) with the step of
-    h = lr_scale/λ_max(K̂_n(X, X)), and their linearizations Φ_lin(x, p) = Φ(x, w0) + ∇Φ(x, w0)(p − w0) trained by the same GD
+    h = lr_scale/λ_max(K̂_n(X, X)), and their linearizations Φ_lin(x, p) = Φ(x, w0) + ∇Φ(x, w0)(p − w0) trained by the
+    same GD
     (p_0 = w_0; in function space Φ_lin(·, p_{k+1}) = Φ_lin(·, p_k) − 2h K̂_n(·, X)(Φ_lin(X, p_k) − y), exact for a
     model linear in p). Per member: ``movement`` = sup_k ‖w_k − w_0‖ and per layer (``move_U``, ``move_b``,
     ``move_v``, ``move_c``), ``rel_movement`` = movement/‖w_0‖, ``hidden_share`` = (move_U² + move_b² + move_c²)/
@@ -305,7 +307,7 @@ def measure_gd(point: Mapping[str, Any], ctx) -> pd.DataFrame:
             loss = ((out - y) ** 2).sum()
             grads = torch.autograd.grad(loss, list(w.values()))
             with torch.no_grad():
-                for t, g in zip(w.values(), grads):
+                for t, g in zip(w.values(), grads, strict=True):
                     t -= h * g
                 f_lin = f_lin - 2 * h * torch.einsum("skm,sm->sk", K, f_lin[:, :m] - y)
                 gap = torch.maximum(gap, (forward(w, xt, sc, act) - f_lin).abs().max(1).values)
@@ -350,7 +352,7 @@ def _gd_params(widths, seeds, steps) -> tuple[Param, ...]:
 
 def _movement_figure(data: pd.DataFrame, meas, params, expects):
     fig, axes = subplots(len(params["init"]), width=4.6)
-    for ax, init in zip(axes, params["init"]):
+    for ax, init in zip(axes, params["init"], strict=True):
         d = data[data["init"] == init]
         for c, label in (("movement", "total"), ("move_U", "U"), ("move_b", "b"),
                          ("move_v", "v"), ("move_c", "c")):
@@ -375,7 +377,7 @@ def _movement_figure(data: pd.DataFrame, meas, params, expects):
 
 def _gap_figure(data: pd.DataFrame, meas, params, expects):
     fig, (ax,) = subplots(1, width=5.0)
-    for init, marker in zip(params["init"], "os"):
+    for init, marker in zip(params["init"], "os", strict=False):
         g = data[data["init"] == init].groupby("width")["gap"]
         ax.errorbar(g.mean().index, g.mean(), yerr=g.std(), marker=marker, ls="", capsize=2, label=init)
         m = meas.get(f"slope-{init}")
@@ -408,7 +410,8 @@ register(Claim(
               "stay within O(n^-1/2) of their initialization, and GD mostly moves the output layer v (§11.6: the "
               "other layers' share of the movement falls like 1/n); under NTK initialization (step O(1)) each "
               "parameter moves O(n^-1/2), so the total movement stays O(1) as n grows",
-    measured="slope of log sup_k ‖w_k − w_0‖ vs log n under LeCun (expected −1/2) and under NTK initialization (a bound: "
+    measured="slope of log sup_k ‖w_k − w_0‖ vs log n under LeCun (expected −1/2) and under NTK initialization "
+             "(a bound: "
              "≤ 0); slope of log of the hidden layers' share (‖ΔU‖² + ‖Δb‖² + ‖Δc‖²)/‖Δw‖² vs log n under LeCun "
              "(expected −1); the per-layer movements (U, b, v, c) in the data and the figure",
     params=_gd_params(_GD_WIDTHS, (2, 8, 20), (300, 800, 2000)),
@@ -544,7 +547,7 @@ def _fig113(point_like: Mapping[str, Any]) -> dict[str, np.ndarray]:
         loss = 0.5 * ((forward(w, X, (1.0, 1.0, 1.0), "arctan") - y) ** 2).sum()  # ½‖·‖²: with ‖·‖² h = 1/n diverges
         grads = torch.autograd.grad(loss, list(w.values()))
         with torch.no_grad():
-            for t, gr in zip(w.values(), grads):
+            for t, gr in zip(w.values(), grads, strict=True):
                 t -= gr / n
     with torch.no_grad():
         after = forward(w, xs, (1.0, 1.0, 1.0), "arctan")
@@ -732,8 +735,10 @@ def measure_lsq(point: Mapping[str, Any], ctx) -> pd.DataFrame:
         X = torch.tensor([[1.0, 0.0], [0.0, 1.0], [-1.0, 0.5], [0.5, -1.0], [1.0, 1.0]], dtype=torch.float64) \
             + 0.1 * torch.randn(5, 2, generator=g, dtype=torch.float64)
         Xt = torch.randn(20, 2, generator=g, dtype=torch.float64)
-        feat = lambda z: torch.stack([torch.ones(len(z), dtype=z.dtype), z[:, 0], z[:, 1], z[:, 0] * z[:, 1],  # noqa
-                                      z[:, 0] ** 2, z[:, 1] ** 2], dim=1)
+        def feat(z: torch.Tensor) -> torch.Tensor:  # Example 11.5's feature map
+            return torch.stack([torch.ones(len(z), dtype=z.dtype), z[:, 0], z[:, 1], z[:, 0] * z[:, 1],
+                                z[:, 0] ** 2, z[:, 1] ** 2], dim=1)
+
         F, Ft = feat(X), feat(Xt)
         yk = torch.randn(len(X), generator=g, dtype=torch.float64)
         v0 = torch.randn(6, generator=g, dtype=torch.float64)
@@ -749,7 +754,8 @@ def measure_lsq(point: Mapping[str, Any], ctx) -> pd.DataFrame:
         kernel_cond = float(lam_k[-1] / lam_k[0])
         rows.append({"seed": s, "eig_min": eig_min * shift, "lr": h, "rate": rate,
                      "limit_err": float((w - w_lim).norm() / w_lim.norm()),
-                     "kernel_err": float((Ft @ v - closed).norm() / closed.norm()), "kernel_steps": steps_k, "kernel_cond": kernel_cond,
+                     "kernel_err": float((Ft @ v - closed).norm() / closed.norm()), "kernel_steps": steps_k,
+                     "kernel_cond": kernel_cond,
                      "rate_max": -math.log(1 - point["lr_scale"])})
     return pd.DataFrame(rows)
 
@@ -761,7 +767,8 @@ def _theory_rate(params: Mapping[str, Any], eig: float | None = None) -> float:
 
 def _rate(d: pd.DataFrame, params: Mapping[str, Any]) -> Measurement:
     r = d["rate"] / _theory_rate(params)
-    return checks.seed_mean(r, f"fitted rate / −log(1 − 2hλ_min) of the declared design (λ_min = {params['eig_min']:g}),"
+    return checks.seed_mean(r, f"fitted rate / −log(1 − 2hλ_min) of the declared design "
+                               f"(λ_min = {params['eig_min']:g}),"
                                f" mean over {len(r)} seeds; rates {', '.join(f'{v:.5f}' for v in d['rate'])}")
 
 
@@ -801,7 +808,8 @@ register(Claim(
               "eigendirection's rate",
     measured="max over seeds of ‖w_K − (A⁺y + (I − A⁺A)w0)‖/‖·‖ and of the kernel prediction's relative error "
              "(identities: round-off and the GD tolerance); the fitted per-step rate of log ‖w_k − w_lim‖ over the "
-             "range where it lies between 1e-6 and 1e-12 of its start, relative to −log(1 − 2hλ_min) of the declared design (mean over seeds)",
+             "range where it lies between 1e-6 and 1e-12 of its start, relative to −log(1 − 2hλ_min) of the declared "
+             "design (mean over seeds)",
     params=(Param("seeds", 2, 10, 20, help="random designs, targets and w0", kind="int", low=1, high=999),
             Param("n_points", 10, 20, 40, help="data points m (rows of A; m < d)", kind="int", low=1),
             Param("d_in", 30, 50, 100, help="dimension d of w (d > m: the minimum-norm solution is not unique "
