@@ -44,12 +44,12 @@ SCALINGS = ("lazy", "mean_field")
 #: the tolerances: each the noise band of its check's K = 10 calibration at ci (results/ci/calibration/wide__*.json,
 #: the rule of ntkbench.power), never the offset from the theory; the records hold the mean, SD, bias and power
 TOL = {"ntk-limit/lecun": 0.124, "ntk-limit/ntk": 0.117,
-       "lazy-movement/lecun": 0.069, "lazy-movement/ntk": 0.066, "lazy-movement/hidden-share": 0.119,
-       "linearization-gap/lecun": 0.239, "linearization-gap/ntk": 0.198,
-       "gp-init/cov": 0.357, "gp-init/kurt": 0.050, "lsq-projection/rate": 0.05}
+       "lazy-movement/lecun": 0.088, "lazy-movement/ntk": 0.056, "lazy-movement/hidden-share": 0.339,
+       "linearization-gap/lecun": 0.550, "linearization-gap/ntk": 0.441,
+       "gp-init/cov": 0.266, "gp-init/kurt": 0.031, "lsq-projection/rate": 0.05}
 #: the controls' landing bands: each the noise band of the control's own K = 10 calibration at ci
 LANDS = {"ntk-limit/heavy-tailed/lecun": 0.53, "ntk-limit/heavy-tailed/ntk": 0.57,
-         "gp-init/heavy-tailed/cov": 1.0, "gp-init/heavy-tailed/kurt": 0.15,
+         "gp-init/heavy-tailed/cov": 0.717, "gp-init/heavy-tailed/kurt": 0.181,
          "lazy-movement/mean-field": 0.1, "lazy-movement/mean-field/hidden-share": 0.15,
          "linearization-gap/mean-field": 0.1, "lsq-projection/moved-eigenvalue": 0.099}
 
@@ -451,7 +451,8 @@ register(Claim(
           "parameters moving O(n^-1/2) each; relative to ‖w_0‖ ~ √n it falls like n^-1/2 by arithmetic, so the "
           "assertion is the bound on the absolute movement, which the mean-field control breaks). Under LeCun the "
           "movement is ≈ √(rᵀK̂_n(X, X)⁻¹r) with K̂_n = nK^LC + O(1): the O(1) terms (the hidden layers' share) "
-          "bend the slope at the smallest widths, which is why the ci widths start at 512. Under the mean-field "
+          "bend the slope at the smallest widths, which is why the ci widths start at 512; what is left of it is the "
+          "bias the calibration record reports. Under the mean-field "
           "control both initializations are the same mean-field net (the label only names the check).",
     in_tests=False,
 ))
@@ -477,8 +478,14 @@ register(Claim(
                       lands={f"slope-{init}": Landing(0.0, LANDS["linearization-gap/mean-field"], _MF_LANDING)
                              for init in INITS}),),
     figure=_gap_figure,
-    notes="Under LeCun scaling with h ∝ 1/n the hidden layer's effective step is d/n of the NTK net's, so the gap "
-          "falls faster than the bound (see the measured slope); under NTK initialization it falls like n^-1/2.",
+    notes="With erf (smooth, as Assumption 11.18 (a) asks) the gap falls faster than the n^-1/2 bound at both "
+          "initializations (under LeCun with h ∝ 1/n the hidden layer barely moves; under NTK initialization a smooth "
+          "activation's deviation is second order in the movement), but the sup over steps and inputs is a noisy "
+          "statistic: at ci its noise band, centred on the bound −1/2, reaches the not-lazy alternative 0, so the "
+          "check is reported not discriminating (the record has the power). With ReLU, outside the assumption, the "
+          "NTK-initialization slope sat at the bound with a third of the spread. More members per width (about 3×) "
+          "would make the check discriminating; a nested draw of the widths (the first n units shared) did not "
+          "reduce the spread.",
     in_tests=False,
 ))
 
