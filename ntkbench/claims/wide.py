@@ -45,7 +45,9 @@ SCALINGS = ("lazy", "mean_field")
 #: the rule of ntkbench.power), never the offset from the theory; the records hold the mean, SD, bias and power
 TOL = {"ntk-limit/lecun": 0.124, "ntk-limit/ntk": 0.117,
        "lazy-movement/lecun": 0.088, "lazy-movement/ntk": 0.056, "lazy-movement/hidden-share": 0.339,
-       "linearization-gap/lecun": 0.550, "linearization-gap/ntk": 0.441,
+       # provisional until their K = 10 calibration at 24 members: the 8-member noise bands (0.550, 0.441)
+       # reached the not-lazy alternative 0; scaled by √(8/24)
+       "linearization-gap/lecun": 0.32, "linearization-gap/ntk": 0.29,
        "gp-init/cov": 0.266, "gp-init/kurt": 0.031, "lsq-projection/rate": 0.05}
 #: the controls' landing bands: each the noise band of the control's own K = 10 calibration at ci
 LANDS = {"ntk-limit/heavy-tailed/lecun": 0.53, "ntk-limit/heavy-tailed/ntk": 0.57,
@@ -464,14 +466,14 @@ register(Claim(
               "its linearization trained by the same GD (Thm 11.23's setting)",
     measured="per initialization, the slope of log sup_k max_x |Φ(x, w_k) − Φ_lin(x, p_k)| vs log n (x: the training "
              "inputs and test inputs uniform in the unit ball), asserted as an upper bound n^(-1/2)",
-    params=_gd_params(_GD_WIDTHS, (2, 8, 20), (300, 800, 2000)),
+    params=_gd_params(_GD_WIDTHS, (2, 24, 48), (300, 800, 2000)),
     measure=measure_gd,
     checks=tuple(per_init(init, checks.power_law_slope(
         f"slope-{init}", "gap", x="width", expected=-0.5, tolerance=TOL[f"linearization-gap/{init}"], mode="below",
         alternatives=_NOT_LAZY,
         reason=_slope_reason("Prop. 11.26 is a bound: a faster decay passes")))
         for init in INITS) + (checks.converged(),),
-    controls=(Control("mean-field", _MEAN_FIELD,
+    controls=(Control("mean-field", {**_MEAN_FIELD, "seeds": 8},
                       "mean-field scaling: the features move by O(1), the net leaves its linearization by O(1) at "
                       "every width: the gap does not fall (slope ≈ 0)",
                       fails=("slope-lecun", "slope-ntk"),
@@ -482,10 +484,11 @@ register(Claim(
           "initializations (under LeCun with h ∝ 1/n the hidden layer barely moves; under NTK initialization a smooth "
           "activation's deviation is second order in the movement), but the sup over steps and inputs is a noisy "
           "statistic: at ci its noise band, centred on the bound −1/2, reaches the not-lazy alternative 0, so the "
-          "check is reported not discriminating (the record has the power). With ReLU, outside the assumption, the "
-          "NTK-initialization slope sat at the bound with a third of the spread. More members per width (about 3×) "
-          "would make the check discriminating; a nested draw of the widths (the first n units shared) did not "
-          "reduce the spread.",
+          "check was not discriminating with 8 members per width. With ReLU, outside the assumption, the "
+          "NTK-initialization slope sat at the bound with a third of the spread. More members per width (about "
+          "3×) should make the check discriminating: ci runs 24 (its calibration at 24 is pending; the bands are "
+          "the 8-member ones scaled by √(8/24)); a nested draw of the widths (the first n units shared) did not "
+          "reduce the spread. The mean-field control keeps 8 members: its slope is far from the bound.",
     in_tests=False,
 ))
 
