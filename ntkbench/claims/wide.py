@@ -660,8 +660,8 @@ register(Claim(
               "approaches c like D^-1/2 and the marginals' excess kurtosis falls like 1/n (the CLT's fourth "
               "cumulant); a normality test passes at large width and fails at width 1–2",
     measured="slope of log ‖Ĉ_D − c‖_F/‖c‖_F vs log D at the largest width; slope of log |excess kurtosis| vs log n "
-             "(n ≤ kurt_width); scipy.stats.normaltest's smallest p-value over the inputs at the largest width and "
-             "largest p-value at the smallest; Fig. 11.3 redrawn (arctan, (11.5.11))",
+             "(n ≤ kurt_width); log10 of scipy.stats.normaltest's smallest p-value over the inputs at the largest "
+             "width and of its largest p-value at the smallest; Fig. 11.3 redrawn (arctan, (11.5.11))",
     params=P.width_axis(((1, 2, 8, 64), (1, 2, 4, 8, 16, 32, 64, 1024), (1, 2, 4, 8, 16, 32, 64, 256, 4096)))
     + (Param("seeds", 2, 10, 10, help="independent batches of draws per width", kind="int", low=2, high=999),
        Param("draws", 4000, 16000, 64000, help="independent nets per batch (the covariance is also measured after "
