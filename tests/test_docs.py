@@ -77,8 +77,8 @@ def test_a_broken_internal_link_fails_the_build_and_missing_results_are_said(tmp
 
 
 def test_family_pages_follow_the_registry():
-    """A claim of a family that the catalogue names but nobody registered yet ('wide'), and one of a family that
-    the catalogue does not know, each land on a page, without results."""
+    """A new claim of a family that the catalogue names ('wide'), and one of a family that the catalogue does not
+    know, each land on a page, without results."""
     sys.path.insert(0, str(DOCS / "_ext"))
     try:
         gen = importlib.import_module("ntkbench_families")
@@ -89,7 +89,8 @@ def test_family_pages_follow_the_registry():
     claims = registry.all_claims()
     extra = [dataclasses.replace(claims[0], id="wide/an-example"), dataclasses.replace(claims[0], id="newfam/one")]
     groups = {g.slug: g for g in gen.groups(claims + extra)}
-    assert [c.id for c in groups["wide"].claims] == ["wide/an-example"]
+    wide = [c.id for c in groups["wide"].claims]
+    assert wide[-1] == "wide/an-example" and all(i.startswith("wide/") for i in wide)
     assert [c.id for c in groups["newfam"].claims] == ["newfam/one"]
     for slug in ("wide", "newfam"):
         page = gen.family_page(groups[slug])
