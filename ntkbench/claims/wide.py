@@ -205,18 +205,19 @@ def _kernel_figure(data: pd.DataFrame, meas, params, expects):
         d = data[data["init"] == init]
         g = d.groupby("width")["rel_err"]
         ax.errorbar(g.mean().index, g.mean(), yerr=g.std(), marker=marker, ls="", capsize=2,
-                    label=f"{init}: ‖K̂/n − K^LC‖" if init == "lecun" else f"{init}: ‖K̂ − K^NTK‖")
+                    label=(rf"{init}: $\Vert\hat K_n/n - K^{{\rm LC}}\Vert$" if init == "lecun"
+                           else rf"{init}: $\Vert\hat K_n - K^{{\rm NTK}}\Vert$"))
         m = meas.get(f"slope-{init}")
         if m is not None and m.line is not None:
-            measured_line(ax, m, label=f"fit n^{m.value:.2f} ({init})", color="C0" if init == "lecun" else "C1")
+            measured_line(ax, m, label=f"fit $n^{{{m.value:.2f}}}$ ({init})", color="C0" if init == "lecun" else "C1")
             line = m.line
             xs = np.array([line.x_lo, line.x_hi])
             mid = line.amplitude * math.sqrt(line.x_lo * line.x_hi) ** line.exponent
             ax.plot(xs, mid * (xs / math.sqrt(line.x_lo * line.x_hi)) ** -0.5, ":", color="grey", lw=1)
             ax.plot(xs, mid * (xs / math.sqrt(line.x_lo * line.x_hi)) ** -1.0, "-.", color="lightgrey", lw=1)
-    ax.plot([], [], ":", color="grey", label="theory n^-1/2")
-    ax.plot([], [], "-.", color="lightgrey", label="alternative n^-1 (deterministic error)")
-    ax.set(xscale="log", yscale="log", xlabel="width n", ylabel="relative Frobenius error",
+    ax.plot([], [], ":", color="grey", label="theory $n^{-1/2}$")
+    ax.plot([], [], "-.", color="lightgrey", label="alternative $n^{-1}$ (deterministic error)")
+    ax.set(xscale="log", yscale="log", xlabel="width $n$", ylabel="relative Frobenius error",
            title=f"002 Thm 11.16 / 11.30 ({params['activation']}, d = {params['d_in']}, weights {params['weights']})")
     ax.legend(fontsize=6)
     return fig
@@ -358,22 +359,22 @@ def _movement_figure(data: pd.DataFrame, meas, params, expects):
     fig, axes = subplots(len(params["init"]), width=4.6)
     for ax, init in zip(axes, params["init"], strict=True):
         d = data[data["init"] == init]
-        for c, label in (("movement", "total"), ("move_U", "U"), ("move_b", "b"),
-                         ("move_v", "v"), ("move_c", "c")):
+        for c, label in (("movement", "total"), ("move_U", "$U$"), ("move_b", "$b$"),
+                         ("move_v", "$v$"), ("move_c", "$c$")):
             g = d.groupby("width")[c].mean()
             if (g > 0).all():
                 ax.plot(g.index, g, marker="o", ms=3, label=label)
         m = meas.get(f"slope-{init}")
         if m is not None and m.line is not None:
-            measured_line(ax, m, label=f"fit n^{m.value:.2f}")
+            measured_line(ax, m, label=f"fit $n^{{{m.value:.2f}}}$")
             line = m.line
             xs = np.array([line.x_lo, line.x_hi])
             theory = -0.5 if init == "lecun" else 0.0
             ax.plot(xs, line.amplitude * line.x_lo ** line.exponent * (xs / line.x_lo) ** theory, ":", color="grey",
-                    label=f"theory n^{theory:g}" + (" (a bound)" if init == "ntk" else ""))
+                    label=f"theory $n^{{{theory:g}}}$" + (" (a bound)" if init == "ntk" else ""))
             ax.plot(xs, line.amplitude * line.x_lo ** line.exponent * (xs / line.x_lo) ** 0.5, "-.",
-                    color="lightgrey", label="mean-field n^0.5")
-        ax.set(xscale="log", yscale="log", xlabel="width n", ylabel="sup_k ‖w_k − w_0‖ (per layer)",
+                    color="lightgrey", label="mean-field $n^{1/2}$")
+        ax.set(xscale="log", yscale="log", xlabel="width $n$", ylabel=r"$\sup_k \Vert w_k - w_0\Vert$ (per layer)",
                title=f"{init} ({params['scaling']})")
         ax.legend(fontsize=6)
     return fig
@@ -520,7 +521,7 @@ def _gp_figure(data: pd.DataFrame, meas, params, expects):
     for D, g in data.groupby("draws"):
         gg = g.groupby("width")["cov_err"].mean()
         ax.plot(gg.index, gg, marker="o", ms=3, label=f"D = {D} draws")
-    ax.set(xscale="log", yscale="log", xlabel="width n", ylabel="‖Ĉ − c‖_F/‖c‖_F",
+    ax.set(xscale="log", yscale="log", xlabel="width $n$", ylabel=r"$\Vert\hat C - c\Vert_F/\Vert c\Vert_F$",
            title="covariance error vs width (Prop. 11.28)")
     ax.legend(fontsize=6)
     ax = axes[1]
@@ -529,17 +530,17 @@ def _gp_figure(data: pd.DataFrame, meas, params, expects):
     ax.errorbar(g.mean().index, g.mean(), yerr=g.std(), marker="o", ls="", capsize=2, label="measured")
     m = meas.get("cov-slope")
     if m is not None:
-        measured_line(ax, m, label=f"fit D^{m.value:.2f} (theory D^-1/2; alternative D^0)")
-    ax.set(xscale="log", yscale="log", xlabel="draws D", ylabel="covariance error", title=f"n = {big['width'].max()}")
+        measured_line(ax, m, label=f"fit $D^{{{m.value:.2f}}}$ (theory $D^{{-1/2}}$; alternative $D^0$)")
+    ax.set(xscale="log", yscale="log", xlabel="draws $D$", ylabel="covariance error", title=f"n = {big['width'].max()}")
     ax.legend(fontsize=6)
     ax = axes[2]
     k = data.groupby("width")["abs_kurtosis"].mean()
     ax.plot(k.index, k, "o", label="|excess kurtosis|")
-    ax.plot(k.index, 15.0 / k.index.to_numpy(), ":", color="grey", label="theory 15/n (ReLU)")
+    ax.plot(k.index, 15.0 / k.index.to_numpy(), ":", color="grey", label="theory $15/n$ (ReLU)")
     m = meas.get("kurt-slope")
     if m is not None:
-        measured_line(ax, m, label=f"fit n^{m.value:.2f}")
-    ax.set(xscale="log", yscale="log", xlabel="width n", ylabel="excess kurtosis of the marginals")
+        measured_line(ax, m, label=f"fit $n^{{{m.value:.2f}}}$")
+    ax.set(xscale="log", yscale="log", xlabel="width $n$", ylabel="excess kurtosis of the marginals")
     ax.legend(fontsize=6)
     ax = axes[3]
     fig113 = params.get("_fig113")
@@ -554,7 +555,7 @@ def _gp_figure(data: pd.DataFrame, meas, params, expects):
         ax.plot(x, fig113["before"].mean(0), "--", color="blue", label="mean at initialization")
         ax.plot(x, fig113["after"].mean(0), "--", color="darkorange", label="mean after training")
         ax.plot(fig113["X"], fig113["y"], "o", color="red", label="data (m = 3)")
-        ax.set(xlabel="x", ylabel="Φ(x, w)", title=f"Fig. 11.3: {len(fig113['before'])} nets, arctan, n = 250, "
+        ax.set(xlabel="x", ylabel=r"$\Phi(x, w)$", title=f"Fig. 11.3: {len(fig113['before'])} nets, arctan, n = 250, "
                                                      f"{params['fig_steps']} steps h = 1/n")
         ax.legend(fontsize=6)
     return fig
@@ -753,11 +754,11 @@ def _lsq_figure(data: pd.DataFrame, meas, params, expects):
         w = w - 2 * h * A.T @ (A @ w - y)
         dist.append(float((w - w_lim).norm()))
     k = np.arange(1, len(dist) + 1)
-    ax.plot(k, dist, label="‖w_k − (w_* + ŵ_0)‖")
-    for eig, style, label in ((params["eig_min"] * params["eig_shift"], ":", "(1 − 2hλ_min)^k"),
-                              (1.0, "-.", "(1 − 2hλ_max)^k (alternative)")):
+    ax.plot(k, dist, label=r"$\Vert w_k - (w_* + \hat w_0)\Vert$")
+    for eig, style, label in ((params["eig_min"] * params["eig_shift"], ":", r"$(1 - 2h\lambda_{\min})^k$"),
+                              (1.0, "-.", r"$(1 - 2h\lambda_{\max})^k$ (alternative)")):
         ax.plot(k, dist[len(dist) // 2] * (1 - params["lr_scale"] * eig) ** (k - len(dist) // 2), style, label=label)
-    ax.set(yscale="log", ylim=(1e-16, 10 * max(dist)), xlabel="GD step k", ylabel="distance to the Thm 11.3 limit",
+    ax.set(yscale="log", ylim=(1e-16, 10 * max(dist)), xlabel="GD step $k$", ylabel="distance to the Thm 11.3 limit",
            title="002 Thm 11.3")
     ax.legend(fontsize=6)
     return fig
