@@ -32,7 +32,7 @@ import torch
 from scipy import stats
 
 from ..analytic import chapter_kernel
-from ..figures import measured_line, subplots
+from ..figures import fitted_line, measured_line, subplots
 from ..networks import ACTIVATIONS, MLP
 from ..registry import SEED_STRIDE, Check, Claim, Control, Landing, Measurement, Param, register
 from . import checks
@@ -199,6 +199,12 @@ def _slope_reason(extra: str = "") -> str:
     return f"{checks.NOISE_BAND}{' ' + extra if extra else ''}"
 
 
+def _reference(ax, line, exponent: float, at: float, **style) -> None:
+    """A power law x^exponent through the fitted ``line``'s value at x = ``at``, over its range (a theory's or an
+    alternative's slope beside the measured one)."""
+    fitted_line(ax, (line.x_lo, line.x_hi), line.amplitude * at ** (line.exponent - exponent), exponent, **style)
+
+
 def _kernel_figure(data: pd.DataFrame, meas, params, expects):
     fig, (ax,) = subplots(1, width=5.0)
     for init, marker in zip(params["init"], "os", strict=False):
@@ -210,11 +216,9 @@ def _kernel_figure(data: pd.DataFrame, meas, params, expects):
         m = meas.get(f"slope-{init}")
         if m is not None and m.line is not None:
             measured_line(ax, m, label=f"fit $n^{{{m.value:.2f}}}$ ({init})", color="C0" if init == "lecun" else "C1")
-            line = m.line
-            xs = np.array([line.x_lo, line.x_hi])
-            mid = line.amplitude * math.sqrt(line.x_lo * line.x_hi) ** line.exponent
-            ax.plot(xs, mid * (xs / math.sqrt(line.x_lo * line.x_hi)) ** -0.5, ":", color="grey", lw=1)
-            ax.plot(xs, mid * (xs / math.sqrt(line.x_lo * line.x_hi)) ** -1.0, "-.", color="lightgrey", lw=1)
+            mid = math.sqrt(m.line.x_lo * m.line.x_hi)
+            _reference(ax, m.line, -0.5, mid, label=None, color="grey", style=":")
+            _reference(ax, m.line, -1.0, mid, label=None, color="lightgrey", style="-.")
     ax.plot([], [], ":", color="grey", label="theory $n^{-1/2}$")
     ax.plot([], [], "-.", color="lightgrey", label="alternative $n^{-1}$ (deterministic error)")
     ax.set(xscale="log", yscale="log", xlabel="width $n$", ylabel="relative Frobenius error",
@@ -367,13 +371,10 @@ def _movement_figure(data: pd.DataFrame, meas, params, expects):
         m = meas.get(f"slope-{init}")
         if m is not None and m.line is not None:
             measured_line(ax, m, label=f"fit $n^{{{m.value:.2f}}}$")
-            line = m.line
-            xs = np.array([line.x_lo, line.x_hi])
             theory = -0.5 if init == "lecun" else 0.0
-            ax.plot(xs, line.amplitude * line.x_lo ** line.exponent * (xs / line.x_lo) ** theory, ":", color="grey",
-                    label=f"theory $n^{{{theory:g}}}$" + (" (a bound)" if init == "ntk" else ""))
-            ax.plot(xs, line.amplitude * line.x_lo ** line.exponent * (xs / line.x_lo) ** 0.5, "-.",
-                    color="lightgrey", label="mean-field $n^{1/2}$")
+            _reference(ax, m.line, theory, m.line.x_lo, color="grey", style=":",
+                       label=f"theory $n^{{{theory:g}}}$" + (" (a bound)" if init == "ntk" else ""))
+            _reference(ax, m.line, 0.5, m.line.x_lo, color="lightgrey", style="-.", label="mean-field $n^{1/2}$")
         ax.set(xscale="log", yscale="log", xlabel="width $n$", ylabel=r"$\sup_k \Vert w_k - w_0\Vert$ (per layer)",
                title=f"{init} ({params['scaling']})")
         ax.legend(fontsize=6)
