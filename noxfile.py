@@ -93,14 +93,15 @@ def _plan_info(path: Path) -> tuple[str, bool]:
 @nox.session
 def reproduce(session: nox.Session) -> None:
     """Every claim and its negative controls at the ``ci`` profile on the embedded data, the σ-shrinking
-    mitigation, and the summary: writes results/ (the committed baseline; review its diff before committing).
+    mitigation, and the summary: writes results/ (the committed baseline, with ``--update-baseline``; review its
+    diff before committing; each run also prints what changed against the results it replaced).
 
     ``nox -s reproduce -- 004`` runs one source document's plan instead (reproduce/004.toml: its claims at its
     profile with its overrides, and the mitigation when the plan lists it); several numbers run several plans.
     Other arguments go to ``ntkbench run``: ``-- --profile paper``, ``-- init-scale/sigma-2L``,
     ``-- --set seeds=10``, ``-- --scheduler tcp://host:8786`` (a Dask cluster measures the sweep points; by default
-    one local worker process per core does). Finished sweep points are cached in results/.cache, so an interrupted
-    run resumes.
+    one local worker process per core does), ``-- --out runs`` (a working folder: the baseline stays as it is).
+    Finished sweep points are cached in the output folder's .cache, so an interrupted run resumes.
 
     The git state is read before anything runs and passed to every command as ``NTKBENCH_GIT``: the results record
     the commit that computed them, not the ``+dirty`` that the session's own writes to results/ would add."""
@@ -118,13 +119,16 @@ def reproduce(session: nox.Session) -> None:
     peek = argparse.ArgumentParser(add_help=False)  # only to see the profile, the output and a selection
     peek.add_argument("names", nargs="*")
     peek.add_argument("--profile", default=None)
-    peek.add_argument("--out", default="results")
+    peek.add_argument("--out", default=None)
     peek.add_argument("--set", action="append", default=[])
     peek.add_argument("--device", default="cpu")
     peek.add_argument("--jobs", default="1")
     peek.add_argument("--scheduler", default=None)
     known, _ = peek.parse_known_args(args)
-    out = [] if "--out" in args else ["--out", known.out]
+    # the one command that writes over the committed results by default (docs/guarantees.md); --out elsewhere
+    # writes there instead
+    out = ["--update-baseline"] + (["--out", known.out] if known.out else [])  # for the mitigation; the run
+    # gets the user's --out among its arguments
     # the sweep points of every claim on one worker process per core, one thread each, largest first (docs/running.md,
     # "Running in parallel"); with --scheduler ADDRESS the cluster's workers do it and --jobs is not needed
     jobs = [] if "--jobs" in args or (known.scheduler and known.scheduler != "local") else [
@@ -139,12 +143,12 @@ def reproduce(session: nox.Session) -> None:
         mitigate.append(known.profile or "ci")
     for profile in dict.fromkeys(mitigate):  # an error in it is recorded in its mitigation.json and shown in the
         # report; the claims run regardless
-        session.run("ntkbench", "mitigate", "--profile", profile, "--out", known.out, "--device", known.device,
+        session.run("ntkbench", "mitigate", "--profile", profile, *out, "--device", known.device,
                     success_codes=[0, 1], env=env)
     plans = [f"--plan=reproduce/{doc}.toml" for doc in docs]
     # writes every result as it finishes and the summary OUT/README.md at the end; exits 1 (failing the session)
     # when a claim fails, is invalid or errs, or a negative control passes
-    session.run("ntkbench", "run", "--controls", *plans, *out, *jobs, *args, env=env)
+    session.run("ntkbench", "run", "--controls", "--update-baseline", *plans, *jobs, *args, env=env)
 
 
 @nox.session

@@ -122,7 +122,7 @@ def calibrate(claim_ids: Iterable[str], reseeds: int = 10, profile: str = regist
               jobs: int = 1, scheduler: str | None = None, out: str | os.PathLike = "results",
               controls: bool | Iterable[str] = False, claims_too: bool = True, device: str = "cpu",
               progress: bool = False, cache: str | os.PathLike | None = None,
-              first_seed: int = 1) -> list[dict[str, Any]]:
+              first_seed: int = 1, replace: bool = False) -> list[dict[str, Any]]:
     """Run every selected claim (ids or families; with ``controls``, each negative control too) at ``profile``
     with seed_offset = ``first_seed`` … ``first_seed`` + ``reseeds`` − 1 (1 … K by default; a later first seed gives
     reseeds that no earlier calibration saw, to check a choice made after looking at those, in another ``out``)
@@ -132,7 +132,9 @@ def calibrate(claim_ids: Iterable[str], reseeds: int = 10, profile: str = regist
     after each of its runs (``complete`` says whether all ``reseeds`` are in; an interrupted calibration keeps what it
     measured, and the points are cached in ``cache``, default ``out``, so a rerun resumes). The sweep points of all
     reseeds are scheduled together (:mod:`ntkbench.scheduler`): in this process, on ``jobs`` local workers or on
-    the Dask cluster ``scheduler``."""
+    the Dask cluster ``scheduler``. A record in ``out`` with more reseeds than ``reseeds`` is never replaced
+    unless ``replace`` (``--update-baseline``): a :class:`~ntkbench.registry.UsageError` names it before anything
+    runs."""
     if isinstance(reseeds, bool) or not isinstance(reseeds, int) or reseeds < 2:
         raise registry.UsageError(f"reseeds must be an integer >= 2 (a spread needs two runs), got {reseeds!r}")
     if isinstance(first_seed, bool) or not isinstance(first_seed, int) or first_seed < 1:
@@ -150,6 +152,8 @@ def calibrate(claim_ids: Iterable[str], reseeds: int = 10, profile: str = regist
                                   "or calibrate the claims too")
     targets = [(c.id, None) for c in claims if claims_too] + [(c.id, k.name) for c in claims for k in c.controls
                                                 if controls is True or (controls and k.name in names)]
+    if not replace:
+        _refuse_fewer(targets, reseeds, out, profile)
     cache = out if cache is None else cache
     tasks = [(cid, k, ctrl) for cid, ctrl in targets for k in range(first_seed, first_seed + reseeds)]
     done: dict[tuple[str, str | None], list[Result]] = {t: [] for t in targets}
@@ -169,6 +173,25 @@ def calibrate(claim_ids: Iterable[str], reseeds: int = 10, profile: str = regist
     run([Task(cid, profile, {"seed_offset": k}, ctrl) for cid, k, ctrl in tasks], jobs=jobs, scheduler=scheduler,
         cache=cache, device=device, progress=progress, on_result=finished)
     return [records[t] for t in targets if t in records]
+
+
+def _refuse_fewer(targets: Iterable[tuple[str, str | None]], reseeds: int, out: str | os.PathLike,
+                  profile: str) -> None:
+    """A :class:`~ntkbench.registry.UsageError` naming each record in ``out`` that a calibration with ``reseeds``
+    reseeds would replace with fewer (an unreadable record is left to the calibration, which rewrites it)."""
+    larger = []
+    for cid, ctrl in targets:
+        path = store.calibration_path(out, profile, cid, ctrl)
+        try:
+            had = json.loads(path.read_text(encoding="utf-8")).get("reseeds")
+        except (OSError, ValueError, AttributeError):
+            continue
+        if isinstance(had, int) and not isinstance(had, bool) and had > reseeds:
+            larger.append(f"{path} ({had} reseeds)")
+    if larger:
+        raise registry.UsageError(f"a {reseeds}-reseed calibration would replace records with more reseeds: "
+                                  f"{'; '.join(larger)}; write to another --out, or pass --update-baseline to "
+                                  f"replace them")
 
 
 def _write(record: dict[str, Any], out: str | os.PathLike, profile: str, figure: bool = True) -> dict[str, Any]:

@@ -27,7 +27,8 @@ from typing import Any
 from . import power, registry, report, store
 from .registry import PROFILES, UsageError
 
-DEFAULT_OUT = "results"
+DEFAULT_OUT = "runs"  # the working folder: runs and calibrations write here unless asked otherwise
+BASELINE = "results"  # the committed baseline: written only with --update-baseline (docs/guarantees.md)
 DEFAULT_RESEEDS = 10
 
 
@@ -138,7 +139,8 @@ def _parser() -> _Parser:
     s.add_argument("--rejudge", metavar="PROFILE", choices=registry.PROFILES,
                    help="first judge the saved baseline results of PROFILE again by the current declarations "
                    "(bands, roles, alternatives, power), their measured values kept and nothing rerun; rewrites "
-                   "their result.json (each says so under 'rejudged')")
+                   "their result.json (each says so under 'rejudged'); in the baseline only with --update-baseline")
+    _baseline_args(s, "let --rejudge rewrite results in it")
 
     s = sub.add_parser("compare", help="regressions from a baseline results folder to a new one",
                        description="List what got worse from BASELINE to NEW: missing results, status changes, "
@@ -176,7 +178,36 @@ def _set_arg(s: argparse.ArgumentParser) -> None:
 
 
 def _out_arg(s: argparse.ArgumentParser) -> None:
-    s.add_argument("--out", default=DEFAULT_OUT, metavar="DIR", help=f"results folder (default {DEFAULT_OUT})")
+    s.add_argument("--out", default=None, metavar="DIR",
+                   help=f"where results (and the cache of finished sweep points) go: default the working folder "
+                   f"{DEFAULT_OUT}, or the baseline with --update-baseline; a folder in the baseline needs "
+                   f"--update-baseline")
+    _baseline_args(s)
+
+
+def _baseline_args(s: argparse.ArgumentParser, what: str = "write into it") -> None:
+    s.add_argument("--baseline", default=BASELINE, metavar="DIR",
+                   help=f"the committed baseline results (default {BASELINE}): what a run compares itself with "
+                   f"and never writes over unless asked")
+    s.add_argument("--update-baseline", action="store_true",
+                   help=f"{what}: the one way to change the committed results (nox -s reproduce passes it)")
+
+
+def _inside(path: Path, folder: Path) -> bool:
+    """Whether ``path`` is ``folder`` or lies under it (both resolved; neither need exist)."""
+    p, f = path.resolve(), folder.resolve()
+    return p == f or f in p.parents
+
+
+def _output(args: argparse.Namespace) -> Path:
+    """The folder a command writes to: ``--out`` when given, else the baseline with ``--update-baseline``, else the
+    working folder; a :class:`UsageError` for a folder in the baseline without ``--update-baseline`` (the committed
+    results change only when asked) or one that cannot be written."""
+    out = Path(args.out) if args.out else Path(args.baseline if args.update_baseline else DEFAULT_OUT)
+    if not args.update_baseline and _inside(out, Path(args.baseline)):
+        raise UsageError(f"--out {str(out)!r} is in the committed baseline {str(args.baseline)!r}: pass "
+                         f"--update-baseline to write over it, or write to another folder (default {DEFAULT_OUT})")
+    return writable_folder(out)
 
 
 def _device_arg(s: argparse.ArgumentParser) -> None:
@@ -508,9 +539,10 @@ def _cmd_run(args: argparse.Namespace) -> int:
     _check_run(every, profile, sets, args.controls)  # --set keys: declared by some selected claim
     for claims, overrides, _ in groups:
         _check_run(claims, profile, {**overrides, **sets}, args.controls)
-    out = writable_folder(args.out)
+    out = _output(args)
     tasks = [t for claims, overrides, only in groups
              for t in runner.tasks_for(claims, profile, {**overrides, **sets}, args.controls, only)]
+    before = _baseline_before(args.baseline, [profile])  # read first: --update-baseline writes over it
     with contextlib.redirect_stdout(sys.stderr) if args.json else contextlib.nullcontext():
         done = scheduler.run(tasks, jobs=args.jobs, scheduler=args.scheduler, out=out, device=device,
                              fresh=args.fresh, progress=not args.quiet)
@@ -526,8 +558,37 @@ def _cmd_run(args: argparse.Namespace) -> int:
         if moved:
             print(f"runs with overrides or errors are under {out / profile / 'variants'}/ "
                   f"({', '.join(moved)}): the baseline results are untouched")
+        print("\n".join(_baseline_lines(before, results, args)))
         print(f"report: {path}")
     return 0 if all(report.ok(r) for r in results) else 1
+
+
+def _baseline_before(baseline: str, profiles: Sequence[str]) -> dict | None:
+    """The baseline's results at ``profiles``, read before a run (:func:`ntkbench.report.baseline_index`); None,
+    with a warning naming the file, when one is damaged (the run goes on: it may be what repairs it)."""
+    try:
+        return report.baseline_index(baseline, profiles)
+    except store.DamagedResult as exc:
+        print(f"ntkbench: warning: cannot compare with the baseline: {exc}", file=sys.stderr)
+        return None
+
+
+def _baseline_lines(before: Mapping | None, results: Sequence[Mapping[str, Any]], args: argparse.Namespace
+                    ) -> list[str]:
+    """What the run changed from the baseline (``before``), as pytest-regressions says it: each regression, and
+    the results the baseline lacks; with --update-baseline, what the baseline now holds instead."""
+    if before is None:
+        return []
+    regressions, new = report.against_baseline(before, results)
+    where = f"the baseline {args.baseline}"
+    lines = [f"{'replaced in' if args.update_baseline else 'against'} {where}: {len(regressions)} regression(s)"
+             if regressions else f"{'replaced in' if args.update_baseline else 'against'} {where}: no regressions"]
+    lines += [f"  {reg}" for reg in regressions]
+    if new:
+        lines.append(f"  not in {where}: {', '.join(new)}")
+    if regressions and not args.update_baseline:
+        lines.append("  (the baseline is unchanged; rerun with --update-baseline to replace it, after review)")
+    return lines
 
 
 # ----- calibrate ------------------------------------------------------------------------------------------------------
@@ -584,7 +645,7 @@ def _cmd_calibrate(args: argparse.Namespace) -> int:
     claims = registry.select(args.names)
     device = _device(args.device)
     _scheduler(args.scheduler)
-    out = writable_folder(args.out)
+    out = _output(args)
     try:
         from .calibrate import calibrate
     except ImportError as exc:
@@ -600,7 +661,7 @@ def _cmd_calibrate(args: argparse.Namespace) -> int:
             rows = calibrate([c.id for c in claims], reseeds=args.reseeds, profile=args.profile, jobs=args.jobs,
                              scheduler=args.scheduler, out=out, controls=args.controls or args.control,
                              claims_too=not args.controls_only, device=device, progress=not args.quiet,
-                             first_seed=args.first_seed)
+                             first_seed=args.first_seed, replace=args.update_baseline)
     except (UsageError, KeyboardInterrupt, store.WriteError):  # a write error: one line (main)
         raise
     except Exception:  # noqa: BLE001 - reported, never a crash of the CLI
@@ -625,6 +686,9 @@ def _cmd_report(args: argparse.Namespace) -> int:
     folder = Path(args.dir)
     if folder.is_dir():
         writable_folder(folder, "DIR")
+    if args.rejudge and not args.update_baseline and _inside(folder, Path(args.baseline)):
+        raise UsageError(f"--rejudge rewrites the result.json files of {str(folder)!r}, which is in the committed "
+                         f"baseline {str(args.baseline)!r}: pass --update-baseline to rewrite them")
     if args.rejudge:
         from .runner import rejudge_folder
 
@@ -652,7 +716,7 @@ def _cmd_compare(args: argparse.Namespace) -> int:
 def _cmd_mitigate(args: argparse.Namespace) -> int:
     sets = registry.parse_sets(args.set)
     device = _device(args.device)
-    out = writable_folder(args.out)
+    out = _output(args)
     try:
         from .mitigation import run_mitigation
     except ImportError as exc:

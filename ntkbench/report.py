@@ -640,39 +640,77 @@ def compare(baseline: str | os.PathLike, new: str | os.PathLike, profile: str = 
     cur = _index(new, profile)
     regressions: list[Regression] = []
     for (cid, ctrl), b in base.items():
-        reg = lambda kind, detail, check=None: regressions.append(  # noqa: E731
-            Regression(cid, ctrl, check, kind, detail))  # noqa: B023 - called in this iteration only
         n = cur.get((cid, ctrl))
         if n is None:
-            reg("missing", f"in {str(baseline)!r} but not in {str(new)!r}")
-            continue
-        if b.get("params") != n.get("params"):
-            bp, np_ = b.get("params") or {}, n.get("params") or {}
-            diff = [f"{k}: {plain(bp.get(k, '—'))} → {plain(np_.get(k, '—'))}"
-                    for k in sorted(set(bp) | set(np_)) if bp.get(k) != np_.get(k)]
-            reg("params", "the runs used different parameters (" + "; ".join(diff) + "), so comparing their "
-                "values is meaningless; rerun both with the same settings")
-            continue
-        if b.get("status") != n.get("status"):
-            last = n.get("error", "").strip().splitlines()[-1:] if n.get("status") == "error" else []
-            reg("status", f"{b.get('status')} → {n.get('status')}" + (f" ({last[0]})" if last else ""))
-        new_checks = {c["name"]: c for c in n.get("checks", [])}
-        for bc in b.get("checks", []):
-            nc = new_checks.get(bc["name"])
-            if nc is None:
-                if n.get("status") != "error":  # an error is already reported as a status change
-                    reg("missing", "this check is no longer measured", bc["name"])
-                continue
-            if bc.get("mode", "within") == "within":
-                vb, vn, tol = _num(bc.get("measured")), _num(nc.get("measured")), _num(bc.get("tolerance"))
-                if (math.isnan(vb) != math.isnan(vn)) or (not math.isnan(vb) and abs(vn - vb) > tol):
-                    reg("moved", f"{fmt(vb)} → {fmt(vn)}: |Δ| = {fmt(abs(vn - vb))} > tolerance {fmt(tol)}",
-                        bc["name"])
-            elif verdict(bc) != verdict(nc, by=bc):  # from the values, never from the stored "passed" flags
-                reg("verdict", f"{'passed' if verdict(bc) else 'failed'} → "
-                    f"{'passed' if verdict(nc, by=bc) else 'failed'} ({fmt(bc.get('measured'))} → "
-                    f"{fmt(nc.get('measured'))}, expected {expectation(bc)})", bc["name"])
+            regressions.append(Regression(cid, ctrl, None, "missing", f"in {str(baseline)!r} but not in {str(new)!r}"))
+        else:
+            regressions += compare_result(b, n)
     return regressions
+
+
+def compare_result(b: Mapping[str, Any], n: Mapping[str, Any]) -> list[Regression]:
+    """The regressions of one result ``n`` from its baseline ``b`` (the same claim or control; result.json dicts),
+    by the rules of :func:`compare`."""
+    cid, ctrl = b["id"], b.get("control")
+    regressions: list[Regression] = []
+
+    def reg(kind: str, detail: str, check: str | None = None) -> None:
+        regressions.append(Regression(cid, ctrl, check, kind, detail))
+
+    if b.get("params") != n.get("params"):
+        bp, np_ = b.get("params") or {}, n.get("params") or {}
+        diff = [f"{k}: {plain(bp.get(k, '—'))} → {plain(np_.get(k, '—'))}"
+                for k in sorted(set(bp) | set(np_)) if bp.get(k) != np_.get(k)]
+        reg("params", "the runs used different parameters (" + "; ".join(diff) + "), so comparing their "
+            "values is meaningless; rerun both with the same settings")
+        return regressions
+    if b.get("status") != n.get("status"):
+        last = n.get("error", "").strip().splitlines()[-1:] if n.get("status") == "error" else []
+        reg("status", f"{b.get('status')} → {n.get('status')}" + (f" ({last[0]})" if last else ""))
+    new_checks = {c["name"]: c for c in n.get("checks", [])}
+    for bc in b.get("checks", []):
+        nc = new_checks.get(bc["name"])
+        if nc is None:
+            if n.get("status") != "error":  # an error is already reported as a status change
+                reg("missing", "this check is no longer measured", bc["name"])
+            continue
+        if bc.get("mode", "within") == "within":
+            vb, vn, tol = _num(bc.get("measured")), _num(nc.get("measured")), _num(bc.get("tolerance"))
+            if (math.isnan(vb) != math.isnan(vn)) or (not math.isnan(vb) and abs(vn - vb) > tol):
+                reg("moved", f"{fmt(vb)} → {fmt(vn)}: |Δ| = {fmt(abs(vn - vb))} > tolerance {fmt(tol)}", bc["name"])
+        elif verdict(bc) != verdict(nc, by=bc):  # from the values, never from the stored "passed" flags
+            reg("verdict", f"{'passed' if verdict(bc) else 'failed'} → "
+                f"{'passed' if verdict(nc, by=bc) else 'failed'} ({fmt(bc.get('measured'))} → "
+                f"{fmt(nc.get('measured'))}, expected {expectation(bc)})", bc["name"])
+    return regressions
+
+
+def baseline_index(baseline: str | os.PathLike, profiles: Iterable[str]) -> dict[tuple[str, str, str | None], dict]:
+    """The results in ``baseline`` at each of ``profiles`` by (profile, id, control), empty when the folder does not
+    exist; a damaged result.json raises :class:`~ntkbench.store.DamagedResult` naming the file. Read before a run
+    that may write over them (``--update-baseline``)."""
+    if not Path(baseline).is_dir():
+        return {}
+    return {(p, *key): r for p in dict.fromkeys(profiles) for key, r in _index(baseline, p).items()}
+
+
+def against_baseline(index: Mapping[tuple[str, str, str | None], Mapping[str, Any]],
+                     results: Sequence[Mapping[str, Any]]) -> tuple[list[Regression], list[str]]:
+    """How the results just run compare with the baseline's (``index``: :func:`baseline_index`), as
+    pytest-regressions reports: the regressions of each run without overrides or error (variant "") from the
+    baseline's result of the same claim or control at its profile (:func:`compare_result`), and the labels of those
+    the baseline lacks. Runs with overrides are not baselines and are not compared."""
+    regressions: list[Regression] = []
+    new: list[str] = []
+    for r in results:
+        if variant(r):
+            continue
+        b = index.get((r.get("profile", ""), r["id"], r.get("control")))
+        if b is None:
+            new.append(label(r))
+        else:
+            regressions += compare_result(b, r)
+    return regressions, new
 
 
 def _num(x: Any) -> float:

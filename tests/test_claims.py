@@ -105,7 +105,7 @@ def test_the_ci_baseline_holds_every_claim_at_its_current_parameters():
                 diff = sorted(k for k in set(now) | set(theirs) if now.get(k) != theirs.get(k))
                 stale.append(f"{c.id}{f' [{key[1]}]' if key[1] else ''}: " + (", ".join(diff) if key in saved
                                                                                  else "no baseline"))
-    assert not stale, "regenerate these ci baselines (ntkbench run ID --controls --profile ci --out results): " + (
+    assert not stale, "regenerate these ci baselines (ntkbench run ID --controls --profile ci --update-baseline): " + (
         "; ".join(stale))
 
 

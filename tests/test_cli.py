@@ -125,7 +125,10 @@ def test_run_controls_text(capsys, tmp_path):
     assert lines[2].startswith(f"{HOMOGENEITY} [tanh]  {smoke}")
     assert "pass" not in out and "✗" not in "".join(lines[:3])  # a control's check misses, but nothing is asserted
     assert lines[3] == "3 results ran, nothing asserted (smoke): 0 error; controls ran without error 2/2"
-    assert lines[4] == f"report: {tmp_path / 'README.md'}"
+    assert lines[4] == "against the baseline results: no regressions"  # the committed baseline has no smoke results
+    assert lines[5] == (f"  not in the baseline results: {HOMOGENEITY}, {HOMOGENEITY} [normal-bias], "
+                        f"{HOMOGENEITY} [tanh]")
+    assert lines[6] == f"report: {tmp_path / 'README.md'}"
     assert len(store.load_results(tmp_path, "smoke")) == 3
 
 
@@ -287,10 +290,10 @@ def fake_calibrate(monkeypatch):
     rates: dict = {"claim": 1.0, "control": 1.0}  # the fraction of reseeded runs that came out as predicted
 
     def calibrate(claim_ids, *, reseeds, profile, jobs, scheduler, out, controls, claims_too, device, progress,
-                  first_seed):
+                  first_seed, replace):
         calls.append({"ids": list(claim_ids), "reseeds": reseeds, "profile": profile, "jobs": jobs,
                       "scheduler": scheduler, "out": out, "controls": controls, "claims_too": claims_too,
-                      "device": device, "progress": progress, "first_seed": first_seed})
+                      "device": device, "progress": progress, "first_seed": first_seed, "replace": replace})
         rows = []
         for cid in claim_ids:
             for ctrl in [None] * claims_too + (["normal-bias"] if controls else []):
@@ -324,7 +327,8 @@ def test_calibrate_prints_one_line_per_claim_and_quantity(capsys, tmp_path, fake
     assert code == 0
     assert calls == [{"ids": [HOMOGENEITY], "reseeds": 3, "profile": "ci", "jobs": 2, "scheduler": None,
                       "out": tmp_path,
-                      "controls": True, "claims_too": True, "device": "cpu", "progress": False, "first_seed": 1}]
+                      "controls": True, "claims_too": True, "device": "cpu", "progress": False, "first_seed": 1,
+                      "replace": False}]
     lines = out.splitlines()
     path = tmp_path / "ci" / "calibration" / "init-scale__homogeneity.json"
     assert lines[0] == f"{HOMOGENEITY}: as predicted in 100% of 3 reseeds  → {path}"
@@ -680,3 +684,92 @@ def test_python_m_ntkbench_list():
     proc = subprocess.run([sys.executable, "-m", "ntkbench", "run", "nope"], capture_output=True, text=True,
                           timeout=120)
     assert proc.returncode == 2 and proc.stderr.startswith("ntkbench: error: ")
+
+
+# ----- the baseline changes only when asked (issue 39 item 2) -------------------------------------------------------
+def _tree(folder: Path) -> dict[str, bytes]:
+    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_runs_write_the_working_folder_and_the_baseline_only_when_asked(capsys, tmp_path, monkeypatch):
+    """A plain run, an explicit --out results and a --set equal to the profile's value rewrote the committed
+    results; now the first writes runs/, the others are refused (exit 2, nothing written) without --update-baseline."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "results").mkdir()
+    smoke = ("run", HOMOGENEITY, "--profile", "smoke", "--quiet")
+    code, out, _ = _run(capsys, *smoke)
+    assert code == 0 and (tmp_path / "runs" / "smoke" / "init-scale" / "homogeneity" / "result.json").is_file()
+    assert _tree(tmp_path / "results") == {} and out.splitlines()[-1] == "report: runs/README.md"
+    width = registry.get(HOMOGENEITY).param("width").smoke
+    for extra in (("--out", "results"), ("--out", "results/smoke"), ("--set", f"width={width}", "--out", "results")):
+        code, out, err = _run(capsys, *smoke, *extra)
+        assert code == 2 and out == "" and "--update-baseline" in err and err.count("\n") == 1
+        assert _tree(tmp_path / "results") == {}
+    code, out, _ = _run(capsys, *smoke, "--update-baseline")
+    assert code == 0 and out.splitlines()[-1] == "report: results/README.md"
+    assert f"  not in the baseline results: {HOMOGENEITY}" in out.splitlines()
+    committed = _tree(tmp_path / "results")
+    assert "smoke/init-scale/homogeneity/result.json" in committed and "README.md" in committed
+    code, out, _ = _run(capsys, *smoke)  # a rerun compares itself with the baseline, which stays as it was
+    assert code == 0 and "against the baseline results: no regressions" in out.splitlines()
+    assert _tree(tmp_path / "results") == committed
+
+
+def test_a_run_prints_its_regressions_against_the_baseline(capsys, tmp_path, monkeypatch):
+    """As pytest-regressions does: a result that differs from the committed one is listed, and the baseline is
+    left as it was; with --update-baseline the run says what it replaced."""
+    monkeypatch.chdir(tmp_path)
+    smoke = ("run", HOMOGENEITY, "--profile", "smoke", "--quiet")
+    assert _run(capsys, *smoke, "--update-baseline")[0] == 0
+    path = tmp_path / "results" / "smoke" / "init-scale" / "homogeneity" / "result.json"
+    res = json.loads(path.read_text())
+    res["status"], res["checks"][0]["measured"] = "fail", 1.0  # a baseline the code no longer reproduces
+    path.write_text(json.dumps(res))
+    before = path.read_bytes()
+    code, out, _ = _run(capsys, *smoke)
+    lines = out.splitlines()
+    assert code == 0 and "against the baseline results: 2 regression(s)" in lines
+    assert f"  {HOMOGENEITY}: status: fail → pass" in lines
+    assert any(line.startswith(f"  {HOMOGENEITY} max-rel-dev: verdict: failed → passed (1 → ") for line in lines)
+    assert "  (the baseline is unchanged; rerun with --update-baseline to replace it, after review)" in lines
+    assert path.read_bytes() == before
+    code, out, _ = _run(capsys, *smoke, "--update-baseline")
+    assert code == 0 and "replaced in the baseline results: 2 regression(s)" in out.splitlines()
+    assert json.loads(path.read_text())["status"] == "pass"
+
+
+def test_a_calibration_never_replaces_a_record_with_fewer_reseeds_unless_asked(capsys, tmp_path, monkeypatch):
+    """`ntkbench calibrate ID --reseeds 2` replaced a 10-reseed record silently."""
+    monkeypatch.chdir(tmp_path)
+    cal = ("calibrate", HOMOGENEITY, "--profile", "smoke", "--quiet")
+    assert _run(capsys, *cal, "--reseeds", "3", "--update-baseline")[0] == 0
+    record = tmp_path / "results" / "smoke" / "calibration" / "init-scale__homogeneity.json"
+    assert json.loads(record.read_text())["reseeds"] == 3 and not (tmp_path / "runs").exists()
+    code, _, err = _run(capsys, *cal, "--reseeds", "2")  # into the working folder: the baseline stays
+    assert code == 0 and json.loads(record.read_text())["reseeds"] == 3
+    assert (tmp_path / "runs" / "smoke" / "calibration" / "init-scale__homogeneity.json").is_file()
+    code, out, err = _run(capsys, *cal, "--reseeds", "2", "--out", "results")
+    assert code == 2 and "--update-baseline" in err and json.loads(record.read_text())["reseeds"] == 3
+    store.atomic_write_text(store.calibration_path(tmp_path / "other", "smoke", HOMOGENEITY),
+                            record.read_text())
+    code, out, err = _run(capsys, *cal, "--reseeds", "2", "--out", "other")
+    assert code == 2 and out == "" and "a 2-reseed calibration would replace records with more reseeds" in err
+    assert "(3 reseeds)" in err and "init-scale__homogeneity.json" in err
+    assert _run(capsys, *cal, "--reseeds", "2", "--update-baseline")[0] == 0
+    assert json.loads(record.read_text())["reseeds"] == 2
+
+
+def test_rejudging_the_baseline_needs_the_flag(capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    _write(tmp_path / "results", "pass", 2.0)
+    before = _tree(tmp_path / "results")
+    code, out, err = _run(capsys, "report", "results", "--rejudge", "ci")
+    assert code == 2 and out == "" and "--update-baseline" in err and _tree(tmp_path / "results") == before
+
+
+def test_mitigate_writes_the_working_folder_by_default(capsys, tmp_path, monkeypatch, fake_mitigation):
+    calls, _ = fake_mitigation
+    monkeypatch.chdir(tmp_path)
+    assert _run(capsys, "mitigate", "--profile", "smoke")[0] == 0
+    assert _run(capsys, "mitigate", "--profile", "smoke", "--update-baseline")[0] == 0
+    assert [c["out"] for c in calls] == [Path("runs"), Path("results")]
