@@ -235,12 +235,12 @@ def variant_slug(overrides: Mapping[str, Any], error: bool = False) -> str:
     ``""`` for neither (the baseline layout). Otherwise ``key=value`` pairs in sorted key order joined by ``,``,
     values as given with list items (or the commas of ``--set depth=2,3``) joined by ``+``: ``depth=2+3,seeds=10``;
     ``,error`` appended for an erring run (``error`` alone without overrides). Characters unsafe in a file name
-    become ``_``; a slug longer than 120 characters keeps a prefix and a hash of the whole."""
+    become ``_``; a slug longer than 120 characters keeps a prefix and (after ``_``) a hash of the whole."""
     parts = [f"{_safe(str(k))}={_safe(_slug_value(v))}"
              for k, v in sorted(overrides.items(), key=lambda kv: str(kv[0]))]
     slug = ",".join(parts)
     if len(slug) > _SLUG_MAX:
-        slug = slug[:_SLUG_MAX - 17] + "~" + hashlib.sha256(slug.encode()).hexdigest()[:16]
+        slug = slug[:_SLUG_MAX - 17] + "_" + hashlib.sha256(slug.encode()).hexdigest()[:16]  # a safe name (claim_dir)
     if error:
         slug = f"{slug},error" if slug else "error"
     return slug

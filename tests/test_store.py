@@ -276,6 +276,8 @@ def test_variant_slug_of_long_overrides_is_bounded_and_distinct():
     b = store.variant_slug({"widths": list(range(101))})
     assert a != b and len(a) <= 120 and a.startswith("widths=0+1+2")
     assert len(store.variant_slug({"widths": list(range(100))}, error=True)) <= 126
+    for slug in (a, store.variant_slug({"widths": list(range(100))}, error=True)):  # a hashed slug is a folder
+        assert store.claim_dir("o", "ci", "a/b", variant=slug).parts[:4] == ("o", "ci", "variants", slug)
 
 
 def test_to_json_handles_numpy_tuples_paths_and_nan():
