@@ -24,7 +24,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from . import power, registry, report, store
+from . import power, registry, report, stop, store
 from .registry import PROFILES, UsageError
 
 DEFAULT_OUT = "runs"  # the working folder: runs and calibrations write here unless asked otherwise
@@ -221,23 +221,32 @@ class Terminated(KeyboardInterrupt):
 
 
 def _terminate(signum, frame) -> None:
+    stop.request(Terminated)  # seen by the scheduling loop even where Python swallows the exception (ntkbench.stop)
     raise Terminated()
 
 
+def _interrupt(signum, frame) -> None:
+    stop.request(KeyboardInterrupt)
+    raise KeyboardInterrupt
+
+
 @contextlib.contextmanager
-def _sigterm_as_interrupt():
-    """Inside: SIGTERM raises :class:`Terminated` (main thread only; the previous handler comes back after)."""
+def _signals_as_interrupts():
+    """Inside: SIGINT raises KeyboardInterrupt and SIGTERM :class:`Terminated`, each recorded first in
+    :mod:`ntkbench.stop` (main thread only; the previous handlers come back after)."""
     import signal
     import threading
 
+    stop.clear()
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    previous = signal.signal(signal.SIGTERM, _terminate)
+    previous = {s: signal.signal(s, h) for s, h in ((signal.SIGTERM, _terminate), (signal.SIGINT, _interrupt))}
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for s, h in previous.items():
+            signal.signal(s, h)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -247,7 +256,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             args = _parser().parse_args(argv)
         except SystemExit as exc:  # --help / --version
             return int(exc.code or 0) if not isinstance(exc.code, str) else 2
-        with _cache_warnings(), _sigterm_as_interrupt():
+        with _cache_warnings(), _signals_as_interrupts():
             return _COMMANDS[args.command](args)
     except UsageError as exc:
         print(f"ntkbench: error: {exc}", file=sys.stderr)

@@ -51,7 +51,7 @@ class Context:
 # invalidate hours of cached sweep points (the cache key hashes every other source file: the engine and the claims)
 PRESENTATION = frozenset({"cli.py", "report.py", "figures.py", "store.py", "runner.py", "scheduler.py", "calibrate.py",
                           "plans.py", "catalogue.py", "mitigation.py", "dask_plugins.py", "power.py", "outcome.py",
-                          "__main__.py"})
+                          "stop.py", "__main__.py"})
 
 
 @functools.lru_cache(maxsize=1)

@@ -42,7 +42,7 @@ import pandas as pd
 import torch
 from torch.func import grad, jacrev, vmap
 
-from . import registry, store
+from . import registry, stop, store
 from .registry import UsageError
 from .runner import (
     ClaimRun,
@@ -59,6 +59,9 @@ from .runner import (
 
 #: times a broken local pool (a worker process died) is restarted with the unfinished points before they count as lost
 MAX_RESTARTS = 3
+#: seconds :class:`DaskBackend` gives its client and local cluster to close; past twice that, the local cluster's
+#: worker processes are killed and the run goes on (a cluster whose workers died with a Ctrl-C could wait forever)
+CLOSE_SECONDS = 5.0
 #: seconds :class:`DaskBackend` waits for the first worker of a remote scheduler
 WORKER_TIMEOUT = 60.0
 #: exit status of a worker that found its torch.func state broken (:func:`transforms_work`; EX_SOFTWARE)
@@ -366,13 +369,40 @@ class DaskBackend:
         pass
 
     def close(self, cancel: bool = False) -> None:
-        client = getattr(self, "client", None)
-        if client is not None:
-            with contextlib.suppress(Exception):  # the cluster may be gone already
-                client.close()
-        if self._cluster is not None:
+        """Close the client (and the local cluster) within :data:`CLOSE_SECONDS` each, in a thread this one waits
+        for at most twice that: past it, the local cluster's worker processes are killed (issue 39 item 6)."""
+        client, cluster = getattr(self, "client", None), self._cluster
+        if client is None and cluster is None:
+            return
+        pids = self._worker_pids()
+
+        def shut() -> None:
+            if client is not None:
+                with contextlib.suppress(Exception):  # the cluster may be gone already
+                    client.close(timeout=CLOSE_SECONDS)
+            if cluster is not None:
+                with contextlib.suppress(Exception):
+                    cluster.close(timeout=CLOSE_SECONDS)
+
+        import threading
+
+        closing = threading.Thread(target=shut, name="ntkbench-dask-close", daemon=True)
+        closing.start()
+        closing.join(2 * CLOSE_SECONDS + 1)
+        if closing.is_alive():
+            for pid in pids:
+                with contextlib.suppress(OSError):
+                    os.kill(pid, 9)
+        self.client, self._cluster = None, None
+
+    def _worker_pids(self) -> list[int]:
+        """The pids of the local cluster's worker processes ([] for a remote scheduler, whose workers are not
+        ours to end)."""
+        pids = []
+        for nanny in getattr(self._cluster, "workers", {}).values() if self._cluster is not None else ():
             with contextlib.suppress(Exception):
-                self._cluster.close()
+                pids.append(int(nanny.process.process.pid))
+        return pids
 
     def describe(self) -> str:
         where = "a local Dask cluster" if self._cluster is not None else f"the Dask scheduler {self.address}"
@@ -545,6 +575,7 @@ def schedule(runs: Sequence[ClaimRun], executor: Any, *, out: str | os.PathLike 
                 if all(runs[r].error for r, _ in groups[key]):
                     continue
                 submit(key, 0)
+            stop.check()  # a Ctrl-C whose KeyboardInterrupt Python swallowed (ntkbench.stop)
             try:
                 fut = done.get(timeout=0.2)
             except queue.Empty:
