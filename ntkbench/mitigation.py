@@ -30,7 +30,7 @@ import torch
 
 from . import registry, store
 from ._validation import check_device
-from .claims.trained import load_data, outputs, train_to_threshold
+from .experiments.trained import load_data, outputs, train_to_threshold
 from .networks import MLP
 from .registry import Param, UsageError
 

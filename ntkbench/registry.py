@@ -28,6 +28,8 @@ from typing import Any
 
 import pandas as pd
 
+from .experiments import SEED_STRIDE  # the experiments' seed arithmetic (keyed by the cache); re-exported
+
 PROFILES = ("smoke", "ci", "paper")
 DEFAULT_PROFILE = "ci"
 KINDS = ("int", "float", "str", "bool", "ints", "floats", "strs")
@@ -42,7 +44,7 @@ ROLES = ("science", "precondition", "identity")
 #: power ≥ 99 % is set at ci; at other profiles, and with overrides, a run whose band contains an alternative is
 #: judged ``not discriminating`` by its power, :mod:`ntkbench.power`)
 POWER_PROFILE = "ci"
-SEED_STRIDE = 1000  # seed_offset k shifts initialization seeds by k·SEED_STRIDE (members per point stay < 1000)
+
 #: the largest value of any integer parameter: seeds are built as seed_offset·SEED_STRIDE + member (+ small salts,
 #: + data_seed), and torch takes seeds below 2**63, so every integer that can enter a seed stays ≤ 1e15 (1e18 after
 #: the stride: a margin of 9× for the salts and sums); larger values are usage errors, never an overflow mid-run

@@ -47,18 +47,32 @@ class Context:
         return {"device": torch.device(self.device).type, "dtype": str(self.dtype), "code": code_hash()}
 
 
-# modules that present, store or schedule results: they never change a measured row, so editing them must not
-# invalidate hours of cached sweep points (the cache key hashes every other source file: the engine and the claims)
-PRESENTATION = frozenset({"cli.py", "report.py", "figures.py", "store.py", "runner.py", "scheduler.py", "calibrate.py",
-                          "plans.py", "catalogue.py", "mitigation.py", "dask_plugins.py", "power.py", "outcome.py",
-                          "stop.py", "__main__.py"})
+# The package has three rooms. The engine (the top-level modules that compute: networks, kernels, training, data,
+# fits) and the experiments (``ntkbench/experiments``: what each claim measures at one sweep point) make the rows;
+# the claims (``ntkbench/claims``: checks, statistics, figures, parameter declarations) judge them; the harness (the
+# modules below) declares, schedules, stores and presents. Only the first two can change a measured row, so the
+# cache key hashes them and nothing else: editing a check, a figure or the CLI keeps hours of cached sweep points.
+# An experiment never imports the claims or the harness (tests/test_rooms.py holds both rules).
+HARNESS = frozenset({"cli.py", "report.py", "figures.py", "store.py", "runner.py", "scheduler.py", "calibrate.py",
+                     "plans.py", "catalogue.py", "mitigation.py", "dask_plugins.py", "power.py", "outcome.py",
+                     "stop.py", "registry.py", "__main__.py"})
+#: the folder of the claims room, never hashed
+CLAIMS = "claims"
 
 
 @functools.lru_cache(maxsize=1)
 def code_hash() -> str:
-    """Hash of the source files that compute measurements (the engine and ``ntkbench/claims``; not the
-    :data:`PRESENTATION` modules): a change to them invalidates the cache of finished sweep points."""
+    """Hash of the source files that compute measurements (the engine and ``ntkbench/experiments``; not the claims
+    room nor the :data:`HARNESS` modules): a change to them invalidates the cache of finished sweep points."""
     return hash_sources(Path(__file__).parent)
+
+
+def hashed(rel: Path) -> bool:
+    """Whether the source file at ``rel`` (relative to the package) is in the code hash: an engine module (top level,
+    not :data:`HARNESS`) or anything under ``experiments/``."""
+    if len(rel.parts) == 1:
+        return rel.name not in HARNESS
+    return rel.parts[0] == "experiments"
 
 
 def hash_sources(root: Path) -> str:
@@ -66,7 +80,7 @@ def hash_sources(root: Path) -> str:
     h = hashlib.sha256()
     for path in sorted(root.rglob("*.py")):
         rel = path.relative_to(root)
-        if len(rel.parts) == 1 and rel.name in PRESENTATION:
+        if not hashed(rel):
             continue
         h.update(str(rel).encode())
         h.update(path.read_bytes())
@@ -176,6 +190,28 @@ def _git_commit() -> str:
 
 def _measure_name(claim: Claim) -> str:
     return f"{claim.measure.__module__}.{claim.measure.__qualname__}"
+
+
+def measure_code(claim: Claim) -> dict[str, str]:
+    """What the cache key adds for a measurement outside the hashed rooms (a claim registered from a user's own
+    module, or written into a claims module): the hash of the source file that defines it (of the function alone
+    when there is no file). {} for an experiment of ``ntkbench.experiments`` or the engine, which
+    :func:`code_hash` covers."""
+    import inspect
+
+    fn = claim.measure
+    parts = str(getattr(fn, "__module__", "")).split(".")
+    if parts[0] == "ntkbench" and hashed(Path(*parts[1:-1], parts[-1] + ".py") if len(parts) > 1
+                                         else Path("__init__.py")):
+        return {}
+    try:
+        source = Path(inspect.getsourcefile(fn) or "").read_bytes()
+    except (OSError, TypeError):
+        try:
+            source = inspect.getsource(fn).encode()
+        except (OSError, TypeError):
+            source = repr(fn).encode()
+    return {"measure_code": hashlib.sha256(source).hexdigest()[:16]}
 
 
 def _control(claim: Claim, name: str | None) -> Control | None:
@@ -294,7 +330,8 @@ def start_run(claim: Claim | str, profile: str = registry.DEFAULT_PROFILE,
     run = ClaimRun(claim, profile, ctrl, user, params, Context(device=str(device), dtype=dtype))
     try:
         run.points = claim.points(params)
-        run.keys = [store.point_key(run.measure_name, p, run.ctx.key()) for p in run.points]
+        context = {**run.ctx.key(), **measure_code(claim)}
+        run.keys = [store.point_key(run.measure_name, p, context) for p in run.points]
     except Exception:  # noqa: BLE001 - a failing claim never stops the others; the traceback is recorded
         run.error = traceback.format_exc()
     run.frames = [None] * len(run.points)

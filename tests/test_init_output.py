@@ -9,7 +9,8 @@ import torch
 
 from ntkbench import data
 from ntkbench.claims import init_output as C
-from ntkbench.claims.trained import outputs
+from ntkbench.experiments import init_output as E
+from ntkbench.experiments.trained import outputs
 from ntkbench.kernels import empirical_ntk
 from ntkbench.runner import Context
 from ntkbench.train import init_ensemble
@@ -22,7 +23,7 @@ POINT = {"dataset": "sin1d", "n_train": 4, "n_test": 50, "pca": 0, "data_seed": 
 
 
 def _net(**kw):
-    return C.make_net({**POINT, **kw}, CTX, 1)
+    return E.make_net({**POINT, **kw}, CTX, 1)
 
 
 @pytest.mark.parametrize("scheme", ["glorot", "ntk"])
@@ -30,24 +31,24 @@ def test_variants_start_from_the_same_theta0(scheme):
     net = _net(scheme=scheme, depth=3, width=16, v_std=5.0)
     x = torch.linspace(-1, 1, 7, dtype=torch.float64)[:, None]
     seeds = [0, 1]
-    _, p0 = C.variant(net, seeds, "standard")
-    asi, q = C.variant(net, seeds, "asi", p0)
+    _, p0 = E.variant(net, seeds, "standard")
+    asi, q = E.variant(net, seeds, "asi", p0)
     assert torch.count_nonzero(outputs(asi, q, x)) == 0
     for s in range(2):
         th = {k: v[s] for k, v in p0.items()}
         torch.testing.assert_close(empirical_ntk(asi, {k: v[s] for k, v in q.items()}, x, method="jacobian"),
                                    empirical_ntk(net, th, x, method="jacobian"), rtol=1e-12, atol=0)
-    doubled, d = C.variant(net, seeds, "doubling", p0)
+    doubled, d = E.variant(net, seeds, "doubling", p0)
     torch.testing.assert_close(outputs(doubled, d, x), net.bias_scale * p0["b3"].expand(-1, 7), rtol=0, atol=1e-12)
-    shifted, h = C.variant(net, seeds, "asi-h0", p0)  # ASI with the original's initial output put back
+    shifted, h = E.variant(net, seeds, "asi-h0", p0)  # ASI with the original's initial output put back
     torch.testing.assert_close(outputs(shifted, h, x), outputs(net, p0, x), rtol=0, atol=0)
     for s in range(2):
         torch.testing.assert_close(empirical_ntk(shifted, {k: v[s] for k, v in h.items()}, x),
                                    empirical_ntk(net, {k: v[s] for k, v in p0.items()}, x), rtol=0, atol=0)
-    _, r = C.variant(net, seeds, "rnd", p0)
+    _, r = E.variant(net, seeds, "rnd", p0)
     assert torch.equal(r["W1"], p0["W1"]) and not torch.equal(r["W1'"], p0["W1"])
     with pytest.raises(ValueError, match="init='ones' is not one of"):
-        C.variant(net, seeds, "ones")
+        E.variant(net, seeds, "ones")
 
 
 def test_glorot_scheme_is_003s_initialization():
@@ -62,13 +63,13 @@ def test_l2_and_l4_reach_the_same_mse_threshold():
     net = _net()
     seeds = [0, 1]
     p0 = init_ensemble(net, seeds)
-    l2 = C.fit_mse(POINT, net, p0, ds.x_train, ds.y_train, seeds)
-    lam = C._lam_max(net, p0, ds.x_train)
-    l4 = C.fit_lp(POINT, net, p0, ds.x_train, ds.y_train, lam, cap=4 * l2.cap)
+    l2 = E.fit_mse(POINT, net, p0, ds.x_train, ds.y_train, seeds)
+    lam = E._lam_max(net, p0, ds.x_train)
+    l4 = E.fit_lp(POINT, net, p0, ds.x_train, ds.y_train, lam, cap=4 * l2.cap)
     assert l2.converged.all() and l4.converged.all()
     assert (l2.mse < POINT["threshold"]).all() and (l4.mse < POINT["threshold"]).all()
     assert (l4.loss < POINT["threshold"] ** 2).all()  # the Lp stopping rule, which implies the MSE one
-    np.testing.assert_allclose(l2.mse, C._mse(net, l2.params, ds.x_train, ds.y_train), rtol=1e-12)
+    np.testing.assert_allclose(l2.mse, E._mse(net, l2.params, ds.x_train, ds.y_train), rtol=1e-12)
     gap = (outputs(net, l2.params, ds.x_test) - outputs(net, l4.params, ds.x_test)).norm(dim=1)
     init = (outputs(net, p0, ds.x_test) - outputs(net, l2.params, ds.x_test)).norm(dim=1)
     assert (gap < 0.05 * init).all()  # same minimizer to far better than the distance travelled
@@ -78,27 +79,27 @@ def test_eps_insensitive_stops_at_the_band():
     ds = data.load("sin1d", n_train=4, n_test=50, seed=0, design="stratified")
     net = _net()
     p0 = init_ensemble(net, [0, 1])
-    lam = C._lam_max(net, p0, ds.x_train)
-    band = C.fit_second({**POINT, "loss": "eps_insensitive"}, net, p0, ds.x_train, ds.y_train, lam, cap=20000)
+    lam = E._lam_max(net, p0, ds.x_train)
+    band = E.fit_second({**POINT, "loss": "eps_insensitive"}, net, p0, ds.x_train, ds.y_train, lam, cap=20000)
     resid = (outputs(net, band.params, ds.x_train) - ds.y_train).abs()
     assert band.converged.all() and (band.loss < POINT["threshold"] ** 2).all()
     assert (resid < 0.05 + 1e-5).all() and resid.max() > 0.04  # at the band's edge, not at the interpolant
 
 
 def test_doubling_rows_by_role_and_the_unflipped_control():
-    rows = C.doubling_kernels({**POINT, "depth": 3, "width": 16, "flip": True}, CTX)
+    rows = E.doubling_kernels({**POINT, "depth": 3, "width": 16, "flip": True}, CTX)
     assert set(rows["role"]) == {"double", "vanish", "bias"}
     assert set(rows[rows["role"] == "vanish"]["param"]) == {"W1", "b1"}
     assert (rows["dev"] <= 1).all() and (rows["out_dev"] <= 1).all()
-    same = C.doubling_kernels({**POINT, "depth": 3, "width": 16, "flip": False}, CTX)
+    same = E.doubling_kernels({**POINT, "depth": 3, "width": 16, "flip": False}, CTX)
     lower = same[same["role"] == "vanish"]["ratio"]
     np.testing.assert_allclose(lower, 4.0, rtol=1e-12)  # the backward signals add: the kernel quadruples
 
 
 def test_asi_identities_hold_and_rnd_breaks_them():
-    asi = C.asi_identities({**POINT, "depth": 3, "width": 16, "init": "asi"}, CTX).iloc[0]
+    asi = E.asi_identities({**POINT, "depth": 3, "width": 16, "init": "asi"}, CTX).iloc[0]
     assert asi["out_max"] == 0 and asi["kernel_dev"] <= 1
-    rnd = C.asi_identities({**POINT, "depth": 3, "width": 16, "init": "rnd"}, CTX).iloc[0]
+    rnd = E.asi_identities({**POINT, "depth": 3, "width": 16, "init": "rnd"}, CTX).iloc[0]
     assert rnd["out_max"] > 0.01 * rnd["out_scale"] and rnd["kernel_dev"] > 1e6
 
 
@@ -131,12 +132,12 @@ def test_recorded_loss_curves_follow_the_same_iterates():
     net = _net()
     seeds = [0, 1]
     p0 = init_ensemble(net, seeds)
-    plain = C.fit_mse(POINT, net, p0, ds.x_train, ds.y_train, seeds)
+    plain = E.fit_mse(POINT, net, p0, ds.x_train, ds.y_train, seeds)
     x_eval = torch.cat([ds.x_train, ds.x_test])
-    rec = C.fit_mse(POINT, net, p0, ds.x_train, ds.y_train, seeds, x_eval=x_eval, checkpoints=12)
+    rec = E.fit_mse(POINT, net, p0, ds.x_train, ds.y_train, seeds, x_eval=x_eval, checkpoints=12)
     np.testing.assert_array_equal(rec.steps, plain.steps)  # GD has no state: segments give the same run
     torch.testing.assert_close(rec.params["W1"], plain.params["W1"], rtol=0, atol=0)
-    curves = C._loss_curves(rec.path, outputs(net, p0, x_eval), ds.y_train, ds.y_test, seeds, init="standard")
+    curves = E._loss_curves(rec.path, outputs(net, p0, x_eval), ds.y_train, ds.y_test, seeds, init="standard")
     assert set(curves["part"]) == {"curve"} and not curves.duplicated(["seed", "step"]).any()
     for s, one in curves.groupby("seed"):
         i = seeds.index(s)
@@ -144,14 +145,14 @@ def test_recorded_loss_curves_follow_the_same_iterates():
         assert start["step"] == 0 and end["step"] == rec.steps[i]
         assert start["train_mse"] == pytest.approx(float((outputs(net, p0, ds.x_train)[i] - ds.y_train).pow(2).mean()))
         assert end["train_mse"] == pytest.approx(rec.mse[i], rel=1e-12)
-        assert end["test_mse"] == pytest.approx(C._mse(net, rec.params, ds.x_test, ds.y_test)[i], rel=1e-12)
+        assert end["test_mse"] == pytest.approx(E._mse(net, rec.params, ds.x_test, ds.y_test)[i], rel=1e-12)
 
 
 def test_profile_rows_are_not_member_rows():
     ds = data.load("sin1d", n_train=4, n_test=50, seed=0, design="stratified")
-    prof = C._profile(ds, 7, 64, {"out_f": ds.y_train * 2}, {"out_f": ds.y_test * 2})
+    prof = E._profile(ds, 7, 64, {"out_f": ds.y_train * 2}, {"out_f": ds.y_test * 2})
     assert list(prof["part"].value_counts().sort_index()) == [50, 4]  # test, train
     np.testing.assert_array_equal(prof.loc[prof["part"] == "train", "x0"], ds.x_train[:, 0].numpy())
     both = pd.concat([pd.DataFrame({"part": "member", "seed": [7], "gap": [0.1]}), prof], ignore_index=True)
-    assert list(C.members(both)["seed"]) == [7] and C.members(prof.drop(columns="part")).equals(
+    assert list(E.members(both)["seed"]) == [7] and E.members(prof.drop(columns="part")).equals(
         prof.drop(columns="part"))

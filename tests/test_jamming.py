@@ -12,6 +12,7 @@ import pytest
 import torch
 
 from ntkbench.claims import jamming
+from ntkbench.experiments import jamming as jamming_exp
 
 CTX = SimpleNamespace(dtype=torch.float64, device=torch.device("cpu"))
 
@@ -24,25 +25,25 @@ def _point(**kw):
 
 
 def test_rows_of_a_jammed_and_of_a_fitted_width_match_their_definitions():
-    narrow = jamming.jamming_point(_point(), CTX)  # h = 3: 34 parameters for 40 patterns, some stay unsatisfied
+    narrow = jamming_exp.jamming_point(_point(), CTX)  # h = 3: 34 parameters for 40 patterns, some stay unsatisfied
     assert len(narrow) == 4 and not narrow["converged"].any() and (narrow["steps"] == 400).all()
     assert (narrow["unsat"] > 0).all() and (narrow["train_loss"] > 0).all()
     assert np.array_equal(narrow["norm"], narrow["norm_t400"])
-    wide = jamming.jamming_point(_point(width=40, max_steps=3000, times=(0, 3000)), CTX)
+    wide = jamming_exp.jamming_point(_point(width=40, max_steps=3000, times=(0, 3000)), CTX)
     assert wide["converged"].all() and (wide["unsat"] == 0).all() and (wide["train_err"] == 0).all()
     assert (wide["train_loss"] == 0).all() and np.array_equal(wide["norm"], wide["norm_t3000"])
     assert wide["n_params"].iloc[0] == 40 * 5 + 40 + 40 * 40 + 40 + 40 + 1
     # ‖f‖ at t = 0 is the initial net's; the ensemble average errs no more often than the average member here
     assert (wide["norm_t0"] != wide["norm"]).all() and wide["ens_err"].nunique() == 1
     # correlated initializations: trained members stay closer to one another than independent ones
-    close = jamming.jamming_point(_point(width=40, max_steps=3000, times=(0,), correlation=0.95), CTX)
+    close = jamming_exp.jamming_point(_point(width=40, max_steps=3000, times=(0,), correlation=0.95), CTX)
     assert close["converged"].all() and close["seed"].nunique() == 4
     assert close["norm_t0"].std() < wide["norm_t0"].std()
     for bad in ((500,), (-1, 50)):
         with pytest.raises(ValueError, match="times must be"):
-            jamming.jamming_point(_point(times=bad), CTX)
+            jamming_exp.jamming_point(_point(times=bad), CTX)
     with pytest.raises(ValueError, match="fixed_norm > 0 needs centered=false"):
-        jamming.jamming_point(_point(centered=True, fixed_norm=3.0), CTX)
+        jamming_exp.jamming_point(_point(centered=True, fixed_norm=3.0), CTX)
 
 
 def _rows(spec):
@@ -82,7 +83,7 @@ def _sweep(law, *, n=(20, 60, 80, 100, 120, 150, 200, 300, 500, 2000), fitted=No
             norm = law(N, i)
             rows.append({"n_params": N, "seed": i, "converged": i < k, "unsat": 0 if i < k else 5, "norm": norm,
                          "test_err": single + 0.001 * (i - 1.5), "ens_err": 0.1 + 0.1 * (single - 0.1),
-                         **{jamming.norm_column(t): 3 + (norm - 3) * t / max(times) for t in times}})
+                         **{jamming_exp.norm_column(t): 3 + (norm - 3) * t / max(times) for t in times}})
     return pd.DataFrame(rows)
 
 

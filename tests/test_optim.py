@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from ntkbench import MLP
-from ntkbench.claims import optim
+from ntkbench.experiments import optim as optim_exp
 from ntkbench.registry import get
 from ntkbench.train import adaptive_lr, train, train_ensemble
 
@@ -25,12 +25,12 @@ def _linear(p, feats):
 def test_runs_cover_every_optimizer_split_and_shuffle_once():
     point = {"optimizers": ("sgd", "adagrad", "adam"), "batch_optimizers": ("sgd", "adagrad"), "splits": (0.5, 0.2),
              "shuffle": "both"}
-    got = optim.runs(point)
+    got = optim_exp.runs(point)
     assert got[:5] == [("sgd", 0.2, True), ("sgd", 0.2, False), ("sgd", 0.5, True), ("sgd", 0.5, False),
                        ("sgd", 1.0, True)]  # split 1 (full batch) is always run, once: the order does not matter
     assert ("adam", 1.0, True) in got and not any(o == "adam" and s < 1 for o, s, _ in got)
     assert len(got) == len(set(got)) == 11
-    assert optim.runs({**point, "shuffle": "no"})[0] == ("sgd", 0.2, False)
+    assert optim_exp.runs({**point, "shuffle": "no"})[0] == ("sgd", 0.2, False)
 
 
 def test_adagrad_on_one_point_follows_the_sign_of_the_gradient_exactly():
@@ -87,14 +87,15 @@ def test_underparameterized_fits_respect_the_tolerance_bound_and_the_overparamet
     point = claim.points(claim.resolve("smoke"))[0]
     from ntkbench.runner import Context
 
-    rows = optim.underparameterized_fits(point, Context())
+    rows = optim_exp.underparameterized_fits(point, Context())
     assert rows["converged"].all() and (rows["n_params"] < rows["n_train"]).all()
     assert rows["dev_ratio"].max() <= 1.0 + 1e-9
     assert set(rows["optimizer"]) == {"gd", "adagrad", "adam"}
-    over = optim.underparameterized_fits({**point, "width": 40, "threshold": 1e-4, "optimizers": ("gd",)}, Context())
+    over = optim_exp.underparameterized_fits({**point, "width": 40, "threshold": 1e-4, "optimizers": ("gd",)},
+                                             Context())
     assert (over["n_params"] > over["n_train"]).all() and over["dev_ratio"].min() > 2  # θ0 stays in the null space
     # 001 App. A's ridge term: one minimizer at P > N too, every run within the tolerance's bound of it
-    ridge = optim.underparameterized_fits({**point, "width": 40, "threshold": 1e-6, "optimizers": ("gd", "adam"),
+    ridge = optim_exp.underparameterized_fits({**point, "width": 40, "threshold": 1e-6, "optimizers": ("gd", "adam"),
                                            "ridge": 0.01}, Context())
     assert ridge["converged"].all() and ridge["dev_ratio"].max() <= 1.0 + 1e-9
 
@@ -103,7 +104,7 @@ def test_a_comparison_point_runs_the_frozen_and_the_linearized_adagrad():
     params = get("optim/adaptive-batch-dependence").resolve("smoke")
     point = next(p for p in get("optim/adaptive-batch-dependence").points(params))
     ctx = type("Ctx", (), {"dtype": torch.float64, "device": torch.device("cpu")})()
-    d = optim.compare_optimizers(point, ctx)
+    d = optim_exp.compare_optimizers(point, ctx)
     assert set(d["optimizer"]) == {"gd", "sgd", "adagrad", "adam", "adagrad-frozen", "adagrad-lin"}
     assert d["converged"].all()
     lin = d["optimizer"] == "adagrad-lin"

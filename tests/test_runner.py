@@ -301,7 +301,7 @@ def test_an_override_equal_to_the_profile_is_no_variant(toy, tmp_path):
 
 
 # ----- the cache key and threads -------------------------------------------------------------------------------------
-def test_the_cache_key_hashes_the_engine_and_claims_not_the_presentation(tmp_path):
+def test_the_cache_key_hashes_the_engine_and_experiments_not_the_claims_or_harness(tmp_path):
     import shutil
     from pathlib import Path
 
@@ -310,10 +310,11 @@ def test_the_cache_key_hashes_the_engine_and_claims_not_the_presentation(tmp_pat
     root = tmp_path / "pkg"
     shutil.copytree(Path(ntkbench.__file__).parent, root, ignore=shutil.ignore_patterns("__pycache__"))
     before = runner.hash_sources(root)
-    for name in ("report.py", "cli.py", "figures.py", "store.py"):
+    for name in ("report.py", "cli.py", "figures.py", "store.py", "registry.py", "claims/init_scale.py",
+                 "claims/checks.py"):
         (root / name).write_text((root / name).read_text() + "\n# edited\n")
     assert runner.hash_sources(root) == before
-    for name in ("train.py", "claims/init_scale.py"):
+    for name in ("train.py", "experiments/init_scale.py", "experiments/trained.py", "experiments/__init__.py"):
         (root / name).write_text((root / name).read_text() + "\n# edited\n")
         assert runner.hash_sources(root) != before
         before = runner.hash_sources(root)

@@ -14,6 +14,7 @@ import torch
 
 from ntkbench import MLP
 from ntkbench.claims import checks, scaling
+from ntkbench.experiments import scaling as scaling_exp
 from ntkbench.registry import get
 from ntkbench.train import sign_step_lr
 
@@ -60,7 +61,7 @@ def test_n_slope_is_two_for_deep_nets_and_one_for_a_single_hidden_layer():
 
 
 def test_scaling_net_has_orthogonal_weights_zero_biases_and_the_bottleneck():
-    net = scaling.scaling_net({"depth": 4, "bottleneck": 5}, CTX, d_in=3, width=8)
+    net = scaling_exp.scaling_net({"depth": 4, "bottleneck": 5}, CTX, d_in=3, width=8)
     assert net.hidden == (8, 8, 5) and net.init_scheme == "orthogonal" and net.bias == "zero"
     w = net.init(0)["W2"]
     assert torch.allclose(w @ w.T / 8, torch.eye(8, dtype=torch.float64), atol=1e-12)
@@ -74,7 +75,7 @@ def _point(**kw):
 
 
 def test_ensemble_groups_are_disjoint_and_delta_is_distance_over_gradient():
-    d = scaling.ensemble_groups(_point(), CTX)
+    d = scaling_exp.ensemble_groups(_point(), CTX)
     g = d[d["n"] > 0]
     assert g.groupby("n").size().to_dict() == {1: 12, 2: 6, 3: 4}  # two groupings of the 6 members
     assert g.groupby(["n", "grouping"]).size().to_dict()[(2, 1)] == 3
@@ -89,12 +90,12 @@ def test_ensemble_groups_are_disjoint_and_delta_is_distance_over_gradient():
     grads = g.groupby("n")["grad"].mean()
     assert grads[2] <= grads[1]
     with pytest.raises(ValueError, match="group_sizes"):
-        scaling.ensemble_groups(_point(group_sizes=(1, 4)), CTX)
+        scaling_exp.ensemble_groups(_point(group_sizes=(1, 4)), CTX)
 
 
 def test_fluctuations_rows_match_their_definitions():
     point = {**_point(), "kernel_points": 5}
-    d = scaling.fluctuations(point, CTX)
+    d = scaling_exp.fluctuations(point, CTX)
     assert len(d) == 6 and d["converged"].all() and (d["train_loss"] == 0).all()
     assert np.allclose(d["excess_err"], d["test_err"] - d["ens_err"])
     assert np.allclose(d["delta_est"], d["out_dev"] / d["grad_norm"])
@@ -107,15 +108,16 @@ def test_pair_errors_average_every_other_member():
     f = torch.tensor([[1.0, 1.0, 1.0], [1.0, -1.0, -1.0], [-3.0, 3.0, -1.0]])  # errors 1/3, 1/3, 1/3
     # pair averages: (0,1) [1, 0, 0] -> 2/3 wrong (sign 0 counts as wrong); (0,2) [-1, 2, 0] -> 2/3; (1,2) [-1, 1, -1]
     # -> 1/3; member i's mean over its two pairs
-    assert scaling._pair_errors(f, y).tolist() == pytest.approx([2 / 3, 1 / 2, 1 / 2])
+    assert scaling_exp._pair_errors(f, y).tolist() == pytest.approx([2 / 3, 1 / 2, 1 / 2])
     g = torch.randn(7, 50, generator=torch.Generator().manual_seed(3), dtype=torch.float64)
     yg = torch.where(torch.arange(50) % 2 == 0, 1.0, -1.0).double()
-    every = [float(scaling._errors((g[i] + g[j]) / 2, yg)) for i in range(7) for j in range(7) if i < j]
-    assert float(scaling._pair_errors(g, yg).mean()) == pytest.approx(np.mean(every), abs=1e-15)  # the U-statistic
+    every = [float(scaling_exp._errors((g[i] + g[j]) / 2, yg)) for i in range(7) for j in range(7) if i < j]
+    assert float(scaling_exp._pair_errors(g, yg).mean()) == pytest.approx(np.mean(every), abs=1e-15)  # the U-statistic
     copies = g[:1].repeat(16, 1)
-    assert (scaling._pair_errors(copies, yg) == scaling._errors(copies, yg)).all()  # exactly: no excess from round-off
+    # exactly: no excess from round-off
+    assert (scaling_exp._pair_errors(copies, yg) == scaling_exp._errors(copies, yg)).all()
     with pytest.raises(ValueError, match="members"):
-        scaling._pair_errors(g[:1], yg)
+        scaling_exp._pair_errors(g[:1], yg)
 
 
 def test_excess_slope_refuses_a_non_positive_mean():

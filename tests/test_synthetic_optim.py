@@ -25,8 +25,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ntkbench.claims.optim import runs
-from ntkbench.claims.trained import member_seeds
+from ntkbench.experiments.optim import runs
+from ntkbench.experiments.trained import member_seeds
 from ntkbench.registry import base_name, get
 
 from synthetic import alternative, lognormal, registered, verdicts
@@ -37,7 +37,7 @@ SEEDS = range(8)
 MEMBER_NOISE, WIDTH_NOISE = 0.2, 0.05
 #: SGD's distance to GD (and its spreads) at the smallest width: the O(m^-1/2) nonlinearity, κ/√m with κ ≈ 0.1
 SGD_AT_M0 = 0.01
-#: AdaGrad's and Adam's distance to GD (MNIST PCA-20, L = 2: 0.13–0.20, optim.adaptive_rates)
+#: AdaGrad's and Adam's distance to GD (MNIST PCA-20, L = 2: 0.13–0.20, optim_exp.adaptive_rates)
 ADAPTIVE_DIST = 0.15
 #: AdaGrad's spread over batch sizes and shufflings: of the outputs (relative to ‖f_GD‖) and of the test loss
 ADAPTIVE_SPREAD = 0.1

@@ -13,6 +13,7 @@ import pytest
 import torch
 
 from ntkbench.claims import jamming, scaling
+from ntkbench.experiments import scaling as scaling_exp
 from ntkbench.registry import get
 
 from synthetic import alternative, registered, verdicts
@@ -45,7 +46,8 @@ def _assert(passed: list[bool], values: list[float], which: str) -> None:
 # ----- the width sweep: N^v laws per member ----------------------------------------------------------------------
 def _n_params(params, width: int) -> int:
     ctx = SimpleNamespace(dtype=torch.float64, device="cpu")
-    return scaling.scaling_net({"depth": params["depth"], "bottleneck": 0}, ctx, scaling._d_in(params), width).n_params
+    net = scaling_exp.scaling_net({"depth": params["depth"], "bottleneck": 0}, ctx, scaling._d_in(params), width)
+    return net.n_params
 
 
 def _sweep_rows(column: str, exponent: float, seed: int, params, noise: float) -> pd.DataFrame:

@@ -1,4 +1,4 @@
-"""The trained-ensemble building blocks of ntkbench.claims.trained: the conditioning-scaled step cap, training
+"""The trained-ensemble building blocks of ntkbench.experiments.trained: the conditioning-scaled step cap, training
 along a recorded path, and the kernel solutions along the same path (exact identities tested exactly)."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from ntkbench import MLP, empirical_ntk
-from ntkbench.claims.trained import (
+from ntkbench.experiments.trained import (
     CAP_CEILING,
     kernel_solutions,
     net_width,

@@ -11,31 +11,33 @@ import torch
 
 from ntkbench.analytic import analytic_nngp, analytic_ntk, chapter_kernel
 from ntkbench.claims import wide
+from ntkbench.experiments import wide as wide_exp
 from ntkbench.kernels import empirical_ntk
+from ntkbench.networks import ACTIVATIONS
 
 
-@pytest.mark.parametrize("init", wide.INITS)
+@pytest.mark.parametrize("init", wide_exp.INITS)
 def test_forward_and_tangent_kernel_are_the_engines(init):
     d, n = 3, 37
-    x = wide.sphere(5, d, 0)
-    w = wide.draw(init, n, d, [3, 4])
-    net = wide.engine_net(init, n, d)
-    sc = wide.scales(init, n, d)
+    x = wide_exp.sphere(5, d, 0)
+    w = wide_exp.draw(init, n, d, [3, 4])
+    net = wide_exp.engine_net(init, n, d)
+    sc = wide_exp.scales(init, n, d)
     for s, seed in enumerate((3, 4)):
         p = net.init(seed)
         assert torch.equal(w["U"][s], p["W1"]) and torch.equal(w["v"][s], p["W2"][0])
-        torch.testing.assert_close(wide.forward(w, x, sc)[s], net(p, x), rtol=1e-13, atol=1e-13)
-        torch.testing.assert_close(wide.tangent_kernel(w, x, x, sc)[s], empirical_ntk(net, p, x), rtol=1e-12,
+        torch.testing.assert_close(wide_exp.forward(w, x, sc)[s], net(p, x), rtol=1e-13, atol=1e-13)
+        torch.testing.assert_close(wide_exp.tangent_kernel(w, x, x, sc)[s], empirical_ntk(net, p, x), rtol=1e-12,
                                    atol=1e-12)
 
 
 @pytest.mark.parametrize("activation", ["relu", "erf"])
 def test_chapter_kernels_equal_the_engines_recursion(activation):
     d = 4
-    x = wide.ball(6, d, 1)
-    z = wide.ball(3, d, 2)
-    lecun = wide.engine_net("lecun", 1000, d, activation)
-    ntk = wide.engine_net("ntk", 1000, d, activation)
+    x = wide_exp.ball(6, d, 1)
+    z = wide_exp.ball(3, d, 2)
+    lecun = wide_exp.engine_net("lecun", 1000, d, activation)
+    ntk = wide_exp.engine_net("ntk", 1000, d, activation)
     torch.testing.assert_close(chapter_kernel(x, z, kernel="lc", activation=activation), analytic_nngp(lecun, x, z))
     torch.testing.assert_close(chapter_kernel(x, z, kernel="ntk", activation=activation), analytic_ntk(ntk, x, z))
     # LeCun: analytic_ntk keeps the O(1) terms, Θ = n K^LC + (1 + xᵀz)E[σ'σ'] + 1
@@ -46,11 +48,11 @@ def test_chapter_kernels_equal_the_engines_recursion(activation):
 @pytest.mark.parametrize("activation", ["relu", "erf"])
 def test_chapter_kernels_match_monte_carlo_integrals(activation):
     d, draws = 3, 400_000
-    x = wide.ball(4, d, 3)
+    x = wide_exp.ball(4, d, 3)
     g = torch.Generator().manual_seed(0)
     u = torch.randn(draws, d, generator=g, dtype=torch.float64) / math.sqrt(d)  # u_i ~ N(0, 1/d)
     pre = u @ x.T
-    phi, dphi = wide.ACTIVATIONS[activation]
+    phi, dphi = ACTIVATIONS[activation]
     e_phi = phi(pre).T @ phi(pre) / draws
     e_dphi = dphi(pre).T @ dphi(pre) / draws
     se = 4 / math.sqrt(draws)
@@ -70,32 +72,32 @@ def test_relu_closed_form_is_example_11_17():
 
 
 def test_bad_input_is_refused():
-    x = wide.sphere(3, 2, 0)
+    x = wide_exp.sphere(3, 2, 0)
     with pytest.raises(ValueError, match="kernel"):
         chapter_kernel(x, kernel="gp")
     with pytest.raises(ValueError, match="activation"):
         chapter_kernel(x, activation="tanh")
     with pytest.raises(ValueError, match="init"):
-        wide.draw("xavier", 4, 2, [0])
+        wide_exp.draw("xavier", 4, 2, [0])
     with pytest.raises(ValueError, match="weights"):
-        wide.draw("lecun", 4, 2, [0], weights="cauchy")
+        wide_exp.draw("lecun", 4, 2, [0], weights="cauchy")
 
 
 def test_student_t_draw_has_the_lecun_scales_and_heavy_tails():
-    w = wide.draw("lecun", 20000, 2, [0], weights="student-t", df=30.0)
+    w = wide_exp.draw("lecun", 20000, 2, [0], weights="student-t", df=30.0)
     assert abs(float(w["U"].var()) * 2 - 30 / 28) < 0.05  # Var t(ν) = ν/(ν − 2), scaled by 1/d
-    heavy = wide.draw("ntk", 20000, 2, [0], weights="student-t", df=1.5)
+    heavy = wide_exp.draw("ntk", 20000, 2, [0], weights="student-t", df=1.5)
     assert float(heavy["v"].abs().max()) > 50  # infinite variance: extreme draws
 
 
 def test_lsq_design_has_the_declared_spectrum_and_gd_reaches_thm_11_3s_limit():
-    A = wide.design(5, 12, 0.1, 1.0, 0)
+    A = wide_exp.design(5, 12, 0.1, 1.0, 0)
     lam = torch.linalg.eigvalsh(A @ A.T)
     torch.testing.assert_close(lam[0], torch.tensor(0.1, dtype=torch.float64))
     torch.testing.assert_close(lam[-1], torch.tensor(1.0, dtype=torch.float64))
     point = {"n_points": 5, "d_in": 12, "eig_min": 0.1, "eig_shift": 1.0, "lr_scale": 0.5, "steps": 800, "seeds": 2,
              "seed_offset": 0}
-    df = wide.measure_lsq(point, None)
+    df = wide_exp.measure_lsq(point, None)
     assert (df["limit_err"] < 1e-12).all() and (df["kernel_err"] < 1e-10).all()
     assert abs(df["rate"].mean() / -math.log(1 - 0.05) - 1) < 0.02
 

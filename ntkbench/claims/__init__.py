@@ -1,7 +1,7 @@
-"""The claim families of the catalogue (docs/claims.md), one module each, and the building blocks they share:
-parameter groups (:mod:`.params`), the trained-ensemble experiment (:mod:`.trained`) and check builders
-(:mod:`.checks`). Importing this package registers every family's claims, in the catalogue's order (the registry's
-order is the order of ``ntkbench list`` and of the report)."""
+"""The claim families of the catalogue (docs/claims.md), one module each (what each measures lives in
+:mod:`ntkbench.experiments`), and the building blocks they share: parameter groups (:mod:`.params`) and check
+builders (:mod:`.checks`). Importing this package registers every family's claims, in the catalogue's order (the
+registry's order is the order of ``ntkbench list`` and of the report)."""
 
 # the order of these imports is the order in which the families register: not sorted
 # isort: off

@@ -2,7 +2,7 @@
 
 Each function returns a tuple of :class:`~ntkbench.registry.Param` with one value per profile (smoke, ci, paper)
 given as a 3-tuple; a claim concatenates the groups it needs. Every parameter declared here reaches every sweep
-point (:meth:`~ntkbench.registry.Claim.points`) and is read there by :mod:`ntkbench.claims.trained`.
+point (:meth:`~ntkbench.registry.Claim.points`) and is read there by :mod:`ntkbench.experiments.trained`.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ def data(*, dataset=("mnist01",) * 3, n_train=(12, 50, 100), n_test=(20, 100, 10
 def training(*, seeds=(2, 5, 10), threshold=(1e-3, 1e-4, 1e-4), max_steps=(2000, 20000, 200000),
              lr_c=(1.0, 1.0, 1.0), cap_factor=(4.0, 4.0, 4.0)) -> tuple[Param, ...]:
     """Full-batch GD of a vectorized ensemble to a training threshold, learning rate c/λ_max(Θ(X, X)) per member
-    (000 App. E, 001 App. D), step cap scaled with the conditioning (:func:`ntkbench.claims.trained.step_cap`;
+    (000 App. E, 001 App. D), step cap scaled with the conditioning (:func:`ntkbench.experiments.trained.step_cap`;
     ``cap_factor=None``: a fixed cap ``max_steps``, for experiments without a linearized step count; ``lr_c=None``:
     for an experiment whose rates come from elsewhere, e.g. :func:`ntkbench.train.monotone_lr`)."""
     out = (

@@ -16,7 +16,7 @@ import torch
 
 from ntkbench import data
 from ntkbench.claims import init_output as C
-from ntkbench.claims.trained import outputs
+from ntkbench.experiments.trained import outputs
 from ntkbench.kernels import empirical_ntk
 from ntkbench.linearize import linear_steps
 from ntkbench.runner import Context

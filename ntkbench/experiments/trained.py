@@ -21,8 +21,8 @@ from .. import data as datasets
 from ..kernels import empirical_ntk
 from ..linearize import linear_path, linear_steps, psd_solve
 from ..networks import ASI, MLP
-from ..registry import SEED_STRIDE
 from ..train import TrainResult, init_ensemble, lr_from_ntk, train_ensemble, unstack_params
+from . import SEED_STRIDE
 
 #: the conditioning-scaled step cap (:func:`step_cap`) never exceeds this multiple of ``max_steps``
 CAP_CEILING = 20

@@ -1,0 +1,313 @@
+"""What the claims of :mod:`ntkbench.claims.wide` measure at one sweep point: the experiments (pure functions
+of the point and the run context that return rows) and their helpers. With the engine they are the code that the
+cache key hashes (:func:`ntkbench.runner.code_hash`); the checks, statistics and figures stay in the claims module."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from scipy import stats
+
+from ..analytic import chapter_kernel
+from ..networks import ACTIVATIONS, MLP
+from . import SEED_STRIDE
+
+INITS = ("lecun", "ntk")
+
+
+WEIGHTS = ("normal", "student-t")
+
+
+SCALINGS = ("lazy", "mean_field")
+
+
+# ----- the chapter's one-hidden-layer net, batched over seeds -------------------------------------------------------
+def sphere(count: int, d: int, seed: int) -> torch.Tensor:
+    """``count`` points uniform on the unit sphere of R^d (float64)."""
+    g = torch.Generator().manual_seed(int(seed))
+    x = torch.randn(count, d, generator=g, dtype=torch.float64)
+    return x / x.norm(dim=1, keepdim=True)
+
+
+def ball(count: int, d: int, seed: int) -> torch.Tensor:
+    """``count`` points uniform in the unit ball of R^d (‖x‖ ≤ 1, Prop. 11.26's test inputs)."""
+    g = torch.Generator().manual_seed(int(seed))
+    r = torch.rand(count, 1, generator=g, dtype=torch.float64) ** (1.0 / d)
+    return sphere(count, d, seed + 1) * r
+
+
+def engine_net(init: str, width: int, d: int, activation: str = "relu") -> MLP:
+    """The engine's MLP that is the chapter's net (11.5.1)/(11.5.3) (``lecun``) or (11.6.1)/(11.6.2) (``ntk``)."""
+    _choice("init", init, INITS)
+    return MLP(d_in=d, width=width, depth=2, parametrization="standard" if init == "lecun" else "ntk", bias="zero",
+               sigma=1.0, activation=activation)
+
+
+def _choice(name: str, value: Any, allowed: tuple) -> None:
+    if value not in allowed:
+        raise ValueError(f"{name} must be one of {allowed}, got {value!r}")
+
+
+def draw(init: str, width: int, d: int, seeds: list[int], *, weights: str = "normal", df: float = 1.5,
+         scaling: str = "lazy") -> dict[str, torch.Tensor]:
+    """w0 = (U, b, v, c) stacked over ``seeds`` (shapes (S, n, d), (S, n), (S, n), (S,)) in the chapter's coordinates.
+
+    ``normal``: the engine's draw (:meth:`MLP.init` of :func:`engine_net`, one seed per member); ``student-t``: the
+    same scales with every latent N(0, 1) replaced by a t(df) draw (numpy, seeded per member). Under
+    ``scaling="mean_field"`` U and v are unit-variance (the 1/√d and 1/n live in the forward pass)."""
+    _choice("init", init, INITS)
+    _choice("weights", weights, WEIGHTS)
+    _choice("scaling", scaling, SCALINGS)
+    if not (isinstance(df, (int, float)) and df > 0):
+        raise ValueError(f"df must be > 0, got {df!r}")
+    coords = "ntk" if scaling == "mean_field" else init
+    su, sv = (1.0 / math.sqrt(d), 1.0 / math.sqrt(width)) if coords == "lecun" else (1.0, 1.0)
+    U, v = [], []
+    for s in seeds:
+        if weights == "normal":
+            p = engine_net(coords, width, d).init(int(s))
+            U.append(p["W1"])
+            v.append(p["W2"][0])
+        else:
+            rng = np.random.default_rng(int(s))
+            U.append(torch.from_numpy(rng.standard_t(df, size=(width, d))) * su)
+            v.append(torch.from_numpy(rng.standard_t(df, size=width)) * sv)
+    S = len(seeds)
+    return {"U": torch.stack(U), "b": torch.zeros(S, width, dtype=torch.float64), "v": torch.stack(v),
+            "c": torch.zeros(S, dtype=torch.float64)}
+
+
+def scales(init: str, width: int, d: int, scaling: str = "lazy") -> tuple[float, float, float]:
+    """(a_in, a_out, c_out) of Φ = a_out vᵀσ(a_in Ux + b) + c_out c: (1, 1, 1) LeCun (11.5.1); (d^-1/2, n^-1/2, 1)
+    NTK (11.6.1); (d^-1/2, 1/n, 1/n) mean-field."""
+    if scaling == "mean_field":
+        return 1.0 / math.sqrt(d), 1.0 / width, 1.0 / width
+    return (1.0, 1.0, 1.0) if init == "lecun" else (1.0 / math.sqrt(d), 1.0 / math.sqrt(width), 1.0)
+
+
+def forward(w: Mapping[str, torch.Tensor], x: torch.Tensor, sc: tuple[float, float, float],
+            activation: str = "relu") -> torch.Tensor:
+    """Φ(x, w) for every member: (S, len(x))."""
+    a_in, a_out, c_out = sc
+    pre = a_in * torch.einsum("snd,kd->skn", w["U"], x) + w["b"][:, None, :]
+    return a_out * (ACTIVATIONS[activation][0](pre) * w["v"][:, None, :]).sum(-1) + c_out * w["c"][:, None]
+
+
+def tangent_kernel(w: Mapping[str, torch.Tensor], x1: torch.Tensor, x2: torch.Tensor,
+                   sc: tuple[float, float, float], activation: str = "relu") -> torch.Tensor:
+    """K̂_n(x, z) = ⟨∇_wΦ(x, w), ∇_wΦ(z, w)⟩ from the gradients (11.5.2) / (11.6.3): (S, n1, n2).
+    a_out²[(a_in² xᵀz + 1) Σ_i v_i² σ'(x_i)σ'(z_i) + Σ_i σ(x_i)σ(z_i)] + c_out²."""
+    a_in, a_out, c_out = sc
+    phi, dphi = ACTIVATIONS[activation]
+    p1 = a_in * torch.einsum("snd,kd->skn", w["U"], x1) + w["b"][:, None, :]
+    p2 = a_in * torch.einsum("snd,kd->skn", w["U"], x2) + w["b"][:, None, :]
+    v2 = (w["v"] ** 2)[:, None, :]
+    back = torch.einsum("skn,sln->skl", dphi(p1) * v2, dphi(p2))
+    feat = torch.einsum("skn,sln->skl", phi(p1), phi(p2))
+    return a_out**2 * ((a_in**2 * (x1 @ x2.T) + 1.0) * back + feat) + c_out**2
+
+
+def _seeds(point: Mapping[str, Any], salt: int = 0) -> list[int]:
+    return [point["seed_offset"] * SEED_STRIDE + salt + s for s in range(point["seeds"])]
+
+
+# ----- ntk-limit ----------------------------------------------------------------------------------------------------
+def measure_ntk_limit(point: Mapping[str, Any], ctx) -> pd.DataFrame:
+    """002 Thm 11.16 / 11.30: per init and seed, the relative Frobenius error on ``n_points`` fixed inputs on the
+    unit sphere of ‖K̂_n/n − K^LC‖ (LeCun) and ‖K̂_n − K^NTK‖ (NTK), K̂_n the engine's empirical tangent kernel
+    (:func:`tangent_kernel`, = :func:`ntkbench.kernels.empirical_ntk` of :func:`engine_net`), the limits the
+    chapter's closed forms (Examples 11.17, 11.31; :func:`ntkbench.analytic.chapter_kernel`)."""
+    n, d, act = point["width"], point["d_in"], point["activation"]
+    x = sphere(point["n_points"], d, 7 + point["seed_offset"])
+    rows = []
+    for k, init in enumerate(point["init"]):
+        w = draw(init, n, d, _seeds(point, 100 * k), weights=point["weights"], df=point["df"])
+        khat = tangent_kernel(w, x, x, scales(init, n, d), act)
+        if init == "lecun":
+            khat = khat / n
+        limit = chapter_kernel(x, kernel="lc" if init == "lecun" else "ntk", activation=act)
+        err = (khat - limit).flatten(1).norm(dim=1) / limit.norm()
+        for s, e in enumerate(err.tolist()):
+            rows.append({"seed": s, "width": n, "init": init, "weights": point["weights"], "rel_err": e})
+    return pd.DataFrame(rows)
+
+
+# ----- lazy-movement (and the planned linearization-gap): GD of the net and of its linearization ---------------------
+def measure_gd(point: Mapping[str, Any], ctx) -> pd.DataFrame:
+    """002 Thm 11.23, Prop. 11.25–11.26: per init, ``seeds`` nets of width n trained by ``steps`` steps of GD on
+    f(w) = ‖Φ(X, w) − y‖² (m = ``n_points`` inputs on the unit sphere, y ~ N(0, 1)) with the step of
+    h = lr_scale/λ_max(K̂_n(X, X)), and their linearizations Φ_lin(x, p) = Φ(x, w0) + ∇Φ(x, w0)(p − w0) trained by the
+    same GD
+    (p_0 = w_0; in function space Φ_lin(·, p_{k+1}) = Φ_lin(·, p_k) − 2h K̂_n(·, X)(Φ_lin(X, p_k) − y), exact for a
+    model linear in p). Per member: ``movement`` = sup_k ‖w_k − w_0‖ and per layer (``move_U``, ``move_b``,
+    ``move_v``, ``move_c``), ``rel_movement`` = movement/‖w_0‖, ``hidden_share`` = (move_U² + move_b² + move_c²)/
+    movement² (what GD moves outside the output layer v), ``gap`` = sup_k max_x |Φ(x, w_k) − Φ_lin(x, p_k)|
+    over the training inputs and ``n_test`` test inputs uniform in the unit ball, and the final training loss."""
+    n, d, act, scaling = point["width"], point["d_in"], point["activation"], point["scaling"]
+    data_seed = 11 + point["seed_offset"]
+    x = sphere(point["n_points"], d, data_seed)
+    y = torch.randn(point["n_points"], generator=torch.Generator().manual_seed(data_seed + 1), dtype=torch.float64)
+    xt = torch.cat([x, ball(point["n_test"], d, data_seed + 2)])
+    m = x.shape[0]
+    rows = []
+    for k, init in enumerate(point["init"]):
+        sc = scales(init, n, d, scaling)
+        w0 = draw(init, n, d, _seeds(point, 100 * k), weights="normal", scaling=scaling)
+        K = tangent_kernel(w0, xt, x, sc, act)  # (S, |xt|, m): K̂_n(·, X) at w0; its first m rows are K̂_n(X, X)
+        # the step from the members' own kernels: h = lr_scale/λ_max(K̂_n(X, X)) (the largest over the members), so
+        # 2hλ_max = 2 lr_scale < 2 for the net's and the linearization's GD alike; under LeCun λ_max(K̂_n) ≈
+        # n λ_max(K^LC) + O(1), so h ∝ 1/n as Thm 11.23 takes it, without the O(1) terms that made the
+        # linearization diverge at n = 256–512 with the limit kernel's n λ_max(K^LC); mean-field: h ∝ n
+        h = point["lr_scale"] / float(torch.linalg.eigvalsh(K[:, :m, :]).max())
+        f_lin = forward(w0, xt, sc, act)
+        w = {key: t.clone().requires_grad_(True) for key, t in w0.items()}
+        norm0 = torch.sqrt(sum((t.reshape(len(t), -1) ** 2).sum(1) for t in w0.values()))
+        sup_move = {key: torch.zeros(len(f_lin), dtype=torch.float64) for key in (*w0, "all")}
+        gap = torch.zeros(len(f_lin), dtype=torch.float64)
+        loss0 = ((f_lin[:, :m] - y) ** 2).sum(1)
+        for _ in range(point["steps"]):
+            out = forward(w, x, sc, act)
+            loss = ((out - y) ** 2).sum()
+            grads = torch.autograd.grad(loss, list(w.values()))
+            with torch.no_grad():
+                for t, g in zip(w.values(), grads, strict=True):
+                    t -= h * g
+                f_lin = f_lin - 2 * h * torch.einsum("skm,sm->sk", K, f_lin[:, :m] - y)
+                gap = torch.maximum(gap, (forward(w, xt, sc, act) - f_lin).abs().max(1).values)
+                total = 0.0
+                for key in w0:
+                    sq = ((w[key] - w0[key]).reshape(len(w0[key]), -1) ** 2).sum(1)
+                    sup_move[key] = torch.maximum(sup_move[key], sq.sqrt())
+                    total = total + sq
+                sup_move["all"] = torch.maximum(sup_move["all"], total.sqrt())
+        with torch.no_grad():
+            final = ((forward(w, x, sc, act) - y) ** 2).sum(1)
+        for s in range(len(final)):
+            rows.append({"seed": s, "width": n, "init": init, "scaling": scaling, "lr": h,
+                         "movement": float(sup_move["all"][s]), "rel_movement": float(sup_move["all"][s] / norm0[s]),
+                         **{f"move_{key}": float(sup_move[key][s]) for key in w0},
+                         "hidden_share": float(sum(sup_move[key][s] ** 2 for key in ("U", "b", "c"))
+                                               / sup_move["all"][s] ** 2),
+                         "gap": float(gap[s]), "loss0": float(loss0[s]), "train_loss": float(final[s]),
+                         "threshold": point["threshold"], "converged": bool(final[s] < point["threshold"])})
+    return pd.DataFrame(rows)
+
+
+# ----- gp-init --------------------------------------------------------------------------------------------------------
+def _outputs(n: int, d: int, x: torch.Tensor, draws: int, seed: int, weights: str, df: float, act: str,
+             chunk: int = 4000) -> torch.Tensor:
+    """Φ(x, w0) of ``draws`` independent LeCun nets (11.5.3) of width n: (draws, len(x)). Normal draws are N(0, 1)
+    latents scaled as :meth:`MLP.init` scales them (the engine's draw, vectorized over draws); student-t as
+    :func:`draw`."""
+    out = []
+    g = torch.Generator().manual_seed(int(seed))
+    rng = np.random.default_rng(int(seed))
+    for start in range(0, draws, chunk):
+        k = min(chunk, draws - start)
+        if weights == "normal":
+            U = torch.randn(k, n, d, generator=g, dtype=torch.float64)
+            v = torch.randn(k, n, generator=g, dtype=torch.float64)
+        else:
+            U = torch.from_numpy(rng.standard_t(df, size=(k, n, d)))
+            v = torch.from_numpy(rng.standard_t(df, size=(k, n)))
+        w = {"U": U / math.sqrt(d), "b": torch.zeros(k, n, dtype=torch.float64), "v": v / math.sqrt(n),
+             "c": torch.zeros(k, dtype=torch.float64)}
+        out.append(forward(w, x, (1.0, 1.0, 1.0), act))
+    return torch.cat(out)
+
+
+def measure_gp(point: Mapping[str, Any], ctx) -> pd.DataFrame:
+    """002 Prop. 11.28: ``draws`` LeCun nets per seed at width n on ``n_points`` inputs on the unit sphere. Rows
+    per seed: the relative covariance error ‖Ĉ_D − C‖_F/‖C‖_F after D = draws/8, /4, /2, draws draws (C = c(x, z) =
+    K^LC, Example 11.17), the marginals' mean excess kurtosis (0 for a Gaussian; 15/n for ReLU nets: the CLT's
+    fourth cumulant κ4/n) and D'Agostino–Pearson's normality test (scipy.stats.normaltest) over all draws: the
+    smallest p-value over the inputs and its statistic."""
+    n, d, act, draws = point["width"], point["d_in"], point["activation"], point["draws"]
+    x = sphere(point["n_points"], d, 5 + point["seed_offset"])
+    C = chapter_kernel(x, kernel="lc", activation=act)
+    rows = []
+    for s, seed in enumerate(_seeds(point)):
+        phi = _outputs(n, d, x, draws, 7919 * seed + n, point["weights"], point["df"], act)
+        z = phi.numpy()
+        kurt = float(np.mean(stats.kurtosis(z, axis=0, fisher=True)))
+        test = stats.normaltest(z, axis=0)
+        worst = int(np.argmin(test.pvalue))
+        for frac in (8, 4, 2, 1):
+            D = draws // frac
+            emp = phi[:D].T @ phi[:D] / D  # centered model: E Φ = 0
+            rows.append({"seed": s, "width": n, "draws": D, "weights": point["weights"],
+                         "cov_err": float((emp - C).norm() / C.norm()), "kurtosis": kurt,
+                         "abs_kurtosis": abs(kurt), "p_min": float(test.pvalue[worst]),
+                         "p_max": float(np.max(test.pvalue)), "k2": float(test.statistic[worst])})
+    return pd.DataFrame(rows)
+
+
+# ----- lsq-projection -------------------------------------------------------------------------------------------------
+def design(m: int, d: int, eig_min: float, shift: float, seed: int) -> torch.Tensor:
+    """A ∈ R^{m×d} (m < d) = Q1 diag(s) Q2ᵀ with Haar-random Q1, Q2 and AAᵀ's eigenvalues s² geometric from
+    eig_min·shift to 1 (λ_max = 1): the design whose smallest non-zero eigenvalue the control moves."""
+    g = torch.Generator().manual_seed(int(seed))
+    q1, _ = torch.linalg.qr(torch.randn(m, m, generator=g, dtype=torch.float64))
+    q2, _ = torch.linalg.qr(torch.randn(d, m, generator=g, dtype=torch.float64))
+    lam = torch.logspace(math.log10(eig_min * shift), 0.0, m, dtype=torch.float64)
+    return q1 @ torch.diag(lam.sqrt()) @ q2.T
+
+
+def measure_lsq(point: Mapping[str, Any], ctx) -> pd.DataFrame:
+    """002 Prop. 11.2, Thm 11.3, Remark 11.4: per seed, GD w_{k+1} = w_k − h∇f(w_k) on f(w) = ‖Aw − y‖² from a
+    random w_0, h = lr_scale/(2 s_max(A)²) (Thm 11.3's range for lr_scale < 1). ``limit_err`` = ‖w_K − (w_* +
+    ŵ_0)‖/‖w_* + ŵ_0‖ after K = ``steps`` steps (w_* = A⁺y the minimum-norm solution, ŵ_0 = (I − A⁺A)w_0);
+    ``kernel_err``: the same for kernel least squares in the feature space of Example 11.5's φ(x) = (1, x1, x2,
+    x1x2, x1², x2²) with the prediction of Remark 11.4, f(x) = K(x, X)K(X, X)⁻¹y + φ(x)ᵀ(I − P)w_0, on test inputs;
+    ``rate`` = −d log‖w_k − w_lim‖/dk fitted where the distance is between 1e-6 and 1e-12 of its start (past the
+    transient, above round-off) (Thm 11.3's proof: the slowest eigendirection's (1 − 2hλ_min)^k)."""
+    m, d, eig_min, shift = point["n_points"], point["d_in"], point["eig_min"], point["eig_shift"]
+    rows = []
+    for s, seed in enumerate(_seeds(point)):
+        A = design(m, d, eig_min, shift, seed)
+        g = torch.Generator().manual_seed(int(seed) + 17)
+        y = torch.randn(m, generator=g, dtype=torch.float64)
+        w0 = torch.randn(d, generator=g, dtype=torch.float64)
+        pinv = torch.linalg.pinv(A)
+        w_lim = pinv @ y + w0 - pinv @ (A @ w0)
+        h = point["lr_scale"] / (2 * float(torch.linalg.matrix_norm(A, ord=2)) ** 2)
+        w, dist = w0.clone(), []
+        for _ in range(point["steps"]):
+            w = w - h * 2 * A.T @ (A @ w - y)
+            dist.append(float((w - w_lim).norm()))
+        dist = np.array(dist)
+        k = np.arange(1, len(dist) + 1)
+        keep = (dist < 1e-6 * dist[0]) & (dist > 1e-12 * dist[0])
+        rate = float(-np.polyfit(k[keep], np.log(dist[keep]), 1)[0]) if keep.sum() >= 3 else math.nan
+        # kernel least squares, Example 11.5's feature map (Remark 11.4)
+        X = torch.tensor([[1.0, 0.0], [0.0, 1.0], [-1.0, 0.5], [0.5, -1.0], [1.0, 1.0]], dtype=torch.float64) \
+            + 0.1 * torch.randn(5, 2, generator=g, dtype=torch.float64)
+        Xt = torch.randn(20, 2, generator=g, dtype=torch.float64)
+        def feat(z: torch.Tensor) -> torch.Tensor:  # Example 11.5's feature map
+            return torch.stack([torch.ones(len(z), dtype=z.dtype), z[:, 0], z[:, 1], z[:, 0] * z[:, 1],
+                                z[:, 0] ** 2, z[:, 1] ** 2], dim=1)
+
+        F, Ft = feat(X), feat(Xt)
+        yk = torch.randn(len(X), generator=g, dtype=torch.float64)
+        v0 = torch.randn(6, generator=g, dtype=torch.float64)
+        hk = point["lr_scale"] / (2 * float(torch.linalg.matrix_norm(F, ord=2)) ** 2)
+        lam_k = torch.linalg.eigvalsh(F @ F.T)
+        steps_k = int(min(200000, math.ceil(40.0 / (2 * hk * float(lam_k[0])))))
+        v = v0.clone()
+        for _ in range(steps_k):
+            v = v - hk * 2 * F.T @ (F @ v - yk)
+        Kxx, Ktx = F @ F.T, Ft @ F.T
+        proj = F.T @ torch.linalg.solve(Kxx, F)  # P: the projection onto span{φ(x_i)}
+        closed = Ktx @ torch.linalg.solve(Kxx, yk) + Ft @ (v0 - proj @ v0)
+        kernel_cond = float(lam_k[-1] / lam_k[0])
+        rows.append({"seed": s, "eig_min": eig_min * shift, "lr": h, "rate": rate,
+                     "limit_err": float((w - w_lim).norm() / w_lim.norm()),
+                     "kernel_err": float((Ft @ v - closed).norm() / closed.norm()), "kernel_steps": steps_k,
+                     "kernel_cond": kernel_cond,
+                     "rate_max": -math.log(1 - point["lr_scale"])})
+    return pd.DataFrame(rows)
