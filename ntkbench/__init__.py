@@ -5,10 +5,12 @@ tangent kernels (:mod:`ntkbench.kernels`, :mod:`ntkbench.analytic`), linearizati
 (:mod:`ntkbench.linearize`), training (:mod:`ntkbench.train`, :mod:`ntkbench.losses`,
 :mod:`ntkbench.optimizers`), embedded data (:mod:`ntkbench.data`) and exponent fits (:mod:`ntkbench.fit`).
 
-The harness — :mod:`ntkbench.registry`, :mod:`ntkbench.claims`, :mod:`ntkbench.runner`, :mod:`ntkbench.store`,
-:mod:`ntkbench.report`, :mod:`ntkbench.mitigation`, :mod:`ntkbench.figures`, :mod:`ntkbench.catalogue`,
-:mod:`ntkbench.cli` and any other submodule — is imported on first use: after ``import ntkbench``,
-``ntkbench.runner.run_claim(...)`` works, while importing the engine loads neither matplotlib nor the claim families.
+The experiments (:mod:`ntkbench.experiments`: what each claim measures at one sweep point) belong with the engine:
+together they are the code that keys the cache of sweep points. The claims (:mod:`ntkbench.claims`: declarations,
+checks, figures) and the harness (:mod:`ntkbench.harness`: registry, runner, scheduler, store, report, calibration,
+plans, catalogue, CLI) are imported on first use: after ``import ntkbench``, ``ntkbench.runner.run_claim(...)`` works
+(``ntkbench.runner`` is ``ntkbench.harness.runner``), while importing the engine loads neither matplotlib nor the
+claim families.
 """
 
 from . import data, fit
@@ -47,15 +49,21 @@ def __getattr__(name: str):
         import importlib
         import importlib.util
 
-        if importlib.util.find_spec(f"{__name__}.{name}") is not None:
-            return importlib.import_module(f"{__name__}.{name}")  # also binds it as an attribute of the package
+        for where in (f"{__name__}.harness", __name__):  # a harness module by its short name too: ntkbench.runner
+            if importlib.util.find_spec(f"{where}.{name}") is not None:
+                module = importlib.import_module(f"{where}.{name}")
+                globals()[name] = module
+                return module
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def __dir__() -> list[str]:
     import pkgutil
+    from pathlib import Path
 
-    return sorted(set(globals()) | {m.name for m in pkgutil.iter_modules(__path__) if not m.name.startswith("_")})
+    harness = [str(Path(__file__).parent / "harness")]  # listed, not imported: `import ntkbench` stays light
+    return sorted(set(globals()) | {m.name for path in (__path__, harness)
+                                    for m in pkgutil.iter_modules(path) if not m.name.startswith("_")})
 
 
 __all__ = [

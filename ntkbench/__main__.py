@@ -1,7 +1,7 @@
-"""``python -m ntkbench``: the command line (see :mod:`ntkbench.cli`)."""
+"""``python -m ntkbench``: the command line (see :mod:`ntkbench.harness.cli`)."""
 
 from __future__ import annotations
 
-from .cli import main
+from .harness.cli import main
 
 raise SystemExit(main())

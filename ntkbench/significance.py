@@ -1,6 +1,7 @@
 """Significance tests whose statistic is standardized under the alternative they test against.
 
-A check built on one (``spread="standardized"``, :mod:`ntkbench.power`) reads a z that every run of its alternative
+A check built on one (``spread="standardized"``, :mod:`ntkbench.harness.power`) reads a z that every run of its
+alternative
 draws from N(0, 1) or below, so its level is fixed by construction (z ≥ 3: 0.13 %) and its calibration measures
 the other side, how often the theory's effect is detected at the profile's cost.
 """

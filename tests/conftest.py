@@ -14,7 +14,7 @@ def randn(*shape, gen=None):
 def pytest_configure(config):
     """Register the markers of the claim families found in the registry, so that --strict-markers accepts them
     and a new family needs no edit here."""
-    from ntkbench import registry
+    from ntkbench.harness import registry
 
     for family in registry.families():
         marker = family.replace("-", "_")  # init-scale → init_scale (pytest -m init_scale)

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ntkbench.registry import Expect, get
+from ntkbench.harness.registry import Expect, get
 
 
 def registered(claim_id: str, name: str, profile: str = "ci", overrides: Mapping[str, Any] | None = None):

@@ -10,8 +10,8 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from ntkbench import calibrate, registry, store
-from ntkbench.registry import Alternative, Check, Claim, Control, Expect, Measurement, Param, UsageError
+from ntkbench.harness import calibrate, registry, store
+from ntkbench.harness.registry import Alternative, Check, Claim, Control, Expect, Measurement, Param, UsageError
 
 RAN: list[float] = []  # the level of every measured point (the serial calibration runs in this process)
 STOP_AT: set[int] = set()  # seed offsets at which the measurement is interrupted (Ctrl-C)

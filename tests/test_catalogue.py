@@ -1,4 +1,5 @@
-"""The catalogue as data (ntkbench.catalogue): its ids, families and sources, its agreement with the registry, and
+"""The catalogue as data (ntkbench.harness.catalogue): its ids, families and sources, its agreement with the registry,
+and
 the generated docs/claims.md and README references that must not go stale."""
 
 from __future__ import annotations
@@ -9,13 +10,14 @@ from types import SimpleNamespace
 
 import pytest
 
-from ntkbench import catalogue, registry
-from ntkbench.catalogue import CATALOGUE, FAMILIES, ROWS, SOURCES, references_markdown, render_markdown
-from ntkbench.registry import Alternative, Control, Expect
+from ntkbench.harness import catalogue, registry
+from ntkbench.harness.catalogue import CATALOGUE, FAMILIES, ROWS, SOURCES, references_markdown, render_markdown
+from ntkbench.harness.registry import Alternative, Control, Expect
 
 ROOT = Path(__file__).resolve().parents[1]
 STALE = f"is stale: regenerate it with `{catalogue.REGENERATE}` (or, without the CLI: python -c \"from " \
-        "ntkbench.catalogue import render_markdown; print(render_markdown(), end='')\" > docs/claims.md)"
+        "ntkbench.harness import catalogue, registry; " \
+        "print(catalogue.render_markdown(registry.all_claims()), end='')\" > docs/claims.md)"
 
 
 def test_ids_are_unique_and_well_formed():
@@ -97,7 +99,7 @@ def test_every_plan_entry_names_a_registered_claim_and_its_controls():
     """Each [[claims]] entry of reproduce/*.toml is a registered claim whose catalogue row cites the plan's document,
     and the controls it names are that claim's; every control of every registered claim runs in some entry; each
     [[pending]] entry is a catalogue row of that document that is not registered."""
-    from ntkbench import plans
+    from ntkbench.harness import plans
 
     claims = {c.id: c for c in registry.all_claims()}
     ran: dict[str, set[str]] = {}
@@ -119,7 +121,7 @@ def test_every_plan_entry_names_a_registered_claim_and_its_controls():
 def test_docs_claims_md_is_current():
     path = ROOT / catalogue.DOC_PATH
     assert path.is_file(), f"{catalogue.DOC_PATH} is missing: {STALE}"
-    assert path.read_text(encoding="utf-8").rstrip("\n") == render_markdown().rstrip("\n"), \
+    assert path.read_text(encoding="utf-8").rstrip("\n") == render_markdown(registry.all_claims()).rstrip("\n"), \
         f"{catalogue.DOC_PATH} {STALE}"
 
 
@@ -127,7 +129,7 @@ def test_readme_references_are_current_and_nothing_points_outside_the_clone():
     text = (ROOT / "README.md").read_text(encoding="utf-8")
     assert "\n## References\n" in text
     assert references_markdown() in text, "README.md's References section is stale: paste " \
-                                          "ntkbench.catalogue.references_markdown() under '## References'"
+                                          "ntkbench.harness.catalogue.references_markdown() under '## References'"
     assert "../shared" not in text and "CLAIMS.md" not in text
     assert "(docs/claims.md)" in text and "(#references)" in text
 

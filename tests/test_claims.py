@@ -3,7 +3,8 @@ family, so ``pytest -m claims``, ``pytest -m init_scale`` and ``-k sigma-2L`` se
 
 * ``test_smoke``: every claim runs end to end at the ``smoke`` profile (the plumbing; nothing asserted).
 * ``test_ci``: the claim passes at ``ci`` and agrees with the committed baseline ``results/ci`` (the CI regression:
-  its status and every ``within`` check's value within the check's tolerance, see :func:`ntkbench.report.compare`).
+  its status and every ``within`` check's value within the check's tolerance, see
+  :func:`ntkbench.harness.report.compare`).
 * ``test_control``: each negative control *fails* at ``ci``, as the theory predicts, and agrees with the baseline.
 
 Claims declared ``in_tests=False`` (minutes at ``ci``) are marked ``slow``: ``nox -s tests`` skips them and
@@ -17,8 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from ntkbench import registry, report, store
-from ntkbench.runner import run_claim
+from ntkbench.harness import registry, report, store
+from ntkbench.harness.runner import run_claim
 
 BASELINE = Path(__file__).resolve().parents[1] / "results"
 
@@ -125,9 +126,9 @@ def test_every_claim_has_a_negative_control():
 def test_catalogue_ids_are_registered():
     """Every catalogue id of a family whose module exists is registered or declared pending in its source's plan
     (a family built in parts: reproduce/004.toml lists the jamming claims as pending), and every registered id is
-    in the catalogue (ids are fixed; the catalogue lives in ntkbench.catalogue)."""
-    catalogue = pytest.importorskip("ntkbench.catalogue")
-    from ntkbench import plans
+    in the catalogue (ids are fixed; the catalogue lives in ntkbench.harness.catalogue)."""
+    catalogue = pytest.importorskip("ntkbench.harness.catalogue")
+    from ntkbench.harness import plans
 
     ids = {row.id for row in catalogue.ROWS}
     families = set(registry.families())

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from ntkbench import cli, plans, registry, report, store
+from ntkbench.harness import cli, plans, registry, report, store
 
 HOMOGENEITY = "init-scale/homogeneity"
 
@@ -232,7 +232,7 @@ def test_help_exits_0(capsys):
 @pytest.mark.parametrize("command", [["run", HOMOGENEITY], ["mitigate"], ["calibrate", HOMOGENEITY]])
 def test_out_under_a_file_is_a_usage_error(capsys, tmp_path, command, monkeypatch):
     called: list = []
-    monkeypatch.setattr("ntkbench.runner.run_many", lambda *a, **k: called.append(a))
+    monkeypatch.setattr("ntkbench.harness.runner.run_many", lambda *a, **k: called.append(a))
     (tmp_path / "file").write_text("x")
     code, out, err = _run(capsys, *command, "--out", str(tmp_path / "file" / "results"))
     assert code == 2 and out == "" and called == []
@@ -261,29 +261,29 @@ def test_writable_out_leaves_nothing_behind(tmp_path):
 
 # ----- list --markdown: the catalogue --------------------------------------------------------------------------------
 def test_list_markdown_prints_the_catalogue(capsys, monkeypatch):
-    module = types.ModuleType("ntkbench.catalogue")
-    module.render_markdown = lambda: "# The claim catalogue\n\n| id |\n"
-    monkeypatch.setitem(sys.modules, "ntkbench.catalogue", module)
+    module = types.ModuleType("ntkbench.harness.catalogue")
+    module.render_markdown = lambda claims: "# The claim catalogue\n\n| id |\n"
+    monkeypatch.setitem(sys.modules, "ntkbench.harness.catalogue", module)
     code, out, _ = _run(capsys, "list", "--markdown")
     assert (code, out) == (0, "# The claim catalogue\n\n| id |\n")  # exactly the text: `> docs/claims.md`
-    monkeypatch.setitem(sys.modules, "ntkbench.catalogue", None)  # not installed
+    monkeypatch.setitem(sys.modules, "ntkbench.harness.catalogue", None)  # not installed
     code, out, err = _run(capsys, "list", "--markdown")
     assert code == 1 and out == "" and "the catalogue is not available" in err
 
 
 def test_docs_claims_md_is_current():
     try:
-        from ntkbench.catalogue import render_markdown
+        from ntkbench.harness.catalogue import render_markdown
     except ImportError as exc:
-        pytest.skip(f"ntkbench.catalogue is not there yet ({exc}): nothing to compare docs/claims.md with")
+        pytest.skip(f"ntkbench.harness.catalogue is not there yet ({exc}): nothing to compare docs/claims.md with")
     doc = Path(__file__).resolve().parents[1] / "docs" / "claims.md"
     assert doc.is_file(), "docs/claims.md is missing: `ntkbench list --markdown > docs/claims.md`"
-    assert doc.read_text(encoding="utf-8") == render_markdown(), (
+    assert doc.read_text(encoding="utf-8") == render_markdown(registry.all_claims()), (
         "docs/claims.md is out of date with the registry and the catalogue: regenerate it with "
         "`ntkbench list --markdown > docs/claims.md`")
 
 
-# ----- calibrate (with a stand-in for ntkbench.calibrate) ------------------------------------------------------------
+# ----- calibrate (with a stand-in for ntkbench.harness.calibrate) ---
 @pytest.fixture
 def fake_calibrate(monkeypatch):
     calls: list[dict] = []
@@ -307,9 +307,9 @@ def fake_calibrate(monkeypatch):
                 rows.append(row)
         return rows
 
-    module = types.ModuleType("ntkbench.calibrate")
+    module = types.ModuleType("ntkbench.harness.calibrate")
     module.calibrate = calibrate
-    monkeypatch.setitem(sys.modules, "ntkbench.calibrate", module)
+    monkeypatch.setitem(sys.modules, "ntkbench.harness.calibrate", module)
     return calls, rates
 
 
@@ -359,16 +359,16 @@ def test_calibrate_shows_in_the_report(capsys, tmp_path, fake_calibrate):
 
 
 def test_calibrate_without_the_module_or_crashing(capsys, tmp_path, monkeypatch):
-    monkeypatch.setitem(sys.modules, "ntkbench.calibrate", None)
+    monkeypatch.setitem(sys.modules, "ntkbench.harness.calibrate", None)
     code, out, err = _run(capsys, "calibrate", HOMOGENEITY, "--out", str(tmp_path))
     assert code == 1 and out == "" and "calibration is not available in this installation" in err
-    module = types.ModuleType("ntkbench.calibrate")
+    module = types.ModuleType("ntkbench.harness.calibrate")
 
     def crash(*args, **kwargs):
         raise RuntimeError("diverged")
 
     module.calibrate = crash
-    monkeypatch.setitem(sys.modules, "ntkbench.calibrate", module)
+    monkeypatch.setitem(sys.modules, "ntkbench.harness.calibrate", module)
     code, out, err = _run(capsys, "calibrate", HOMOGENEITY, "--out", str(tmp_path))
     assert code == 1 and "ntkbench: calibration failed" in err and "RuntimeError: diverged" in err
 
@@ -399,7 +399,7 @@ def test_every_plan_loads_and_covers_the_catalogue():
     ids = plans.catalogue_ids()
     if ids is not None:  # the catalogue module, when there: the same ids, and the same titles
         assert pending <= ids and planned <= ids
-        from ntkbench import catalogue
+        from ntkbench.harness import catalogue
 
         for p in all_plans:
             assert p.title == catalogue.source(p.document).title
@@ -617,7 +617,7 @@ def test_compare_command(capsys, tmp_path):
     assert code == 2 and "no results for profile 'smoke'" in err
 
 
-# ----- mitigate (with a stand-in for ntkbench.mitigation) ------------------------------------------------------------
+# ----- mitigate (with a stand-in for ntkbench.harness.mitigation) ---
 @pytest.fixture
 def fake_mitigation(monkeypatch):
     calls: list[dict] = []
@@ -638,9 +638,9 @@ def fake_mitigation(monkeypatch):
         store.atomic_write_text(Path(out, profile, "mitigation", "mitigation.json"), store.to_json(res))
         return res
 
-    module = types.ModuleType("ntkbench.mitigation")
+    module = types.ModuleType("ntkbench.harness.mitigation")
     module.run_mitigation = run_mitigation
-    monkeypatch.setitem(sys.modules, "ntkbench.mitigation", module)
+    monkeypatch.setitem(sys.modules, "ntkbench.harness.mitigation", module)
     return calls, outcome
 
 

@@ -49,7 +49,7 @@ def test_site_builds_without_a_warning(tmp_path):
                  "guarantees", "performance", "known-problems", "notes", "api/index", "api/networks",
                  "families/index"):
         assert (html / f"{page}.html").is_file(), page
-    from ntkbench import registry
+    from ntkbench.harness import registry
 
     family_pages = {p.stem for p in (html / "families").glob("*.html")}
     for family in registry.families():  # every family of the registry has a page (its own or its catalogue's)
@@ -84,7 +84,7 @@ def test_family_pages_follow_the_registry():
         gen = importlib.import_module("ntkbench_families")
     finally:
         sys.path.remove(str(DOCS / "_ext"))
-    from ntkbench import registry
+    from ntkbench.harness import registry
 
     claims = registry.all_claims()
     extra = [dataclasses.replace(claims[0], id="wide/an-example"), dataclasses.replace(claims[0], id="newfam/one")]

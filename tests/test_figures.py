@@ -1,12 +1,13 @@
-"""ntkbench.figures: a figure's fitted line is the measurement's own, and a fit that did not happen draws nothing."""
+"""ntkbench.harness.figures: a figure's fitted line is the measurement's own, and a fit that did not happen draws
+nothing."""
 
 import math
 
 import numpy as np
 import pytest
 
-from ntkbench.figures import measured_line, render, subplots
-from ntkbench.registry import FittedLine, Measurement
+from ntkbench.harness.figures import measured_line, render, subplots
+from ntkbench.harness.registry import FittedLine, Measurement
 
 
 def test_measured_line_draws_the_fit_and_skips_a_missing_one():
@@ -59,7 +60,7 @@ def test_figures_use_a_constrained_layout_and_are_made_in_one_place():
 
 @pytest.mark.parametrize(("lo", "hi"), [(0.3, 0.9), (1.5, 1.9), (15.0, 160.0), (2e-5, 3e-4), (1e-6, 1e2)])
 def test_every_log_axis_gets_at_least_two_labelled_ticks(lo, hi):
-    from ntkbench.figures import readable_log_ticks
+    from ntkbench.harness.figures import readable_log_ticks
 
     fig, (ax,) = subplots(1)
     ax.plot([lo, hi], [lo, hi])
@@ -74,7 +75,7 @@ def test_every_log_axis_gets_at_least_two_labelled_ticks(lo, hi):
 
 
 def test_log_tick_labels_are_plain_numbers_or_mathtext():
-    from ntkbench.figures import log_tick_label
+    from ntkbench.harness.figures import log_tick_label
 
     assert [log_tick_label(x) for x in (0.002, 0.5, 20.0, 5000.0)] == ["0.002", "0.5", "20", "5000"]
     assert log_tick_label(1e-5) == "$10^{-5}$" and log_tick_label(2e-5) == r"$2\times10^{-5}$"

@@ -11,8 +11,8 @@ from ntkbench import data
 from ntkbench.claims import init_output as C
 from ntkbench.experiments import init_output as E
 from ntkbench.experiments.trained import outputs
+from ntkbench.harness.runner import Context
 from ntkbench.kernels import empirical_ntk
-from ntkbench.runner import Context
 from ntkbench.train import init_ensemble
 
 CTX = Context()

@@ -8,8 +8,8 @@ import pytest
 
 from ntkbench import MLP
 from ntkbench.data import load
-from ntkbench.mitigation import resolve, run_mitigation, shrink_sigma
-from ntkbench.registry import UsageError
+from ntkbench.harness.mitigation import resolve, run_mitigation, shrink_sigma
+from ntkbench.harness.registry import UsageError
 
 DS = load("mnist01", n_train=12, n_test=40, seed=0, pca=5)
 XV, YV, XT, YT = DS.x_test[:20], DS.y_test[:20], DS.x_test[20:], DS.y_test[20:]

@@ -10,7 +10,7 @@ import torch
 
 from ntkbench import MLP
 from ntkbench.experiments import optim as optim_exp
-from ntkbench.registry import get
+from ntkbench.harness.registry import get
 from ntkbench.train import adaptive_lr, train, train_ensemble
 
 GEN = torch.Generator().manual_seed(5)
@@ -85,7 +85,7 @@ def test_underparameterized_fits_respect_the_tolerance_bound_and_the_overparamet
     """001 App. A at smoke size: P < N gives one minimizer (every run within the tolerance's bound); P > N does not."""
     claim = get("optim/underparam-unique")
     point = claim.points(claim.resolve("smoke"))[0]
-    from ntkbench.runner import Context
+    from ntkbench.harness.runner import Context
 
     rows = optim_exp.underparameterized_fits(point, Context())
     assert rows["converged"].all() and (rows["n_params"] < rows["n_train"]).all()

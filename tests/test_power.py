@@ -1,4 +1,5 @@
-"""The statistical-power rules (ntkbench.power, the registry and calibrate): tolerances are noise and never bias,
+"""The statistical-power rules (ntkbench.harness.power, the registry and calibrate): tolerances are noise and never
+bias,
 every science check names what it rules out and its band excludes it, power and cost are what the normal model
 says, identities are apart, and a claim that cannot reject its alternative is ``not discriminating``."""
 
@@ -11,11 +12,11 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from ntkbench import power, registry
-from ntkbench.calibrate import recompute, suggested_tolerance, summarize
 from ntkbench.claims import checks
-from ntkbench.registry import Alternative, Claim, Control, Expect, Landing, Param
-from ntkbench.runner import outcome
+from ntkbench.harness import power, registry
+from ntkbench.harness.calibrate import recompute, suggested_tolerance, summarize
+from ntkbench.harness.registry import Alternative, Claim, Control, Expect, Landing, Param
+from ntkbench.harness.runner import outcome
 
 
 # ----- the noise band, the bias --------------------------------------------------------------------------------------
@@ -223,7 +224,7 @@ def test_recompute_rejudges_stored_values_under_the_current_declaration(monkeypa
 
 
 def test_rejudge_keeps_the_measured_values_and_applies_the_current_declaration(monkeypatch, tmp_path):
-    from ntkbench.runner import rejudge
+    from ntkbench.harness.runner import rejudge
 
     check = checks.power_law_slope("slope", "y", x="x", expected=-0.5, tolerance=0.1, reason="r",
                                    alternatives=((-0.25, "first order"),))

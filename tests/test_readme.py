@@ -33,14 +33,14 @@ def _python(code: str, **env) -> dict:
 
 
 def test_import_is_light_and_submodules_are_lazy():
-    """`import ntkbench` then `ntkbench.runner.run_claim` (as the README writes it) works without importing the
+    """`import ntkbench` then `ntkbench.harness.runner.run_claim` (as the README writes it) works without importing the
     harness, matplotlib or the claim families at import time (PEP 562 module __getattr__)."""
     out = _python(
         "import json, sys, ntkbench\n"
-        "before = sorted(m for m in ('matplotlib', 'seaborn', 'ntkbench.registry', 'ntkbench.claims', "
-        "'ntkbench.runner', 'ntkbench.figures', 'ntkbench.report') if m in sys.modules)\n"
-        "ok = callable(ntkbench.runner.run_claim) and callable(ntkbench.registry.all_claims)\n"
-        "print(json.dumps({'before': before, 'ok': ok, 'runner': 'ntkbench.runner' in sys.modules}))"
+        "before = sorted(m for m in ('matplotlib', 'seaborn', 'ntkbench.harness.registry', 'ntkbench.claims', "
+        "'ntkbench.harness.runner', 'ntkbench.harness.figures', 'ntkbench.harness.report') if m in sys.modules)\n"
+        "ok = callable(ntkbench.harness.runner.run_claim) and callable(ntkbench.harness.registry.all_claims)\n"
+        "print(json.dumps({'before': before, 'ok': ok, 'runner': 'ntkbench.harness.runner' in sys.modules}))"
     )
     assert out == {"before": [], "ok": True, "runner": True}
 
@@ -66,10 +66,10 @@ def test_matplotlib_backend_is_left_alone():
     non-interactive one other than Agg that needs no display) and rcParams."""
     out = _python(
         "import json, matplotlib\n"
-        "import ntkbench, ntkbench.figures, ntkbench.claims\n"
+        "import ntkbench, ntkbench.harness.figures, ntkbench.claims\n"
         "after_import = matplotlib.get_backend()\n"
         "face = matplotlib.rcParams['axes.facecolor']\n"
-        "from ntkbench.figures import render, subplots\n"
+        "from ntkbench.harness.figures import render, subplots\n"
         "def fig(*_):\n"
         "    f, (ax,) = subplots(1)\n"
         "    ax.plot([1, 2], [1, 4])\n"

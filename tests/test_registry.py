@@ -8,8 +8,8 @@ from dataclasses import replace
 import pandas as pd
 import pytest
 
-from ntkbench import registry
-from ntkbench.registry import Alternative, Check, Claim, Control, Expect, Measurement, Param, UsageError
+from ntkbench.harness import registry, spec
+from ntkbench.harness.registry import Alternative, Check, Claim, Control, Expect, Measurement, Param, UsageError
 
 
 # ----- Param ---------------------------------------------------------------------------------------------------------
@@ -247,7 +247,7 @@ def _toy(claim_id: str = "toy/one", **kw) -> Claim:
 
 
 def test_register_rejects_duplicates_bad_ids_and_bad_controls(monkeypatch):
-    monkeypatch.setattr(registry, "_REGISTRY", dict(registry._REGISTRY))
+    monkeypatch.setattr(spec, "_REGISTRY", dict(spec._REGISTRY))  # where register() writes
     claim = registry.register(_toy())
     assert registry.register(claim) is claim  # the same object again: a no-op (re-import of a family module)
     with pytest.raises(ValueError, match="'toy/one' is already registered"):
@@ -264,7 +264,7 @@ def test_register_rejects_duplicates_bad_ids_and_bad_controls(monkeypatch):
         registry.register(_toy("toy/five", controls=(Control("other", {"value": 2.0}, "why", fails=("y",)),)))
     with pytest.raises(ValueError, match="name the checks that must fail"):
         registry.register(_toy("toy/six", controls=(Control("none", {"value": 2.0}, "why", fails=()),)))
-    assert not {"toy/two", "toy/three", "toy/four", "toy/five", "toy/six"} & set(registry._REGISTRY)
+    assert not {"toy/two", "toy/three", "toy/four", "toy/five", "toy/six"} & set(spec._REGISTRY)
     assert registry.get("toy/one").family == "toy"
     ok = registry.register(_toy("toy/seven", controls=(Control("moved", {"value": 2.0}, "why", fails=("x",)),)))
     assert [p["value"] for p in ok.points(ok.resolve("ci", {"value": 2.0}))] == [2.0, 2.0]

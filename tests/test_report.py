@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from ntkbench import registry, report, runner, store
-from ntkbench.registry import UsageError
-from ntkbench.report import Regression
+from ntkbench.harness import registry, report, runner, store
+from ntkbench.harness.registry import UsageError
+from ntkbench.harness.report import Regression
 
 VERSIONS = {"python": "3.11.7", "torch": "2.13.0+cpu", "ntkbench": "0.1.0", "git": "abc1234"}
 TRACEBACK = 'Traceback (most recent call last):\n  File "x.py", line 1, in <module>\nValueError: bad thing\n'
@@ -175,8 +175,9 @@ def test_outcomes_old_and_new_results(fields, expected, text):
 
 def test_the_report_and_the_runner_judge_by_the_same_function():
     """One source for a result's outcome: the report's, the runner's and the calibration's names are the functions of
-    ntkbench.outcome (the same objects), and every committed result.json stores the outcome they derive from it."""
-    from ntkbench import calibrate, outcome
+    ntkbench.harness.outcome (the same objects), and every committed result.json stores the outcome they derive from
+    it."""
+    from ntkbench.harness import calibrate, outcome
 
     assert report.outcome is runner.outcome is calibrate.outcome is outcome.outcome
     assert report.ok is runner.result_ok is outcome.ok and report.asserted is outcome.asserted

@@ -1,4 +1,5 @@
-"""The three rooms of the package (ntkbench.runner): the cache key hashes the engine and the experiments only, so
+"""The three rooms of the package (ntkbench.harness.runner): the cache key hashes the engine and the experiments only,
+so
 every registered measurement must live there, and an experiment must not reach into the claims or the harness
 (an edit there would change a measured row without changing the key: a silently wrong cache)."""
 
@@ -9,7 +10,7 @@ import inspect
 from pathlib import Path
 
 import ntkbench
-from ntkbench import registry, runner
+from ntkbench.harness import registry, runner
 
 PACKAGE = Path(ntkbench.__file__).parent
 
@@ -77,7 +78,7 @@ def test_a_measure_function_lives_where_the_key_sees_it():
     from ntkbench.claims import checks
 
     assert not _hashed_module(checks.__name__) and _hashed_module("ntkbench.experiments.optim")
-    assert _hashed_module("ntkbench.train") and not _hashed_module("ntkbench.registry")
+    assert _hashed_module("ntkbench.train") and not _hashed_module("ntkbench.harness.registry")
     assert inspect.getmodule(registry.get("optim/sgd-equals-gd").measure).__name__ == "ntkbench.experiments.optim"
 
 
@@ -94,3 +95,69 @@ def test_a_measurement_outside_the_rooms_keys_its_own_source():
     assert runner.measure_code(registry.get("optim/sgd-equals-gd")) == {}
     own = runner.measure_code(SimpleNamespace(measure=_toy_measure))
     assert own == {"measure_code": hashlib.sha256(Path(__file__).read_bytes()).hexdigest()[:16]}
+
+
+def test_the_engine_and_experiments_import_without_the_claims_or_harness():
+    """Issue 37: the engine is importable on its own. In a fresh interpreter, every module of the engine and the
+    experiments is imported, and neither a claims nor a harness module (nor matplotlib) is loaded."""
+    import subprocess
+    import sys
+
+    modules = sorted(f"ntkbench.{'.'.join(p.relative_to(PACKAGE).with_suffix('').parts)}"
+                     for p in PACKAGE.rglob("*.py") if runner.hashed(p.relative_to(PACKAGE))
+                     and p.name != "__init__.py")
+    code = ("import sys\n" + "".join(f"import {m}\n" for m in modules)
+            + "bad = sorted(m for m in sys.modules if m.startswith(('ntkbench.harness', 'ntkbench.claims', "
+              "'matplotlib')))\nprint(len(sys.modules)); assert not bad, bad\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert len(modules) >= 18  # the engine's modules and the experiments
+
+
+def _module_name(path: Path) -> str:
+    parts = list(path.relative_to(PACKAGE.parent).with_suffix("").parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _import_graph() -> dict[str, set[str]]:
+    """Every module of the package and the package modules it imports, function-level (lazy) imports included; a
+    ``from . import sub`` is an edge to the submodule, not to the package that holds it."""
+    modules = {_module_name(p): p for p in PACKAGE.rglob("*.py")}
+    edges: dict[str, set[str]] = {m: set() for m in modules}
+    for name, path in modules.items():
+        package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            targets: list[str] = []
+            if isinstance(node, ast.ImportFrom):
+                base = package.split(".")[:len(package.split(".")) - (node.level - 1)] if node.level else []
+                root = ".".join(base + [node.module]) if node.module else ".".join(base)
+                subs = [f"{root}.{a.name}" for a in node.names if f"{root}.{a.name}" in modules]
+                targets = subs if len(subs) == len(node.names) else [root, *subs]
+            elif isinstance(node, ast.Import):
+                targets = [a.name for a in node.names]
+            edges[name] |= {t for t in targets if t in modules and t != name}
+    return edges
+
+
+def test_no_import_cycle():
+    """Issue 37: registry ↔ every claims module (through its loader) and runner ↔ scheduler were cycles. The spec of a
+    claim (harness.spec) is what the claims import, the registry loads them; the run lifecycle (harness.lifecycle)
+    is what the scheduler imports, the runner drives both."""
+    edges = _import_graph()
+    state: dict[str, int] = {}
+    cycles: list[list[str]] = []
+
+    def visit(node: str, path: list[str]) -> None:
+        state[node] = 1
+        for nxt in sorted(edges[node]):
+            if state.get(nxt) == 1:
+                cycles.append(path[path.index(nxt):] + [nxt])
+            elif nxt not in state:
+                visit(nxt, [*path, nxt])
+        state[node] = 2
+
+    for start in sorted(edges):
+        if start not in state:
+            visit(start, [start])
+    assert not cycles, "; ".join(" → ".join(c) for c in cycles)
+    assert "ntkbench.harness.scheduler" in edges["ntkbench.harness.runner"]  # the graph sees the edges it should

@@ -9,8 +9,8 @@ from dataclasses import replace
 import pandas as pd
 import pytest
 
-from ntkbench import registry, runner, store
-from ntkbench.registry import Alternative, Check, Claim, Control, Expect, Measurement, Param, UsageError
+from ntkbench.harness import registry, runner, store
+from ntkbench.harness.registry import Alternative, Check, Claim, Control, Expect, Measurement, Param, UsageError
 
 CALLS: list[int] = []
 EXPLODE: dict[int, BaseException] = {}
@@ -31,7 +31,7 @@ def toy_fit(data, params):
 
 
 def toy_figure(data, meas, params, expects):
-    from ntkbench.figures import subplots
+    from ntkbench.harness.figures import subplots
 
     fig, (ax,) = subplots(1)
     ax.plot(data["i"], data["y"], "o")
@@ -310,11 +310,12 @@ def test_the_cache_key_hashes_the_engine_and_experiments_not_the_claims_or_harne
     root = tmp_path / "pkg"
     shutil.copytree(Path(ntkbench.__file__).parent, root, ignore=shutil.ignore_patterns("__pycache__"))
     before = runner.hash_sources(root)
-    for name in ("report.py", "cli.py", "figures.py", "store.py", "registry.py", "claims/init_scale.py",
-                 "claims/checks.py"):
+    for name in ("harness/report.py", "harness/cli.py", "harness/figures.py", "harness/store.py",
+                 "harness/registry.py", "claims/init_scale.py", "claims/checks.py", "__main__.py"):
         (root / name).write_text((root / name).read_text() + "\n# edited\n")
     assert runner.hash_sources(root) == before
-    for name in ("train.py", "experiments/init_scale.py", "experiments/trained.py", "experiments/__init__.py"):
+    for name in ("train.py", "experiments/init_scale.py", "experiments/trained.py", "experiments/__init__.py",
+                 "__init__.py"):
         (root / name).write_text((root / name).read_text() + "\n# edited\n")
         assert runner.hash_sources(root) != before
         before = runner.hash_sources(root)

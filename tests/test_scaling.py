@@ -15,7 +15,7 @@ import torch
 from ntkbench import MLP
 from ntkbench.claims import checks, scaling
 from ntkbench.experiments import scaling as scaling_exp
-from ntkbench.registry import get
+from ntkbench.harness.registry import get
 from ntkbench.train import sign_step_lr
 
 CTX = SimpleNamespace(dtype=torch.float64, device=torch.device("cpu"))

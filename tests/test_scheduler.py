@@ -16,8 +16,8 @@ import pandas as pd
 import pytest
 import torch
 
-from ntkbench import registry, runner, scheduler, stop, store
-from ntkbench.registry import (
+from ntkbench.harness import registry, runner, scheduler, stop, store
+from ntkbench.harness.registry import (
     Alternative,
     Check,
     Claim,
@@ -27,7 +27,7 @@ from ntkbench.registry import (
     Param,
     UsageError,
 )
-from ntkbench.runner import Task
+from ntkbench.harness.runner import Task
 
 REAL = ["init-scale/homogeneity", "init-scale/last-layer-exact"]  # two real claims, seconds each at smoke
 
@@ -220,7 +220,8 @@ def test_ctrl_c_keeps_the_finished_points_and_a_rerun_resumes(toys, tmp_path):
 
 def test_a_swallowed_ctrl_c_still_stops_the_run(toys, tmp_path):
     """Issue 39 item 6: a KeyboardInterrupt raised inside a weakref callback is only printed by Python, and a
-    `--scheduler local` run then waited on its dead workers; the stop recorded by the signal handler (ntkbench.stop)
+    `--scheduler local` run then waited on its dead workers; the stop recorded by the signal handler
+    (ntkbench.harness.stop)
     ends the run at the next turn of the loop. Here the callback records it and raises nothing, as if swallowed."""
 
     def swallowed(index, result):
@@ -264,7 +265,7 @@ def test_the_workers_profiler_is_stopped(cluster):
     worker = type("Worker", (), {})()
     worker.periodic_callbacks = {"heartbeat": Callback(), "profile": Callback(), "profile-cycle": Callback()}
     profile = worker.periodic_callbacks["profile"]
-    from ntkbench.dask_plugins import NoProfiler
+    from ntkbench.harness.dask_plugins import NoProfiler
 
     NoProfiler().setup(worker)  # removed, so that a starting worker does not start them
     assert list(worker.periodic_callbacks) == ["heartbeat"] and profile.stopped

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ntkbench import store
+from ntkbench.harness import store
 
 
 def _leftovers(folder: Path) -> list[str]:

@@ -198,7 +198,7 @@ def _make(claim: str, name: str, which: int | None) -> Make:
 
 
 def test_every_science_check_of_the_claims_is_covered():
-    from ntkbench import registry
+    from ntkbench.harness import registry
 
     claims = sorted({claim for claim, _ in CHECKS})
     science = {(c, e.name) for c in claims for check in registry.get(c).checks

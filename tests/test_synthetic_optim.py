@@ -27,7 +27,7 @@ import pytest
 
 from ntkbench.experiments.optim import runs
 from ntkbench.experiments.trained import member_seeds
-from ntkbench.registry import base_name, get
+from ntkbench.harness.registry import base_name, get
 
 from synthetic import alternative, lognormal, registered, verdicts
 

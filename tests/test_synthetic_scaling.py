@@ -14,7 +14,7 @@ import torch
 
 from ntkbench.claims import jamming, scaling
 from ntkbench.experiments import scaling as scaling_exp
-from ntkbench.registry import get
+from ntkbench.harness.registry import get
 
 from synthetic import alternative, registered, verdicts
 

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ntkbench.registry import get
+from ntkbench.harness.registry import get
 
 from synthetic import alternative, lognormal, registered, verdicts
 

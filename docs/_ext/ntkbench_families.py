@@ -3,8 +3,8 @@
 Everything on these pages is read, never copied by hand:
 
 - the claims, their statements, sources, checks (expected value, tolerance, the reason for it, the alternatives
-  each science check rules out) and negative controls from the claim registry (``ntkbench.registry``);
-- the families' titles, source documents and planned rows from the catalogue (``ntkbench.catalogue``);
+  each science check rules out) and negative controls from the claim registry (``ntkbench.harness.registry``);
+- the families' titles, source documents and planned rows from the catalogue (``ntkbench.harness.catalogue``);
 - the latest values and figures from the committed baseline ``results/ci/<family>/<name>/``;
 - the noise, bias and power of each check from the calibration records ``results/ci/calibration/*.json``.
 

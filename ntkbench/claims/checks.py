@@ -1,4 +1,4 @@
-"""Check builders: each returns a :class:`~ntkbench.registry.Check` — the fit of one measured quantity over the
+"""Check builders: each returns a :class:`~ntkbench.harness.registry.Check` — the fit of one measured quantity over the
 rows of all sweep points, together with its expectation — so that a claim lists its checks in a few lines.
 
 * :func:`power_law_slope`: the exponent of a power law (log-log slope of the per-x mean over seeds, bootstrap CI
@@ -23,7 +23,7 @@ import pandas as pd
 from scipy import stats
 
 from .. import fit
-from ..registry import Alternative, Check, Expect, FittedLine, Measurement
+from ..harness.spec import Alternative, Check, Expect, FittedLine, Measurement
 
 LABELS = {"depth": "L", "width": "m", "sigma": "σ"}
 Expected = float | Callable[..., float]  # a constant, f(per-value) or f(per-value, params)
@@ -63,7 +63,7 @@ def _expected(expected: Expected, value: Any, params: Mapping[str, Any]) -> floa
     return float(expected(value, params) if n_args >= 2 else expected(value))
 
 
-#: the reason of a tolerance set by the rule of :mod:`ntkbench.power` (the numbers live in the record, not here)
+#: the reason of a tolerance set by the rule of :mod:`ntkbench.harness.power` (the numbers live in the record, not here)
 NOISE_BAND = ("Tolerance: the noise band of the claim's calibration at ci (K = 10 reseeds of the initializations and "
               "the data split; results/ci/calibration/), never the offset from the theory: that offset is the bias, "
               "reported in standard errors with the power against each alternative in the record and the report.")

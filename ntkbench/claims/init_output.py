@@ -42,8 +42,8 @@ from ..experiments.init_output import (
     loss_gap,
     members,
 )
-from ..figures import hypotheses, subplots
-from ..registry import Claim, Control, Landing, Measurement, Param, register
+from ..harness.figures import hypotheses, subplots
+from ..harness.spec import Claim, Control, Landing, Measurement, Param, register
 from . import checks
 from . import params as P
 
@@ -72,7 +72,7 @@ def _seed_ratio(num: str, den: str, what: str):
 #: the margin of a direction check (ratio < 1, slope < 0) whose alternative is the bound itself: the statistic must
 #: clear the alternative by the noise band of the claim's reseeds, so that a run at the alternative fails
 _MARGIN = ("the noise band t(0.99, K−1)·s·√(1 + 1/K) of its K = 10 reseeds (results/ci/calibration/), so that a run "
-           "at the alternative fails with ≥ 99 % (ntkbench.power)")
+           "at the alternative fails with ≥ 99 % (ntkbench.harness.power)")
 #: a gain beyond the seeds' noise: z of the one-sided test ≥ this (a run without a gain passes ≤ 0.13 % of the time)
 GAIN_Z = significance.Z_DETECT
 _GAIN_TEST = ("The per-seed log ratio's mean tested below 0 by a one-sided t-test over the seeds, as z: a run "
@@ -238,7 +238,7 @@ def _lines(ax, data: pd.DataFrame, columns: Mapping[str, str], *, x: str = "widt
 
 
 def _hypotheses(ax, data: pd.DataFrame, column: str, exponent: float, theory: str, alternative: str) -> None:
-    """:func:`ntkbench.figures.hypotheses` through the mean of ``column`` at the smallest width."""
+    """:func:`ntkbench.harness.figures.hypotheses` through the mean of ``column`` at the smallest width."""
     rows = members(data)
     widths = np.sort(rows["width"].unique()).astype(float)
     if len(widths) < 2:

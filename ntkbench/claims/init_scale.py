@@ -33,8 +33,8 @@ from ..experiments.init_scale import (
     measure_trained,
     measure_trained_checkpoints,
 )
-from ..figures import measured_line, subplots
-from ..registry import Claim, Control, Measurement, Param, register
+from ..harness.figures import measured_line, subplots
+from ..harness.spec import Claim, Control, Measurement, Param, register
 from . import checks
 from . import params as P
 
@@ -155,8 +155,8 @@ register(Claim(
                                                         "would not carry every layer's σ")),
                 reason="the slope is fixed by homogeneity once the init term dominates; the amplitude checks are "
                        "what Thm 4 adds. Tolerance: wider than the noise band of the claim's calibration (the 99 % "
-                       "rule of ntkbench.power), to cover the σ^L cross term's remaining bias at the low end of the "
-                       "fitted range as well; it still rejects 2L ± 1 and the asi control's slope ≈ 0; "
+                       "rule of ntkbench.harness.power), to cover the σ^L cross term's remaining bias at the low end "
+                       "of the fitted range as well; it still rejects 2L ± 1 and the asi control's slope ≈ 0; "
                        + checks.CALIBRATED),
             checks.statistic(
                 "amplitude", _amplitude, per="depth", expected=1.0, tolerance=0.2,

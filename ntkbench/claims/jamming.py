@@ -28,8 +28,8 @@ from scipy import stats
 
 from .. import fit, significance
 from ..experiments.jamming import jamming_point, norm_column
-from ..figures import fitted_line, subplots
-from ..registry import Claim, Control, FittedLine, Measurement, Param, register
+from ..harness.figures import fitted_line, subplots
+from ..harness.spec import Claim, Control, FittedLine, Measurement, Param, register
 from . import checks
 from . import params as P
 from .scaling import _setup

@@ -26,8 +26,8 @@ import numpy as np
 import pandas as pd
 
 from ..experiments.optim import SHUFFLES, adagrad_one_point, compare_optimizers, underparameterized_fits
-from ..figures import hypotheses, subplots
-from ..registry import Claim, Control, Landing, Measurement, Param, register
+from ..harness.figures import hypotheses, subplots
+from ..harness.spec import Claim, Control, Landing, Measurement, Param, register
 from . import checks
 from . import params as P
 
@@ -463,7 +463,7 @@ register(Claim(
                 alternatives=((0.0, "Eq. 9 misses the net by O(1) at every width"),),
                 reason="the linearized AdaGrad run on one point is Eq. 9 exactly (ε aside), so what is left is the "
                        "net's departure from its linearization, O(m^-1/2) (001 Lemma 1; an upper bound). Tolerance: "
-                       "the noise band of the claim's calibration at ci (the 99 % rule of ntkbench.power); the "
+                       "the noise band of the claim's calibration at ci (the 99 % rule of ntkbench.harness.power); the "
                        "gd-form control's slope, near 0, lies above the threshold; " + checks.CALIBRATED),
             checks.statistic(
                 "form-ratio", _closed_form_ratio, expected=0.1, tolerance=0.0, mode="below", spread="relative",

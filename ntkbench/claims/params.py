@@ -1,13 +1,13 @@
 """Parameter groups shared by the claims: the data, the nets and their training, and the sweep axes.
 
-Each function returns a tuple of :class:`~ntkbench.registry.Param` with one value per profile (smoke, ci, paper)
+Each function returns a tuple of :class:`~ntkbench.harness.registry.Param` with one value per profile (smoke, ci, paper)
 given as a 3-tuple; a claim concatenates the groups it needs. Every parameter declared here reaches every sweep
-point (:meth:`~ntkbench.registry.Claim.points`) and is read there by :mod:`ntkbench.experiments.trained`.
+point (:meth:`~ntkbench.harness.registry.Claim.points`) and is read there by :mod:`ntkbench.experiments.trained`.
 """
 
 from __future__ import annotations
 
-from ..registry import Param
+from ..harness.spec import Param
 
 # The embedded data sets a claim may train on (no download; see ntkbench.data).
 EMBEDDED = ("mnist01", "bump2d", "sin1d", "boston", "mnist_parity")

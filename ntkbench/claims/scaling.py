@@ -37,8 +37,8 @@ import torch
 
 from .. import fit
 from ..experiments.scaling import ensemble_groups, fluctuations, scaling_net
-from ..figures import measured_line, subplots
-from ..registry import Claim, Control, Landing, Measurement, Param, register
+from ..harness.figures import measured_line, subplots
+from ..harness.spec import Claim, Control, Landing, Measurement, Param, register
 from . import checks
 from . import params as P
 

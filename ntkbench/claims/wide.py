@@ -41,13 +41,13 @@ from ..experiments.wide import (
     measure_lsq,
     measure_ntk_limit,
 )
-from ..figures import fitted_line, measured_line, subplots
-from ..registry import SEED_STRIDE, Check, Claim, Control, Landing, Measurement, Param, register
+from ..harness.figures import fitted_line, measured_line, subplots
+from ..harness.spec import SEED_STRIDE, Check, Claim, Control, Landing, Measurement, Param, register
 from . import checks
 from . import params as P
 
 #: the tolerances: each the noise band of its check's K = 10 calibration at ci (results/ci/calibration/wide__*.json,
-#: the rule of ntkbench.power), never the offset from the theory; the records hold the mean, SD, bias and power
+#: the rule of ntkbench.harness.power), never the offset from the theory; the records hold the mean, SD, bias and power
 TOL = {"ntk-limit/lecun": 0.124, "ntk-limit/ntk": 0.117,
        "lazy-movement/lecun": 0.088, "lazy-movement/ntk": 0.056, "lazy-movement/hidden-share": 0.339,
        "gp-init/cov": 0.266, "gp-init/kurt": 0.031, "lsq-projection/rate": 0.05}

@@ -1,6 +1,6 @@
 """The experiment of a sweep point: its data, its nets, an ensemble trained to the threshold, kernel solutions.
 
-Every function reads the sweep point made by :meth:`ntkbench.registry.Claim.points` from the parameter groups of
+Every function reads the sweep point made by :meth:`ntkbench.harness.registry.Claim.points` from the parameter groups of
 :mod:`ntkbench.claims.params`. Net settings that a claim does not declare take the values of :data:`NET_DEFAULTS`
 (000 Eq. 1, 001 Eq. 1: NTK parametrization, zero biases, ReLU, standard initialization).
 """

@@ -17,9 +17,9 @@ import torch
 from ntkbench import data
 from ntkbench.claims import init_output as C
 from ntkbench.experiments.trained import outputs
+from ntkbench.harness.runner import Context
 from ntkbench.kernels import empirical_ntk
 from ntkbench.linearize import linear_steps
-from ntkbench.runner import Context
 from ntkbench.train import init_ensemble, train_ensemble, unstack_params
 
 CTX = Context()

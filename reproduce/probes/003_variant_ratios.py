@@ -17,7 +17,7 @@ import sys
 import numpy as np
 import pandas as pd
 
-from ntkbench.runner import run_claim
+from ntkbench.harness.runner import run_claim
 
 CLAIM = "init-output/asi-generalization"
 

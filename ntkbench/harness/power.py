@@ -3,7 +3,7 @@
 A check's tolerance is the measured noise of reseeded runs (:func:`noise_tolerance`), never the offset between
 the measurement and the theory: that offset is the *bias* (:func:`bias`), reported in units of its standard error
 and called ``biased`` beyond :data:`BIAS_LIMIT`. A science check names the values a competing explanation predicts
-(:class:`ntkbench.registry.Alternative`); its *power* against one is the probability that a run whose true value
+(:class:`ntkbench.harness.registry.Alternative`); its *power* against one is the probability that a run whose true value
 were the alternative would fail the check, at the measured spread (:func:`fail_probability`). Below
 :data:`POWER_GOAL` the check is ``not discriminating`` — its own outcome, never a pass — and
 :func:`cost_factor` says how much more data (cost ∝ 1/variance) it would need.
@@ -214,7 +214,7 @@ def sd_from_interval(interval: Sequence[float]) -> float:
 def baseline_folder() -> Path:
     """The committed results of a source checkout (``results/`` beside the package), where the calibration
     records live."""
-    return Path(__file__).resolve().parents[1] / "results"
+    return Path(__file__).resolve().parents[2] / "results"
 
 
 def find_record(claim_id: str, control: str | None, profile: str, params: Mapping[str, Any],

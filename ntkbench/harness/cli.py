@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from . import power, registry, report, stop, store
-from .registry import PROFILES, UsageError
+from .spec import PROFILES, UsageError
 
 DEFAULT_OUT = "runs"  # the working folder: runs and calibrations write here unless asked otherwise
 BASELINE = "results"  # the committed baseline: written only with --update-baseline (docs/guarantees.md)
@@ -221,7 +221,8 @@ class Terminated(KeyboardInterrupt):
 
 
 def _terminate(signum, frame) -> None:
-    stop.request(Terminated)  # seen by the scheduling loop even where Python swallows the exception (ntkbench.stop)
+    # seen by the scheduling loop even where Python swallows the exception (ntkbench.harness.stop)
+    stop.request(Terminated)
     raise Terminated()
 
 
@@ -233,7 +234,7 @@ def _interrupt(signum, frame) -> None:
 @contextlib.contextmanager
 def _signals_as_interrupts():
     """Inside: SIGINT raises KeyboardInterrupt and SIGTERM :class:`Terminated`, each recorded first in
-    :mod:`ntkbench.stop` (main thread only; the previous handlers come back after)."""
+    :mod:`ntkbench.harness.stop` (main thread only; the previous handlers come back after)."""
     import signal
     import threading
 
@@ -272,7 +273,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 @contextlib.contextmanager
 def _cache_warnings():
-    """Show every rejected cache entry (:class:`~ntkbench.store.CacheWarning`) as one ``ntkbench: warning:`` line
+    """Show every rejected cache entry (:class:`~ntkbench.harness.store.CacheWarning`) as one ``ntkbench: warning:``
+    line
     on stderr, each time; other warnings as Python shows them."""
     shown = warnings.showwarning
 
@@ -311,7 +313,7 @@ def _strict(obj: Any) -> Any:
 def _device(text: str) -> str:
     import torch
 
-    from ._validation import check_device
+    from .._validation import check_device
 
     try:
         dev = check_device(text)
@@ -369,9 +371,10 @@ def _cmd_list(args: argparse.Namespace) -> int:
         try:
             from .catalogue import render_markdown
         except ImportError as exc:
-            print(f"ntkbench: error: the catalogue is not available (ntkbench.catalogue: {exc})", file=sys.stderr)
+            print(f"ntkbench: error: the catalogue is not available (ntkbench.harness.catalogue: {exc})",
+                  file=sys.stderr)
             return 1
-        sys.stdout.write(render_markdown())
+        sys.stdout.write(render_markdown(registry.all_claims()))
         return 0
     claims = registry.all_claims()
     if args.json:
@@ -573,7 +576,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 def _baseline_before(baseline: str, profiles: Sequence[str]) -> dict | None:
-    """The baseline's results at ``profiles``, read before a run (:func:`ntkbench.report.baseline_index`); None,
+    """The baseline's results at ``profiles``, read before a run (:func:`ntkbench.harness.report.baseline_index`); None,
     with a warning naming the file, when one is damaged (the run goes on: it may be what repairs it)."""
     try:
         return report.baseline_index(baseline, profiles)
@@ -658,7 +661,7 @@ def _cmd_calibrate(args: argparse.Namespace) -> int:
     try:
         from .calibrate import calibrate
     except ImportError as exc:
-        print(f"ntkbench: error: calibration is not available in this installation (ntkbench.calibrate: {exc})",
+        print(f"ntkbench: error: calibration is not available in this installation (ntkbench.harness.calibrate: {exc})",
               file=sys.stderr)
         return 1
     try:

@@ -1,9 +1,11 @@
 """A result's outcome: the one function that compares what a run found with what the theory predicts.
 
-:func:`outcome` is the single source of the outcome of a result — a :class:`~ntkbench.runner.Result` as it is
-written (:meth:`~ntkbench.runner.Result.to_dict`), a result.json read back, a rejudged result
-(:func:`~ntkbench.runner.rejudge`) or a calibration's reseeded run (:mod:`ntkbench.calibrate`). The runner stores
-its value in the ``outcome`` and ``ok`` fields of result.json; the report (:mod:`ntkbench.report`) and the command
+:func:`outcome` is the single source of the outcome of a result — a :class:`~ntkbench.harness.runner.Result` as it is
+written (:meth:`~ntkbench.harness.runner.Result.to_dict`), a result.json read back, a rejudged result
+(:func:`~ntkbench.harness.runner.rejudge`) or a calibration's reseeded run (:mod:`ntkbench.harness.calibrate`). The
+runner stores
+its value in the ``outcome`` and ``ok`` fields of result.json; the report (:mod:`ntkbench.harness.report`) and the
+command
 line derive it again from the same fields by the same function, so a saved outcome and a derived one cannot differ.
 
 Outcomes (:data:`OUTCOMES`): ``as predicted``, ``not as predicted``, ``not discriminating`` (a claim that passed, but
@@ -29,12 +31,13 @@ def asserted(result: Mapping[str, Any]) -> bool:
 
 
 def outcome(result: Mapping[str, Any]) -> str:
-    """One of :data:`OUTCOMES` for a result (a dict: :meth:`Result.to_dict <ntkbench.runner.Result.to_dict>` or a
+    """One of :data:`OUTCOMES` for a result (a dict: :meth:`Result.to_dict <ntkbench.harness.runner.Result.to_dict>` or
+    a
     saved result.json), derived from its ``status``, ``asserted``, ``control`` and ``checks`` — never read from a
     stored ``outcome`` field. ``error`` and ``invalid`` as the status says; ``not asserted`` at smoke; a claim is
     ``as predicted`` when it passes and every science check rejects its alternatives with power ≥ 99 % (``not
     discriminating`` when one does not — never a pass — or when it failed only significance tests that cannot detect
-    the effect at this cost, :func:`ntkbench.power.claim_outcome`); a control when every check it names
+    the effect at this cost, :func:`ntkbench.harness.power.claim_outcome`); a control when every check it names
     (``must_fail``) failed and each that it must land somewhere (``lands_at``) landed there (a result saved before
     controls named their checks: when it failed)."""
     status = result.get("status")

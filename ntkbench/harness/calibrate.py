@@ -27,9 +27,11 @@ RULE = power.RULE
 
 
 def suggested_tolerance(values: Sequence[float], expected: float, mode: str) -> float:
-    """The noise band of a check (:func:`ntkbench.power.noise_tolerance`): a new reseeded run of an unbiased check
+    """The noise band of a check (:func:`ntkbench.harness.power.noise_tolerance`): a new reseeded run of an unbiased
+    check
     misses it with probability ≤ 1 %. ``expected`` is not used: the offset from the theory is the bias, reported
-    apart (:func:`ntkbench.power.bias`) and never absorbed into the band. NaN with fewer than 2 finite values."""
+    apart (:func:`ntkbench.harness.power.bias`) and never absorbed into the band. NaN with fewer than 2 finite
+    values."""
     del expected  # the band is noise only
     return power.noise_tolerance(values, mode)
 
@@ -131,9 +133,10 @@ def calibrate(claim_ids: Iterable[str], reseeds: int = 10, profile: str = regist
     records stay as they are); write and return one calibration record per claim/control, rewritten
     after each of its runs (``complete`` says whether all ``reseeds`` are in; an interrupted calibration keeps what it
     measured, and the points are cached in ``cache``, default ``out``, so a rerun resumes). The sweep points of all
-    reseeds are scheduled together (:mod:`ntkbench.scheduler`): in this process, on ``jobs`` local workers or on
+    reseeds are scheduled together (:mod:`ntkbench.harness.scheduler`): in this process, on ``jobs`` local workers or on
     the Dask cluster ``scheduler``. A record in ``out`` with more reseeds than ``reseeds`` is never replaced
-    unless ``replace`` (``--update-baseline``): a :class:`~ntkbench.registry.UsageError` names it before anything
+    unless ``replace`` (``--update-baseline``): a :class:`~ntkbench.harness.registry.UsageError` names it before
+    anything
     runs."""
     if isinstance(reseeds, bool) or not isinstance(reseeds, int) or reseeds < 2:
         raise registry.UsageError(f"reseeds must be an integer >= 2 (a spread needs two runs), got {reseeds!r}")
@@ -177,7 +180,8 @@ def calibrate(claim_ids: Iterable[str], reseeds: int = 10, profile: str = regist
 
 def _refuse_fewer(targets: Iterable[tuple[str, str | None]], reseeds: int, out: str | os.PathLike,
                   profile: str) -> None:
-    """A :class:`~ntkbench.registry.UsageError` naming each record in ``out`` that a calibration with ``reseeds``
+    """A :class:`~ntkbench.harness.registry.UsageError` naming each record in ``out`` that a calibration with
+    ``reseeds``
     reseeds would replace with fewer (an unreadable record is left to the calibration, which rewrites it)."""
     larger = []
     for cid, ctrl in targets:

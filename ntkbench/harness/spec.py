@@ -1,4 +1,5 @@
-"""Claims as data: one :class:`Claim` per row of the catalogue (docs/claims.md), registered under its fixed id.
+"""What a claim is: one :class:`Claim` per row of the catalogue (docs/claims.md), registered under its fixed id
+(:func:`register`; which claims there are: :mod:`ntkbench.harness.registry`).
 
 A claim is a spec, not code paths:
 
@@ -22,19 +23,20 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import pandas as pd
 
-from .experiments import SEED_STRIDE  # the experiments' seed arithmetic (keyed by the cache); re-exported
+from ..experiments import SEED_STRIDE  # the experiments' seed arithmetic (keyed by the cache); re-exported
 
 PROFILES = ("smoke", "ci", "paper")
 DEFAULT_PROFILE = "ci"
 KINDS = ("int", "float", "str", "bool", "ints", "floats", "strs")
 MODES = ("within", "below", "above")
-#: how a check's noise scales when its true value moves (:mod:`ntkbench.power`): ``absolute`` — the same SD at the
+#: how a check's noise scales when its true value moves (:mod:`ntkbench.harness.power`): ``absolute`` — the same SD at
+#: the
 #: alternative (exponents, slopes); ``relative`` — the same coefficient of variation (positive ratios and norms);
 #: ``standardized`` — a significance test's z, drawn from N(a, 1) or below under each alternative a by construction
 #: (its level is fixed; the calibration measures its sensitivity to the theory's effect, :func:`power.detection`)
@@ -42,7 +44,7 @@ SPREADS = ("absolute", "relative", "standardized")
 ROLES = ("science", "precondition", "identity")
 #: the profile at which registration requires every science check's band to exclude its alternatives (the goal of
 #: power ≥ 99 % is set at ci; at other profiles, and with overrides, a run whose band contains an alternative is
-#: judged ``not discriminating`` by its power, :mod:`ntkbench.power`)
+#: judged ``not discriminating`` by its power, :mod:`ntkbench.harness.power`)
 POWER_PROFILE = "ci"
 
 #: the largest value of any integer parameter: seeds are built as seed_offset·SEED_STRIDE + member (+ small salts,
@@ -453,44 +455,6 @@ def register(claim: Claim) -> Claim:
     validate(claim)
     _REGISTRY[claim.id] = claim
     return claim
-
-
-def _load() -> None:
-    from . import claims  # noqa: F401  (importing the family modules registers their claims)
-
-
-def all_claims() -> list[Claim]:
-    _load()
-    return list(_REGISTRY.values())  # catalogue order: the order of registration
-
-
-def families() -> list[str]:
-    return sorted({c.family for c in all_claims()})
-
-
-def get(claim_id: str) -> Claim:
-    _load()
-    if claim_id not in _REGISTRY:
-        raise UsageError(f"unknown claim id {claim_id!r}; known ids: {', '.join(sorted(_REGISTRY))}")
-    return _REGISTRY[claim_id]
-
-
-def select(names: Iterable[str] = ()) -> list[Claim]:
-    """Claims by id or family name (all when ``names`` is empty), in catalogue order, without duplicates."""
-    claims = all_claims()
-    names = list(names)
-    if not names:
-        return claims
-    chosen: list[Claim] = []
-    for name in names:
-        hits = [c for c in claims if c.id == name or c.family == name]
-        if not hits:
-            raise UsageError(
-                f"{name!r} is neither a claim id nor a family; families: {', '.join(families())}; "
-                f"ids: {', '.join(c.id for c in claims)}"
-            )
-        chosen += [c for c in hits if c not in chosen]
-    return chosen
 
 
 def check_profile(profile: str) -> str:

@@ -1,11 +1,8 @@
-"""Running registered claims: sweep points (cached, resumable), the fit, the verdict, and the files in results/.
-
-:func:`run_claim` runs one claim (or one of its negative controls) and returns a :class:`Result`; with ``out``
-it writes ``result.json``, ``data.csv`` and ``figure.png`` (see :mod:`ntkbench.store`; the folder as a whole or not
-at all) and caches every finished sweep point, so an interrupted run resumes. A claim that raises is recorded as
-``status="error"`` with its traceback; :func:`run_many` goes on with the others (optionally in ``jobs`` worker
-processes).
-"""
+"""One claim's run, from its parameters to its judged result: :func:`start_run` resolves the parameters into sweep
+points and their cache keys (:func:`code_hash`: the engine and the experiments, by folder), :func:`measure_point`
+measures one, :func:`finish_run` fits the checks, judges them (:func:`judge_check`, :func:`status_of`) and writes the
+:class:`Result`. :mod:`ntkbench.harness.scheduler` drives these over workers; :mod:`ntkbench.harness.runner` is the
+entry point (``run_claim``, ``run_many``) and re-exports them."""
 
 from __future__ import annotations
 
@@ -17,7 +14,7 @@ import platform
 import subprocess
 import time
 import traceback
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,11 +23,11 @@ import numpy as np
 import pandas as pd
 import torch
 
+from .._validation import check_device
 from . import power, registry, store
-from ._validation import check_device
 from .outcome import OK_OUTCOMES, outcome
 from .outcome import ok as result_ok  # Result.ok for a saved result (a dict read from result.json)
-from .registry import Claim, Control, Measurement, UsageError
+from .spec import Claim, Control, Measurement, UsageError
 
 STATUSES = ("pass", "fail", "invalid", "error")
 
@@ -47,32 +44,32 @@ class Context:
         return {"device": torch.device(self.device).type, "dtype": str(self.dtype), "code": code_hash()}
 
 
-# The package has three rooms. The engine (the top-level modules that compute: networks, kernels, training, data,
-# fits) and the experiments (``ntkbench/experiments``: what each claim measures at one sweep point) make the rows;
-# the claims (``ntkbench/claims``: checks, statistics, figures, parameter declarations) judge them; the harness (the
-# modules below) declares, schedules, stores and presents. Only the first two can change a measured row, so the
-# cache key hashes them and nothing else: editing a check, a figure or the CLI keeps hours of cached sweep points.
-# An experiment never imports the claims or the harness (tests/test_rooms.py holds both rules).
-HARNESS = frozenset({"cli.py", "report.py", "figures.py", "store.py", "runner.py", "scheduler.py", "calibrate.py",
-                     "plans.py", "catalogue.py", "mitigation.py", "dask_plugins.py", "power.py", "outcome.py",
-                     "stop.py", "registry.py", "__main__.py"})
-#: the folder of the claims room, never hashed
-CLAIMS = "claims"
+# The package has three rooms, one folder each. The engine (the top-level modules that compute: networks, kernels,
+# training, data, fits) with the experiments (``ntkbench/experiments``: what each claim measures at one sweep point)
+# makes the rows; the claims (``ntkbench/claims``: parameter declarations, checks, statistics, figures) judge them;
+# the harness (``ntkbench/harness``: registry, runner, scheduler, store, report, calibration, plans, catalogue, CLI)
+# declares, schedules, stores and presents. Only the first room can change a measured row, so the cache key hashes
+# it, by folder, and nothing else: editing a check, a figure or the CLI keeps hours of cached sweep points. The
+# hashed room imports nothing outside it (tests/test_rooms.py holds that rule and that every measurement is in it).
+#: the folders outside the cache key
+UNHASHED = ("claims", "harness")
+
+
+#: the entry point of ``python -m ntkbench`` (it only calls the harness's CLI)
+ENTRY_POINT = "__main__.py"
 
 
 @functools.lru_cache(maxsize=1)
 def code_hash() -> str:
-    """Hash of the source files that compute measurements (the engine and ``ntkbench/experiments``; not the claims
-    room nor the :data:`HARNESS` modules): a change to them invalidates the cache of finished sweep points."""
-    return hash_sources(Path(__file__).parent)
+    """Hash of the source files that compute measurements (the engine and ``ntkbench/experiments``; not the claims or
+    the harness): a change to them invalidates the cache of finished sweep points."""
+    return hash_sources(Path(__file__).parents[1])
 
 
 def hashed(rel: Path) -> bool:
-    """Whether the source file at ``rel`` (relative to the package) is in the code hash: an engine module (top level,
-    not :data:`HARNESS`) or anything under ``experiments/``."""
-    if len(rel.parts) == 1:
-        return rel.name not in HARNESS
-    return rel.parts[0] == "experiments"
+    """Whether the source file at ``rel`` (relative to the package) is in the code hash: everything but the
+    :data:`UNHASHED` folders and the entry point."""
+    return rel.parts[0] not in UNHASHED and rel.as_posix() != ENTRY_POINT
 
 
 def hash_sources(root: Path) -> str:
@@ -94,12 +91,12 @@ class Result:
     ``status``: ``error`` (it raised), ``invalid`` (a precondition check failed: the experiment did not run as
     designed), else ``pass`` / ``fail`` by the science checks. ``checks``: one dict per expectation (name,
     measured, interval, expected, tolerance, mode, role, passed, reason, method; for a control ``must_fail``).
-    ``outcome`` (:func:`ntkbench.outcome.outcome`) compares the status with the prediction: a claim must pass; a
+    ``outcome`` (:func:`ntkbench.harness.outcome.outcome`) compares the status with the prediction: a claim must pass; a
     control must fail on every check it names. ``asserted`` is False at the ``smoke`` profile, which only runs the
     plumbing. ``variant``: "" for a run at the profile's own parameters, else the slug of the overrides (and ``error``)
     under which the files were written, beside the baseline and never over it. ``timings``: each point's parameters
     and the seconds its measurement took (measured now or recorded in the cache), by which the scheduler orders the
-    next run's points (:mod:`ntkbench.scheduler`)."""
+    next run's points (:mod:`ntkbench.harness.scheduler`)."""
 
     id: str
     family: str
@@ -167,7 +164,7 @@ def versions(device: str = "cpu") -> dict[str, str]:
     """Versions of the software that produced a result. ``git`` is the commit of the package's checkout, or the
     environment variable NTKBENCH_GIT when set (``nox -s reproduce`` records the state before anything it runs
     rewrites tracked files)."""
-    from . import __version__
+    from .. import __version__
 
     v = {"python": platform.python_version(), "torch": torch.__version__, "numpy": np.__version__,
          "pandas": pd.__version__, "ntkbench": __version__, "git": os.environ.get("NTKBENCH_GIT") or _git_commit(),
@@ -439,51 +436,8 @@ def finish_run(run: ClaimRun, out: str | os.PathLike | None = None) -> Result:
     return result
 
 
-def run_claim(
-    claim: Claim | str,
-    profile: str = registry.DEFAULT_PROFILE,
-    overrides: Mapping[str, Any] | None = None,
-    *,
-    control: str | None = None,
-    out: str | os.PathLike | None = None,
-    cache: str | os.PathLike | None = None,
-    device: str = "cpu",
-    dtype: torch.dtype = torch.float64,
-    fresh: bool = False,
-    progress: bool = False,
-) -> Result:
-    """Run one claim (or its negative control ``control``) at ``profile`` with parameter ``overrides``, in this
-    process, point after point (:func:`ntkbench.scheduler.schedule` on its serial backend).
-
-    Bad arguments (unknown id, profile, parameter, value out of range, control) raise :class:`UsageError`;
-    failures inside the experiment give a result with ``status="error"``. With ``out`` the result's files are
-    written there (see :func:`finish_run`) and finished sweep points are cached in ``cache`` (default: ``out``),
-    so an interrupted run resumes; ``fresh=True`` recomputes every point."""
-    from .scheduler import SerialBackend, schedule
-
-    run = start_run(claim, profile, overrides, control=control, device=device, dtype=dtype)
-    return schedule([run], SerialBackend(), out=out, cache=cache, fresh=fresh, progress=progress)[0]
-
-
 def _plain(params: Mapping[str, Any]) -> dict[str, Any]:
     return {k: list(v) if isinstance(v, tuple) else v for k, v in params.items()}
-
-
-def split_overrides(claims: Sequence[Claim], sets: Mapping[str, str], profile: str = registry.DEFAULT_PROFILE,
-                    controls: bool = False) -> dict[str, dict[str, str]]:
-    """Per claim, the ``--set`` keys it declares; a key that no selected claim declares, or a value that does not
-    resolve at ``profile`` (with each control's overrides too, when ``controls``), is a usage error."""
-    allowed = sorted({p.name for c in claims for p in c.params})
-    unknown = sorted(set(sets) - set(allowed))
-    if unknown:
-        raise UsageError(f"--set {unknown[0]}: no selected claim has this parameter; allowed keys: "
-                         f"{', '.join(allowed)}")
-    per = {c.id: {k: v for k, v in sets.items() if k in c.param_names()} for c in claims}
-    for c in claims:  # resolve now, so that a bad value is a usage error before anything runs
-        c.resolve(profile, per[c.id])
-        for ctrl in c.controls if controls else ():
-            c.resolve(profile, {**per[c.id], **ctrl.overrides})
-    return per
 
 
 def threads_per_worker(jobs: int) -> tuple[int, str]:
@@ -506,92 +460,3 @@ def threads_per_worker(jobs: int) -> tuple[int, str]:
         note = (f"note: the machine is busy (load {busy:.1f} on {cores} cores): {jobs} worker(s) × {threads} "
                 "thread(s); runs will be slower than usual")
     return threads, note
-
-
-def run_many(
-    claims: Iterable[Claim],
-    profile: str = registry.DEFAULT_PROFILE,
-    sets: Mapping[str, str] | None = None,
-    *,
-    controls: bool = False,
-    out: str | os.PathLike | None = None,
-    device: str = "cpu",
-    jobs: int = 1,
-    scheduler: str | None = None,
-    fresh: bool = False,
-    progress: bool = False,
-) -> list[Result]:
-    """Run each claim (and, with ``controls=True``, each of its negative controls); never stops at a failure.
-    The sweep points of all of them are the units of work (:mod:`ntkbench.scheduler`): in this process, on ``jobs``
-    local worker processes, or on the Dask cluster ``scheduler`` (an address, or ``local``)."""
-    from .scheduler import run
-
-    return run(tasks_for(claims, profile, sets, controls), jobs=jobs, scheduler=scheduler, out=out, device=device,
-               fresh=fresh, progress=progress)
-
-
-def tasks_for(claims: Iterable[Claim], profile: str = registry.DEFAULT_PROFILE, sets: Mapping[str, str] | None = None,
-              controls: bool = False, only: Collection[str] | None = None) -> list[Task]:
-    """One :class:`Task` per claim with its ``--set`` keys (:func:`split_overrides`), then,
-    with ``controls``, one per negative control (only those named in ``only``, when given)."""
-    claims = list(claims)
-    per = split_overrides(claims, sets or {}, profile, controls)
-    tasks = [Task(c, profile, per[c.id]) for c in claims]
-    if controls:
-        tasks += [Task(c, profile, per[c.id], ctrl.name) for c in claims for ctrl in c.controls
-                  if only is None or ctrl.name in only]
-    return tasks
-
-
-def rejudge(result: Mapping[str, Any], out: str | os.PathLike | None = None) -> dict[str, Any]:
-    """A saved result (a result.json dict) judged again by the current declarations, its measured values kept:
-    each check's expectation, band, role, spread, alternatives (and a control's landing) as the registry declares
-    them now at the result's parameters, its verdict, the status, the power (:func:`ntkbench.power.judge`, with the
-    calibration records of ``out`` and the committed baseline) and the outcome. Valid while the experiment did not
-    change since the run (versions.git); ``rejudged`` says so. A check the code no longer declares is dropped; one
-    it declares that the run lacks makes the rejudged result an error (it needs a rerun)."""
-    claim = registry.get(result["id"])
-    ctrl = _control(claim, result.get("control")) if result.get("control") else None
-    params = claim.resolve(result["profile"], {k: (tuple(v) if isinstance(v, list) else v)
-                                               for k, v in (result.get("params") or {}).items()})
-    measured = {c["name"]: c for c in result.get("checks") or []}
-    checks, missing = [], []
-    for exp in claim.expect(params):
-        old = measured.get(exp.name)
-        if old is None:
-            missing.append(exp.name)
-            continue
-        value = float(old["measured"]) if old.get("measured") is not None else math.nan
-        checks.append(judge_check(exp, value, old.get("interval", [math.nan, math.nan]), old.get("method", ""), ctrl,
-                                  params))
-    new = {k: v for k, v in result.items() if not k.startswith("_")}
-    if result.get("status") == "error" or missing:
-        new.update(status="error", error=result.get("error") or f"rejudged: the code now declares {missing}, "
-                   "which this run did not measure: rerun it")
-    else:
-        new["status"] = status_of(checks)
-    if not ctrl:
-        folders = ([] if out is None else [Path(out)]) + [power.baseline_folder()]
-        power.judge(checks, power.find_record(claim.id, None, result["profile"], params, folders))
-    new.update(checks=checks, statement=claim.statement, control_why=ctrl.why if ctrl else "",
-               control_fails=list(ctrl.fails) if ctrl else [])
-    first = checks[0] if checks else {}
-    new.update(measured=first.get("measured", math.nan), interval=first.get("interval", [math.nan, math.nan]),
-               expected=first.get("expected", math.nan), tolerance=first.get("tolerance", math.nan))
-    new["outcome"] = outcome(new)
-    new["ok"] = new["outcome"] in OK_OUTCOMES
-    new["rejudged"] = {"by": versions().get("git", ""), "note": "the values measured by this run (versions.git) "
-                       "judged again by the current declarations (bands, roles, alternatives, power); nothing "
-                       "was rerun"}
-    return new
-
-
-def rejudge_folder(out: str | os.PathLike, profile: str) -> list[dict[str, Any]]:
-    """:func:`rejudge` every baseline result.json of ``profile`` under ``out`` (variants are left alone), rewriting
-    each in place; returns the rejudged results."""
-    done = []
-    for r in store.load_results(out, profile, damaged="raise"):  # a damaged file is named, never rewritten
-        new = rejudge(r, out)
-        store.atomic_write_text(Path(r["_path"]) / "result.json", store.to_json(new))
-        done.append(new)
-    return done

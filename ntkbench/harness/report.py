@@ -1,6 +1,7 @@
 """The summary of saved results (``OUT/README.md``) and the comparison of two result folders.
 
-:func:`build` renders every ``result.json`` under an output folder (see :mod:`ntkbench.store`) as Markdown that a code
+:func:`build` renders every ``result.json`` under an output folder (see :mod:`ntkbench.harness.store`) as Markdown that
+a code
 host displays: per profile, the results grouped by source document (the plans of ``reproduce/``, with the figure,
 table or theorem each claim mirrors), a table of the claims (every check with its measured value, interval,
 expectation and verdict; the calibration pass rate when ``OUT/<profile>/calibration/`` has one; the figure link), a
@@ -10,7 +11,7 @@ the tracebacks of errors, and the σ-mitigation run when ``OUT/<profile>/mitigat
 
 :func:`compare` lists what got worse from a baseline folder to a new one (:class:`Regression`); variants are ignored.
 
-Outcomes (:func:`ntkbench.outcome.outcome`, derived from each result's status and checks): ``as predicted``,
+Outcomes (:func:`ntkbench.harness.outcome.outcome`, derived from each result's status and checks): ``as predicted``,
 ``not as predicted``, ``not discriminating`` (a claim that passed, but one of its science checks rejects its named
 alternative with power < 99 %: never a pass), ``invalid`` (a precondition failed: neither pass nor fail),
 ``error``, ``not asserted`` (the smoke profile). Checks are of three roles: *science* (evidence for the paper,
@@ -30,13 +31,13 @@ from typing import Any
 
 from . import power, store
 from .outcome import OUTCOMES, asserted, ok, outcome
-from .registry import PROFILES, UsageError
+from .spec import PROFILES, UsageError
 
 README = "README.md"
 MITIGATION = Path("mitigation") / "mitigation.json"
 TRACEBACK_LINES = 25
 VERSION_KEYS = ("python", "torch", "ntkbench", "git")
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 CATALOGUE_DOC = Path("docs") / "claims.md"
 REFERENCES = "README.md#references"
 
@@ -81,7 +82,7 @@ def expectation(check: Mapping[str, Any]) -> str:
 
 def rules_out(check: Mapping[str, Any]) -> str:
     """``; rules out −0.269 (power 55 %, not discriminating: ×2.6 the data), 0 (power 100 %)``: the alternatives of
-    a science check with their power (:mod:`ntkbench.power`), and its bias when a calibration measured one."""
+    a science check with their power (:mod:`ntkbench.harness.power`), and its bias when a calibration measured one."""
     parts = []
     for a in check.get("alternatives") or ():
         text = fmt(a.get("value"))
@@ -136,7 +137,8 @@ def _table(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> list[str]:
 
 
 # ----- outcomes -------------------------------------------------------------------------------------------------------
-# asserted, outcome, ok and OUTCOMES are those of ntkbench.outcome (imported above): the one source of a result's
+# asserted, outcome, ok and OUTCOMES are those of ntkbench.harness.outcome (imported above): the one source of a
+# result's
 # outcome, shared with the runner that stores it in result.json.
 
 
@@ -191,7 +193,7 @@ def build(out: str | os.PathLike, profile: str | None = None, *, plans_dir: str 
     Results are grouped by source document after the plans of ``plans_dir`` (default: the checkout's
     ``reproduce/``). A damaged ``result.json`` (unreadable, not JSON, wrong types) is counted and listed as an
     error, and, when ``damaged`` is a list, ``"PATH: why"`` is appended to it. Raises
-    :class:`~ntkbench.registry.UsageError` when ``out`` holds neither results nor a mitigation run."""
+    :class:`~ntkbench.harness.registry.UsageError` when ``out`` holds neither results nor a mitigation run."""
     out = Path(out)
     results = store.load_results(out, profile, variants=True, damaged="mark")
     if damaged is not None:
@@ -591,7 +593,7 @@ class Regression:
 
 def _index(out: str | os.PathLike, profile: str) -> dict[tuple[str, str | None], dict]:
     """The baseline results of ``profile`` under ``out`` by (id, control); a damaged one raises
-    :class:`~ntkbench.store.DamagedResult` (an input error: leaving it out would hide a regression)."""
+    :class:`~ntkbench.harness.store.DamagedResult` (an input error: leaving it out would hide a regression)."""
     return {(r["id"], r.get("control")): r for r in store.load_results(out, profile, damaged="raise")}
 
 
@@ -628,8 +630,10 @@ def compare(baseline: str | os.PathLike, new: str | os.PathLike, profile: str = 
     checks (round-off bounds or 0) are compared by their verdict only, each side's measured value judged by the
     baseline's bound (:func:`verdict`; the stored ``passed`` flags are not trusted). Results whose parameters differ
     are reported once as ``params`` and not compared further. Runs with overrides or errors (``variants/``) are not
-    baselines and are ignored on both sides. Raises :class:`~ntkbench.registry.UsageError` when ``baseline`` has no
-    results for ``profile``, when either folder does not exist, and (:class:`~ntkbench.store.DamagedResult`) when a
+    baselines and are ignored on both sides. Raises :class:`~ntkbench.harness.registry.UsageError` when ``baseline``
+    has no
+    results for ``profile``, when either folder does not exist, and (:class:`~ntkbench.harness.store.DamagedResult`)
+    when a
     result.json on either side is damaged (unreadable, not JSON, wrong types), naming the file."""
     _folder(baseline, "BASELINE")
     _folder(new, "NEW")
@@ -687,7 +691,8 @@ def compare_result(b: Mapping[str, Any], n: Mapping[str, Any]) -> list[Regressio
 
 def baseline_index(baseline: str | os.PathLike, profiles: Iterable[str]) -> dict[tuple[str, str, str | None], dict]:
     """The results in ``baseline`` at each of ``profiles`` by (profile, id, control), empty when the folder does not
-    exist; a damaged result.json raises :class:`~ntkbench.store.DamagedResult` naming the file. Read before a run
+    exist; a damaged result.json raises :class:`~ntkbench.harness.store.DamagedResult` naming the file. Read before a
+    run
     that may write over them (``--update-baseline``)."""
     if not Path(baseline).is_dir():
         return {}

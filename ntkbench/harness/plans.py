@@ -3,7 +3,8 @@
 A plan says which registered claims reproduce a document, at which profile and with which parameter overrides,
 and which figure, table or theorem of the document each one mirrors; the catalogue's claims that are not
 registered yet are listed under ``[[pending]]`` with what they will mirror. ``ntkbench run --plan reproduce/004.toml``
-(or ``nox -s reproduce -- 004``) runs one, and the summary (:mod:`ntkbench.report`) groups results by plan so that a
+(or ``nox -s reproduce -- 004``) runs one, and the summary (:mod:`ntkbench.harness.report`) groups results by plan so
+that a
 reader of a paper finds its reproduction in one place. The format::
 
     document = "004"                      # the document's number (the file is reproduce/<document>.toml)
@@ -38,7 +39,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .registry import PROFILES, UsageError
+from .spec import PROFILES, UsageError
 
 try:
     import tomllib as _toml
@@ -48,7 +49,7 @@ except ModuleNotFoundError:  # Python 3.10: the tomli backport (a dependency the
     except ModuleNotFoundError:
         _toml = None  # type: ignore[assignment]
 
-PLANS_DIR = Path(__file__).resolve().parents[1] / "reproduce"
+PLANS_DIR = Path(__file__).resolve().parents[2] / "reproduce"
 _TOP = {"document", "title", "authors", "profile", "notes", "claims", "pending", "mitigation"}
 _ENTRY = {"id", "mirrors", "overrides", "controls", "notes"}
 _PENDING = {"id", "mirrors", "notes"}
@@ -254,7 +255,8 @@ def load_all(folder: str | os.PathLike | None = None) -> list[Plan]:
 
 
 def catalogue_ids() -> set[str] | None:
-    """The ids of the full catalogue (registered or not) from :mod:`ntkbench.catalogue`, or None when that module
+    """The ids of the full catalogue (registered or not) from :mod:`ntkbench.harness.catalogue`, or None when that
+    module
     is not available or exposes no ids in a form recognized here."""
     try:
         from . import catalogue

@@ -28,11 +28,11 @@ from typing import Any
 import pandas as pd
 import torch
 
-from . import registry, store
-from ._validation import check_device
-from .experiments.trained import load_data, outputs, train_to_threshold
-from .networks import MLP
-from .registry import Param, UsageError
+from .._validation import check_device
+from ..experiments.trained import load_data, outputs, train_to_threshold
+from ..networks import MLP
+from . import spec, store
+from .spec import Param, UsageError
 
 
 @dataclass(frozen=True)
@@ -149,9 +149,9 @@ PARAMS = (
 )
 
 
-def resolve(profile: str = registry.DEFAULT_PROFILE, sets: Mapping[str, Any] | None = None) -> dict[str, Any]:
+def resolve(profile: str = spec.DEFAULT_PROFILE, sets: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """The parameters at ``profile`` with ``--set`` overrides (text or values); unknown keys are usage errors."""
-    registry.check_profile(profile)
+    spec.check_profile(profile)
     by_name = {p.name: p for p in PARAMS}
     values = {p.name: p.value(profile) for p in PARAMS}
     for key, value in (sets or {}).items():
@@ -177,7 +177,7 @@ def stderr_progress(max_rounds: int | None = None, stream=None) -> Callable[[int
     return report
 
 
-def run_mitigation(profile: str = registry.DEFAULT_PROFILE, sets: Mapping[str, Any] | None = None,
+def run_mitigation(profile: str = spec.DEFAULT_PROFILE, sets: Mapping[str, Any] | None = None,
                    out: str | Path | None = None, device: str = "cpu",
                    progress: bool | Callable[[int, Round, float], None] = True) -> dict[str, Any]:
     """Run :func:`shrink_sigma` on the embedded MNIST 0 vs 1 at ``profile``; return the summary dict (and, with

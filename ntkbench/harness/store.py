@@ -9,7 +9,7 @@ Layout under an output folder ``OUT`` (``results/`` by default)::
     OUT/<profile>/variants/<variant>/<family>/<name>/...   a run with parameter overrides, or one that erred:
                                                  never in place of the baseline above (see :func:`variant_slug`)
     OUT/<profile>/calibration/<family>__<name>.json   a calibration over reseeds (``ntkbench calibrate``)
-    OUT/README.md                                the summary (see :mod:`ntkbench.report`)
+    OUT/README.md                                the summary (see :mod:`ntkbench.harness.report`)
     OUT/.cache/points/<key>.csv                  finished sweep points (not committed; see .gitignore)
 
 Every file is written to a unique temporary name in the same folder, flushed to disk and renamed into place
@@ -48,7 +48,7 @@ from typing import Any
 
 import pandas as pd
 
-from .registry import MODES, UsageError
+from .spec import MODES, UsageError
 
 CACHE = Path(".cache") / "points"
 VARIANTS = "variants"

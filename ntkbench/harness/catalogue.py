@@ -4,7 +4,7 @@ This module is the catalogue's home inside the package (a clone of ntkbench carr
 catalogue as written — for every row its id, family, source (document key and the theorem, equation or figure),
 the claim, what is measured and what is expected — together with the catalogue's rules on profiles, negative
 controls, invalid runs and notation. Which rows are implemented is the registry's business
-(:func:`ntkbench.registry.all_claims`): :func:`render_markdown` joins the two into ``docs/claims.md`` (the
+(:func:`ntkbench.harness.registry.all_claims`): :func:`render_markdown` joins the two into ``docs/claims.md`` (the
 command ``ntkbench list --markdown > docs/claims.md``), taking the statement, source, measurement and negative
 controls of a registered claim from the registry and marking every other row "planned".
 
@@ -489,15 +489,11 @@ def _table(rows: list[tuple[str, Row | None]], registered: dict) -> list[str]:
     return out
 
 
-def render_markdown(claims=None) -> str:
+def render_markdown(claims) -> str:
     """``docs/claims.md``: the catalogue's rules, the references, and per family a table of its rows. A registered
-    claim (``claims``, by default :func:`ntkbench.registry.all_claims`) shows the registry's statement, source and
+    claim (``claims``: :func:`ntkbench.harness.registry.all_claims`) shows the registry's statement, source and
     measurement, the catalogue's expectation with the ``ci`` tolerances, and its negative controls; every other
     row is marked "planned". Registered ids missing from the catalogue are listed in a section of their own."""
-    if claims is None:
-        from . import registry
-
-        claims = registry.all_claims()
     registered = {c.id: c for c in claims}
     n_reg = sum(cid in registered for cid in CATALOGUE)
     in_tests = [c for c in claims if c.in_tests]
@@ -539,7 +535,7 @@ def render_markdown(claims=None) -> str:
         if fam.note:
             out += ["", fam.note]
         if fam.letter == "A":
-            out += ["", "In ntkbench: `ntkbench.mitigation.shrink_sigma` (the procedure on any data) and "
+            out += ["", "In ntkbench: `ntkbench.harness.mitigation.shrink_sigma` (the procedure on any data) and "
                         "`ntkbench mitigate` (its run on the embedded MNIST at a profile, shown in results/README.md)."]
     strays = [c for c in claims if c.id not in CATALOGUE and family_of(c.id) is None]
     if strays:

@@ -5,7 +5,8 @@ files follow as soon as its last point is in.
 The client (the process that runs ``ntkbench run``) keeps the store: workers only compute, and send each point's
 rows back as a DataFrame, which the client caches (``OUT/.cache/points``) and, when a claim is complete, fits and
 writes. Workers therefore need no shared file system (one does no harm: they never write to it), but they need
-ntkbench at the same code: :func:`compute_point` refuses a point when the worker's :func:`~ntkbench.runner.code_hash`
+ntkbench at the same code: :func:`compute_point` refuses a point when the worker's
+:func:`~ntkbench.harness.lifecycle.code_hash`
 (the hash that keys the cache) differs from the client's, and :class:`DaskBackend` checks every worker at connect
 time.
 
@@ -43,8 +44,7 @@ import torch
 from torch.func import grad, jacrev, vmap
 
 from . import registry, stop, store
-from .registry import UsageError
-from .runner import (
+from .lifecycle import (
     ClaimRun,
     Context,
     Result,
@@ -56,6 +56,7 @@ from .runner import (
     start_run,
     threads_per_worker,
 )
+from .spec import UsageError
 
 #: times a broken local pool (a worker process died) is restarted with the unfinished points before they count as lost
 MAX_RESTARTS = 3
@@ -122,7 +123,7 @@ def _registered(claim_id: str) -> _Measure:
 
 def identity() -> dict[str, str]:
     """What a worker must share with the client: the code hash that keys the cache, and the versions."""
-    from . import __version__
+    from .. import __version__
 
     return {"code": code_hash(), "ntkbench": __version__, "torch": torch.__version__, "host": socket.gethostname()}
 
@@ -423,7 +424,7 @@ def run(tasks: Sequence[Task], *, jobs: int = 1, scheduler: str | None = None, o
         on_result: Callable[[int, Result], None] | None = None) -> list[Result]:
     """Run every task (bad arguments raise :class:`UsageError` before any worker starts) with :func:`schedule` on
     the backend of ``jobs`` / ``scheduler`` (:func:`backend`); return the results in task order. In this process
-    the intra-op threads follow :func:`~ntkbench.runner.threads_per_worker`; workers use one each."""
+    the intra-op threads follow :func:`~ntkbench.harness.lifecycle.threads_per_worker`; workers use one each."""
     runs = [start_run(t.claim, t.profile, t.overrides, control=t.control, device=device, dtype=dtype) for t in tasks]
     threads, note = threads_per_worker(1 if scheduler else jobs)
     if progress and note and not scheduler:
@@ -484,7 +485,8 @@ def estimates(runs: Sequence[ClaimRun], units: Iterable[tuple[int, int]], known:
 def schedule(runs: Sequence[ClaimRun], executor: Any, *, out: str | os.PathLike | None = None,
              cache: str | os.PathLike | None = None, fresh: bool = False, progress: bool = False,
              on_result: Callable[[int, Result], None] | None = None) -> list[Result]:
-    """Measure the sweep points of every run (:func:`~ntkbench.runner.start_run`) as units of work on ``executor``
+    """Measure the sweep points of every run (:func:`~ntkbench.harness.lifecycle.start_run`) as units of work on
+    ``executor``
     and finish each run as its last point arrives; return the results in the order of ``runs``. Cached points (in
     ``cache``, default ``out``) are not recomputed unless ``fresh``; the others are cached by this process as they
     arrive, so an interrupted run (Ctrl-C) resumes. A point that raises makes its claim ``error`` (with the
@@ -575,7 +577,7 @@ def schedule(runs: Sequence[ClaimRun], executor: Any, *, out: str | os.PathLike 
                 if all(runs[r].error for r, _ in groups[key]):
                     continue
                 submit(key, 0)
-            stop.check()  # a Ctrl-C whose KeyboardInterrupt Python swallowed (ntkbench.stop)
+            stop.check()  # a Ctrl-C whose KeyboardInterrupt Python swallowed (ntkbench.harness.stop)
             try:
                 fut = done.get(timeout=0.2)
             except queue.Empty:
