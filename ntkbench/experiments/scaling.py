@@ -1,6 +1,6 @@
 """What the claims of :mod:`ntkbench.claims.scaling` measure at one sweep point: the experiments (pure functions
 of the point and the run context that return rows) and their helpers. With the engine they are the code that the
-cache key hashes (:func:`ntkbench.harness.runner.code_hash`); the checks, statistics and figures stay in the claims
+cache key hashes (:func:`ntkbench.harness.lifecycle.code_hash`); the checks, statistics and figures stay in the claims
 module."""
 
 from __future__ import annotations
