@@ -125,10 +125,9 @@ def reproduce(session: nox.Session) -> None:
     peek.add_argument("--jobs", default="1")
     peek.add_argument("--scheduler", default=None)
     known, _ = peek.parse_known_args(args)
-    # the one command that writes over the committed results by default (docs/guarantees.md); --out elsewhere
-    # writes there instead
-    out = ["--update-baseline"] + (["--out", known.out] if known.out else [])  # for the mitigation; the run
-    # gets the user's --out among its arguments
+    # reproduce is the one command that writes over the committed results (docs/guarantees.md); a user's --out
+    # writes elsewhere instead: the run gets it among its arguments, the mitigation here
+    out = ["--update-baseline"] + (["--out", known.out] if known.out else [])
     # the sweep points of every claim on one worker process per core, one thread each, largest first (docs/running.md,
     # "Running in parallel"); with --scheduler ADDRESS the cluster's workers do it and --jobs is not needed
     jobs = [] if "--jobs" in args or (known.scheduler and known.scheduler != "local") else [

@@ -183,15 +183,12 @@ def _refuse_fewer(targets: Iterable[tuple[str, str | None]], reseeds: int, out: 
     """A :class:`~ntkbench.harness.registry.UsageError` naming each record in ``out`` that a calibration with
     ``reseeds``
     reseeds would replace with fewer (an unreadable record is left to the calibration, which rewrites it)."""
+    records = store.load_calibrations(out, profile)
     larger = []
-    for cid, ctrl in targets:
-        path = store.calibration_path(out, profile, cid, ctrl)
-        try:
-            had = json.loads(path.read_text(encoding="utf-8")).get("reseeds")
-        except (OSError, ValueError, AttributeError):
-            continue
+    for target in targets:
+        had = records.get(target, {}).get("reseeds")
         if isinstance(had, int) and not isinstance(had, bool) and had > reseeds:
-            larger.append(f"{path} ({had} reseeds)")
+            larger.append(f"{records[target]['_path']} ({had} reseeds)")
     if larger:
         raise registry.UsageError(f"a {reseeds}-reseed calibration would replace records with more reseeds: "
                                   f"{'; '.join(larger)}; write to another --out, or pass --update-baseline to "

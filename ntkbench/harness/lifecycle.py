@@ -12,6 +12,7 @@ import math
 import os
 import platform
 import subprocess
+import sys
 import time
 import traceback
 from collections.abc import Iterable, Mapping
@@ -189,6 +190,19 @@ def _measure_name(claim: Claim) -> str:
     return f"{claim.measure.__module__}.{claim.measure.__qualname__}"
 
 
+def hashed_module(module: str) -> bool:
+    """Whether the imported module named ``module`` is one of this package's files in the code hash
+    (:func:`hashed`); False for a module of another package or one not imported."""
+    file = getattr(sys.modules.get(module), "__file__", None)
+    if not file:
+        return False
+    try:
+        rel = Path(file).resolve().relative_to(Path(__file__).resolve().parents[1])
+    except ValueError:
+        return False
+    return hashed(rel)
+
+
 def measure_code(claim: Claim) -> dict[str, str]:
     """What the cache key adds for a measurement outside the hashed rooms (a claim registered from a user's own
     module, or written into a claims module): the hash of the source file that defines it (of the function alone
@@ -197,9 +211,7 @@ def measure_code(claim: Claim) -> dict[str, str]:
     import inspect
 
     fn = claim.measure
-    parts = str(getattr(fn, "__module__", "")).split(".")
-    if parts[0] == "ntkbench" and hashed(Path(*parts[1:-1], parts[-1] + ".py") if len(parts) > 1
-                                         else Path("__init__.py")):
+    if hashed_module(str(getattr(fn, "__module__", ""))):
         return {}
     try:
         source = Path(inspect.getsourcefile(fn) or "").read_bytes()

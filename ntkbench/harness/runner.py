@@ -40,6 +40,7 @@ from .lifecycle import (  # noqa: F401  (the run lifecycle, re-exported: runner.
     finish_run,
     hash_sources,
     hashed,
+    hashed_module,
     judge_check,
     load_cached,
     measure_code,

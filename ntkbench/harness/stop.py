@@ -26,11 +26,6 @@ def clear() -> None:
         _requested.clear()
 
 
-def requested() -> bool:
-    with _lock:
-        return bool(_requested)
-
-
 def check() -> None:
     """Raise the recorded stop's exception, if any (it stays recorded: every later check raises it too)."""
     with _lock:
