@@ -27,7 +27,7 @@ from __future__ import annotations
 import gzip
 import math
 from collections.abc import Callable, Mapping, Sequence
-from contextlib import AbstractContextManager, nullcontext
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
@@ -301,53 +301,35 @@ def _split(
 
 
 def _one_blas_thread() -> AbstractContextManager:
-    """Run a small LAPACK call on one BLAS thread when threadpoolctl is installed (it comes with
-    scikit-learn; optional here): on a busy 2-core machine a multi-threaded OpenBLAS eigensolver on a
-    784 x 784 matrix was seen to take seconds instead of tens of milliseconds. Restored on exit."""
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:
-        return nullcontext()
+    """Run a small LAPACK call on one BLAS thread (threadpoolctl, a dependency of scikit-learn): on a busy 2-core
+    machine a multi-threaded OpenBLAS eigensolver on a 784 x 784 matrix was seen to take seconds instead of tens of
+    milliseconds. Restored on exit."""
+    from threadpoolctl import threadpool_limits
+
     return threadpool_limits(limits=1, user_api="blas")
 
 
 def _whiten(x_train: np.ndarray, x_test: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """Project on the first k principal components of the TRAINING split, each scaled to unit variance.
-
-    The mean, the components and the scales are fitted on ``x_train`` only; variances are unbiased
-    (divisor n_train - 1, as scikit-learn's PCA(whiten=True)), so cov(train) = I. The components are
-    the k leading eigenvectors of the smaller Gram matrix of the non-constant pixels (LAPACK evr: far
-    cheaper than a full SVD of the data, and accurate for the leading components); their signs are
-    fixed (largest |entry| positive) so that the result does not depend on the LAPACK build.
-    """
-    from scipy.linalg import eigh
+    """Project on the first k principal components of the TRAINING split, each scaled to unit variance:
+    scikit-learn's ``PCA(k, whiten=True)`` fitted on ``x_train`` only (variances with divisor n_train − 1, so
+    cov(train) = I), with an exact solver: the eigendecomposition of the pixel covariance when there are at least as
+    many images as pixels, the full SVD of the data otherwise (never the randomized solver that ``"auto"`` may pick,
+    whose components depend on its draw). scikit-learn fixes each component's sign (largest |entry| positive), so the
+    result does not depend on the LAPACK build."""
+    from sklearn.decomposition import PCA
 
     n, d = x_train.shape
-    mean = x_train.mean(axis=0)
-    centered = x_train - mean
-    varying = np.ptp(x_train, axis=0) > 0  # constant pixels (MNIST borders) carry no component
-    c = centered[:, varying]
-    m = min(n, c.shape[1])
+    m = min(n, int((np.ptp(x_train, axis=0) > 0).sum()))  # constant pixels (MNIST borders) carry no component
     if k > m:
         raise ValueError(f"pca={k} exceeds the {m} directions in which the training split varies; lower pca")
     with _one_blas_thread():
-        gram = c.T @ c if n >= c.shape[1] else c @ c.T
-        lam, vecs = eigh(gram, subset_by_index=[m - k, m - 1], driver="evr")
-    lam, vecs = lam[::-1], vecs[:, ::-1]
-    if not lam[-1] > 1e-10 * lam[0]:
-        raise ValueError(
-            f"pca={k} asks for more directions than the training split spans "
-            f"(its component {k} has (almost) zero variance); lower pca or raise n_train"
-        )
-    if n < c.shape[1]:  # vecs are left singular vectors u; components are c^T u / s
-        vecs = c.T @ vecs
-        vecs /= np.linalg.norm(vecs, axis=0)
-    comps = np.zeros((d, k))
-    comps[varying] = vecs
-    signs = np.sign(comps[np.argmax(np.abs(comps), axis=0), np.arange(k)])
-    comps = comps * signs
-    scale = np.sqrt(lam / (n - 1))
-    return centered @ comps / scale, (x_test - mean) @ comps / scale
+        pca = PCA(n_components=k, whiten=True, svd_solver="covariance_eigh" if n >= d else "full").fit(x_train)
+        if not pca.explained_variance_[-1] > 1e-10 * pca.explained_variance_[0]:
+            raise ValueError(
+                f"pca={k} asks for more directions than the training split spans "
+                f"(its component {k} has (almost) zero variance); lower pca or raise n_train"
+            )
+        return pca.transform(x_train), pca.transform(x_test)
 
 
 def _mnist_task(

@@ -10,9 +10,10 @@ Conventions shared by every function of this module:
   "mean test loss vs σ" curve, so the fitted law describes E[y]; ``average="geometric"`` uses exp(mean log y).
 * **Sign of exponents**: ``power_law`` and ``power_law_offset`` report ``p`` in ``y ∝ x^p`` (the log-log slope,
   negative for a decay); ``critical`` reports ``alpha > 0`` in ``y ∝ (x − x_c)^(−alpha)``.
-* **Confidence interval**: when ``groups`` holds ≥ 2 distinct labels, a percentile bootstrap over groups: seeds
-  are drawn with replacement (all points of a drawn seed come along, which keeps the within-seed correlation
-  across ``x``), the per-x averages and the whole fit are recomputed, ``n_boot`` times, vectorized. Use ≥ 5 seeds:
+* **Confidence interval**: when ``groups`` holds ≥ 2 distinct labels, a percentile bootstrap over groups
+  (``scipy.stats.bootstrap`` draws the resamples): seeds are drawn with replacement (all points of a drawn seed come
+  along, which keeps the within-seed correlation across ``x``), the per-x averages and the whole fit are
+  recomputed, ``n_boot`` times, vectorized over the resamples. Use ≥ 5 seeds:
   with fewer the bootstrap distribution is too coarse to be trusted; with 10 seeds a nominal 95% percentile
   interval covers the truth about 90% of the time (tests/test_fit.py measures it), so set check tolerances from
   the seed-to-seed spread, not from the CI alone. Otherwise a t interval of the least-squares fit of the per-x
@@ -32,7 +33,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from scipy import stats
-from scipy.optimize import minimize
+from scipy.optimize import elementwise, minimize
 
 __all__ = ["FitResult", "power_law", "power_law_offset", "critical", "critical_excess", "local_slopes",
            "asymptotic_range"]
@@ -40,8 +41,6 @@ __all__ = ["FitResult", "power_law", "power_law_offset", "critical", "critical_e
 AVERAGES = ("mean", "geometric")
 MIN_BOOT = 100
 _N_GRID = 401
-_N_GOLDEN = 80
-_INVPHI = (math.sqrt(5.0) - 1.0) / 2.0
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -252,9 +251,34 @@ def _prepare(
     return _Data(ux, S, C, geometric, int(x.size), n_used, groups is not None and n_used >= 2)
 
 
-def _boot_weights(data: _Data, n_boot: int, rng: np.random.Generator) -> np.ndarray:
+def _bootstrap(data: _Data, estimate: Callable[[np.ndarray, np.ndarray], Mapping[str, np.ndarray]], n_boot: int,
+               rng: np.random.Generator) -> dict[str, np.ndarray]:
+    """The bootstrap distributions of ``estimate`` (per-x averages ``ybar, mask`` (B, J) -> arrays (B, ...)) over
+    resamples of the seeds: ``scipy.stats.bootstrap`` draws the seeds with replacement, ``n_boot`` times; each
+    resample becomes the weights (B, G) of the seeds (how often each was drawn), and the fit runs on all resamples
+    at once. The intervals are read from these distributions by :func:`_percentile` (which leaves out the resamples
+    whose fit failed: scipy's own would be NaN then)."""
     G = data.S.shape[0]
-    return rng.multinomial(G, np.full(G, 1.0 / G), size=n_boot).astype(float)
+    shapes: dict[str, tuple[int, ...]] = {}
+
+    def statistic(draws: np.ndarray, axis: int = -1) -> np.ndarray:
+        B = draws.shape[0]  # weights (B, G): how often each seed is drawn in each resample
+        flat = (draws.astype(np.intp) + G * np.arange(B)[:, None]).ravel()
+        weights = np.bincount(flat, minlength=B * G).reshape(B, G).astype(float)
+        est = estimate(*data.averages(weights))
+        shapes.update({k: np.shape(v)[1:] for k, v in est.items()})
+        return np.concatenate([np.reshape(v, (len(weights), -1)).T for v in est.values()])
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # scipy's own interval of a distribution with NaNs
+        dist = stats.bootstrap((np.arange(G),), statistic, n_resamples=n_boot, vectorized=True, method="percentile",
+                               rng=rng).bootstrap_distribution
+    out, i = {}, 0
+    for k, shape in shapes.items():
+        size = int(np.prod(shape))
+        out[k] = dist[i:i + size].T.reshape((n_boot, *shape))
+        i += size
+    return out
 
 
 def _percentile(values: np.ndarray, level: float) -> tuple[float, float]:
@@ -291,35 +315,31 @@ def _ols(u: np.ndarray, ybar: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray,
     return slope, intercept
 
 
-def _golden(
-    f: Callable[[np.ndarray], np.ndarray], grid: np.ndarray, F: np.ndarray
+def _minimize_rows(
+    f: Callable[[np.ndarray, np.ndarray], np.ndarray], grid: np.ndarray, F: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Per-row minimizer of f: best grid point of F (B, K), then golden-section search between its neighbours."""
+    """Per-row minimizer of ``f(t, rows)`` (the objective of the given rows at t): the best point of the grid
+    values F (B, K), refined between its two neighbours by scipy's vectorized bracket minimizer
+    (``scipy.optimize.elementwise.find_minimum``, Chandrupatla's method, all rows at once). A row whose best grid
+    point is an end of the grid keeps it (the callers warn about an estimate on its bounds); one with no finite
+    value is NaN."""
     F = np.where(np.isfinite(F), F, np.inf)
     k = np.argmin(F, axis=1)
-    K = grid.size
-    best_x, best_f = grid[k].astype(float), F[np.arange(F.shape[0]), k]
-    a, b = grid[np.maximum(k - 1, 0)].astype(float), grid[np.minimum(k + 1, K - 1)].astype(float)
+    rows = np.arange(F.shape[0])
+    best_x, best_f = grid[k].astype(float), F[rows, k]
+    inner = np.flatnonzero((k > 0) & (k < grid.size - 1) & np.isfinite(best_f))
+    if inner.size:
+        ki = k[inner]
 
-    def ev(t: np.ndarray) -> np.ndarray:
-        val = f(t)
-        return np.where(np.isfinite(val), val, np.inf)
+        def objective(t: np.ndarray, r: np.ndarray) -> np.ndarray:
+            val = f(t, r.astype(int))
+            return np.where(np.isfinite(val), val, np.inf)
 
-    c, d = b - _INVPHI * (b - a), a + _INVPHI * (b - a)
-    fc, fd = ev(c), ev(d)
-    for _ in range(_N_GOLDEN):
-        left = fc <= fd
-        a, b = np.where(left, a, c), np.where(left, d, b)
-        new = np.where(left, b - _INVPHI * (b - a), a + _INVPHI * (b - a))
-        fn = ev(new)
-        c, d, fc, fd = (
-            np.where(left, new, d),
-            np.where(left, c, new),
-            np.where(left, fn, fd),
-            np.where(left, fc, fn),
-        )
-        better = fn < best_f
-        best_x, best_f = np.where(better, new, best_x), np.where(better, fn, best_f)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            res = elementwise.find_minimum(objective, (grid[ki - 1], grid[ki], grid[ki + 1]), args=(inner,))
+        better = np.isfinite(res.f_x) & (res.f_x < best_f[inner])
+        best_x[inner] = np.where(better, res.x, best_x[inner])
+        best_f[inner] = np.where(better, res.f_x, best_f[inner])
     best_x = np.where(np.isfinite(best_f), best_x, np.nan)
     return best_x, best_f
 
@@ -355,16 +375,17 @@ def _offset_fit(
     Z = np.exp(grid[:, None] * lt[None, :])  # (K, J)
     F, _, _ = _offset_solve(S0, w @ Z.T, w @ (Z**2).T, T0, wy @ Z.T, Tyy)
 
-    def parts(p: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def parts(p: np.ndarray, r: np.ndarray | slice = slice(None)) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         z = np.exp(p[:, None] * lt[None, :])
-        _, c, a = _offset_solve(S0[:, 0], (w * z).sum(1), (w * z * z).sum(1), T0[:, 0], (wy * z).sum(1), Tyy[:, 0])
+        wr, wyr = w[r], wy[r]
+        _, c, a = _offset_solve(S0[r, 0], (wr * z).sum(1), (wr * z * z).sum(1), T0[r, 0], (wyr * z).sum(1), Tyy[r, 0])
         return z, c, a
 
-    def sse(p: np.ndarray) -> np.ndarray:
-        z, c, a = parts(p)
-        return (w * (ybar - c[:, None] - a[:, None] * z) ** 2).sum(1)
+    def sse(p: np.ndarray, r: np.ndarray) -> np.ndarray:
+        z, c, a = parts(p, r)
+        return (w[r] * (ybar[r] - c[:, None] - a[:, None] * z) ** 2).sum(1)
 
-    p, _ = _golden(sse, grid, F)
+    p, _ = _minimize_rows(sse, grid, F)
     _, c, a = parts(np.nan_to_num(p))
     return {"exponent": p, "c": np.where(np.isfinite(p), c, np.nan), "A_scaled": np.where(np.isfinite(p), a, np.nan)}
 
@@ -384,12 +405,12 @@ def _critical_fit(
         cuv = suv - su * sv / n
         F = (svv - sv**2 / n) - cuv**2 / cuu
 
-    def sse(s: np.ndarray) -> np.ndarray:
+    def sse(s: np.ndarray, r: np.ndarray) -> np.ndarray:
         u = np.log1p(dx[None, :] / np.exp(s)[:, None])
-        slope, icpt = _ols_rows(u, v, mask)
-        return (mask * (v - icpt[:, None] - slope[:, None] * u) ** 2).sum(1)
+        slope, icpt = _ols_rows(u, v[r], mask[r])
+        return (mask[r] * (v[r] - icpt[:, None] - slope[:, None] * u) ** 2).sum(1)
 
-    s, _ = _golden(sse, grid, F)
+    s, _ = _minimize_rows(sse, grid, F)
     u = np.log1p(dx[None, :] / np.exp(np.nan_to_num(s))[:, None])
     slope, icpt = _ols_rows(u, v, mask)
     alpha = np.where(np.isfinite(s), -slope, np.nan)
@@ -443,8 +464,9 @@ def _power_law_core(
     ybar, mask = data.averages()
     slope, icpt = (float(a[0]) for a in _ols(u, ybar, mask))
     if data.grouped:
-        bs, bi = _ols(u, *data.averages(_boot_weights(data, n_boot, rng)))
-        return slope, icpt, _percentile(bs, level), _percentile(bi, level), _boot_text(data, n_boot, bs)
+        b = _bootstrap(data, lambda yb, m: dict(zip(("slope", "icpt"), _ols(u, yb, m), strict=True)), n_boot, rng)
+        return (slope, icpt, _percentile(b["slope"], level), _percentile(b["icpt"], level),
+                _boot_text(data, n_boot, b["slope"]))
     v = np.log(ybar[0])
     resid = v - icpt - slope * u
     (lo, hi), dof = _wald(resid, np.column_stack([np.ones_like(u), u]), 1, level)
@@ -506,7 +528,8 @@ def power_law_offset(
 
     Minimizes sum_j ((ybar_j − c − A x_j^p) / ybar_j)^2, the relative (≈ log) residuals, which is linear in (c, A)
     for fixed p: (c, A) are solved exactly (with their bounds) and p is found by a grid over ``p_bounds`` refined by
-    golden-section search. x is scaled by its geometric mean internally for conditioning. Needs >= 3 distinct x.
+    scipy's bracket minimizer (``elementwise.find_minimum``). x is scaled by its geometric mean internally for
+    conditioning. Needs >= 3 distinct x.
     """
     data = _prepare(x, y, groups, x_range=x_range, average=average, min_x=3, positive_x=True)
     p_lo, p_hi = _pair("p_bounds", p_bounds, open_ends=False)
@@ -522,7 +545,7 @@ def power_law_offset(
         warnings.warn("power_law_offset: the best fit is the constant c (A = 0); p is undetermined", RuntimeWarning, 2)
     param_ci: dict[str, tuple[float, float]] = {}
     if data.grouped:
-        b = _offset_fit(lt, *data.averages(_boot_weights(data, n_boot, rng)), p_lo, p_hi)
+        b = _bootstrap(data, lambda yb, m: _offset_fit(lt, yb, m, p_lo, p_hi), n_boot, rng)
         ci = _percentile(b["exponent"], level)
         param_ci = {"c": _percentile(b["c"], level), "A": _percentile(b["A_scaled"] * x0 ** -b["exponent"], level)}
         how = _boot_text(data, n_boot, b["exponent"])
@@ -569,7 +592,7 @@ def critical(
 
     With ``x_c`` free (default) the fit is least squares on log ybar with x_c < min(x) inside ``x_c_bounds``
     (default: (min(x) − (max(x) − min(x)), min(x))); x_c is profiled on a grid in log(min(x) − x_c) refined by
-    golden-section search, (log A, alpha) by OLS. Such fits are sloppy (004 Sect. 6): read the CI of x_c in
+    scipy's bracket minimizer, (log A, alpha) by OLS. Such fits are sloppy (004 Sect. 6): read the CI of x_c in
     ``param_ci`` and prefer fixing ``x_c`` when it was located independently (e.g. where the training loss stops
     reaching 0); then this is a plain log-log fit in (x − x_c). Needs >= 3 distinct x (2 with x_c fixed).
     """
@@ -626,7 +649,7 @@ def critical(
         )
     param_ci: dict[str, tuple[float, float]] = {}
     if data.grouped:
-        b = _critical_fit(dx, *data.averages(_boot_weights(data, n_boot, rng)), s_lo, s_hi)
+        b = _bootstrap(data, lambda yb, m: _critical_fit(dx, yb, m, s_lo, s_hi), n_boot, rng)
         ci = _percentile(b["exponent"], level)
         param_ci = {"A": _percentile(np.exp(b["logA"]), level), "x_c": _percentile(x_min - np.exp(b["s"]), level)}
         how = _boot_text(data, n_boot, b["exponent"])
@@ -784,7 +807,7 @@ def local_slopes(
         }
     )
     if data.grouped:
-        b = slopes(*data.averages(_boot_weights(data, n_boot, rng)))
+        b = _bootstrap(data, lambda yb, m: {"slopes": slopes(yb, m)}, n_boot, rng)["slopes"]
         cis = np.array([_percentile(b[:, j], level) for j in range(b.shape[1])])
         out["ci_low"], out["ci_high"] = cis[:, 0], cis[:, 1]
     return out

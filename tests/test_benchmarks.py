@@ -35,7 +35,7 @@ def _classes():
 
 
 def test_suite_has_the_expected_modules():
-    assert {"bench_kernels", "bench_analytic", "bench_train", "bench_machine"} <= set(MODULES)
+    assert {"bench_kernels", "bench_analytic", "bench_train", "bench_machine", "bench_fit"} <= set(MODULES)
 
 
 def test_asv_config_points_at_the_suite():

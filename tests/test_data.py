@@ -211,6 +211,23 @@ def test_mnist_parity_whitening_on_training_split():
     assert float((zt.T @ zt / (ds.n_test - 1) - torch.eye(10, dtype=torch.float64)).abs().max()) > 1e-3
 
 
+@pytest.mark.parametrize("n_train", [300, 1200])  # fewer images than pixels (full SVD), more (covariance eigh)
+def test_whitening_equals_a_reference_pca(n_train):
+    """scikit-learn's PCA as ntkbench uses it equals a plain SVD of the centred training split (unit (n − 1) variance,
+    each component's largest |entry| positive) to round-off, on the training and the test split."""
+    rng = np.random.default_rng(n_train)
+    x = D._mnist_raw()[0][rng.permutation(5000)[: n_train + 200]].astype(float) / 255.0
+    tr, te = x[:n_train], x[n_train:]
+    k = 12
+    mean = tr.mean(0)
+    _, s, vt = np.linalg.svd(tr - mean, full_matrices=False)
+    comps = vt[:k] * np.sign(vt[:k][np.arange(k), np.abs(vt[:k]).argmax(1)])[:, None]
+    scale = s[:k] / np.sqrt(n_train - 1)
+    ref_tr, ref_te = (tr - mean) @ comps.T / scale, (te - mean) @ comps.T / scale
+    got_tr, got_te = D._whiten(tr, te, k)
+    assert np.abs(got_tr - ref_tr).max() < 1e-10 and np.abs(got_te - ref_te).max() < 1e-10
+
+
 def test_mnist_parity_labels_and_options():
     raw = D.mnist_parity(n_train=50, n_test=40, pca=None, seed=2)
     assert raw.d_in == 784

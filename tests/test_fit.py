@@ -176,6 +176,59 @@ def test_nonlinear_fits_bracket_truth_on_noisy_data():
     assert lo <= 900 <= hi
 
 
+def test_bootstrap_matches_a_plain_loop_over_resampled_seeds():
+    """The scipy-driven, vectorized bootstrap gives the interval of a plain loop (draw the seeds with replacement, fit
+    the per-x means of the drawn seeds by np.polyfit) within the Monte-Carlo noise of the interval's ends, measured
+    over 20 loops of other draws."""
+    rng = np.random.default_rng(5)
+    X, Y, g = _noisy_power_law(rng, np.logspace(0, 2, 8), 8)
+    ux = np.unique(X)
+    table = np.array([[Y[(g == s) & (X == x)][0] for x in ux] for s in range(8)])  # (seed, x)
+    ends = []
+    for r in range(20):
+        draw = np.random.default_rng(100 + r).integers(8, size=(1000, 8))
+        slopes = [np.polyfit(np.log(ux), np.log(table[d].mean(0)), 1)[0] for d in draw]
+        ends.append(np.quantile(slopes, [0.025, 0.975]))
+    mean, sd = np.mean(ends, axis=0), np.std(ends, axis=0, ddof=1)
+    ci = np.array(power_law(X, Y, g, n_boot=1000, seed=0).ci)
+    assert np.all(np.abs(ci - mean) < 4 * sd), (ci, mean, sd)
+
+
+def test_refined_minimum_matches_a_scalar_minimizer_row_by_row(monkeypatch):
+    """power_law_offset's and critical's profiled parameter, found for every bootstrap resample at once by scipy's
+    vectorized bracket minimizer, is the minimum that scipy's bounded scalar minimizer finds row by row: the same
+    objective to round-off (the parameters agree to ~1e-8, the flatness of a least-squares minimum in double)."""
+    from scipy.optimize import minimize_scalar
+
+    import ntkbench.fit as F
+
+    rng = np.random.default_rng(9)
+    X, g = _seeds(np.logspace(1, 4, 8), 10)
+    Y = (0.05 + 2 * X**-0.5) * np.exp(0.1 * rng.standard_normal(X.size))
+    data = F._prepare(X, Y, g, x_range=None, average="mean", min_x=3, positive_x=True)
+    ybar, mask = data.averages(rng.multinomial(10, np.full(10, 0.1), size=50).astype(float))
+    lt = np.log(data.ux / np.exp(np.log(data.ux).mean()))
+    seen, minimize_rows = {}, F._minimize_rows
+
+    def spy(f, grid, values):
+        seen["f"], seen["grid"], seen["values"] = f, grid, values
+        return minimize_rows(f, grid, values)
+
+    for fit_rows, lo, hi, args in ((F._offset_fit, -4.0, 0.0, (lt,)),
+                                   (F._critical_fit, math.log(1e-3), math.log(1e4), (data.ux - data.ux[0],))):
+        monkeypatch.setattr(F, "_minimize_rows", spy)
+        fit_rows(*args, ybar, mask, lo, hi)
+        f, grid, values = seen["f"], seen["grid"], seen["values"]
+        best, best_f = minimize_rows(f, grid, values)
+        for row in range(len(ybar)):
+            k = int(np.argmin(values[row]))
+            if 0 < k < grid.size - 1:
+                ref = minimize_scalar(lambda t, row=row, f=f: float(f(np.array([t]), np.array([row]))[0]),
+                                      bounds=(grid[k - 1], grid[k + 1]), method="bounded", options={"xatol": 1e-12})
+                assert best_f[row] <= ref.fun * (1 + 1e-12) + 1e-300
+                assert abs(best[row] - ref.x) < 1e-6
+
+
 def test_ci_shrinks_with_more_seeds():
     rng = np.random.default_rng(3)
     x = np.logspace(0, 2, 10)
