@@ -220,15 +220,15 @@ class Terminated(KeyboardInterrupt):
     its finished sweep points stay cached, the exit status is 143."""
 
 
-def _terminate(signum, frame) -> None:
-    # seen by the scheduling loop even where Python swallows the exception (ntkbench.harness.stop)
-    stop.request(Terminated)
-    raise Terminated()
+def _raising(exc: type[KeyboardInterrupt]):
+    """A signal handler that records the stop, then raises ``exc``: the record is seen by the scheduling loop even
+    where Python swallows the exception (ntkbench.harness.stop)."""
 
+    def handler(signum, frame) -> None:
+        stop.request(exc)
+        raise exc()
 
-def _interrupt(signum, frame) -> None:
-    stop.request(KeyboardInterrupt)
-    raise KeyboardInterrupt
+    return handler
 
 
 @contextlib.contextmanager
@@ -242,7 +242,8 @@ def _signals_as_interrupts():
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    previous = {s: signal.signal(s, h) for s, h in ((signal.SIGTERM, _terminate), (signal.SIGINT, _interrupt))}
+    previous = {s: signal.signal(s, _raising(e)) for s, e in ((signal.SIGTERM, Terminated),
+                                                              (signal.SIGINT, KeyboardInterrupt))}
     try:
         yield
     finally:
