@@ -385,9 +385,9 @@ def _alive(pids: set[int]) -> set[int]:
     return alive
 
 
-def _start_pool_run(tmp_path) -> tuple[subprocess.Popen, set[int]]:
+def _start_pool_run(tmp_path, profile: str = "smoke") -> tuple[subprocess.Popen, set[int]]:
     """A `--jobs 2` run in its own process, once its two workers are up: (the process, the workers' pids)."""
-    proc = subprocess.Popen([sys.executable, "-m", "ntkbench", "run", "optim/sgd-equals-gd", "--profile", "smoke",
+    proc = subprocess.Popen([sys.executable, "-m", "ntkbench", "run", "optim/sgd-equals-gd", "--profile", profile,
                              "--jobs", "2", "--out", str(tmp_path / "out"), "--quiet"],
                             env={**os.environ, "OMP_NUM_THREADS": "1"}, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
@@ -412,6 +412,24 @@ def test_sigterm_stops_a_pool_run_like_ctrl_c_and_its_workers_exit(tmp_path):
     deadline = time.monotonic() + 20
     while _alive(workers) and time.monotonic() < deadline:
         time.sleep(0.5)
+    assert not _alive(workers)
+
+
+@pytest.mark.skipif(not Path("/proc").is_dir(), reason="reads /proc (Linux)")
+def test_a_stop_ends_a_pool_run_in_seconds_while_its_workers_measure_long_points(tmp_path):
+    """SIGTERM to the run alone (what `timeout` or `kill` send; a terminal's Ctrl-C reaches the workers too): the
+    workers are in the middle of ci points that take minutes, and the run still ends in seconds with its workers
+    gone. Python's exit used to join the pool's workers, so the run waited for their points to finish."""
+    proc, workers = _start_pool_run(tmp_path, profile="ci")
+    time.sleep(3.0)  # measuring now: the largest ci points of optim/sgd-equals-gd take minutes
+    start = time.monotonic()
+    proc.send_signal(signal.SIGTERM)
+    try:
+        _, err = proc.communicate(timeout=60)
+    finally:  # a run that did not end is not left behind (its workers exit with it)
+        proc.kill()
+    assert proc.returncode == 143, err
+    assert time.monotonic() - start < 30
     assert not _alive(workers)
 
 

@@ -297,7 +297,22 @@ class PoolBackend:
             self._start()
 
     def close(self, cancel: bool = False) -> None:
-        self._pool.shutdown(wait=not cancel, cancel_futures=cancel)
+        """Wait for the workers to finish (``cancel=False``), or stop them now: on a stop (Ctrl-C, SIGTERM) the
+        points they are measuring are abandoned, every finished one being cached, and the workers are terminated,
+        so that the run ends in seconds rather than when its longest running point would have finished (Python's
+        exit otherwise joins the pool's workers)."""
+        if not cancel:
+            self._pool.shutdown(wait=True)
+            return
+        workers = list((getattr(self._pool, "_processes", None) or {}).values())
+        self._pool.shutdown(wait=False, cancel_futures=True)
+        for p in workers:
+            p.terminate()
+        deadline = time.monotonic() + CLOSE_SECONDS
+        for p in workers:
+            p.join(timeout=max(0.0, deadline - time.monotonic()))
+            if p.is_alive():
+                p.kill()
 
 
 class DaskBackend:
