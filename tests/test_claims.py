@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from ntkbench.harness import lifecycle, outcome, plans, registry, report, store
-from ntkbench.harness.runner import run_claim
+from ntkbench.harness.runner import run_claim, tasks_for
 
 BASELINE = Path(__file__).resolve().parents[1] / "results"
 
@@ -124,14 +124,14 @@ NOT_AS_PREDICTED_YET = {
 
 
 def _plan_runs():
-    """Every entry × control that ``nox -s reproduce`` runs: (document, entry, control, resolved run)."""
+    """Every entry × control that ``nox -s reproduce`` runs, chosen as ``ntkbench run --plan --controls`` chooses
+    them (``runner.tasks_for``): (plan, entry, control, resolved run)."""
     for path in sorted(plans.PLANS_DIR.glob("*.toml")):
         plan = plans.load(path)
         for entry in plan.claims:
-            claim = registry.get(entry.id)
-            names = entry.controls if entry.controls is not None else tuple(c.name for c in claim.controls)
-            for ctrl in (None, *names):
-                yield plan, entry, ctrl, lifecycle.start_run(claim, plan.profile, entry.overrides, control=ctrl)
+            for task in tasks_for([registry.get(entry.id)], plan.profile, entry.overrides, True, entry.controls):
+                yield plan, entry, task.control, lifecycle.start_run(task.claim, task.profile, task.overrides,
+                                                                     control=task.control)
 
 
 def test_every_plan_entry_has_a_committed_result_at_its_parameters():

@@ -214,9 +214,9 @@ def test_refined_minimum_matches_a_scalar_minimizer_row_by_row(monkeypatch):
         seen["f"], seen["grid"], seen["values"] = f, grid, values
         return minimize_rows(f, grid, values)
 
+    monkeypatch.setattr(F, "_minimize_rows", spy)
     for fit_rows, lo, hi, args in ((F._offset_fit, -4.0, 0.0, (lt,)),
                                    (F._critical_fit, math.log(1e-3), math.log(1e4), (data.ux - data.ux[0],))):
-        monkeypatch.setattr(F, "_minimize_rows", spy)
         fit_rows(*args, ybar, mask, lo, hi)
         f, grid, values = seen["f"], seen["grid"], seen["values"]
         best, best_f = minimize_rows(f, grid, values)
