@@ -1,4 +1,5 @@
-"""Exponent fits with confidence intervals: power laws, power laws on a floor, critical divergences.
+"""Exponent fits with confidence intervals: power laws, power laws on a floor, critical divergences, and limits with a
+correction term of known exponent.
 
 Conventions shared by every function of this module:
 
@@ -35,7 +36,7 @@ import pandas as pd
 from scipy import stats
 from scipy.optimize import elementwise, minimize
 
-__all__ = ["FitResult", "power_law", "power_law_offset", "critical", "critical_excess", "local_slopes",
+__all__ = ["FitResult", "power_law", "power_law_offset", "limit", "critical", "critical_excess", "local_slopes",
            "asymptotic_range"]
 
 AVERAGES = ("mean", "geometric")
@@ -53,10 +54,12 @@ class FitResult:
     """One fitted exponent with its confidence interval.
 
     ``exponent`` is ``p`` in ``y ∝ x^p`` for kind ``"power_law"`` / ``"power_law_offset"`` and ``alpha > 0`` in
-    ``y ∝ (x − x_c)^(−alpha)`` for kind ``"critical"``. ``params`` holds the other fitted parameters (``A``: the
-    prefactor; ``c``: the floor; ``x_c``: the critical point). ``param_ci`` holds their bootstrap intervals
-    (empty when the interval came from the t/Wald approximation). ``n_points`` counts the raw points fitted (after
-    ``x_range``); ``n_groups`` the bootstrap units (distinct seeds among them; 1 when ``groups`` was not given).
+    ``y ∝ (x − x_c)^(−alpha)`` for kind ``"critical"``; for kind ``"limit"`` it is the correction's exponent, fixed
+    by the caller (``ci`` = (p, p)). ``params`` holds the other fitted parameters (``A``: the prefactor; ``c``: the
+    floor, or the limit; ``x_c``: the critical point). ``param_ci`` holds their bootstrap intervals (empty when the
+    interval came from the t/Wald approximation; ``limit`` gives its t intervals there). ``n_points`` counts the raw
+    points fitted (after ``x_range``); ``n_groups`` the bootstrap units (distinct seeds among them; 1 when ``groups``
+    was not given).
     """
 
     kind: str
@@ -572,6 +575,66 @@ def power_law_offset(
             f"least squares of relative residuals of the per-x {_avg_name(data)} to c + A x^p over "
             f"{data.ux.size} distinct x (c >= 0, A >= 0, p in [{p_lo:g}, {p_hi:g}]); {how}"
         ),
+    )
+
+
+def limit(
+    x: Any,
+    y: Any,
+    groups: Any = None,
+    *,
+    correction: float,
+    x_range: tuple[float | None, float | None] | None = None,
+    average: str = "mean",
+    n_boot: int = 2000,
+    level: float = 0.95,
+    seed: int | np.random.Generator = 0,
+) -> FitResult:
+    """The limit c of y = c + A x^p as x → ∞, with the correction's exponent p < 0 given by the theory (e.g. an
+    O(m^-1/2) finite-width term: ``correction=-0.5``), not fitted: OLS of the per-x averages on x^p.
+
+    ``params``: ``c`` (the limit) and ``A``; ``param_ci`` holds their intervals (percentile bootstrap over groups,
+    else the t interval of the OLS intercept and slope). Needs >= 2 distinct x (3 for a t interval).
+    """
+    try:
+        p = float(correction)
+    except (TypeError, ValueError):
+        raise ValueError(f"correction must be a negative number (the exponent of the vanishing term), got "
+                         f"{correction!r}") from None
+    if not p < 0:
+        raise ValueError(f"correction must be < 0 (a term that vanishes as x grows), got {correction!r}")
+    data = _prepare(x, y, groups, x_range=x_range, average=average, min_x=2, positive_x=True)
+    n_boot, level, rng = _int("n_boot", n_boot, MIN_BOOT), _level(level), _rng(seed)
+    z = data.ux ** p
+
+    def fit_(ybar: np.ndarray, mask: np.ndarray) -> dict[str, np.ndarray]:
+        a, c = _ols_rows(np.broadcast_to(z, ybar.shape), ybar * mask, mask)
+        return {"c": c, "A": a}
+
+    est = {k: float(v[0]) for k, v in fit_(*data.averages()).items()}
+    if data.grouped:
+        b = _bootstrap(data, fit_, n_boot, rng)
+        param_ci = {k: _percentile(b[k], level) for k in ("c", "A")}
+        how = _boot_text(data, n_boot, b["c"])
+    else:
+        yb = data.averages()[0][0]
+        jac = np.column_stack([np.ones_like(z), z])
+        resid = yb - est["c"] - est["A"] * z
+        (lo, hi), dof = _wald(resid, jac, 0, level)
+        (alo, ahi), _ = _wald(resid, jac, 1, level)
+        param_ci = {"c": (est["c"] + lo, est["c"] + hi), "A": (est["A"] + alo, est["A"] + ahi)}
+        how = f"t interval of the OLS intercept (df={dof})"
+    return FitResult(
+        kind="limit",
+        exponent=p,
+        ci=(p, p),
+        level=level,
+        params=est,
+        param_ci=param_ci,
+        n_points=data.n_points,
+        n_groups=data.n_groups,
+        method=f"OLS of the per-x {_avg_name(data)} on x^{p:g} over {data.ux.size} distinct x (the limit c of "
+               f"c + A x^{p:g}); {how}",
     )
 
 

@@ -16,6 +16,7 @@ from ntkbench.fit import (
     asymptotic_range,
     critical,
     critical_excess,
+    limit,
     local_slopes,
     power_law,
     power_law_offset,
@@ -88,6 +89,36 @@ def test_power_law_offset_exact(c, a, p):
     assert fit.params["c"] == pytest.approx(c, abs=1e-6 * max(c, 1e-3))
     assert fit.params["A"] == pytest.approx(a, rel=1e-6)
     assert fit.params["c"] >= 0
+
+
+@pytest.mark.parametrize(("c", "a", "p"), [(1.0, -6.0, -0.5), (0.9, 40.0, -1.0), (0.0, 3.0, -0.25)])
+def test_limit_exact_grouped_and_not(c, a, p):
+    X, g = _seeds(np.array([250.0, 1000.0, 4000.0, 16000.0]), 4)
+    y = c + a * X**p + 1.0  # y must be > 0: shift by 1
+    for fit in (limit(X, y, g, correction=p, n_boot=200), limit(X, y, correction=p)):
+        assert fit.kind == "limit" and fit.exponent == p and fit.ci == (p, p)
+        assert fit.params["c"] == pytest.approx(c + 1.0, abs=1e-10)
+        assert fit.params["A"] == pytest.approx(a, rel=1e-10)
+        lo, hi = fit.param_ci["c"]
+        assert lo == pytest.approx(c + 1.0, abs=1e-8) and hi == pytest.approx(c + 1.0, abs=1e-8)
+
+
+def test_limit_interval_covers_the_limit_and_not_the_last_point():
+    """With noise, the bootstrap interval of the limit holds the true limit, and the limit differs from the value at
+    the largest x (the finite-x shortfall that an O(x^-1/2) term leaves)."""
+    rng = np.random.default_rng(1)
+    X, g = _seeds(np.array([1000.0, 2000.0, 4000.0]), 40)
+    y = (1.0 - 6.0 / np.sqrt(X)) * np.exp(rng.normal(0.0, 0.02, X.size))
+    fit = limit(X, y, g, correction=-0.5)
+    lo, hi = fit.param_ci["c"]
+    assert lo < 1.0 < hi
+    assert hi < 1.0 + 0.05 and fit.params["c"] > y[X == 4000.0].mean() + 0.05
+
+
+@pytest.mark.parametrize("bad", [0.0, 0.5, "x", None])
+def test_limit_needs_a_vanishing_correction(bad):
+    with pytest.raises(ValueError, match="correction"):
+        limit([1.0, 2.0], [1.0, 2.0], correction=bad)
 
 
 def test_critical_exact_free_and_fixed():
