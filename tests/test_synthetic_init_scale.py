@@ -221,3 +221,10 @@ def test_science_check_passes_under_the_theory_and_fails_under_each_alternative(
         assert all(passed), f"{claim} {name} under the theory: {values}"
     else:
         assert not any(passed), f"{claim} {name} under alternative {which}: {values}"
+
+
+def test_sigma_amplitude_names_a_width_sweep_too_short_for_its_limit():
+    check, _, params = registered("init-scale/sigma-2L", "amplitude[L=2]")
+    params = {**params, "width_factors": (1.0,)}
+    with pytest.raises(ValueError, match=r"at least two widths at the largest σ; width_factors=\(1\.0,\)"):
+        check.fit(sigma_rows(lambda L: 2.0 * L, lambda L: 1.0, 0, params), params)
