@@ -89,16 +89,23 @@ def amplitude_correction(depth: int) -> float:
     return -0.5 if depth <= 2 else -1.0
 
 
+def _amplitude_limit(at: pd.DataFrame, depth: int, n_boot: int = 2000) -> fit.FitResult:
+    """The limit m → ∞ of MSE_NN / MSE_lin,∞ over the width sweep ``at`` (one depth, the largest σ), from its two
+    largest widths (the asymptotic end) with the O(N^-1/2) term of :func:`amplitude_correction`
+    (:func:`ntkbench.fit.limit`, percentile bootstrap over seeds)."""
+    top = at[at["width"].isin(sorted(at["width"].unique())[-2:])]
+    return fit.limit(top["width"], top["amp_ratio"], top["seed"], correction=amplitude_correction(depth),
+                     n_boot=n_boot)
+
+
 def _amplitude(d: pd.DataFrame, params: Mapping[str, Any]) -> Measurement:
-    """000 Thm 4's amplitude: the limit m → ∞ of MSE_NN / MSE_lin,∞ at the largest σ, from the two largest widths
-    (the asymptotic end of the width sweep) with the O(N^-1/2) term of :func:`amplitude_correction`
-    (:func:`ntkbench.fit.limit`), percentile bootstrap over seeds; the ratio at every width is in the method text."""
+    """000 Thm 4's amplitude: :func:`_amplitude_limit` at the largest σ; the ratio at every width is in the method
+    text."""
     at = _at_sigma("max")(d, params)
     if at["width"].nunique() < 2:
         raise ValueError(f"the amplitude's limit needs at least two widths at the largest σ; width_factors="
                          f"{params['width_factors']} gives {at['width'].nunique()}")
-    top = at[at["width"].isin(sorted(at["width"].unique())[-2:])]
-    r = fit.limit(top["width"], top["amp_ratio"], top["seed"], correction=amplitude_correction(int(d["depth"].iloc[0])))
+    r = _amplitude_limit(at, int(d["depth"].iloc[0]))
     per_width = ", ".join(f"{int(m)}: {v:.3f}" for m, v in at.groupby("width")["amp_ratio"].mean().items())
     return Measurement(r.params["c"], r.param_ci["c"],
                        f"{r.method}; at σ = {max(params['sigmas']):g} the ratio per width (seed mean) {per_width}")
@@ -140,12 +147,10 @@ def _sigma_figure(data: pd.DataFrame, meas, params, expects):
         ax_w.errorbar(gw.mean().index, gw.mean(), yerr=gw.std(), marker="o", capsize=2,
                       label=r"$\mathrm{MSE}_{\rm NN} / \mathrm{MSE}_{\rm Eq.\,14}$")
         if w["width"].nunique() >= 2:
-            top = w[w["width"].isin(sorted(w["width"].unique())[-2:])]
-            p = amplitude_correction(depth)
-            r = fit.limit(top["width"], top["amp_ratio"], top["seed"], correction=p, n_boot=100)
-            ms = np.geomspace(top["width"].min(), 16 * top["width"].max(), 50)
-            ax_w.plot(ms, r.params["c"] + r.params["A"] * ms ** p, "k--", lw=1,
-                      label=rf"$c + A\,m^{{{p:g}}}$ (two largest $m$), limit $c$ = {r.params['c']:.3f}")
+            r = _amplitude_limit(w, depth, n_boot=100)  # the line only: its interval is the check's
+            ms = np.geomspace(sorted(w["width"].unique())[-2], 16 * w["width"].max(), 50)
+            ax_w.plot(ms, r.params["c"] + r.params["A"] * ms ** r.exponent, "k--", lw=1,
+                      label=rf"$c + A\,m^{{{r.exponent:g}}}$ (two largest $m$), limit $c$ = {r.params['c']:.3f}")
         ax_w.axhline(1.0, color="grey", ls=":")
         ax_w.set(xscale="log", xlabel="width $m$", ylabel="test-loss ratio",
                  title=f"Thm 4 amplitude, L = {depth}, σ = {max(params['sigmas']):g}")
