@@ -67,7 +67,8 @@ def sigma_rows(exponent: Callable[[int], float], amplitude: Callable[[int], floa
                     nn *= _noise(rng, POINT_NOISE)
                     rows.append({"seed": member, "depth": depth, "width": width, "width_factor": factor,
                                  "sigma": sigma, "test_mse_int": MSE_INT, "test_mse_lin_inf": lin_inf,
-                                 "test_mse_nn": nn, "amp_ratio": nn / lin_inf})
+                                 "test_mse_nn": nn, "amp_ratio": nn / lin_inf,
+                                 "init_term": (sigma / SIGMA_CROSS) ** depth})
     return pd.DataFrame(rows)
 
 
@@ -228,3 +229,36 @@ def test_sigma_amplitude_names_a_width_sweep_too_short_for_its_limit():
     params = {**params, "width_factors": (1.0,)}
     with pytest.raises(ValueError, match=r"at least two widths at the largest σ; width_factors=\(1\.0,\)"):
         check.fit(sigma_rows(lambda L: 2.0 * L, lambda L: 1.0, 0, params), params)
+
+
+def test_sigma_slope_is_not_biased_by_lower_order_terms_that_the_net_shares_with_eq14():
+    """Eq. 14's test MSE a + bσ^L + cσ^(2L) with a cross term b large enough that its slope over the asymptotic range
+    is 0.2 below 2L (as on the 2-D bump, less so): a net that follows Eq. 14 passes, its uncorrected slope would not."""
+    check, expect, params = registered("init-scale/sigma-2L", "slope[L=2]")
+    rng = _rng(0, "sigma-2L-cross")
+    rows = []
+    for depth, base in _widths(params).items():
+        for member in range(params["seeds"]):
+            size = _noise(rng, MEMBER_NOISE)
+            for sigma in params["sigmas"]:
+                x = sigma / SIGMA_CROSS
+                lin_inf = MSE_INT * (1.0 + 3.0 * x ** depth + x ** (2 * depth))
+                nn = lin_inf * size * _noise(rng, POINT_NOISE)
+                rows.append({"seed": member, "depth": depth, "width": base, "width_factor": 1.0, "sigma": sigma,
+                             "test_mse_int": MSE_INT, "test_mse_lin_inf": lin_inf, "test_mse_nn": nn,
+                             "amp_ratio": nn / lin_inf, "init_term": x ** depth})
+    data = pd.DataFrame(rows)
+    m = check.fit(data, params)["slope[L=2]"]
+    assert abs(m.value - expect.expected) <= expect.tolerance, m
+    own = float(m.method.split("the net's own slope ")[1].split(",")[0])
+    assert abs(own - expect.expected) > 2 * expect.tolerance, m.method
+
+
+def test_sigma_slope_reads_no_init_term_as_asymptote_zero():
+    """ASI: Eq. 14 without init term (init_term exactly 0) has asymptote 0, so a net whose loss does not grow reads
+    slope 0 — the asi control's landing — not 2L."""
+    check, _, params = registered("init-scale/sigma-2L", "slope[L=2]")
+    rows = [{"seed": s, "depth": L, "width": 100, "width_factor": 1.0, "sigma": sigma, "test_mse_int": MSE_INT,
+             "test_mse_lin_inf": MSE_INT, "test_mse_nn": MSE_INT * (1 + 0.01 * s), "amp_ratio": 1 + 0.01 * s,
+             "init_term": 0.0} for s in range(5) for L in params["depth"] for sigma in params["sigmas"]]
+    assert check.fit(pd.DataFrame(rows), params)["slope[L=2]"].value == pytest.approx(0.0, abs=1e-12)

@@ -35,7 +35,7 @@ from ..experiments.init_scale import (
     measure_trained_checkpoints,
 )
 from ..harness.figures import measured_line, subplots
-from ..harness.spec import Claim, Control, Measurement, Param, register
+from ..harness.spec import Claim, Control, FittedLine, Measurement, Param, register
 from . import checks
 from . import params as P
 
@@ -59,6 +59,37 @@ def _asymptotic(d: pd.DataFrame, params: Mapping[str, Any]) -> pd.DataFrame:
     if len(keep) < 2:  # no asymptotic range (e.g. ASI: no init term): the two largest σ, where 2L is not expected
         keep = g.index[-2:]
     return main[main["sigma"].isin(keep)]
+
+
+def eq14_asymptote(d: pd.DataFrame) -> float:
+    """The slope in σ that 000 Eq. 14's test MSE approaches as σ → ∞: 2L when it has an initialization term (the
+    σ^L-homogeneous init output), 0 when it has none (ASI nets output exactly 0 at initialization)."""
+    return 2.0 * int(d["depth"].iloc[0]) if bool((d["init_term"] > INIT_TERM_ZERO).any()) else 0.0
+
+
+#: an init term (relative to ‖f_int‖) at or below this is the exact zero of an ASI net's initial output
+INIT_TERM_ZERO = 1e-9
+
+
+def _slope(d: pd.DataFrame, params: Mapping[str, Any]) -> Measurement:
+    """000 Thm 4's growth exponent, the net's test-MSE slope in σ with Eq. 14's lower-order terms removed: over the
+    asymptotic range (:func:`_asymptotic`), the log-log slope of the per-seed ratio MSE_NN / MSE_Eq14 (how the net
+    departs from Eq. 14 in σ) plus Eq. 14's own asymptote (:func:`eq14_asymptote`). Eq. 14's test MSE is
+    a + bσ^L + cσ^(2L) (squared); where a + bσ^L is not yet negligible its slope is below 2L by an amount computed
+    without training, and the net, which follows Eq. 14 there, shares it; subtracting Eq. 14's own offset on the same
+    σ leaves the net's departure from the theory. Percentile bootstrap over seeds (:func:`ntkbench.fit.power_law`)."""
+    at = _asymptotic(d, params)
+    asym = eq14_asymptote(_main_sweep(d))
+    r = fit.power_law(at["sigma"], at["amp_ratio"], at["seed"])
+    own = fit.power_law(at["sigma"], at["test_mse_nn"], at["seed"], n_boot=100)
+    eq14 = fit.power_law(at["sigma"], at["test_mse_lin_inf"], at["seed"], n_boot=100)
+    sigmas = sorted(at["sigma"].unique())
+    line = FittedLine(own.params["A"], own.exponent, float(sigmas[0]), float(sigmas[-1]))
+    return Measurement(asym + r.exponent, (asym + r.ci[0], asym + r.ci[1]),
+                       f"σ = {', '.join(f'{s:g}' for s in sigmas)}: Eq. 14's asymptote {asym:g} + the slope of "
+                       f"MSE_NN / MSE_Eq14 {r.exponent:+.4f} ({r.method}); the net's own slope {own.exponent:.4f}, "
+                       f"Eq. 14's {eq14.exponent:.4f}; the net's local slopes "
+                       f"{checks.local_slope_text(at['sigma'], at['test_mse_nn'], at['seed'])}", line)
 
 
 def _at_sigma(which: str):
@@ -165,7 +196,8 @@ register(Claim(
               "loss grows like σ^(2L) at large σ, with the amplitude of the linearized model's initialization term "
               "(000 Eq. 14, Thm 4), which the net approaches as the width grows",
     measured="slope of log(test MSE) vs log σ over the asymptotic range (σ where Eq. 14's test MSE is ≥ dominance × "
-             "f_int's, fixed by the theory before the net's data), per depth; at the largest σ: the ratio of the "
+             "f_int's, fixed by the theory before the net's data), corrected by Eq. 14's own offset from its "
+             "asymptote on the same σ, per depth; at the largest σ: the ratio of the "
              "net's test MSE to Eq. 14's over a width sweep, and its limit m → ∞ from the two largest widths with "
              "the O(N^-1/2) term of 004 App. C.2",
     params=_sweep_params(depth=((2,), (2, 3), (2, 3)), width=((64,), (4000, 800), (4000, 1500)),
@@ -176,18 +208,19 @@ register(Claim(
              "O(1/√dominance) of 2L at the range's low end)", kind="float", low=1, analysis=True),),
     where=lambda point, params: point["width_factor"] == 1.0 or point["sigma"] == max(params["sigmas"]),
     measure=measure_trained,
-    checks=(checks.power_law_slope(
-                "slope", "test_mse_nn", x="sigma", per="depth", rows=_asymptotic, expected=lambda L: 2.0 * L,
-                tolerance=0.046,
+    checks=(checks.statistic(
+                "slope", _slope, per="depth", expected=lambda L: 2.0 * L, tolerance=0.046,
                 alternatives=((0.0, "the trained net forgets its initialization (no init term): the test loss does "
                                     "not grow with σ (the asi control)"),
                               (lambda L: 2.0 * (L - 1), "a growth one layer short, σ^(2(L−1)): the init term "
                                                         "would not carry every layer's σ")),
-                reason="the slope is fixed by homogeneity once the init term dominates; the amplitude checks are "
-                       "what Thm 4 adds. The range (dominance 100) leaves Eq. 14's lower-order terms a + bσ^L below "
-                       "the noise, where dominance 10 left a bias of −0.047 (3.7 SE) at L = 2. "
-                       "Tolerance: the larger of the two depths' noise bands at ci (L = 2), never the offset from "
-                       "the theory; " + checks.CALIBRATED),
+                reason="Thm 4: the net's test loss follows Eq. 14's, which grows like σ^(2L) once its init term "
+                       "dominates. The slope is read over the range where Eq. 14's test MSE is ≥ dominance × f_int's "
+                       "and corrected by Eq. 14's own offset from its asymptote on the same σ (the lower-order terms "
+                       "a + bσ^L, computed without training): uncorrected, the range rule alone left −0.06 on the "
+                       "2-D bump, and dominance 10 left −0.047 (3.7 SE) at L = 2 on MNIST. A net that forgot its "
+                       "init term or grew one layer short lands at 0 or 2(L−1). Tolerance: the larger of the two "
+                       "depths' noise bands at ci, never the offset from the theory; " + checks.CALIBRATED),
             checks.statistic(
                 "amplitude", _amplitude, per="depth", expected=1.0, tolerance=0.274,
                 alternatives=((0.0, "the net does not carry Eq. 14's init term: its large-σ loss is not the "
@@ -205,7 +238,9 @@ register(Claim(
     figure=_sigma_figure,
     notes="Fit protocol (fixed before the data): log-log least squares over the σ where the theory's own prediction "
           "(Eq. 14) has its σ^(2L) term dominating, not over all σ, because the test loss is a + bσ^L + cσ^(2L) "
-          "(000 Eq. 14 squared). The width sweep runs at the largest σ only (``where``): by homogeneity every large "
+          "(000 Eq. 14 squared); what is left of a + bσ^L in that range is removed by reading the slope of MSE_NN / "
+          "MSE_Eq14 (per seed) and adding Eq. 14's asymptote (2L, or 0 without init term). The width sweep runs at "
+          "the largest σ only (``where``): by homogeneity every large "
           "σ is the same problem with targets Y/σ^L.",
     in_tests=False,
 ))
