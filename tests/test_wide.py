@@ -107,3 +107,25 @@ def test_fig_11_3_interpolates_the_data_after_training():
     assert out["before"].shape == (6, 121)
     i = [int(abs(out["x"] - x0).argmin()) for x0 in out["X"]]
     assert abs(out["after"][:, i] - out["y"]).max() < abs(out["before"][:, i] - out["y"]).max()
+
+
+@pytest.mark.parametrize("scaling", wide_exp.SCALINGS)
+def test_gd_members_take_their_own_steps_so_a_member_does_not_depend_on_the_others(scaling):
+    """measure_gd: h_s = lr_scale/λ_max of member s's own kernel, so member 0 trains the same alone as beside others
+    (one step for all, from the largest λ_max, would tie it to the others' draws)."""
+    point = {"width": 64, "d_in": 5, "activation": "erf", "scaling": scaling, "seed_offset": 3, "n_points": 4,
+             "n_test": 3, "init": ("lecun", "ntk"), "lr_scale": 0.5, "steps": 40, "threshold": 1.0}
+    alone = wide_exp.measure_gd({**point, "seeds": 1}, None)
+    together = wide_exp.measure_gd({**point, "seeds": 4}, None)
+    for init in point["init"]:
+        a = alone[alone["init"] == init].iloc[0]
+        t = together[together["init"] == init]
+        assert t["lr"].nunique() == 4  # each member its own step
+        for col in ("lr", "movement", "gap", "train_loss"):
+            assert t.iloc[0][col] == pytest.approx(a[col], rel=1e-12, abs=1e-15), col
+        sc = wide_exp.scales(init, point["width"], point["d_in"], scaling)
+        w0 = wide_exp.draw(init, point["width"], point["d_in"], [3 * wide_exp.SEED_STRIDE + 100 * (init == "ntk")],
+                           scaling=scaling)
+        x = wide_exp.sphere(point["n_points"], point["d_in"], 11 + point["seed_offset"])
+        lam = torch.linalg.eigvalsh(wide_exp.tangent_kernel(w0, x, x, sc, "erf")[0])[-1]
+        assert a["lr"] == pytest.approx(point["lr_scale"] / float(lam), rel=1e-12)

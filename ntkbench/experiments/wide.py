@@ -142,8 +142,8 @@ def measure_ntk_limit(point: Mapping[str, Any], ctx) -> pd.DataFrame:
 def measure_gd(point: Mapping[str, Any], ctx) -> pd.DataFrame:
     """002 Thm 11.23, Prop. 11.25–11.26: per init, ``seeds`` nets of width n trained by ``steps`` steps of GD on
     f(w) = ‖Φ(X, w) − y‖² (m = ``n_points`` inputs on the unit sphere, y ~ N(0, 1)) with the step of
-    h = lr_scale/λ_max(K̂_n(X, X)) (each member its own), and their linearizations Φ_lin(x, p) = Φ(x, w0) + ∇Φ(x, w0)(p − w0) trained by the
-    same GD
+    h = lr_scale/λ_max(K̂_n(X, X)) (each member its own), and their linearizations
+    Φ_lin(x, p) = Φ(x, w0) + ∇Φ(x, w0)(p − w0) trained by the same GD
     (p_0 = w_0; in function space Φ_lin(·, p_{k+1}) = Φ_lin(·, p_k) − 2h K̂_n(·, X)(Φ_lin(X, p_k) − y), exact for a
     model linear in p). Per member: ``movement`` = sup_k ‖w_k − w_0‖ and per layer (``move_U``, ``move_b``,
     ``move_v``, ``move_c``), ``rel_movement`` = movement/‖w_0‖, ``hidden_share`` = (move_U² + move_b² + move_c²)/
