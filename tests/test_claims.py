@@ -116,7 +116,6 @@ def test_the_ci_baseline_holds_every_claim_at_its_current_parameters():
 NOT_AS_PREDICTED_YET = {
     ("000", "init-scale/sigma-2L", None, "dataset=bump2d,depth=2,n_train=10,width=10000"): "not as predicted",
     ("001", "optim/adaptive-batch-dependence", None, ""): "not discriminating",
-    ("002", "wide/lazy-movement", "mean-field", ""): "not as predicted",
     ("003", "init-output/asi-generalization", None, ""): "not discriminating",
     ("004", "scaling/test-error", None, ""): "not discriminating",
     ("004", "scaling/ensemble", None, ""): "not discriminating",
