@@ -35,7 +35,7 @@ from ..experiments.init_scale import (
     measure_trained_checkpoints,
 )
 from ..harness.figures import measured_line, subplots
-from ..harness.spec import Claim, Control, FittedLine, Measurement, Param, register
+from ..harness.spec import Claim, Control, FittedLine, Landing, Measurement, Param, register
 from . import checks
 from . import params as P
 
@@ -209,7 +209,7 @@ register(Claim(
     where=lambda point, params: point["width_factor"] == 1.0 or point["sigma"] == max(params["sigmas"]),
     measure=measure_trained,
     checks=(checks.statistic(
-                "slope", _slope, per="depth", expected=lambda L: 2.0 * L, tolerance=0.046,
+                "slope", _slope, per="depth", expected=lambda L: 2.0 * L, tolerance=0.0145,
                 alternatives=((0.0, "the trained net forgets its initialization (no init term): the test loss does "
                                     "not grow with σ (the asi control)"),
                               (lambda L: 2.0 * (L - 1), "a growth one layer short, σ^(2(L−1)): the init term "
@@ -220,7 +220,8 @@ register(Claim(
                        "a + bσ^L, computed without training): uncorrected, the range rule alone left −0.06 on the "
                        "2-D bump, and dominance 10 left −0.047 (3.7 SE) at L = 2 on MNIST. A net that forgot its "
                        "init term or grew one layer short lands at 0 or 2(L−1). Tolerance: the larger of the two "
-                       "depths' noise bands at ci, never the offset from the theory; " + checks.CALIBRATED),
+                       "depths' noise bands at ci (L = 2), never the offset from the theory (L = 3 is biased by "
+                       "−0.005, 3.7 SE: docs/known-problems.md); " + checks.CALIBRATED),
             checks.statistic(
                 "amplitude", _amplitude, per="depth", expected=1.0, tolerance=0.274,
                 alternatives=((0.0, "the net does not carry Eq. 14's init term: its large-σ loss is not the "
@@ -234,7 +235,9 @@ register(Claim(
             checks.converged()),
     controls=(Control("asi", {"init": "asi"},
                       "ASI nets output 0 at initialization, so the σ^L initialization term of 000 Eq. 14 vanishes "
-                      "and the test loss stays at the f_int level for every σ: slope ≈ 0, not 2L", fails=("slope",)),),
+                      "and the test loss stays at the f_int level for every σ: slope ≈ 0, not 2L", fails=("slope",),
+                      lands={"slope": Landing(0.0, 0.0135, "no growth with σ beyond Eq. 14's own (which has no init "
+                                                           "term): slope 0, within " + checks.LANDING_BAND)}),),
     figure=_sigma_figure,
     notes="Fit protocol (fixed before the data): log-log least squares over the σ where the theory's own prediction "
           "(Eq. 14) has its σ^(2L) term dominating, not over all σ, because the test loss is a + bσ^L + cσ^(2L) "
