@@ -114,7 +114,6 @@ def test_the_ci_baseline_holds_every_claim_at_its_current_parameters():
 #: result is not as predicted, with that outcome; each reason is in the claim's notes and docs/known-problems.md. An
 #: entry whose outcome has changed fails the test (one that became as predicted leaves this list)
 NOT_AS_PREDICTED_YET = {
-    ("000", "init-scale/sigma-2L", None, "dataset=bump2d,depth=2,n_train=10,width=10000"): "not as predicted",
     ("001", "optim/adaptive-batch-dependence", None, ""): "not discriminating",
     ("003", "init-output/asi-generalization", None, ""): "not discriminating",
     ("004", "scaling/test-error", None, ""): "not discriminating",

@@ -44,7 +44,7 @@ MSE_INT = 0.02  # f_int's test MSE (Eq. 9), σ-independent without biases
 SIGMA_CROSS = 2.0  # the σ where the init term's MSE equals f_int's
 SHORTFALL = 0.1  # the amplitude's finite-width shortfall at each depth's own width (ci: 0.08 at L = 2, 0.12 at L = 3)
 MEMBER_NOISE = 0.05  # one member's init-term size, shared by its σ (homogeneity: the same net, scaled)
-POINT_NOISE = 0.01  # what is left per σ (the calibrated slope SD is 0.013 at L = 2)
+POINT_NOISE = 0.004  # what is left per σ of MSE_NN / MSE_Eq14 (the calibrated slope SD is 0.004 at L = 2 and 3)
 
 
 def sigma_rows(exponent: Callable[[int], float], amplitude: Callable[[int], float], seed: int,
