@@ -61,14 +61,14 @@ def _asymptotic(d: pd.DataFrame, params: Mapping[str, Any]) -> pd.DataFrame:
     return main[main["sigma"].isin(keep)]
 
 
+#: an init term (relative to ‖f_int‖) at or below this is the exact zero of an ASI net's initial output
+INIT_TERM_ZERO = 1e-9
+
+
 def eq14_asymptote(d: pd.DataFrame) -> float:
     """The slope in σ that 000 Eq. 14's test MSE approaches as σ → ∞: 2L when it has an initialization term (the
     σ^L-homogeneous init output), 0 when it has none (ASI nets output exactly 0 at initialization)."""
     return 2.0 * int(d["depth"].iloc[0]) if bool((d["init_term"] > INIT_TERM_ZERO).any()) else 0.0
-
-
-#: an init term (relative to ‖f_int‖) at or below this is the exact zero of an ASI net's initial output
-INIT_TERM_ZERO = 1e-9
 
 
 def _slope(d: pd.DataFrame, params: Mapping[str, Any]) -> Measurement:
@@ -169,7 +169,9 @@ def _sigma_figure(data: pd.DataFrame, meas, params, expects):
         ax.plot(lbg.index, lbg, "k--", lw=1, label="Thm 4 lower bound")
         ax.axhline(d["test_mse_int"].mean(), color="grey", ls=":", label=r"$f_{\rm int}$ (Eq. 9)")
         m = meas[f"slope[L={depth}]"]
-        measured_line(ax, m, x_power=2, label=rf"fit $\sigma^{{{m.value:.2f}}}$ (expected $\sigma^{{{2 * depth}}}$)")
+        if m.line is not None:  # the net's own fit; the check's value is its slope relative to Eq. 14's
+            measured_line(ax, m, x_power=2, label=rf"fit $\sigma^{{{m.line.exponent:.3f}}}$; relative to Eq. 14 "
+                          rf"{m.value:.3f} (expected {2 * depth})")
         ax.set(xscale="log", yscale="log", xlabel=r"$\sigma^2$", ylabel="test MSE",
                title=f"L = {depth}, m = {d['width'].iloc[0]}")
         ax.legend(fontsize=6)
