@@ -93,24 +93,63 @@ def scales(init: str, width: int, d: int, scaling: str = "lazy") -> tuple[float,
 
 def forward(w: Mapping[str, torch.Tensor], x: torch.Tensor, sc: tuple[float, float, float],
             activation: str = "relu") -> torch.Tensor:
-    """Φ(x, w) for every member: (S, len(x))."""
-    a_in, a_out, c_out = sc
-    pre = a_in * torch.einsum("snd,kd->skn", w["U"], x) + w["b"][:, None, :]
-    return a_out * (ACTIVATIONS[activation][0](pre) * w["v"][:, None, :]).sum(-1) + c_out * w["c"][:, None]
+    """Φ(x, w) for every member: (S, k) for inputs x of shape (k, d), shared, or (S, k, d), one set per member."""
+    return _readout(w, ACTIVATIONS[activation][0](_preactivation(w, x, sc)), sc)
+
+
+def _preactivation(w: Mapping[str, torch.Tensor], x: torch.Tensor, sc: tuple[float, float, float]) -> torch.Tensor:
+    """a_in uᵢᵀx + b_i: (S, k, n) (a_in applied to U, the smaller tensor)."""
+    return _project(sc[0] * w["U"], x) + w["b"][:, None, :]
+
+
+def _readout(w: Mapping[str, torch.Tensor], act: torch.Tensor, sc: tuple[float, float, float]) -> torch.Tensor:
+    """a_out vᵀσ(·) + c_out c from the activations σ(·) (S, k, n): (S, k)."""
+    return sc[1] * torch.einsum("skn,sn->sk", act, w["v"]) + sc[2] * w["c"][:, None]
 
 
 def tangent_kernel(w: Mapping[str, torch.Tensor], x1: torch.Tensor, x2: torch.Tensor,
                    sc: tuple[float, float, float], activation: str = "relu") -> torch.Tensor:
     """K̂_n(x, z) = ⟨∇_wΦ(x, w), ∇_wΦ(z, w)⟩ from the gradients (11.5.2) / (11.6.3): (S, n1, n2).
-    a_out²[(a_in² xᵀz + 1) Σ_i v_i² σ'(x_i)σ'(z_i) + Σ_i σ(x_i)σ(z_i)] + c_out²."""
+    a_out²[(a_in² xᵀz + 1) Σ_i v_i² σ'(x_i)σ'(z_i) + Σ_i σ(x_i)σ(z_i)] + c_out². Inputs as :func:`forward`'s
+    (shared or one set per member)."""
     a_in, a_out, c_out = sc
     phi, dphi = ACTIVATIONS[activation]
-    p1 = a_in * torch.einsum("snd,kd->skn", w["U"], x1) + w["b"][:, None, :]
-    p2 = a_in * torch.einsum("snd,kd->skn", w["U"], x2) + w["b"][:, None, :]
+    p1 = a_in * _project(w["U"], x1) + w["b"][:, None, :]
+    p2 = a_in * _project(w["U"], x2) + w["b"][:, None, :]
     v2 = (w["v"] ** 2)[:, None, :]
     back = torch.einsum("skn,sln->skl", dphi(p1) * v2, dphi(p2))
     feat = torch.einsum("skn,sln->skl", phi(p1), phi(p2))
-    return a_out**2 * ((a_in**2 * (x1 @ x2.T) + 1.0) * back + feat) + c_out**2
+    return a_out**2 * ((a_in**2 * (x1 @ x2.transpose(-1, -2)) + 1.0) * back + feat) + c_out**2
+
+
+def outputs_and_gradient(w: Mapping[str, torch.Tensor], xt: torch.Tensor, m: int, y: torch.Tensor,
+                         sc: tuple[float, float, float], activation: str) -> tuple[torch.Tensor,
+                                                                                  dict[str, torch.Tensor]]:
+    """Φ(xt, w) (as :func:`forward`) and the gradient of the chapter's loss f(w) = ‖Φ(X, w) − y‖² on the first m
+    inputs X of xt, for every member, from one projection: with r = Φ(X, w) − y and p_ai = a_in uᵢᵀx_a + b_i,
+    ∂f/∂v_i = 2a_out Σ_a r_a σ(p_ai), ∂f/∂b_i = 2a_out Σ_a r_a v_i σ'(p_ai), ∂f/∂u_i = a_in x_a ∂f/∂b_i's terms,
+    ∂f/∂c = 2c_out Σ_a r_a (the gradients (11.5.2) / (11.6.3) contracted with 2r; tested against autograd)."""
+    a_in, a_out, c_out = sc
+    phi, dphi = ACTIVATIONS[activation]
+    pre = _preactivation(w, xt, sc)
+    act = phi(pre)
+    out = _readout(w, act, sc)
+    g = 2.0 * (out[:, :m] - y)  # (S, m)
+    back = a_out * g[:, :, None] * dphi(pre[:, :m]) * w["v"][:, None, :]  # (S, m, n): ∂f/∂p_ai
+    x = xt[..., :m, :]
+    grads = {"U": a_in * (torch.einsum("smn,md->snd", back, x) if x.dim() == 2
+                          else torch.einsum("smn,smd->snd", back, x)),
+             "b": back.sum(1), "v": a_out * torch.einsum("sm,smn->sn", g, act[:, :m]), "c": c_out * g.sum(1)}
+    return out, grads
+
+
+def _project(U: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """Uᵢᵀx for every member: (S, k, n), from U (S, n, d) and inputs (k, d) shared or (S, k, d) per member."""
+    if x.dim() == 2:
+        return torch.einsum("snd,kd->skn", U, x)
+    if x.dim() == 3 and x.shape[0] == U.shape[0]:
+        return torch.einsum("snd,skd->skn", U, x)
+    raise ValueError(f"x must have shape (k, d) or (S={U.shape[0]}, k, d), got {tuple(x.shape)}")
 
 
 def _seeds(point: Mapping[str, Any], salt: int = 0) -> list[int]:
@@ -138,10 +177,34 @@ def measure_ntk_limit(point: Mapping[str, Any], ctx) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-# ----- lazy-movement (and the planned linearization-gap): GD of the net and of its linearization ---------------------
+# ----- lazy-movement and linearization-gap: GD of the net and of its linearization -----------------------------------
+DATA = ("shared", "per_member")
+
+
+def _gd_data(point: Mapping[str, Any]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """GD's training set and the inputs the gap is read on: (x, y, xt), xt = x followed by ``n_test`` inputs uniform
+    in the unit ball. ``data="shared"``: one set per reseed (x (m, d), y (m,)); ``"per_member"``: member s draws its
+    own, the same at every width of the reseed (x (S, m, d), y (S, m)), so that a width's average runs over S data
+    sets and the slope over widths is paired by data set."""
+    d, m, t = point["d_in"], point["n_points"], point["n_test"]
+    _choice("data", point.get("data", "shared"), DATA)
+
+    def one(seed: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        x = sphere(m, d, seed)
+        y = torch.randn(m, generator=torch.Generator().manual_seed(seed + 1), dtype=torch.float64)
+        return x, y, torch.cat([x, ball(t, d, seed + 2)])
+
+    if point.get("data", "shared") == "shared":
+        return one(11 + point["seed_offset"])
+    # 4 seeds per data set (sphere: seed; targets: seed + 1; ball: seed + 2 and seed + 3), disjoint over members and
+    # reseeds (seeds ≤ 999 < SEED_STRIDE)
+    sets = [one(11 + 4 * (point["seed_offset"] * SEED_STRIDE + s)) for s in range(point["seeds"])]
+    return tuple(torch.stack(z) for z in zip(*sets, strict=True))
+
 def measure_gd(point: Mapping[str, Any], ctx) -> pd.DataFrame:
     """002 Thm 11.23, Prop. 11.25–11.26: per init, ``seeds`` nets of width n trained by ``steps`` steps of GD on
-    f(w) = ‖Φ(X, w) − y‖² (m = ``n_points`` inputs on the unit sphere, y ~ N(0, 1)) with the step of
+    f(w) = ‖Φ(X, w) − y‖² (m = ``n_points`` inputs on the unit sphere, y ~ N(0, 1), one set per reseed or per
+    member: :func:`_gd_data`) with the step of
     h = lr_scale/λ_max(K̂_n(X, X)) (each member its own), and their linearizations
     Φ_lin(x, p) = Φ(x, w0) + ∇Φ(x, w0)(p − w0) trained by the same GD
     (p_0 = w_0; in function space Φ_lin(·, p_{k+1}) = Φ_lin(·, p_k) − 2h K̂_n(·, X)(Φ_lin(X, p_k) − y), exact for a
@@ -150,11 +213,8 @@ def measure_gd(point: Mapping[str, Any], ctx) -> pd.DataFrame:
     movement² (what GD moves outside the output layer v), ``gap`` = sup_k max_x |Φ(x, w_k) − Φ_lin(x, p_k)|
     over the training inputs and ``n_test`` test inputs uniform in the unit ball, and the final training loss."""
     n, d, act, scaling = point["width"], point["d_in"], point["activation"], point["scaling"]
-    data_seed = 11 + point["seed_offset"]
-    x = sphere(point["n_points"], d, data_seed)
-    y = torch.randn(point["n_points"], generator=torch.Generator().manual_seed(data_seed + 1), dtype=torch.float64)
-    xt = torch.cat([x, ball(point["n_test"], d, data_seed + 2)])
-    m = x.shape[0]
+    x, y, xt = _gd_data(point)
+    m = x.shape[-2]
     rows = []
     for k, init in enumerate(point["init"]):
         sc = scales(init, n, d, scaling)
@@ -168,28 +228,25 @@ def measure_gd(point: Mapping[str, Any], ctx) -> pd.DataFrame:
         # mean-field, enough to tilt its movement's slope (its step sets how far the features travel)
         h = point["lr_scale"] / torch.linalg.eigvalsh(K[:, :m, :])[:, -1]  # (S,)
         f_lin = forward(w0, xt, sc, act)
-        w = {key: t.clone().requires_grad_(True) for key, t in w0.items()}
+        w = {key: t.clone() for key, t in w0.items()}
         norm0 = torch.sqrt(sum((t.reshape(len(t), -1) ** 2).sum(1) for t in w0.values()))
         sup_move = {key: torch.zeros(len(f_lin), dtype=torch.float64) for key in (*w0, "all")}
         gap = torch.zeros(len(f_lin), dtype=torch.float64)
         loss0 = ((f_lin[:, :m] - y) ** 2).sum(1)
         for _ in range(point["steps"]):
-            out = forward(w, x, sc, act)
-            loss = ((out - y) ** 2).sum()
-            grads = torch.autograd.grad(loss, list(w.values()))
-            with torch.no_grad():
-                for t, g in zip(w.values(), grads, strict=True):
-                    t -= h.reshape(-1, *(1,) * (t.dim() - 1)) * g
-                f_lin = f_lin - 2 * h[:, None] * torch.einsum("skm,sm->sk", K, f_lin[:, :m] - y)
-                gap = torch.maximum(gap, (forward(w, xt, sc, act) - f_lin).abs().max(1).values)
-                total = 0.0
-                for key in w0:
-                    sq = ((w[key] - w0[key]).reshape(len(w0[key]), -1) ** 2).sum(1)
-                    sup_move[key] = torch.maximum(sup_move[key], sq.sqrt())
-                    total = total + sq
-                sup_move["all"] = torch.maximum(sup_move["all"], total.sqrt())
-        with torch.no_grad():
-            final = ((forward(w, x, sc, act) - y) ** 2).sum(1)
+            out, grads = outputs_and_gradient(w, xt, m, y, sc, act)  # Φ(xt, w_k), ∇f(w_k)
+            gap = torch.maximum(gap, (out - f_lin).abs().max(1).values)  # the gap at step k (0 at k = 0)
+            total = 0.0
+            for key in w0:
+                w[key] -= h.reshape(-1, *(1,) * (w[key].dim() - 1)) * grads[key]
+                sq = ((w[key] - w0[key]).reshape(len(w0[key]), -1) ** 2).sum(1)
+                sup_move[key] = torch.maximum(sup_move[key], sq.sqrt())
+                total = total + sq
+            sup_move["all"] = torch.maximum(sup_move["all"], total.sqrt())
+            f_lin = f_lin - 2 * h[:, None] * torch.einsum("skm,sm->sk", K, f_lin[:, :m] - y)
+        out = forward(w, xt, sc, act)
+        gap = torch.maximum(gap, (out - f_lin).abs().max(1).values)  # and at the last step
+        final = ((out[:, :m] - y) ** 2).sum(1)
         for s in range(len(final)):
             rows.append({"seed": s, "width": n, "init": init, "scaling": scaling, "lr": float(h[s]),
                          "movement": float(sup_move["all"][s]), "rel_movement": float(sup_move["all"][s] / norm0[s]),
