@@ -74,6 +74,8 @@ MODELS: dict[tuple[str, str], Callable[[float], Make]] = {
     ("wide/lazy-movement", "slope-lecun"): lambda p: power_rows("movement", p),
     ("wide/lazy-movement", "slope-ntk"): lambda p: power_rows("movement", p),
     ("wide/lazy-movement", "hidden-share"): lambda p: power_rows("hidden_share", p),
+    ("wide/linearization-gap", "slope-lecun"): lambda p: power_rows("gap", p),
+    ("wide/linearization-gap", "slope-ntk"): lambda p: power_rows("gap", p),
     ("wide/gp-init", "cov-slope"): lambda p: power_rows("cov_err", p, x="draws"),
     ("wide/gp-init", "kurt-slope"): lambda p: gp_rows(kurt=p),
     ("wide/gp-init", "normal-wide"): lambda p: gp_rows(p_wide=10.0**p),  # the checks read log10 p
@@ -85,7 +87,7 @@ THEORY = {"normal-wide": -0.5, "normal-narrow": -30.0}  # log10 p under the theo
 
 def science_checks() -> list[tuple[str, str, int]]:
     out = []
-    for claim_id in ("wide/ntk-limit", "wide/lazy-movement", "wide/gp-init",
+    for claim_id in ("wide/ntk-limit", "wide/lazy-movement", "wide/linearization-gap", "wide/gp-init",
                      "wide/lsq-projection"):
         claim = get(claim_id)
         params = claim.resolve("ci")

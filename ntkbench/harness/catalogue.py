@@ -347,7 +347,7 @@ ROWS: tuple[Row, ...] = (
         source='002 Prop. 11.25, 11.26',
         claim='sup over training steps of ‖Φ(x, w_k) − Φ_lin(x, p_k)‖ is O(n^-1/2)',
         measured='slope vs log n',
-        expected='−1/2'),
+        expected='≤ −1/2 (a bound)'),
     Row('wide/gp-init', 'E',
         source='002 Prop. 11.28',
         claim='at initialization the outputs on a finite set of inputs tend to a centered Gaussian with the NNGP covariance c(x, z)',
