@@ -1,0 +1,67 @@
+"""The GD step of family E's sweep (002 Thm 11.23, Prop. 11.26: ``ntkbench.experiments.wide.measure_gd``), which
+trains S one-hidden-layer nets and reads their linearization gap on training and test inputs at every step.
+
+* ``WideGDStep.time_step``: one step as measure_gd takes it — :func:`outputs_and_gradient`, the gradient written
+  out from one projection of the training and test inputs, which also gives the outputs the gap reads;
+* ``WideGDStep.track_speedup_over_autograd``: the time of the same step by autograd (a forward pass on the training
+  inputs, ``torch.autograd.grad``, then a second forward pass on all inputs for the gap: measure_gd's step until
+  December 2026) over ``time_step``'s, best of ``REPEATS`` each in one run (a ratio, so a loaded machine cancels).
+
+S = 8 members per initialization as at ``ci``, d = 16, 6 training and 32 test inputs (one set per member, as
+``wide/linearization-gap`` draws them), erf.
+"""
+
+from __future__ import annotations
+
+import time
+
+import torch
+
+from ntkbench.experiments import wide
+
+from . import common
+
+REPEATS = 5
+MEMBERS, D_IN, TRAIN, TEST = 8, 16, 6, 32
+
+
+def _best(fn, repeats: int = REPEATS) -> float:
+    fn()  # warm-up
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
+class WideGDStep:
+    params = ([512, 4096], ["ntk", "lecun"])
+    param_names = ["width", "init"]
+    timeout = 120
+
+    def setup(self, width, init):
+        common.set_threads()
+        point = {"d_in": D_IN, "n_points": TRAIN, "n_test": TEST, "seeds": MEMBERS, "seed_offset": 0,
+                 "data": "per_member"}
+        _, self.y, self.xt = wide._gd_data(point)
+        self.w = wide.draw(init, width, D_IN, list(range(MEMBERS)))
+        self.sc = wide.scales(init, width, D_IN)
+
+    def _by_hand(self):
+        return wide.outputs_and_gradient(self.w, self.xt, TRAIN, self.y, self.sc, "erf")
+
+    def _by_autograd(self):
+        leaves = {k: t.clone().requires_grad_(True) for k, t in self.w.items()}
+        out = wide.forward(leaves, self.xt[:, :TRAIN], self.sc, "erf")
+        grads = torch.autograd.grad(((out - self.y) ** 2).sum(), list(leaves.values()))
+        with torch.no_grad():
+            return wide.forward(self.w, self.xt, self.sc, "erf"), grads
+
+    def time_step(self, width, init):
+        self._by_hand()
+
+    def track_speedup_over_autograd(self, width, init):
+        return _best(self._by_autograd) / _best(self._by_hand)
+
+    track_speedup_over_autograd.unit = "× (autograd step / measure_gd's step)"
