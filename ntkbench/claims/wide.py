@@ -538,7 +538,7 @@ def _lsq_figure(data: pd.DataFrame, meas, params, expects):
     seed = int(data["seed"].iloc[0])
     pt = {**params, "seeds": 1, "seed_offset": params["seed_offset"]}
     A = design(params["n_points"], params["d_in"], params["eig_min"], params["eig_shift"],
-               params["seed_offset"] * SEED_STRIDE + seed)
+               params["seed_offset"] * SEED_STRIDE + seed, params["eig_gap"])
     g = torch.Generator().manual_seed(params["seed_offset"] * SEED_STRIDE + seed + 17)
     y, w0 = torch.randn(A.shape[0], generator=g, dtype=torch.float64), torch.randn(A.shape[1], generator=g,
                                                                                     dtype=torch.float64)
@@ -579,6 +579,9 @@ register(Claim(
                   "declares", kind="float", low=0, low_open=True, high=1),
             Param("eig_shift", 1.0, 1.0, 1.0, help="the design's smallest eigenvalue is eig_min × eig_shift (the "
                   "control moves it)", kind="float", low=0, low_open=True),
+            Param("eig_gap", 4.0, 4.0, 4.0, help="the other eigenvalues of AAᵀ are geometric from eig_gap × eig_min "
+                  "to 1 (> eig_shift: the smallest stays isolated, so its rate is the distance's within float64)",
+                  kind="float", low=1, low_open=True),
             Param("lr_scale", 0.5, 0.5, 0.5, help="h = lr_scale/(2 s_max(A)²) (Thm 11.3: lr_scale < 1)",
                   kind="float", low=0, low_open=True, high=1),
             Param("steps", 800, 1400, 2000, help="GD steps K", kind="int", low=10)),
