@@ -93,10 +93,12 @@ def test_student_t_draw_has_the_lecun_scales_and_heavy_tails():
 def test_lsq_design_has_the_declared_spectrum_and_gd_reaches_thm_11_3s_limit():
     A = wide_exp.design(5, 12, 0.1, 1.0, 0)
     lam = torch.linalg.eigvalsh(A @ A.T)
-    torch.testing.assert_close(lam[0], torch.tensor(0.1, dtype=torch.float64))
-    torch.testing.assert_close(lam[-1], torch.tensor(1.0, dtype=torch.float64))
-    point = {"n_points": 5, "d_in": 12, "eig_min": 0.1, "eig_shift": 1.0, "lr_scale": 0.5, "steps": 800, "seeds": 2,
-             "seed_offset": 0}
+    torch.testing.assert_close(lam, torch.tensor([0.1, 0.4, 0.4 ** (2 / 3), 0.4 ** (1 / 3), 1.0],
+                                                 dtype=torch.float64))  # λ_min isolated below gap·eig_min
+    with pytest.raises(ValueError, match="eig_shift"):
+        wide_exp.design(5, 12, 0.1, 4.0, 0)  # the moved eigenvalue would reach the rest: no longer the smallest
+    point = {"n_points": 5, "d_in": 12, "eig_min": 0.1, "eig_shift": 1.0, "eig_gap": 4.0, "lr_scale": 0.5,
+             "steps": 800, "seeds": 2, "seed_offset": 0}
     df = wide_exp.measure_lsq(point, None)
     assert (df["limit_err"] < 1e-12).all() and (df["kernel_err"] < 1e-10).all()
     assert abs(df["rate"].mean() / -math.log(1 - 0.05) - 1) < 0.02
