@@ -17,6 +17,7 @@ from synthetic import alternative, lognormal, registered, verdicts
 
 Make = Callable[[int, Mapping[str, Any]], pd.DataFrame]
 NOISE = 0.03  # multiplicative noise of one member's value (a few % — below the calibrated spreads)
+RATE_NOISE = 2e-5  # relative noise of one design's fitted rate (its calibrated spread, with λ_min isolated)
 
 
 def power_rows(column: str, exponent: float, x: str = "width", extra: Mapping[str, Any] | None = None) -> Make:
@@ -62,7 +63,7 @@ def rate_rows(ratio: float) -> Make:
 
         rng = np.random.default_rng(seed)
         r = -math.log(1 - params["lr_scale"] * params["eig_min"])
-        return pd.DataFrame([{"seed": s, "rate": ratio * r * (1 + 0.002 * rng.standard_normal())}
+        return pd.DataFrame([{"seed": s, "rate": ratio * r * (1 + RATE_NOISE * rng.standard_normal())}
                              for s in range(params["seeds"])])
 
     return make
