@@ -56,8 +56,8 @@ TOL = {"ntk-limit/lecun": 0.124, "ntk-limit/ntk": 0.117,
 #: the controls' landing bands: each the noise band of the control's own K = 10 calibration at ci
 LANDS = {"ntk-limit/heavy-tailed/lecun": 0.53, "ntk-limit/heavy-tailed/ntk": 0.57,
          "gp-init/heavy-tailed/cov": 0.717, "gp-init/heavy-tailed/kurt": 0.181,
-         "lazy-movement/mean-field/slope-lecun": 0.0139, "lazy-movement/mean-field/slope-ntk": 0.0064,
-         "lazy-movement/mean-field/hidden-share": 0.0122,
+         "lazy-movement/mean-field/slope-lecun": 0.0139, "lazy-movement/mean-field/slope-ntk": 0.0063,
+         "lazy-movement/mean-field/hidden-share": 0.0123,
          "linearization-gap/mean-field/lecun": 0.0685, "linearization-gap/mean-field/ntk": 0.0544,
          "lsq-projection/moved-eigenvalue": 4.5e-5}
 
