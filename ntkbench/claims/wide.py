@@ -285,8 +285,9 @@ def _gap_figure(data: pd.DataFrame, meas, params, expects):
     for init, marker in zip(params["init"], "os", strict=False):
         d = data[data["init"] == init]
         g = np.log(d["gap"]).groupby(d["width"])
-        ax.errorbar(g.mean().index, np.exp(g.mean()), yerr=None, marker=marker, ls="", ms=4,
-                    label=f"{init}: geometric mean over {params['seeds']} members")
+        gm, se = np.exp(g.mean()), g.std() / np.sqrt(g.count())  # the geometric mean and its SE in log space
+        ax.errorbar(gm.index, gm, yerr=(gm * (1 - np.exp(-se)), gm * (np.exp(se) - 1)), marker=marker, ls="",
+                    ms=4, capsize=2, label=f"{init}: geometric mean over {params['seeds']} members (± 1 SE)")
         m = meas.get(f"slope-{init}")
         if m is not None and m.line is not None:
             measured_line(ax, m, label=f"fit $n^{{{m.value:.2f}}}$ ({init})", color="C0" if init == "lecun" else "C1")
