@@ -5,7 +5,8 @@ trains S one-hidden-layer nets and reads their linearization gap on training and
   out from one projection of the training and test inputs, which also gives the outputs the gap reads;
 * ``WideGDStep.track_speedup_over_autograd``: the time of the same step by autograd (a forward pass on the training
   inputs, ``torch.autograd.grad``, then a second forward pass on all inputs for the gap: measure_gd's step until
-  December 2026) over ``time_step``'s, best of ``REPEATS`` each in one run (a ratio, so a loaded machine cancels).
+  December 2026) over ``time_step``'s, best of ``ROUNDS`` alternating calls each (:func:`common.best_times`: a
+  ratio measured in one run, so a loaded machine weighs on both alike).
 
 S = 8 members per initialization as at ``ci``, d = 16, 6 training and 32 test inputs (one set per member, as
 ``wide/linearization-gap`` draws them), erf.
@@ -13,26 +14,14 @@ S = 8 members per initialization as at ``ci``, d = 16, 6 training and 32 test in
 
 from __future__ import annotations
 
-import time
-
 import torch
 
 from ntkbench.experiments import wide
 
 from . import common
 
-REPEATS = 25  # the step is 1–20 ms: best of many, or a shared machine's noise dominates
+ROUNDS = 25  # the step is 1–20 ms: best of many alternating rounds, or a shared machine's noise dominates
 MEMBERS, D_IN, TRAIN, TEST = 8, 16, 6, 32
-
-
-def _best(fn, repeats: int = REPEATS) -> float:
-    fn()  # warm-up
-    best = float("inf")
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - start)
-    return best
 
 
 class WideGDStep:
@@ -62,6 +51,8 @@ class WideGDStep:
         self._by_hand()
 
     def track_speedup_over_autograd(self, width, init):
-        return _best(self._by_autograd) / _best(self._by_hand)
+        autograd, by_hand = common.best_times(self._by_autograd, self._by_hand, min_rounds=ROUNDS,
+                                              max_rounds=ROUNDS)
+        return autograd / by_hand
 
     track_speedup_over_autograd.unit = "× (autograd step / measure_gd's step)"

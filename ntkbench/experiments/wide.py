@@ -186,15 +186,15 @@ def _gd_data(point: Mapping[str, Any]) -> tuple[torch.Tensor, torch.Tensor, torc
     in the unit ball. ``data="shared"``: one set per reseed (x (m, d), y (m,)); ``"per_member"``: member s draws its
     own, the same at every width of the reseed (x (S, m, d), y (S, m)), so that a width's average runs over S data
     sets and the slope over widths is paired by data set."""
-    d, m, t = point["d_in"], point["n_points"], point["n_test"]
-    _choice("data", point.get("data", "shared"), DATA)
+    d, m, t, data = point["d_in"], point["n_points"], point["n_test"], point.get("data", "shared")
+    _choice("data", data, DATA)
 
     def one(seed: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         x = sphere(m, d, seed)
         y = torch.randn(m, generator=torch.Generator().manual_seed(seed + 1), dtype=torch.float64)
         return x, y, torch.cat([x, ball(t, d, seed + 2)])
 
-    if point.get("data", "shared") == "shared":
+    if data == "shared":
         return one(11 + point["seed_offset"])
     # 4 seeds per data set (sphere: seed; targets: seed + 1; ball: seed + 2 and seed + 3), disjoint over members and
     # reseeds (seeds ≤ 999 < SEED_STRIDE)
