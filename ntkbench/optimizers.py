@@ -7,6 +7,7 @@ tensor of shape (S,), one rate per member. Updates follow torch.optim's definiti
 
 * ``GD`` (also used for mini-batch SGD: batching is the trainer's job; 001 Thm 4(a)).
 * ``AdaGrad``: G += g², θ −= η g/(√G + ε) (001 Thm 3, Example 1).
+* ``AdaGradNorm``: one G per member, G += ‖g‖², θ −= η g/(√G + ε): isotropic, so it keeps GD's minimizer.
 * ``Adam``: bias-corrected moments, β = (0.9, 0.999) (004 methods, full batch).
 * ``RMSprop``: v = αv + (1 − α)g², θ −= η g/(√v + ε).
 * ``Preconditioned``: θ −= η D g with a fixed diagonal D (``scale``, shaped like the parameters): AdaGrad with its
@@ -97,6 +98,41 @@ class AdaGrad:
 
 
 @dataclass(frozen=True)
+class AdaGradNorm:
+    """AdaGrad-Norm (Ward, Wu & Bottou 2019, "AdaGrad stepsizes: sharp convergence over nonconvex landscapes",
+    JMLR 21(219)): one accumulator per member, G += ‖g‖² over all of its parameters, θ −= η g/(√G + ε). Adaptive in
+    time like AdaGrad but isotropic — a scalar rate per member and step — so on the linearized model its steps stay
+    in the span of the training gradients and it reaches GD's interpolant: 001 Thm 3's mechanism, AdaGrad's
+    coordinate-wise preconditioner D, removed. The parameters must be stacked (leading member axis S)."""
+
+    lr: float | torch.Tensor
+    eps: float = 1e-10
+
+    def init(self, params):
+        p = next(iter(params.values()))
+        return {"sum": torch.zeros(p.shape[0], dtype=p.dtype, device=p.device)}
+
+    @staticmethod
+    def _squares(grads) -> torch.Tensor:
+        return sum(g.pow(2).reshape(g.shape[0], -1).sum(dim=1) for g in grads.values())
+
+    def step(self, params, grads, state):
+        acc = state["sum"] + self._squares(grads)
+        den = acc.sqrt() + self.eps
+        new = {k: p - _rate(self.lr, p) * grads[k] / den.reshape(-1, *([1] * (p.ndim - 1)))
+               for k, p in params.items()}
+        return new, {"sum": acc}
+
+    def step_(self, params, grads, state, lr=None) -> None:
+        lr = self.lr if lr is None else lr
+        acc = state["sum"].add_(self._squares(grads))
+        den = acc.sqrt().add_(self.eps)
+        for k, p in params.items():
+            g = grads[k]
+            _scaled_sub_(p, g, den.reshape(-1, *([1] * (p.ndim - 1))), _rate(lr, p), g)
+
+
+@dataclass(frozen=True)
 class Adam:
     lr: float | torch.Tensor
     beta1: float = 0.9
@@ -174,13 +210,13 @@ class Preconditioned:
             _scaled_sub_(p, g, None, _rate(lr, p), g)
 
 
-OPTIMIZERS = {"gd": GD, "sgd": GD, "adagrad": AdaGrad, "adam": Adam, "rmsprop": RMSprop,
-              "preconditioned": Preconditioned}
+OPTIMIZERS = {"gd": GD, "sgd": GD, "adagrad": AdaGrad, "adagrad-norm": AdaGradNorm, "adam": Adam,
+              "rmsprop": RMSprop, "preconditioned": Preconditioned}
 
 
 def get_optimizer(name: str, lr: float | torch.Tensor, **options):
-    """An optimizer from its name (``gd``, ``sgd``, ``adagrad``, ``adam``, ``rmsprop``, ``preconditioned``: its
-    option ``scale`` is required)."""
+    """An optimizer from its name (``gd``, ``sgd``, ``adagrad``, ``adagrad-norm``, ``adam``, ``rmsprop``,
+    ``preconditioned``: its option ``scale`` is required)."""
     check_choice("optimizer", name, OPTIMIZERS)
     if isinstance(lr, torch.Tensor):
         if lr.ndim > 1 or not bool((lr > 0).all()) or not bool(torch.isfinite(lr).all()):

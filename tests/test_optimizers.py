@@ -201,3 +201,53 @@ def test_preconditioned_steps_scale_the_gradient_and_the_in_place_step_agrees():
         get_optimizer("preconditioned", 0.1).init(params)
     with pytest.raises(ValueError, match="scale must hold"):
         get_optimizer("preconditioned", 0.1, scale={"w": torch.ones(3)}).init(params)
+
+
+# ----- AdaGrad-Norm: one accumulator per member ---------------------------------------------------------
+
+def test_adagrad_norm_is_adagrad_with_one_accumulator_per_member():
+    """G_s += Σ‖g_s‖² over the member's parameters, θ_s −= η g_s/(√G_s + ε), per member; step_ (also on row
+    chunks, with their rates) equals step."""
+    S, rates = 3, torch.tensor([0.05, 0.1, 0.2], dtype=torch.float64)
+    opt = get_optimizer("adagrad-norm", rates)
+    p = _stacked([init_params(s) for s in range(S)])
+    state = opt.init(p)
+    acc = torch.zeros(S, dtype=torch.float64)
+    own = {k: v.clone() for k, v in p.items()}
+    own_state = opt.init(own)
+    for _ in range(STEPS):
+        g = _stacked_grads(p)
+        acc = acc + sum(v.pow(2).reshape(S, -1).sum(1) for v in g.values())
+        expect = {k: v - (rates / (acc.sqrt() + 1e-10)).reshape(-1, *([1] * (v.ndim - 1))) * g[k]
+                  for k, v in p.items()}
+        p, state = opt.step(p, g, state)
+        for k in SHAPES:
+            torch.testing.assert_close(p[k], expect[k], rtol=1e-13, atol=1e-15)
+        grads = _stacked_grads(own)
+        for rows in (slice(0, 2), slice(2, 3)):
+            opt.step_({k: v[rows] for k, v in own.items()}, {k: v[rows] for k, v in grads.items()},
+                      {"sum": own_state["sum"][rows]}, lr=rates[rows])
+    for k in SHAPES:
+        torch.testing.assert_close(own[k], p[k], rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(own_state["sum"], state["sum"], rtol=1e-13, atol=0)
+
+
+def test_adagrad_norm_keeps_gds_minimizer_where_adagrad_does_not():
+    """Underdetermined least squares from θ0 = 0 (the linearized model of 001 Thm 3): GD and AdaGrad-Norm (a scalar
+    rate) end at the minimum-norm interpolant, AdaGrad (a coordinate-wise rate) at another interpolant."""
+    gen = torch.Generator().manual_seed(0)
+    a = torch.randn(3, 8, generator=gen, dtype=torch.float64)
+    y = torch.randn(3, generator=gen, dtype=torch.float64)
+    min_norm = torch.linalg.pinv(a) @ y
+    ends = {}
+    for name, lr in (("gd", 0.02), ("adagrad-norm", 0.5), ("adagrad", 0.5)):
+        opt = get_optimizer(name, lr)
+        p = {"w": torch.zeros(1, 8, dtype=torch.float64)}
+        state = opt.init(p)
+        for _ in range(20000):
+            p, state = opt.step(p, {"w": (a.T @ (a @ p["w"][0] - y))[None]}, state)
+        assert (a @ p["w"][0] - y).abs().max() < 1e-8  # each interpolates
+        ends[name] = p["w"][0]
+    assert (ends["gd"] - min_norm).abs().max() < 1e-8
+    assert (ends["adagrad-norm"] - min_norm).abs().max() < 1e-8
+    assert (ends["adagrad"] - min_norm).norm() > 1e-2 * min_norm.norm()

@@ -35,6 +35,9 @@ from . import params as P
 CHOICES = ("sgd", "adagrad", "adam")
 #: the runs of the optimizer sweep: CHOICES and AdaGrad with its preconditioner frozen after the first step
 COMPARED = CHOICES + ("adagrad-frozen",)
+#: what ``optimizers`` may name: COMPARED and AdaGrad-Norm (one accumulator per member: isotropic, so it keeps GD's
+#: minimizer; 001 Thm 3's coordinate-wise preconditioner removed)
+ALLOWED = COMPARED + ("adagrad-norm",)
 #: how far beyond the tolerance's bound of a unique minimizer (in decades) the over-parameterized runs must end apart
 EXCESS_DECADES = 1.0
 
@@ -60,22 +63,22 @@ def _comparison_params(optimizer: str, contrast: str, depth=((2,), (2, 3), (2, 3
     ) + P.network(sigma=(1.0,) * 3, bias=("none",) * 3, parametrization=("ntk",) * 3) + P.data() + P.training(
         seeds=(2, 4, 10), threshold=(1e-4, 1e-5, 1e-5), lr_c=(0.5, 0.5, 0.5)) + (
         Param("optimizers", COMPARED, COMPARED, COMPARED, help="the optimizers trained from GD's θ0 besides GD (sgd: "
-              "mini-batch GD at GD's rate; adagrad and adam at adaptive_rate; adagrad-frozen: AdaGrad's first-step "
-              "preconditioner held fixed, at lr_c/λ_max(J D₀ Jᵀ); with adagrad also AdaGrad on the linearized "
-              "model, full batch)", kind="strs", choices=COMPARED),
+              "mini-batch GD at GD's rate; adagrad, adagrad-norm and adam at adaptive_rate; adagrad-frozen: "
+              "AdaGrad's first-step preconditioner held fixed, at lr_c/λ_max(J D₀ Jᵀ); with adagrad also AdaGrad "
+              "on the linearized model, full batch)", kind="strs", choices=ALLOWED),
         Param("batch_optimizers", ("sgd", "adagrad", "adagrad-frozen"), ("sgd", "adagrad", "adagrad-frozen"),
               ("sgd", "adagrad", "adagrad-frozen", "adam"),
               help="the optimizers of ``optimizers`` also run with mini-batches (at every split)", kind="strs",
-              choices=COMPARED),
+              choices=ALLOWED),
         Param("splits", (0.5, 1.0), (0.2, 0.5, 1.0), (0.1, 0.2, 0.5, 1.0), help="mini-batch sizes as fractions of N "
               "(1: full batch, always run)", kind="floats", low=0, low_open=True, high=1),
         Param("shuffle", "both", "both", "both", help="mini-batches reshuffled every epoch (yes), cycled in data order "
               "(no), or both", kind="str", choices=tuple(SHUFFLES)),
         ADAPTIVE_RATE,
         Param("optimizer", optimizer, optimizer, optimizer, help="the optimizer the checks compare with GD",
-              kind="str", choices=COMPARED, analysis=True),
+              kind="str", choices=ALLOWED, analysis=True),
         Param("contrast", contrast, contrast, contrast, help="the optimizer whose distance to GD sets the scale",
-              kind="str", choices=COMPARED, analysis=True),
+              kind="str", choices=ALLOWED, analysis=True),
     )
 
 
