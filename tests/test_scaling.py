@@ -167,9 +167,44 @@ def test_one_hidden_layer_lands_at_its_own_exponent():
     control = next(k for k in claim.controls if k.name == "one-hidden-layer")
     params = claim.resolve("ci", control.overrides)
     at = control.lands["slope"].at(params)
-    assert at == pytest.approx(-0.5, abs=0.02) and at == pytest.approx(scaling.shallow_exponent(params))
+    assert at == pytest.approx(-0.5, abs=0.02) and at == pytest.approx(scaling.shallow_exponent(params, widest=True))
     deep = next(e for e in claim.expect(params) if e.name == "slope")  # judged by the deep net's exponent
     assert not deep.passes(at) and deep.expected == pytest.approx(-0.27, abs=0.02)
+
+
+def _output_rows(params, narrow_factor: float = 1.0, change_at_widest: float = 0.3) -> pd.DataFrame:
+    """‖f − f̄‖ = h^-1/2 exactly at the widest ``asymptotic_widths`` widths and ``narrow_factor`` times that below
+    (the non-lazy narrow widths of the ci data), ΔΘ/Θ = ``change_at_widest`` there and 1.5 below."""
+    widest = scaling.widest_widths(params)
+    ctx = SimpleNamespace(dtype=torch.float64, device="cpu")
+    rows = []
+    for h in params["widths"]:
+        n = scaling_exp.scaling_net({"depth": params["depth"], "bottleneck": 0}, ctx, scaling._d_in(params), h).n_params
+        for s in range(4):
+            rows.append({"width": h, "n_params": n, "seed": s, "out_dev": h ** -0.5 * (1 if h in widest else
+                         narrow_factor), "kernel_change": change_at_widest if h in widest else 1.5})
+    return pd.DataFrame(rows)
+
+
+def test_output_fluctuations_are_fitted_over_the_widest_widths_with_their_own_expected_exponent():
+    claim = get("scaling/output-fluctuations")
+    params = claim.resolve("ci")
+    assert scaling.widest_widths(params) == [256, 512]
+    slope = next(c for c in claim.checks if "slope" in [e.name for e in c.expect(params)])
+    expect = next(e for e in claim.expect(params) if e.name == "slope")
+    measured = slope.fit(_output_rows(params, narrow_factor=1.6), params)["slope"].value  # narrow widths ignored
+    assert measured == pytest.approx(expect.expected, abs=1e-12)  # h^-1/2 is −½/s_N over the same two widths
+    assert expect.expected != pytest.approx(scaling.expected_n_exponent(-0.5)(None, params), abs=1e-3)
+
+
+@pytest.mark.parametrize(("change", "missed"), [(0.3, 0.0), (0.6, 2.0)])
+def test_the_fitted_widths_must_be_lazy(change, missed):
+    claim = get("scaling/output-fluctuations")
+    params = claim.resolve("ci")
+    check = next(c for c in claim.checks if [e.name for e in c.expect(params)] == ["not-lazy"])
+    (expect,) = check.expect(params)
+    got = check.fit(_output_rows(params, change_at_widest=change), params)["not-lazy"]
+    assert expect.role == "precondition" and got.value == missed and expect.passes(got.value) == (missed == 0)
 
 
 def _ensemble_rows(error_power: float, seed: int = 0) -> pd.DataFrame:
@@ -200,3 +235,9 @@ def test_test_errors_one_hidden_layer_lands_at_the_shallow_nets_own_exponent():
     assert at == pytest.approx(-1.0, abs=0.02) and at == pytest.approx(2 * scaling.shallow_exponent(params))
     deep = next(e for e in claim.expect(params) if e.name == "slope")  # judged by the deep net's −1/s_N
     assert not deep.passes(at) and deep.expected == pytest.approx(-0.53, abs=0.02)
+
+
+def test_asymptotic_widths_beyond_the_sweep_is_refused():
+    params = {**get("scaling/output-fluctuations").resolve("ci"), "asymptotic_widths": 5}
+    with pytest.raises(ValueError, match=r"asymptotic_widths=5 needs at least 5 swept widths"):
+        scaling.widest_widths(params)

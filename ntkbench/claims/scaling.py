@@ -76,7 +76,10 @@ def expected_n_exponent(h_exponent: float, *, widest: bool = False):
 
 def widest_widths(params: Mapping[str, Any]) -> list[int]:
     """The ``asymptotic_widths`` widest of the swept widths: an asymptotic range fixed before the data."""
-    return sorted(params["widths"])[-params["asymptotic_widths"]:]
+    k, widths = params["asymptotic_widths"], sorted(params["widths"])
+    if k > len(widths):
+        raise ValueError(f"asymptotic_widths={k} needs at least {k} swept widths, got widths={tuple(widths)}")
+    return widths[-k:]
 
 
 def widest_rows(d: pd.DataFrame, params: Mapping[str, Any]) -> pd.DataFrame:
