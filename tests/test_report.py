@@ -25,10 +25,19 @@ def _check(name, measured, expected, tolerance, mode="within", interval=(math.na
             "tolerance": tolerance, "mode": mode, "passed": passed, "reason": "because", "method": "m"}
 
 
+def _params(claim_id: str, profile: str, control: str | None) -> dict:
+    """A registered claim's parameters as the registry resolves them now (a current result); else a stand-in."""
+    if claim_id not in {c.id for c in registry.all_claims()}:
+        return {"seeds": 5, "depth": [2, 3]}
+    claim = registry.get(claim_id)
+    ctrl = next((c for c in claim.controls if c.name == control), None)
+    return json.loads(store.to_json(claim.resolve(profile, ctrl.overrides if ctrl else None)))
+
+
 def _write(out: Path, claim_id: str, status: str, checks: list, *, profile: str = "ci", control: str | None = None,
            variant: str = "", **fields) -> dict:
     res = {"id": claim_id, "family": claim_id.split("/")[0], "source": f"src {claim_id}", "statement": "s",
-           "status": status, "profile": profile, "params": {"seeds": 5, "depth": [2, 3]}, "seeds": [0, 1],
+           "status": status, "profile": profile, "params": _params(claim_id, profile, control), "seeds": [0, 1],
            "checks": checks, "seconds": 1.5, "versions": VERSIONS, "control": control, "control_why": "",
            "asserted": profile != "smoke", "points": 3, "points_cached": 0, "error": "", "figure": ""}
     res.update(fields)
@@ -545,3 +554,23 @@ def test_a_claim_that_failed_only_an_insensitive_significance_test_counts_as_not
     assert "**0 pass / 1 not discriminating / 0 fail / 0 invalid / 0 error**" in text
     assert "detects the theory's effect with probability 9.0 %, not discriminating: no effect in the calibration's " \
            "mean, no cost estimate" in text
+
+
+def test_a_result_run_before_its_parameters_changed_is_marked_stale(tmp_path):
+    """A saved result whose parameters differ from what the registry resolves now (here: a width sweep that has
+    changed) is marked stale in its status and in the by-document table; a current one is not."""
+    out = tmp_path / "r"
+    hom = "init-scale/homogeneity"
+    current = _write(out, hom, "pass", [_check("max-rel-dev", 1e-15, 0.0, 1e-10, mode="below")])
+    assert report.stale_params(current) == []
+    old = _write(out, hom, "pass", [_check("max-rel-dev", 1e-15, 0.0, 1e-10, mode="below")], profile="paper",
+                 params={**_params(hom, "paper", None), "seeds": 2, "retired": 1})
+    assert report.stale_params(old) == ["retired", "seeds"]
+    assert report.stale_params({**old, "id": "fam/unknown"}) == []  # not in the registry: nothing to compare with
+    text = report.build(out, plans_dir=_plan_dir(tmp_path, None)).read_text(encoding="utf-8")
+    section = text.split("## By source document")[1].split("## Profile")[0]
+    assert ("[as predicted](paper/init-scale/homogeneity/result.json) · **stale**: run before retired, seeds "
+            "changed") in section
+    assert "[as predicted](ci/init-scale/homogeneity/result.json) |" in section
+    paper = text.split("## Profile `paper`")[1]
+    assert "pass · **stale**: run before retired, seeds changed" in paper

@@ -383,13 +383,39 @@ def _check_cells(result: Mapping[str, Any], check: Mapping[str, Any]) -> tuple[s
     return name, measured(check), expectation(check) + rules_out(check)
 
 
+def stale_params(result: Mapping[str, Any]) -> list[str]:
+    """The parameters on which a saved result differs from what the registry resolves now for its claim, profile,
+    control and overrides: a result run before a parameter changed (its checks may still pass, but it is not the
+    experiment the code defines). Empty when they agree, or when the claim, control or overrides are not known to
+    the registry (a result from another checkout or a hand-made one)."""
+    from .registry import get
+
+    saved = result.get("params")
+    if not isinstance(saved, Mapping) or "id" not in result:
+        return []
+    try:
+        claim = get(result["id"])
+        control = result.get("control")
+        ctrl = next(c for c in claim.controls if c.name == control) if control else None
+        overrides = {**(ctrl.overrides if ctrl else {}), **dict(result.get("overrides") or {})}
+        now = json.loads(store.to_json(claim.resolve(str(result.get("profile", "ci")), overrides)))
+    except (UsageError, StopIteration, KeyError, TypeError, ValueError):
+        return []
+    return sorted(k for k in set(now) | set(saved) if now.get(k) != saved.get(k))
+
+
+def _stale_text(result: Mapping[str, Any]) -> str:
+    keys = stale_params(result)
+    return f" · **stale**: run before {', '.join(keys)} changed" if keys else ""
+
+
 def _status(r: Mapping[str, Any]) -> str:
     if not asserted(r) and r.get("status") != "error":
-        return "ran (not asserted)"
+        return "ran (not asserted)" + _stale_text(r)
     text = _STATUS.get(r.get("status"), str(r.get("status")))
     if r.get("status") == "invalid":
         text += f" ({invalid_reason(r)})"
-    return text
+    return text + _stale_text(r)
 
 
 def _calibration_cell(out: Path, r: Mapping[str, Any], calibrations: Mapping) -> str:
@@ -470,7 +496,7 @@ def _paper_cell(out: Path, index: Mapping, claim_id: str, slug: str) -> str:
     r = index.get((claim_id, slug, None))
     if r is None:
         return "—"
-    text = f"[{outcome_text(r)}]({_rel(out, Path(r['_path']) / 'result.json')})"
+    text = f"[{outcome_text(r)}]({_rel(out, Path(r['_path']) / 'result.json')}){_stale_text(r)}"
     ctrls = [c for (cid, v, ctrl), c in index.items() if cid == claim_id and v == slug and ctrl]
     if ctrls:
         what = "as predicted" if any(asserted(c) for c in ctrls) else "ran"
