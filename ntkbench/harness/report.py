@@ -7,7 +7,8 @@ table or theorem each claim mirrors), a table of the claims (every check with it
 expectation and verdict; the calibration pass rate when ``OUT/<profile>/calibration/`` has one; the figure link), a
 table of the negative controls (the checks each control names as must-fail are marked), the invalid runs with their
 reasons, the runs with parameter overrides or errors (``OUT/<profile>/variants/``, never mixed with the baseline),
-the tracebacks of errors, and the σ-mitigation run when ``OUT/<profile>/mitigation/mitigation.json`` exists.
+the tracebacks of errors, and the σ-mitigation run when ``OUT/<profile>/mitigation/mitigation.json`` exists. A result
+run with other parameters than the registry resolves now is marked stale (:func:`stale_params`).
 
 :func:`compare` lists what got worse from a baseline folder to a new one (:class:`Regression`); variants are ignored.
 
