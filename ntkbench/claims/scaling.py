@@ -187,6 +187,9 @@ def _fluctuation_figure(data: pd.DataFrame, meas, params, expects):
         "kernel_change": r"$\Vert\Theta_T - \Theta_0\Vert / \Vert\Theta_0\Vert$",
         "out_dev": r"$\Vert f - \bar f\Vert_\mu$", "grad_norm": r"$\Vert\nabla f\Vert_\mu$"})
     sns.lineplot(long, x="n_params", y="value", hue="quantity", marker="o", errorbar=("pi", 100), ax=axes[0])
+    for name, mm in meas.items():  # the checks' fits in N, over the widths each reads (not the ε¹ − ε² slope)
+        if name == "slope" and "ε¹" not in mm.method:
+            measured_line(axes[0], mm, label=f"fit $N^{{{mm.value:.3f}}}$ (the check's widths)", color="black")
     axes[0].set(xscale="log", yscale="log", xlabel="$N$", ylabel="", title="fluctuations (004 Eq. 7, 9; Fig. 5, 6A)")
     axes[0].legend(fontsize=6)
     sns.scatterplot(d, x="delta2", y="test_err", hue="n_params", palette="viridis", ax=axes[1], s=14)
