@@ -119,8 +119,7 @@ class AdaGradNorm:
     def step(self, params, grads, state):
         acc = state["sum"] + self._squares(grads)
         den = acc.sqrt() + self.eps
-        new = {k: p - _rate(self.lr, p) * grads[k] / den.reshape(-1, *([1] * (p.ndim - 1)))
-               for k, p in params.items()}
+        new = {k: p - _rate(self.lr, p) * grads[k] / _rate(den, p) for k, p in params.items()}
         return new, {"sum": acc}
 
     def step_(self, params, grads, state, lr=None) -> None:
@@ -129,7 +128,7 @@ class AdaGradNorm:
         den = acc.sqrt().add_(self.eps)
         for k, p in params.items():
             g = grads[k]
-            _scaled_sub_(p, g, den.reshape(-1, *([1] * (p.ndim - 1))), _rate(lr, p), g)
+            _scaled_sub_(p, g, _rate(den, p), _rate(lr, p), g)
 
 
 @dataclass(frozen=True)

@@ -65,13 +65,15 @@ def n_slope(params: Mapping[str, Any]) -> float:
     return float(np.polyfit(np.log(widths), np.log(n), 1)[0])
 
 
-def expected_n_exponent(h_exponent: float, *, widest: bool = False):
-    """The expected slope in log N of a quantity ∝ h^h_exponent (:func:`n_slope`); ``widest``: over the
+def n_exponent(h_exponent: float, params: Mapping[str, Any], widest: bool = False) -> float:
+    """The slope in log N of a quantity ∝ h^h_exponent (:func:`n_slope`); ``widest``: over the
     ``asymptotic_widths`` widest widths only (the range :func:`widest_rows` fits)."""
-    def expected(_, params: Mapping[str, Any]) -> float:
-        return h_exponent / n_slope({**params, "widths": widest_widths(params)} if widest else params)
+    return h_exponent / n_slope({**params, "widths": widest_widths(params)} if widest else params)
 
-    return expected
+
+def expected_n_exponent(h_exponent: float, *, widest: bool = False):
+    """:func:`n_exponent` as a check's expected value."""
+    return lambda _, params: n_exponent(h_exponent, params, widest)
 
 
 def widest_widths(params: Mapping[str, Any]) -> list[int]:
@@ -356,7 +358,7 @@ def shallow_exponent(params: Mapping[str, Any], widest: bool = False) -> float:
     """Where one hidden layer puts the fluctuations' slope in N: h^-1/2 with N ∝ h, i.e. −½ / s_N of the shallow
     net's own N(h) (≈ −1/2): the alternative the deep net's N^-1/4 rules out, realized (``widest``: s_N over
     :func:`widest_widths`, the range the check fits)."""
-    return expected_n_exponent(-0.5, widest=widest)(None, {**params, "expected_depth": 0})
+    return n_exponent(-0.5, {**params, "expected_depth": 0}, widest)
 
 
 def _shallow_landing(tolerance: float, widest: bool = False) -> Landing:

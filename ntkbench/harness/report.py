@@ -402,7 +402,12 @@ def stale_params(result: Mapping[str, Any]) -> list[str]:
         now = json.loads(store.to_json(claim.resolve(str(result.get("profile", "ci")), overrides)))
     except (UsageError, StopIteration, KeyError, TypeError, ValueError):
         return []
-    return sorted(k for k in set(now) | set(saved) if now.get(k) != saved.get(k))
+    return _differing(saved, now)
+
+
+def _differing(a: Mapping[str, Any], b: Mapping[str, Any]) -> list[str]:
+    """The keys whose values differ between two parameter dicts (missing on one side counts), sorted."""
+    return sorted(k for k in set(a) | set(b) if a.get(k) != b.get(k))
 
 
 def _stale_text(result: Mapping[str, Any]) -> str:
@@ -690,8 +695,7 @@ def compare_result(b: Mapping[str, Any], n: Mapping[str, Any]) -> list[Regressio
 
     if b.get("params") != n.get("params"):
         bp, np_ = b.get("params") or {}, n.get("params") or {}
-        diff = [f"{k}: {plain(bp.get(k, '—'))} → {plain(np_.get(k, '—'))}"
-                for k in sorted(set(bp) | set(np_)) if bp.get(k) != np_.get(k)]
+        diff = [f"{k}: {plain(bp.get(k, '—'))} → {plain(np_.get(k, '—'))}" for k in _differing(bp, np_)]
         reg("params", "the runs used different parameters (" + "; ".join(diff) + "), so comparing their "
             "values is meaningless; rerun both with the same settings")
         return regressions
