@@ -210,12 +210,13 @@ def _prepare(
     average: Any = "mean",
     min_x: int = 2,
     positive_x: bool = True,
+    positive_y: bool = True,
 ) -> _Data:
     x = _array("x", x)
     y = _array("y", y)
     if y.shape != x.shape:
         raise ValueError(f"y has length {y.size} but x has length {x.size}: they must match")
-    if (y <= 0).any():
+    if positive_y and (y <= 0).any():
         raise ValueError(f"y must be > 0 everywhere (fits are in log space); y[{int(np.argmax(y <= 0))}] <= 0")
     if positive_x and (x <= 0).any():
         raise ValueError(f"x must be > 0 everywhere for a log-log fit; x[{int(np.argmax(x <= 0))}] <= 0")
@@ -594,7 +595,8 @@ def limit(
     O(m^-1/2) finite-width term: ``correction=-0.5``), not fitted: OLS of the per-x averages on x^p.
 
     ``params``: ``c`` (the limit) and ``A``; ``param_ci`` holds their intervals (percentile bootstrap over groups,
-    else the t interval of the OLS intercept and slope). Needs >= 2 distinct x (3 for a t interval).
+    else the t interval of the OLS intercept and slope). Needs >= 2 distinct x (3 for a t interval). y may take
+    either sign with ``average="mean"`` (e.g. a slope's limit); the geometric average needs y > 0.
     """
     try:
         p = float(correction)
@@ -603,7 +605,8 @@ def limit(
                          f"{correction!r}") from None
     if not p < 0:
         raise ValueError(f"correction must be < 0 (a term that vanishes as x grows), got {correction!r}")
-    data = _prepare(x, y, groups, x_range=x_range, average=average, min_x=2, positive_x=True)
+    data = _prepare(x, y, groups, x_range=x_range, average=average, min_x=2, positive_x=True,
+                    positive_y=average == "geometric")  # a limit in linear space: y of any sign (e.g. a slope)
     n_boot, level, rng = _int("n_boot", n_boot, MIN_BOOT), _level(level), _rng(seed)
     z = data.ux ** p
 

@@ -115,6 +115,14 @@ def test_limit_interval_covers_the_limit_and_not_the_last_point():
     assert hi < 1.0 + 0.05 and fit.params["c"] > y[X == 4000.0].mean() + 0.05
 
 
+def test_limit_of_a_quantity_of_either_sign():
+    X, g = _seeds(np.array([400.0, 800.0]), 3)
+    fit = limit(X, -0.002 - 4.0 / X, g, correction=-1.0, n_boot=200)
+    assert fit.params["c"] == pytest.approx(-0.002, abs=1e-12)
+    with pytest.raises(ValueError, match="y must be > 0"):
+        limit(X, -0.002 - 4.0 / X, g, correction=-1.0, average="geometric")
+
+
 @pytest.mark.parametrize("bad", [0.0, 0.5, "x", None])
 def test_limit_needs_a_vanishing_correction(bad):
     with pytest.raises(ValueError, match="correction"):

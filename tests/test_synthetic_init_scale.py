@@ -9,6 +9,7 @@ the registered checks' own (:mod:`synthetic`)."""
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -45,25 +46,34 @@ SIGMA_CROSS = 2.0  # the σ where the init term's MSE equals f_int's
 SHORTFALL = 0.1  # the amplitude's finite-width shortfall at each depth's own width (ci: 0.08 at L = 2, 0.12 at L = 3)
 MEMBER_NOISE = 0.05  # one member's init-term size, shared by its σ (homogeneity: the same net, scaled)
 POINT_NOISE = 0.004  # what is left per σ of MSE_NN / MSE_Eq14 (the calibrated slope SD is 0.004 at L = 2 and 3)
+DRIFT = -0.01  # the slope in σ of MSE_NN / MSE_Eq14 at each depth's own width, finite-width (ci: −0.005 at L = 3)
+
+
+def sigma_factors(params: Mapping[str, Any]) -> list[float]:
+    """The width factors with a σ sweep: the two largest (the claim's ``where``)."""
+    return sorted(params["width_factors"])[-2:]
 
 
 def sigma_rows(exponent: Callable[[int], float], amplitude: Callable[[int], float], seed: int,
                params: Mapping[str, Any]) -> pd.DataFrame:
     """Eq. 14's test MSE MSE_int(1 + (σ/σ*)^(2L)) for the linearized model; the net's MSE_int(1 + a(m)(σ/σ*)^p(L))
-    with a(m) = amplitude(L)·(1 − SHORTFALL·(m/m_L)^q), q the claim's O(N^-1/2) term in m
-    (:func:`ntkbench.claims.init_scale.amplitude_correction`), times a log-normal factor per member (shared by its
-    σ) and a smaller one per σ; the σ sweep and the width sweep at the largest σ."""
+    with a(m) = amplitude(L)·(1 − SHORTFALL·(m/m_L)^q)·(σ/σ_max)^(DRIFT·(m/m_L)^q), q the claim's O(N^-1/2) term in
+    m (:func:`ntkbench.claims.init_scale.amplitude_correction`): a finite-width shortfall that also drifts with σ and
+    vanishes as m → ∞; times a log-normal factor per member (shared by its σ) and a smaller one per σ; the σ sweep
+    at the two largest widths and the width sweep at the largest σ."""
     rng, rows = _rng(seed, "sigma-2L"), []
     top = max(params["sigmas"])
     for depth, base in _widths(params).items():
         for factor in params["width_factors"]:
             width = int(base * factor)
-            amp = amplitude(depth) * (1.0 - SHORTFALL * factor ** amplitude_correction(depth))
+            finite = factor ** amplitude_correction(depth)
+            amp = amplitude(depth) * (1.0 - SHORTFALL * finite)
             members = [_noise(rng, MEMBER_NOISE) for _ in range(params["seeds"])]
-            for sigma in (params["sigmas"] if factor == 1.0 else (top,)):
+            for sigma in (params["sigmas"] if factor in sigma_factors(params) else (top,)):
                 lin_inf = MSE_INT * (1.0 + (sigma / SIGMA_CROSS) ** (2 * depth))
+                drift = (sigma / top) ** (DRIFT * finite)
                 for member, size in enumerate(members):
-                    nn = MSE_INT * (1.0 + amp * size * (sigma / SIGMA_CROSS) ** exponent(depth))
+                    nn = MSE_INT * (1.0 + amp * drift * size * (sigma / SIGMA_CROSS) ** exponent(depth))
                     nn *= _noise(rng, POINT_NOISE)
                     rows.append({"seed": member, "depth": depth, "width": width, "width_factor": factor,
                                  "sigma": sigma, "test_mse_int": MSE_INT, "test_mse_lin_inf": lin_inf,
@@ -237,14 +247,15 @@ def test_sigma_slope_is_not_biased_by_lower_order_terms_that_the_net_shares_with
     check, expect, params = registered("init-scale/sigma-2L", "slope[L=2]")
     rng = _rng(0, "sigma-2L-cross")
     rows = []
-    for depth, base in _widths(params).items():
+    for (depth, base), factor in ((w, f) for w in _widths(params).items() for f in sigma_factors(params)):
         for member in range(params["seeds"]):
             size = _noise(rng, MEMBER_NOISE)
             for sigma in params["sigmas"]:
                 x = sigma / SIGMA_CROSS
                 lin_inf = MSE_INT * (1.0 + 3.0 * x ** depth + x ** (2 * depth))
                 nn = lin_inf * size * _noise(rng, POINT_NOISE)
-                rows.append({"seed": member, "depth": depth, "width": base, "width_factor": 1.0, "sigma": sigma,
+                rows.append({"seed": member, "depth": depth, "width": int(base * factor), "width_factor": factor,
+                             "sigma": sigma,
                              "test_mse_int": MSE_INT, "test_mse_lin_inf": lin_inf, "test_mse_nn": nn,
                              "amp_ratio": nn / lin_inf, "init_term": x ** depth})
     data = pd.DataFrame(rows)
@@ -258,7 +269,29 @@ def test_sigma_slope_reads_no_init_term_as_asymptote_zero():
     """ASI: Eq. 14 without init term (init_term exactly 0) has asymptote 0, so a net whose loss does not grow reads
     slope 0 — the asi control's landing — not 2L."""
     check, _, params = registered("init-scale/sigma-2L", "slope[L=2]")
-    rows = [{"seed": s, "depth": L, "width": 100, "width_factor": 1.0, "sigma": sigma, "test_mse_int": MSE_INT,
-             "test_mse_lin_inf": MSE_INT, "test_mse_nn": MSE_INT * (1 + 0.01 * s), "amp_ratio": 1 + 0.01 * s,
-             "init_term": 0.0} for s in range(5) for L in params["depth"] for sigma in params["sigmas"]]
+    rows = [{"seed": s, "depth": L, "width": int(100 * f), "width_factor": f, "sigma": sigma,
+             "test_mse_int": MSE_INT, "test_mse_lin_inf": MSE_INT, "test_mse_nn": MSE_INT * (1 + 0.01 * s),
+             "amp_ratio": 1 + 0.01 * s, "init_term": 0.0}
+            for s in range(5) for L in params["depth"] for sigma in params["sigmas"] for f in sigma_factors(params)]
     assert check.fit(pd.DataFrame(rows), params)["slope[L=2]"].value == pytest.approx(0.0, abs=1e-12)
+
+
+def test_sigma_slope_takes_a_finite_width_drift_to_its_limit(monkeypatch):
+    """A net whose ratio to Eq. 14 drifts with σ by a finite-width term (DRIFT·(m/m_L)^q, q the O(N^-1/2) term)
+    reads 2L: the limit m → ∞ removes the drift that one width's slope keeps (≈ DRIFT at m_L; noise-free rows)."""
+    monkeypatch.setattr(sys.modules[__name__], "POINT_NOISE", 0.0)
+    monkeypatch.setattr(sys.modules[__name__], "MEMBER_NOISE", 0.0)
+    for depth in (2, 3):
+        check, _, params = registered("init-scale/sigma-2L", f"slope[L={depth}]")
+        rows = sigma_rows(lambda L: 2.0 * L, lambda L: 1.0, 0, {**params})
+        m = check.fit(rows, params)[f"slope[L={depth}]"]
+        assert m.value == pytest.approx(2.0 * depth, abs=2e-3), m.method
+        at_own = float(m.method.split(f"m = {_widths(params)[depth]}: ")[1].split(")")[0].split(",")[0])
+        assert at_own == pytest.approx(DRIFT, abs=2e-3)
+
+
+def test_sigma_slope_needs_the_sigma_range_at_two_widths():
+    check, _, params = registered("init-scale/sigma-2L", "slope[L=2]")
+    params = {**params, "width_factors": (1.0,)}
+    with pytest.raises(ValueError, match=r"at two widths or more; width_factors=\(1\.0,\) gives 1"):
+        check.fit(sigma_rows(lambda L: 2.0 * L, lambda L: 1.0, 0, params), params)
