@@ -1,5 +1,5 @@
 """First-order optimizers as pure updates on parameter dicts: ``state = opt.init(params)``,
-``params, state = opt.step(params, grads, state)``; and the same update in place, for a trainer that owns
+``params, state = opt.step(params, grads, state, lr=None)``; and the same update in place, for a trainer that owns
 its buffers: ``opt.step_(params, grads, state, lr=None)`` (GD, Adam: no new S × P tensor; AdaGrad, RMSprop: one).
 
 Parameters may be stacked over an ensemble axis (leading dimension S); the learning rate may then be a
@@ -19,7 +19,8 @@ in-place operations of torch.optim's single-tensor implementations (``add_``, ``
 ``addcdiv_``), so the two agree to round-off. ``step_`` updates ``params`` and the state's tensors in place,
 advances the state's counters (Adam's ``t``), may use ``grads`` as scratch (overwriting them) and
 takes the rates of the members it is given from ``lr`` when given (a subset of the members, e.g. a chunk of
-them or the ones still training), else from ``self.lr``.
+them or the ones still training), else from ``self.lr``; so does ``step``. ``step`` is also what a compiled
+training step traces (:mod:`ntkbench.compiled`): the state's counters (Adam's ``t``) may then be 0-d tensors.
 """
 
 from __future__ import annotations
@@ -66,8 +67,9 @@ class GD:
     def init(self, params: Mapping[str, torch.Tensor]) -> dict:
         return {}
 
-    def step(self, params, grads, state):
-        return {k: p - _rate(self.lr, p) * grads[k] for k, p in params.items()}, state
+    def step(self, params, grads, state, lr=None):
+        lr = self.lr if lr is None else lr
+        return {k: p - _rate(lr, p) * grads[k] for k, p in params.items()}, state
 
     def step_(self, params, grads, state, lr=None) -> None:
         lr = self.lr if lr is None else lr
@@ -83,9 +85,10 @@ class AdaGrad:
     def init(self, params):
         return {"sum": {k: torch.zeros_like(p) for k, p in params.items()}}
 
-    def step(self, params, grads, state):
+    def step(self, params, grads, state, lr=None):
+        lr = self.lr if lr is None else lr
         acc = {k: state["sum"][k] + grads[k] ** 2 for k in params}
-        new = {k: p - _rate(self.lr, p) * grads[k] / (acc[k].sqrt() + self.eps) for k, p in params.items()}
+        new = {k: p - _rate(lr, p) * grads[k] / (acc[k].sqrt() + self.eps) for k, p in params.items()}
         return new, {"sum": acc}
 
     def step_(self, params, grads, state, lr=None) -> None:
@@ -116,10 +119,11 @@ class AdaGradNorm:
     def _squares(grads) -> torch.Tensor:
         return sum(g.pow(2).reshape(g.shape[0], -1).sum(dim=1) for g in grads.values())
 
-    def step(self, params, grads, state):
+    def step(self, params, grads, state, lr=None):
+        lr = self.lr if lr is None else lr
         acc = state["sum"] + self._squares(grads)
         den = acc.sqrt() + self.eps
-        new = {k: p - _rate(self.lr, p) * grads[k] / _rate(den, p) for k, p in params.items()}
+        new = {k: p - _rate(lr, p) * grads[k] / _rate(den, p) for k, p in params.items()}
         return new, {"sum": acc}
 
     def step_(self, params, grads, state, lr=None) -> None:
@@ -142,13 +146,14 @@ class Adam:
         return {"m": {k: torch.zeros_like(p) for k, p in params.items()},
                 "v": {k: torch.zeros_like(p) for k, p in params.items()}, "t": 0}  # distinct: step_ is in place
 
-    def step(self, params, grads, state):
+    def step(self, params, grads, state, lr=None):
+        lr = self.lr if lr is None else lr
         t = state["t"] + 1
         m = {k: self.beta1 * state["m"][k] + (1 - self.beta1) * grads[k] for k in params}
         v = {k: self.beta2 * state["v"][k] + (1 - self.beta2) * grads[k] ** 2 for k in params}
         c1, c2 = 1 - self.beta1**t, 1 - self.beta2**t
         new = {
-            k: p - _rate(self.lr, p) * (m[k] / c1) / ((v[k] / c2).sqrt() + self.eps) for k, p in params.items()
+            k: p - _rate(lr, p) * (m[k] / c1) / ((v[k] / c2).sqrt() + self.eps) for k, p in params.items()
         }
         return new, {"m": m, "v": v, "t": t}
 
@@ -173,9 +178,10 @@ class RMSprop:
     def init(self, params):
         return {"v": {k: torch.zeros_like(p) for k, p in params.items()}}
 
-    def step(self, params, grads, state):
+    def step(self, params, grads, state, lr=None):
+        lr = self.lr if lr is None else lr
         v = {k: self.alpha * state["v"][k] + (1 - self.alpha) * grads[k] ** 2 for k in params}
-        new = {k: p - _rate(self.lr, p) * grads[k] / (v[k].sqrt() + self.eps) for k, p in params.items()}
+        new = {k: p - _rate(lr, p) * grads[k] / (v[k].sqrt() + self.eps) for k, p in params.items()}
         return new, {"v": v}
 
     def step_(self, params, grads, state, lr=None) -> None:
@@ -199,8 +205,9 @@ class Preconditioned:
                              f"{None if self.scale is None else {k: tuple(v.shape) for k, v in self.scale.items()}}")
         return {"scale": {k: self.scale[k].detach().clone() for k in params}}  # sliced with the members
 
-    def step(self, params, grads, state):
-        return {k: p - _rate(self.lr, p) * state["scale"][k] * grads[k] for k, p in params.items()}, state
+    def step(self, params, grads, state, lr=None):
+        lr = self.lr if lr is None else lr
+        return {k: p - _rate(lr, p) * state["scale"][k] * grads[k] for k, p in params.items()}, state
 
     def step_(self, params, grads, state, lr=None) -> None:
         lr = self.lr if lr is None else lr

@@ -34,6 +34,7 @@ import numpy as np
 import torch
 from torch.func import grad_and_value, vmap
 
+from . import compiled as compiled_step
 from ._validation import check_inputs, check_positive_int, check_targets
 from .kernels import empirical_ntk
 from .losses import Loss, get_loss
@@ -268,6 +269,7 @@ def train_ensemble(
     y_test: torch.Tensor | None = None,
     optimizer_options: Mapping | None = None,
     snapshot_steps: Sequence[int] = (),
+    compiled: bool | str = "auto",
 ) -> TrainResult:
     """Train S stacked parameter sets (leading axis S) of ``model(params, x)`` together.
 
@@ -276,7 +278,10 @@ def train_ensemble(
     mini-batches). ``record_every``: record the full training (and test) loss every so many steps.
     ``snapshot_steps``: keep a copy of the parameters after each of these step counts (0 … ``max_steps``) in
     the result's ``snapshots`` — one run instead of one per training time, with the optimizer's state intact
-    (004 Fig. 7B: the same nets after several training times).
+    (004 Fig. 7B: the same nets after several training times). ``compiled``: step with the compiled step of
+    :mod:`ntkbench.compiled` (True), eagerly (False), or ``"auto"``: compiled when ``max_steps`` ≥
+    :data:`COMPILE_MIN_STEPS` and Inductor can build kernels for the device (compiling costs seconds per net and
+    shape; the values agree with the eager step's to round-off).
     """
     loss_fn = get_loss(loss)
     check_inputs(x, None, "x")
@@ -297,13 +302,15 @@ def train_ensemble(
     if isinstance(lr, torch.Tensor) and lr.ndim == 1 and lr.shape[0] not in (1, n_members):
         raise ValueError(f"lr has {lr.shape[0]} per-member rates but the ensemble has {n_members} members")
     opt = get_optimizer(optimizer, lr, **dict(optimizer_options or {}))
+    use_compiled = _use_compiled(compiled, max_steps, x.device)
 
     n = x.shape[0]
     batch = max(1, round(batch_fraction * n))
     full_batch = batch >= n
     per_epoch = math.ceil(n / batch)
     gen = torch.Generator().manual_seed(int(seed))
-    run = _Run(model, loss_fn, opt, params, lr, x, y, x_test, y_test, threshold=threshold, batch=batch)
+    run = _Run(model, loss_fn, opt, params, lr, x, y, x_test, y_test, threshold=threshold, batch=batch,
+               compiled=use_compiled)
 
     active = torch.ones(n_members, dtype=torch.bool)
     converged = torch.zeros(n_members, dtype=torch.bool)
@@ -396,6 +403,20 @@ def train_ensemble(
     )
 
 
+#: ``compiled="auto"`` compiles the step of a run of at least this many steps: compiling costs 5–15 s per net and
+#: shape, and a compiled step saves 0.5–15 ms (docs/performance.md), so shorter runs stay eager
+COMPILE_MIN_STEPS = 5000
+
+
+def _use_compiled(compiled: bool | str, max_steps: int, device: torch.device) -> bool:
+    if compiled not in (True, False, "auto"):
+        raise ValueError(f"compiled must be True, False or 'auto', got {compiled!r}")
+    ok, why = compiled_step.available(device)
+    if compiled is True and not ok:
+        raise ValueError(f"compiled=True, but torch.compile cannot build kernels here: {why}")
+    return ok and (compiled is True or (compiled == "auto" and max_steps >= COMPILE_MIN_STEPS))
+
+
 def _snapshot_steps(steps: Sequence[int], max_steps: int) -> set[int]:
     if isinstance(steps, (str, bytes)) or not isinstance(steps, Sequence):
         raise ValueError(f"snapshot_steps must be a sequence of step counts, got {steps!r}")
@@ -451,7 +472,7 @@ class _Run:
     buffers, optimizer state and rates, all owned by the run and updated in place; ``members`` are their
     indices in the ensemble. Stopped members are written back to the full parameters and dropped."""
 
-    def __init__(self, model, loss_fn, opt, params, lr, x, y, x_test, y_test, *, threshold, batch):
+    def __init__(self, model, loss_fn, opt, params, lr, x, y, x_test, y_test, *, threshold, batch, compiled=False):
         trainable, buffers = split_buffers(params)
         if not trainable:
             raise ValueError(f"params has no trainable entries, only buffers {sorted(buffers)}")
@@ -479,6 +500,11 @@ class _Run:
         self.grad_full = vmap(grad_and_value(objective), in_dims=(0, 0, None, None))
         self.grad_batch = vmap(grad_and_value(objective), in_dims=(0, 0, 0, 0))
         self.loss = vmap(objective, in_dims=(0, 0, None, None))
+        self.fused_full = self.fused_batch = None
+        if compiled:  # a new net: the previous runs' graphs (other nets and shapes) would only fill dynamo's cache
+            torch.compiler.reset()
+            self.fused_full = compiled_step.full_batch_step(objective, opt)
+            self.fused_batch = compiled_step.batch_step(objective, opt)
 
     # ----- chunks of the working rows ---------------------------------------------------------------
     def chunks(self) -> list[slice]:
@@ -527,6 +553,8 @@ class _Run:
 
         Chunk by chunk: gradient, then update. With a test set and no scheduled record, all chunks' losses are
         needed before the first update (a stop calls for the test loss of everyone at these parameters)."""
+        if update and self.fused_full is not None and self.x_test is None:
+            return self._fused_full_batch_step(), None
         with_test = test and self.x_test is not None
         stream = update and (self.x_test is None or test)
         losses, tests, pending, counters = [], [], [], None
@@ -554,14 +582,40 @@ class _Run:
         self.state.update(counters or {})
         return loss, torch.cat(tests) if tests else None
 
+    def _fused_args(self, sl: slice) -> tuple:
+        tensors, counters = compiled_step.split_state(_rows(self.state, sl))
+        lr = self.lr[sl] if isinstance(self.lr, torch.Tensor) else self.lr
+        return (_rows(self.params, sl), _rows(self.buffers, sl), tensors,
+                compiled_step.counters_in(counters, self.x), lr)
+
+    def _set_counters(self, counters: dict | None) -> None:
+        if counters:
+            self.state.update(compiled_step.counters_out(counters, self.state))
+
+    def _fused_full_batch_step(self) -> torch.Tensor:
+        """:meth:`full_batch_step` with the compiled step (no test set): loss and update in one call per chunk."""
+        threshold = compiled_step.threshold_value(self.threshold)
+        losses, counters = [], None
+        for sl in self.chunks():
+            value, counters = self.fused_full(*self._fused_args(sl), self.x, self.y, threshold)
+            losses.append(value.detach())
+        self._set_counters(counters)
+        return torch.cat(losses)
+
     def batch_step(self, order: torch.Tensor, k: int) -> None:
         """One step of every working member on its batch k of ``order`` (ensemble members × n)."""
         counters = None
         for sl in self.chunks():
             idx = order[self.members[sl], k * self.batch: (k + 1) * self.batch].to(self.x.device)
+            if self.fused_batch is not None:
+                counters = self.fused_batch(*self._fused_args(sl), self.x[idx], self.y[idx])
+                continue
             grads, _ = self.grad_batch(_rows(self.params, sl), _rows(self.buffers, sl), self.x[idx], self.y[idx])
             counters = self._apply(sl, grads, None)
-        self.state.update(counters or {})
+        if self.fused_batch is not None:
+            self._set_counters(counters)
+        else:
+            self.state.update(counters or {})
 
     # ----- members ------------------------------------------------------------------------------------
     def drop(self, stop: torch.Tensor) -> None:

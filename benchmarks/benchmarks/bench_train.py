@@ -12,6 +12,8 @@ batches of 10 (``batch_fraction=0.1``), one permutation per member, as the train
 * ``StepCostPerSeed.track_step_cost_per_seed``: (S-seed trainer step ÷ S) ÷ the trainer's step of one net
   (S = 1), the two timed alternately in one process; the goal is ≤ 1.1.
 * ``track_train_cost_per_seed``: (``train_ensemble`` with S seeds ÷ S) ÷ ``train`` of one net.
+* ``CompiledStep``: the compiled step (:mod:`ntkbench.compiled`) against the plain eager step and the trainer's
+  eager step, on 004's small jamming nets (Adam, square hinge, d = 10, depth 3, 500 points).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import torch
 from torch.func import grad_and_value
 
 import ntkbench as nb
+from ntkbench import compiled as compiled_step
 from ntkbench.losses import get_loss
 from ntkbench.optimizers import get_optimizer
 from ntkbench.train import _Run
@@ -171,3 +174,88 @@ class StepCostPerSeed:
     def track_step_cost_per_seed(self, optimizer, seeds, width):
         ensemble, one = common.best_times(self.task.step, self.task.one_net_step)
         return ensemble / seeds / one
+
+
+# ----- the compiled step (ntkbench.compiled) ------------------------------------------------------------------------
+#: 004's jamming nets at ci: d = 10 whitened components, depth 3, n = 500 points, Adam on the square hinge
+JAM_N, JAM_D, JAM_DEPTH = 500, 10, 3
+#: steps per timed call (one step of a small net is ~0.1–3 ms: a block keeps the timer's resolution out)
+BLOCK = 20
+
+
+class CompiledTask:
+    """A jamming-sized ensemble (``seeds`` members of width ``width``) and three ways to step it: the plain eager
+    step of one net (``grad_and_value`` without vmap, the pure ``opt.step``: the issue's reference), the trainer's
+    eager step and its compiled step (``_Run(..., compiled=True)``), all with Adam at 1e-3 and no threshold."""
+
+    def __init__(self, seeds: int, width: int):
+        self.net = nb.MLP(d_in=JAM_D, width=width, depth=JAM_DEPTH)
+        self.x = common.inputs(JAM_N, JAM_D)
+        self.y = torch.sign(self.x[:, 0] + 0.3 * self.x[:, 1])
+        loss = get_loss("square_hinge")
+        self.opt = get_optimizer("adam", 1e-3)
+        params = nb.init_ensemble(self.net, range(seeds))
+        self.eager = _Run(self.net, loss, self.opt, params, 1e-3, self.x, self.y, None, None, threshold=None,
+                          batch=JAM_N)
+        self.compiled = _Run(self.net, loss, self.opt, params, 1e-3, self.x, self.y, None, None, threshold=None,
+                             batch=JAM_N, compiled=True)
+        self.single = self.net.init(0)
+        self.state = self.opt.init(self.single)
+
+        def objective(p, xb, yb):
+            return loss(self.net(p, xb), yb)
+
+        self.grad_single = grad_and_value(objective)
+
+    def plain_steps(self):
+        for _ in range(BLOCK):
+            grads, _value = self.grad_single(self.single, self.x, self.y)
+            self.single, self.state = self.opt.step(self.single, grads, self.state)
+
+    def eager_steps(self):
+        for _ in range(BLOCK):
+            self.eager.full_batch_step(update=True, test=False)
+
+    def compiled_steps(self):
+        for _ in range(BLOCK):
+            self.compiled.full_batch_step(update=True, test=False)
+
+
+class CompiledStep:
+    """The compiled step against the eager ones on 004's small jamming nets, where a step's fixed cost (dispatch,
+    allocation) is most of it. ``time_``: ``BLOCK`` steps. ``track_plain_over_compiled``: the plain eager step of
+    one net ÷ the trainer's compiled step of one net (S = 1), timed alternately in one process; the goal is ≥ 3.
+    ``track_eager_over_compiled``: the trainer's eager step ÷ its compiled step at S members. Compiling (seconds)
+    is paid in ``setup``."""
+
+    params = ([1, 16], [4, 24])
+    param_names = ["seeds", "width"]
+    timeout = 600
+
+    def setup(self, seeds, width):
+        if not compiled_step.available("cpu")[0]:
+            common.skip("torch.compile cannot build CPU kernels here: " + compiled_step.available("cpu")[1])
+        common.set_threads()
+        self.task = CompiledTask(seeds, width)
+        self.task.compiled_steps()  # compiles
+        self.task.eager_steps()
+
+    def time_compiled(self, seeds, width):
+        self.task.compiled_steps()
+
+    def time_eager(self, seeds, width):
+        self.task.eager_steps()
+
+    def track_plain_over_compiled(self, seeds, width):
+        if seeds != 1:
+            common.skip("the plain reference is one net")
+        plain, comp = common.best_times(self.task.plain_steps, self.task.compiled_steps)
+        return plain / comp
+
+    track_plain_over_compiled.unit = "ratio"
+
+    def track_eager_over_compiled(self, seeds, width):
+        eager, comp = common.best_times(self.task.eager_steps, self.task.compiled_steps)
+        return eager / comp
+
+    track_eager_over_compiled.unit = "ratio"
