@@ -1,12 +1,17 @@
 """The compiled training step: one step of a stacked ensemble — the loss's gradient (``torch.func``) and the
 optimizer's update (the pure ``step`` of :mod:`ntkbench.optimizers`) — traced by ``torch.compile`` into one graph
 (TorchInductor: elementwise work fused into a few loops, no per-operation dispatch, the update's temporaries never
-materialized). :func:`ntkbench.train.train_ensemble` uses it for long runs (its ``compile`` argument).
+materialized). :func:`ntkbench.train.train_ensemble` uses it for long runs (its ``compiled`` argument).
 
-A full-batch step also applies the stopping rule of the eager trainer: a member whose loss at the current
-parameters is below ``threshold`` or not finite keeps its parameters (the trainer then drops it). The parameters
-and the optimizer's state tensors are written in place; the state's counters (Adam's ``t``) go in and come out as
-0-d tensors, so that one graph serves every step.
+The trainer keeps every member in the graph's rows for the whole run: a member that has stopped is masked
+(``alive`` false: its parameters are kept), not dropped, so the shapes never change and the graph compiles once,
+statically (a graph recompiled for a shrinking ensemble, with dynamic shapes, crashed Inductor's kernels of the
+linearized model's ``jvp`` in torch 2.13: a segfault, and an error on a symbolic storage offset). It does so when
+all members fit in one of the trainer's chunks (16 MiB of parameters on the CPU); larger ensembles step eagerly.
+A full-batch step also applies the eager trainer's stopping rule: a member whose loss at the current parameters is below
+``threshold`` or not finite keeps its parameters. The parameters and the optimizer's state tensors are written in
+place; the state's counters (Adam's ``t``) go in and come out as 0-d tensors, so that one graph serves every
+step.
 
 The values are the eager step's to round-off, not bit for bit: Inductor fuses and reorders floating-point
 operations, and the compiled update follows ``step``'s formulas where the eager trainer runs ``step_``'s fused
@@ -73,38 +78,38 @@ def _rows_like(mask: torch.Tensor, p: torch.Tensor) -> torch.Tensor:
 
 
 def full_batch_step(objective: Callable, opt) -> Callable:
-    """``step(params, buffers, tensors, counters, lr, x, y, threshold) -> (loss, counters)``: the loss of each member
-    (rows of the stacked ``params``) on (x, y) at the current parameters and, for each member it does not stop,
-    the optimizer's update, in place. ``objective(p, b, x, y)`` is one member's loss."""
+    """``step(params, buffers, tensors, counters, lr, alive, x, y, threshold) -> (loss, counters)``: the loss of each
+    member (rows of the stacked ``params``) on (x, y) at the current parameters and, for each ``alive`` member it
+    does not stop, the optimizer's update, in place. ``objective(p, b, x, y)`` is one member's loss."""
     grad = vmap(grad_and_value(objective), in_dims=(0, 0, None, None))
 
-    def step(params, buffers, tensors, counters, lr, x, y, threshold):
+    def step(params, buffers, tensors, counters, lr, alive, x, y, threshold):
         grads, value = grad(params, buffers, x, y)
         v = value.detach().to(torch.float64)
-        go = torch.isfinite(v) & ~(v < threshold)
+        go = alive & torch.isfinite(v) & ~(v < threshold)
         new, state = opt.step(params, grads, {**tensors, **counters}, lr=lr)
         for k, p in params.items():
             p.copy_(torch.where(_rows_like(go, p), new[k], p))
         _copy_tree_(tensors, state)
         return value, {k: state[k] for k in counters}
 
-    return torch.compile(step, options=_OPTIONS)
+    return torch.compile(step, dynamic=False, options=_OPTIONS)
 
 
 def batch_step(objective: Callable, opt) -> Callable:
-    """``step(params, buffers, tensors, counters, lr, xb, yb) -> counters``: one update of each member on its own
-    batch (xb, yb: a leading member axis), in place."""
+    """``step(params, buffers, tensors, counters, lr, alive, xb, yb) -> counters``: one update of each ``alive``
+    member on its own batch (xb, yb: a leading member axis), in place."""
     grad = vmap(grad_and_value(objective), in_dims=(0, 0, 0, 0))
 
-    def step(params, buffers, tensors, counters, lr, xb, yb):
+    def step(params, buffers, tensors, counters, lr, alive, xb, yb):
         grads, _ = grad(params, buffers, xb, yb)
         new, state = opt.step(params, grads, {**tensors, **counters}, lr=lr)
         for k, p in params.items():
-            p.copy_(new[k])
+            p.copy_(torch.where(_rows_like(alive, p), new[k], p))
         _copy_tree_(tensors, state)
         return {k: state[k] for k in counters}
 
-    return torch.compile(step, options=_OPTIONS)
+    return torch.compile(step, dynamic=False, options=_OPTIONS)
 
 
 def threshold_value(threshold: float | None) -> float:

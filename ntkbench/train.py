@@ -500,22 +500,30 @@ class _Run:
         self.grad_full = vmap(grad_and_value(objective), in_dims=(0, 0, None, None))
         self.grad_batch = vmap(grad_and_value(objective), in_dims=(0, 0, 0, 0))
         self.loss = vmap(objective, in_dims=(0, 0, None, None))
+        # the compiled step (no test set, all members in one chunk) keeps every member in its rows — a stopped member
+        # is masked, not dropped — so the graph's shapes never change: one static graph, no recompilation. Members
+        # spread over several chunks step eagerly: a later chunk's rows are views with a storage offset, which
+        # torch.func's jvp (the linearized model) cannot trace under torch 2.13 (an internal assert)
+        self.slab = bool(compiled) and x_test is None and self.chunk >= n_members
         self.fused_full = self.fused_batch = None
-        if compiled:  # a new net: the previous runs' graphs (other nets and shapes) would only fill dynamo's cache
+        if self.slab:  # a new net: the previous runs' graphs (other nets and shapes) would only fill dynamo's cache
             torch.compiler.reset()
             self.fused_full = compiled_step.full_batch_step(objective, opt)
             self.fused_batch = compiled_step.batch_step(objective, opt)
+            self.alive = torch.ones(n_members, dtype=torch.bool, device=first.device)
 
     # ----- chunks of the working rows ---------------------------------------------------------------
     def chunks(self) -> list[slice]:
-        n = len(self.members)
+        """Slices of the rows: the working members', or with the compiled step all members'."""
+        n = self.alive.numel() if self.slab else len(self.members)
         return [slice(i, min(i + self.chunk, n)) for i in range(0, n, self.chunk)]
 
     def evaluate(self, xq: torch.Tensor, yq: torch.Tensor) -> torch.Tensor:
         """The loss on (xq, yq) of every working member, (rows,)."""
         with torch.no_grad():
-            return torch.cat([self.loss(_rows(self.params, sl), _rows(self.buffers, sl), xq, yq)
-                              for sl in self.chunks()])
+            out = torch.cat([self.loss(_rows(self.params, sl), _rows(self.buffers, sl), xq, yq)
+                             for sl in self.chunks()])
+        return out[self.members.to(out.device)] if self.slab else out
 
     def _apply(self, sl: slice, grads: dict, stop: torch.Tensor | None) -> dict | None:
         """The optimizer step, in place, on the rows ``sl`` except those where ``stop`` (kept as they were);
@@ -553,8 +561,8 @@ class _Run:
 
         Chunk by chunk: gradient, then update. With a test set and no scheduled record, all chunks' losses are
         needed before the first update (a stop calls for the test loss of everyone at these parameters)."""
-        if update and self.fused_full is not None and self.x_test is None:
-            return self._fused_full_batch_step(), None
+        if self.slab:
+            return (self._fused_full_batch_step() if update else self.evaluate(self.x, self.y)), None
         with_test = test and self.x_test is not None
         stream = update and (self.x_test is None or test)
         losses, tests, pending, counters = [], [], [], None
@@ -593,26 +601,28 @@ class _Run:
             self.state.update(compiled_step.counters_out(counters, self.state))
 
     def _fused_full_batch_step(self) -> torch.Tensor:
-        """:meth:`full_batch_step` with the compiled step (no test set): loss and update in one call per chunk."""
+        """:meth:`full_batch_step` with the compiled step (no test set): loss and update in one call per chunk of
+        all members (a stopped member's row is computed and kept as it is); the working members' losses."""
         threshold = compiled_step.threshold_value(self.threshold)
         losses, counters = [], None
         for sl in self.chunks():
-            value, counters = self.fused_full(*self._fused_args(sl), self.x, self.y, threshold)
+            value, counters = self.fused_full(*self._fused_args(sl), self.alive[sl], self.x, self.y, threshold)
             losses.append(value.detach())
         self._set_counters(counters)
-        return torch.cat(losses)
+        return torch.cat(losses)[self.members.to(self.alive.device)]
 
     def batch_step(self, order: torch.Tensor, k: int) -> None:
         """One step of every working member on its batch k of ``order`` (ensemble members × n)."""
         counters = None
         for sl in self.chunks():
-            idx = order[self.members[sl], k * self.batch: (k + 1) * self.batch].to(self.x.device)
-            if self.fused_batch is not None:
-                counters = self.fused_batch(*self._fused_args(sl), self.x[idx], self.y[idx])
+            if self.slab:  # every member's row; the stopped ones masked
+                idx = order[sl, k * self.batch: (k + 1) * self.batch].to(self.x.device)
+                counters = self.fused_batch(*self._fused_args(sl), self.alive[sl], self.x[idx], self.y[idx])
                 continue
+            idx = order[self.members[sl], k * self.batch: (k + 1) * self.batch].to(self.x.device)
             grads, _ = self.grad_batch(_rows(self.params, sl), _rows(self.buffers, sl), self.x[idx], self.y[idx])
             counters = self._apply(sl, grads, None)
-        if self.fused_batch is not None:
+        if self.slab:
             self._set_counters(counters)
         else:
             self.state.update(counters or {})
@@ -622,6 +632,11 @@ class _Run:
         """Write the stopping rows (mask over the working rows) back to the full parameters and compact the
         working set to the others (parameters, buffers, optimizer state, rates)."""
         if not bool(stop.any()):
+            return
+        if self.slab:  # the rows stay; the stopped ones are masked from now on
+            self.members = self.members[~stop]
+            self.alive[:] = False
+            self.alive[self.members.to(self.alive.device)] = True
             return
         self._write_back(stop)
         keep = ~stop
