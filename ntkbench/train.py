@@ -37,6 +37,7 @@ from torch.func import grad_and_value, vmap
 from . import compiled as compiled_step
 from ._validation import check_inputs, check_positive_int, check_targets
 from .kernels import empirical_ntk
+from .linearize import Linearized
 from .losses import Loss, get_loss
 from .networks import split_buffers
 from .optimizers import get_optimizer
@@ -269,7 +270,7 @@ def train_ensemble(
     y_test: torch.Tensor | None = None,
     optimizer_options: Mapping | None = None,
     snapshot_steps: Sequence[int] = (),
-    compiled: bool | str = "auto",
+    compiled: bool | str = False,
 ) -> TrainResult:
     """Train S stacked parameter sets (leading axis S) of ``model(params, x)`` together.
 
@@ -278,10 +279,11 @@ def train_ensemble(
     mini-batches). ``record_every``: record the full training (and test) loss every so many steps.
     ``snapshot_steps``: keep a copy of the parameters after each of these step counts (0 … ``max_steps``) in
     the result's ``snapshots`` — one run instead of one per training time, with the optimizer's state intact
-    (004 Fig. 7B: the same nets after several training times). ``compiled``: step with the compiled step of
-    :mod:`ntkbench.compiled` (True), eagerly (False), or ``"auto"``: compiled when ``max_steps`` ≥
+    (004 Fig. 7B: the same nets after several training times). ``compiled`` (experimental, off by default): step
+    with the compiled step of :mod:`ntkbench.compiled` (True), or ``"auto"``: compiled when ``max_steps`` ≥
     :data:`COMPILE_MIN_STEPS` and Inductor can build kernels for the device (compiling costs seconds per net and
-    shape; the values agree with the eager step's to round-off).
+    shape; the values agree with the eager step's to round-off). A :class:`~ntkbench.linearize.Linearized` model
+    always steps eagerly (its compiled graph segfaulted: docs/known-problems.md).
     """
     loss_fn = get_loss(loss)
     check_inputs(x, None, "x")
@@ -302,7 +304,7 @@ def train_ensemble(
     if isinstance(lr, torch.Tensor) and lr.ndim == 1 and lr.shape[0] not in (1, n_members):
         raise ValueError(f"lr has {lr.shape[0]} per-member rates but the ensemble has {n_members} members")
     opt = get_optimizer(optimizer, lr, **dict(optimizer_options or {}))
-    use_compiled = _use_compiled(compiled, max_steps, x.device)
+    use_compiled = _use_compiled(compiled, max_steps, x.device, model)
 
     n = x.shape[0]
     batch = max(1, round(batch_fraction * n))
@@ -408,9 +410,16 @@ def train_ensemble(
 COMPILE_MIN_STEPS = 5000
 
 
-def _use_compiled(compiled: bool | str, max_steps: int, device: torch.device) -> bool:
+def _use_compiled(compiled: bool | str, max_steps: int, device: torch.device, model: Callable | None = None) -> bool:
     if compiled not in (True, False, "auto"):
         raise ValueError(f"compiled must be True, False or 'auto', got {compiled!r}")
+    if compiled is False:
+        return False
+    if isinstance(model, Linearized):  # Inductor's kernels of its jvp-in-grad graph wrote through a null pointer
+        if compiled is True:
+            raise ValueError("compiled=True is refused for a Linearized model: Inductor's kernels of its jvp "
+                             "segfaulted under torch 2.13 (docs/known-problems.md); use compiled=False or 'auto'")
+        return False
     ok, why = compiled_step.available(device)
     if compiled is True and not ok:
         raise ValueError(f"compiled=True, but torch.compile cannot build kernels here: {why}")

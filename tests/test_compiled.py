@@ -97,7 +97,8 @@ def test_auto_compiles_long_runs_only(monkeypatch):
     monkeypatch.setattr(compiled_step, "full_batch_step", lambda *a: calls.append("full") or None)
     monkeypatch.setattr(compiled_step, "batch_step", lambda *a: calls.append("batch") or None)
     net, p0, x, y = _task(members=1)
-    nb.train_ensemble(net, p0, x, y, lr=0.01, max_steps=3)
+    nb.train_ensemble(net, p0, x, y, lr=0.01, max_steps=3, compiled="auto")
+    nb.train_ensemble(net, p0, x, y, lr=0.01, max_steps=train_mod.COMPILE_MIN_STEPS, threshold=1e30)  # default: off
     assert calls == []
     assert train_mod._use_compiled("auto", train_mod.COMPILE_MIN_STEPS, torch.device("cpu"))
     assert not train_mod._use_compiled("auto", train_mod.COMPILE_MIN_STEPS - 1, torch.device("cpu"))
@@ -124,19 +125,20 @@ def test_counters_round_trip():
     assert compiled_step.threshold_value(None) == -math.inf
 
 
-@needs_compiler
-def test_the_linearized_model_trains_compiled_as_eagerly():
-    """001 Thm 3's AdaGrad on the linearized model (torch.func.jvp inside the traced gradient), members stopping
-    apart: the case whose recompilation for a shrinking ensemble crashed Inductor before members were masked."""
+def test_a_linearized_model_is_never_compiled(monkeypatch):
+    """The linearized model's graph (torch.func.jvp inside the traced gradient: 001 Thm 3's AdaGrad on it) segfaulted
+    in Inductor's kernels in two ci runs (optim sweep, 4 members, widths 250 and 500, static shapes) while small cases
+    passed; until that is understood it steps eagerly, and compiled=True says why."""
     from ntkbench.linearize import Linearized
 
-    net, p0, x, y = _task(members=4, width=32)
-    lin = Linearized(net)
-    rates = torch.tensor([0.05, 0.07, 0.09, 0.11], dtype=torch.float64)
-    eager, comp = _both(lin, Linearized.attach(p0), x, y, loss="half_sse", optimizer="adagrad", lr=rates,
-                        max_steps=400, threshold=1e-3)
-    assert len(set(eager.steps.tolist())) > 1
-    _assert_same(eager, comp)
+    monkeypatch.setattr(compiled_step, "full_batch_step", lambda *a: pytest.fail("a Linearized model was compiled"))
+    net, p0, x, y = _task(members=2)
+    lin, start = Linearized(net), Linearized.attach(p0)
+    with pytest.raises(ValueError, match="refused for a Linearized model"):
+        nb.train_ensemble(lin, start, x, y, lr=0.01, max_steps=3, compiled=True)
+    res = nb.train_ensemble(lin, start, x, y, lr=0.01, max_steps=train_mod.COMPILE_MIN_STEPS, threshold=1e30,
+                            compiled="auto")
+    assert res.steps.tolist() == [0, 0]
 
 
 @needs_compiler
