@@ -251,3 +251,16 @@ def test_adagrad_norm_keeps_gds_minimizer_where_adagrad_does_not():
     assert (ends["gd"] - min_norm).abs().max() < 1e-8
     assert (ends["adagrad-norm"] - min_norm).abs().max() < 1e-8
     assert (ends["adagrad"] - min_norm).norm() > 1e-2 * min_norm.norm()
+
+
+@pytest.mark.parametrize("name", ["gd", "adagrad", "adagrad-norm", "adam", "rmsprop"])
+def test_pure_step_takes_the_rates_of_the_members_it_is_given(name):
+    """``step(..., lr=rates)`` (what the compiled step traces) equals the step of an optimizer built with them."""
+    S, rates = 3, torch.tensor([0.01, 0.03, 0.07], dtype=torch.float64)
+    p = _stacked([init_params(s) for s in range(S)])
+    g = _stacked_grads(p)
+    built, generic = get_optimizer(name, rates), get_optimizer(name, 1.0)
+    want, _ = built.step(p, g, built.init(p))
+    got, _ = generic.step(p, g, generic.init(p), lr=rates)
+    for k in SHAPES:
+        torch.testing.assert_close(got[k], want[k], rtol=0, atol=0)
