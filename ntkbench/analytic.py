@@ -17,7 +17,7 @@ initial biases add to a pre-activation (σ² for ``bias="normal"``, 0 for "zero"
 * B^L = 1,  B^l = c̃_{l+1}² m_l Σ̇^l B^{l+1}                  (the backprop overlap δ^l·δ'^l)
 * Θ_l = (c_l² A^{l-1} + s_b²) B^l,  Θ = Σ_l Θ_l             (weights and biases of layer l together)
 
-with the *net's own* c_l and s_b (``net.weight_scales``, ``net.bias_scale``): the bias term s_b² is
+with the *net's own* c_l and s_b (``net.weight_scales``, ``net.bias_scales``): the bias term s_b² is
 present whenever the biases are trainable (``bias="zero"`` as well as "normal"), even when they start
 at zero, while β (the NNGP) only sees the initial bias distribution.
 
@@ -239,12 +239,12 @@ def analytic_ntk(
     A, _, Sdot = _recursion(net, x1, x2)
     sizes, fan_in, s2 = net.layer_sizes, net.fan_in, net.sigma**2
     w2 = [c * c for c in net.weight_scales]
-    sb2 = net.bias_scale**2
+    sb2 = [s * s for s in net.bias_scales]
     L = net.depth
     back = torch.ones_like(A[0])  # B^L
     blocks = [None] * L
     for l in range(L, 0, -1):
-        blocks[l - 1] = (w2[l - 1] * A[l - 1] + sb2) * back
+        blocks[l - 1] = (w2[l - 1] * A[l - 1] + sb2[l - 1]) * back
         if l > 1:  # B^{l-1} = c̃_l² m_{l-1} Σ̇^{l-1} B^l
             back = (s2 / fan_in[l - 1]) * sizes[l - 1] * Sdot[l - 2] * back
     theta = torch.stack(blocks) if per_layer else sum(blocks)

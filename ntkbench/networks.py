@@ -6,9 +6,9 @@ layers; L = 2 is one hidden layer), a^0 = x, h^l = c_l W^l a^{l-1} + s_b b^l, a^
 * ``parametrization="ntk"``: c_l = σ/√fan_in_l, s_b = σ, and W, b ~ N(0, 1) (000 Eq. 1, 002 (11.6.1)).
 * ``parametrization="standard"`` (LeCun, 002 (11.5.3)): c_l = s_b = 1, W ~ N(0, σ²/fan_in), b ~ N(0, σ²).
 * ``parametrization="mean_field"``: as "ntk" except the output layer, c_L = σ/fan_in_L (an average, not a
-  1/√m sum). Its tangent kernel vanishes like 1/m and, with the learning rate c/λ_max(Θ), the hidden
-  features move O(1): the net is *not* lazy. ntkbench uses it as the negative control of the
-  linearization claims (the NTK theory's prediction must fail there).
+  1/√m sum) and its bias s_b,L = σ/√fan_in_L (its kernel term O(1/m) as the rest). Its tangent kernel
+  vanishes like 1/m and, with the learning rate c/λ_max(Θ), the hidden features move O(1): the net is *not* lazy.
+  ntkbench uses it as the negative control of the linearization claims (the NTK theory's prediction must fail there).
 * ``init_scheme="glorot"`` (003 §7; standard parametrization only): every weight and bias of layer l is drawn from
   N(0, σ² · 2/(fan_in_l + fan_out_l)), σ playing 003's v_std ("Glorot scaled by v_std"). Between hidden layers
   of equal width m this is LeCun's N(0, σ²/m); a 1-D input layer gets 2σ²/(1 + m), the output layer 2σ²/(m + 1).
@@ -148,11 +148,18 @@ class MLP:
         return (1.0,) * self.depth
 
     @property
-    def bias_scale(self) -> float:
-        """s_b in h^l = c_l W^l a^{l-1} + s_b b^l (0 when there are no biases)."""
+    def bias_scales(self) -> tuple[float, ...]:
+        """s_b,l in h^l = c_l W^l a^{l-1} + s_b,l b^l (0 when there are no biases): 1 (standard), σ (ntk), and for
+        mean_field σ in the hidden layers and σ/√fan_in_L at the output, so that the output bias's tangent kernel,
+        s_b,L², is O(1/m) as the rest of Θ: an O(1) bias term would set the rate c/λ_max(Θ) O(1) instead of O(m),
+        and the hidden features would move m times slower than the mean-field dynamics."""
         if self.bias == "none":
-            return 0.0
-        return 1.0 if self.parametrization == "standard" else self.sigma
+            return (0.0,) * self.depth
+        if self.parametrization == "standard":
+            return (1.0,) * self.depth
+        if self.parametrization == "mean_field":
+            return (self.sigma,) * (self.depth - 1) + (self.sigma / math.sqrt(self.fan_in[-1]),)
+        return (self.sigma,) * self.depth
 
     def layer_of(self, name: str) -> int:
         """The layer (1..L) that parameter ``name`` ('W3', 'b1', ...) belongs to."""
@@ -195,13 +202,13 @@ class MLP:
     def forward_cache(self, params: Mapping[str, torch.Tensor], x: torch.Tensor) -> tuple[list, list]:
         """Pre-activations [h^1..h^L] and activations [a^0 = x, a^1..a^{L-1}] (for the structured NTK)."""
         phi = ACTIVATIONS[self.activation][0]
-        scales, sb = self.weight_scales, self.bias_scale
+        scales, sb = self.weight_scales, self.bias_scales
         acts, pre = [x], []
         a = x
         for l in range(1, self.depth + 1):
             h = scales[l - 1] * (a @ params[f"W{l}"].T)
-            if sb:
-                h = h + sb * params[f"b{l}"]
+            if sb[l - 1]:
+                h = h + sb[l - 1] * params[f"b{l}"]
             pre.append(h)
             if l < self.depth:
                 a = phi(h)

@@ -39,7 +39,7 @@ def test_variants_start_from_the_same_theta0(scheme):
         torch.testing.assert_close(empirical_ntk(asi, {k: v[s] for k, v in q.items()}, x, method="jacobian"),
                                    empirical_ntk(net, th, x, method="jacobian"), rtol=1e-12, atol=0)
     doubled, d = E.variant(net, seeds, "doubling", p0)
-    torch.testing.assert_close(outputs(doubled, d, x), net.bias_scale * p0["b3"].expand(-1, 7), rtol=0, atol=1e-12)
+    torch.testing.assert_close(outputs(doubled, d, x), net.bias_scales[-1] * p0["b3"].expand(-1, 7), rtol=0, atol=1e-12)
     shifted, h = E.variant(net, seeds, "asi-h0", p0)  # ASI with the original's initial output put back
     torch.testing.assert_close(outputs(shifted, h, x), outputs(net, p0, x), rtol=0, atol=0)
     for s in range(2):

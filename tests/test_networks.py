@@ -203,7 +203,7 @@ def test_shifted_asi_is_the_original_at_theta0_and_trains_only_theta():
         torch.testing.assert_close(empirical_ntk(s, p, X, method=method), empirical_ntk(net, p0, X),
                                    rtol=1e-12, atol=1e-12)
     moved = {**p, "b3": p["b3"] + 0.5}
-    torch.testing.assert_close(s(moved, X), net(p0, X) + 0.5 * net.bias_scale / math.sqrt(2.0), rtol=0,
+    torch.testing.assert_close(s(moved, X), net(p0, X) + 0.5 * net.bias_scales[-1] / math.sqrt(2.0), rtol=0,
                                atol=1e-12)
     stacked = init_ensemble(s, [0, 1])
     res = train_ensemble(s, stacked, XT, YT, optimizer="gd", lr=0.05, max_steps=10, threshold=None)
@@ -297,6 +297,22 @@ def test_mean_field_output_layer_averages():
     ]
     ratio = float(kernels[1].trace() / kernels[0].trace())
     assert 0.5 / 16 < ratio < 2.0 / 16  # Θ ~ 1/m: ×16 width gives ≈ 1/16
+
+
+@pytest.mark.parametrize("bias", ["zero", "normal"])
+def test_mean_field_output_bias_keeps_the_kernel_order_one_over_m(bias):
+    """mean_field with biases: the output bias is scaled by σ/√m, so its kernel term σ²/m vanishes with the rest of Θ
+    (an O(1) term σ² would fix λ_max, hence the rate c/λ_max, at O(1) and slow the features' dynamics m-fold)."""
+    kw = dict(d_in=4, depth=2, sigma=1.5, bias=bias, parametrization="mean_field")
+    assert MLP(width=64, **kw).bias_scales == (1.5, 1.5 / 8.0)
+    lam = [float(torch.linalg.eigvalsh(empirical_ntk(MLP(width=m, **kw), MLP(width=m, **kw).init(0), X))[-1])
+           for m in (64, 1024)]
+    assert 0.5 / 16 < lam[1] / lam[0] < 2.0 / 16
+    net = MLP(width=16, **kw)
+    p = net.init(3)
+    p["b2"] = p["b2"] + 1.0  # the output bias enters as σ/√m · b
+    shift = torch.full((X.shape[0],), 1.5 / 4.0, dtype=X.dtype)
+    torch.testing.assert_close(net(p, X) - net(net.init(3), X), shift, rtol=0, atol=1e-14)
 
 
 def test_analytic_kernels_reject_mean_field():

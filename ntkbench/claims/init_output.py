@@ -409,8 +409,9 @@ def _net(*, depth, v_std, scheme=("glorot",) * 3, width=None, activation=("relu"
            Param("v_std", *v_std, help="initialization scale v_std (003 §7: σ of every parameter is "
                  "v_std·√(2/(fan_in + fan_out)))", kind="float", low=0, low_open=True),
            Param("scheme", *scheme, help="glorot (003 §7, standard parametrization), ntk (000 Eq. 1: N(0, 1) "
-                 "parameters scaled by v_std/√fan_in) or mean_field (as ntk, the output layer v_std/fan_in: the "
-                 "nets leave the linear regime)", kind="str", choices=("glorot", "ntk", "mean_field")))
+                 "parameters scaled by v_std/√fan_in) or mean_field (as ntk, the output layer v_std/fan_in and "
+                 "its bias v_std/√fan_in: the nets leave the linear regime)", kind="str",
+                 choices=("glorot", "ntk", "mean_field")))
     if width is not None:
         out += (Param("width", *width, help="hidden width m", kind="int", low=1),)
     return out
@@ -458,14 +459,14 @@ register(Claim(
            activation=("tanh", "tanh", "relu"))
     + _data(n_train=(4, 4, 4))
     # ci: 16 draws and m up to 16384 — with 4 draws over m = 256–4096 the slope's spread over reseeds was 0.13
-    # (mean −0.51) and 9 of 10 reseeds passed ≤ −0.35; at this setting 10/10, −0.58 ± 0.035 (README, family C). The
-    # slope's band stays 0.15, not the 0.03 the reseeds of sin(4x) would allow: Thm 5–6 bound the rate, and other data
-    # and p decay pre-asymptotically (Boston −0.43, L6 −0.50 over m = 256–4096)
+    # (mean −0.51) and 9 of 10 reseeds passed ≤ −0.35; at this setting −0.58 ± 0.035 over 10 reseeds (calibration
+    # record), whose one-sided noise band 0.105 is the slope's tolerance
     + _training(seeds=(2, 16, 10), threshold=(1e-4, 1e-9, 1e-8), max_steps=(500, 20000, 100000))
     + (Param("fit_min", 16, 256, 250, help="the exponent is fitted over widths ≥ this (the asymptotic regime)",
              kind="int", low=1, analysis=True),
        Param("loss", "lp", "lp", "lp", help="the second loss: lp (mean|r|^p, 003 Fig. 1) or eps_insensitive (mean "
-             "max(0, |r| − epsilon)²: the control, whose minimizers fill a band around the data)", kind="str",
+             "max(0, |r| − epsilon)², whose minimizers fill a band around the data: outside Thm 5's premise, a unique "
+             "minimum at zero residual, so the gap is O(epsilon) by construction)", kind="str",
              choices=("lp", "eps_insensitive")),
        Param("epsilon", 0.05, 0.05, 0.05, help="eps_insensitive: the band's half-width", kind="float", low=0,
              low_open=True),
@@ -475,26 +476,31 @@ register(Claim(
              low=1)),
     measure=loss_gap,
     checks=(checks.power_law_slope(
-                "slope", "gap", x="width", fit_min="fit_min", expected=-0.5, tolerance=0.15, mode="below",
+                "slope", "gap", x="width", fit_min="fit_min", expected=-0.5, tolerance=0.11, mode="below",
                 alternatives=((0.0, "the loss matters: the gap between the L2- and L4-trained nets does not fall "
-                                    "with the width"),),
+                                    "with the width (the mean-field control realizes it)"),),
                 rows=lambda d, params: members(d),
                 reason="Thm 5–6: in the linear regime every loss with a unique minimum at zero residual leads to the "
                        "same kernel interpolant, so the gap is the nets' departure from their linearization, "
-                       "O(m^-1/2) (an upper bound: a faster decay is consistent)"),
+                       "O(m^-1/2) (an upper bound: a faster decay is consistent). " + checks.NOISE_BAND),
             checks.statistic(
                 "gap-top", _top_mean("gap"), expected=0.02, tolerance=0.0, mode="below", spread="relative",
                 alternatives=((1.0, "loss-dependent outputs: a gap of the output's own size"),),
                 reason="Fig. 1: the two outputs overlap at every test point; 2 % of ‖f_L2‖ is an order of magnitude "
-                       "above the gap of the ci widths and below what a band of half-width epsilon = 0.05 around the "
-                       "targets (7 % of their RMS) leaves"),
+                       "above the gap of the ci widths (a bound the theory does not set: reported, the slope is the "
+                       "science)"),
             checks.statistic("stopping-term", _stop_share, expected=0.0, tolerance=0.2, mode="below",
                              role="precondition", reason=_STOP_REASON),
             checks.converged()),
-    controls=(Control("eps-insensitive", {"loss": "eps_insensitive"},
-                      "a loss whose minimizers on the training data are every fit within epsilon of it: GD stops at "
-                      "the band's edge, not at the interpolant, so the gap is O(epsilon) at every width (003 Thm 5 "
-                      "needs a unique minimum at zero residual)", fails=("slope", "gap-top")),),
+    controls=(Control("mean-field", {"scheme": "mean_field"},
+                      "the same nets in the mean-field parametrization (the output layer scaled by v_std/m, its bias "
+                      "by v_std/√m): at the rate c/λ_max(Θ) the hidden features move O(1), outside the linear regime "
+                      "Thm 5–6 assume, so each loss learns its own features and the gap between the L2- and "
+                      "L4-trained nets tends to a nonzero mean-field limit: it stops falling with the width, the "
+                      "alternative's slope 0",
+                      fails=("slope",),
+                      lands={"slope": Landing(0.0, 0.13, "the gap does not fall: slope 0, within "
+                                                         + checks.LANDING_BAND)}),),
     figure=_gap_figure,
     notes=SETUP + " ci: the width exponent is fitted in the NTK parametrization (scheme = ntk, σ = v_std = 1), L = 2, "
                   "m = 64–16384, 16 draws, 4 stratified training points (003 Fig. 1's count); paper: 003's Glorot "

@@ -74,7 +74,7 @@ def network(*, sigma=None, width=None, depth=None, init=("standard",) * 3, bias=
                          choices=("relu", "tanh", "erf")))
     if parametrization is not None:
         out.append(Param("parametrization", *parametrization, help="ntk (000 Eq. 1) or mean_field (output layer "
-                         "σ/m: not lazy)", kind="str", choices=("ntk", "mean_field")))
+                         "σ/m, its bias σ/√m: not lazy)", kind="str", choices=("ntk", "mean_field")))
     return tuple(out)
 
 

@@ -51,7 +51,8 @@ def make_net(point: Mapping[str, Any], ctx, d_in: int) -> MLP:
     """The net of a point: ``depth`` layers of ``width`` units (``activation``; 003: ReLU), normal biases, in the
     ``scheme`` ``glorot`` (003 §7: standard parametrization, every weight and bias of layer l ~
     N(0, v_std²·2/(fan_in + fan_out))), ``ntk`` (000 Eq. 1: N(0, 1) parameters, layer l scaled by v_std/√fan_in,
-    biases by v_std) or ``mean_field`` (as ntk, the output layer scaled by v_std/fan_in: not lazy, a control)."""
+    biases by v_std) or ``mean_field`` (as ntk, the output layer scaled by v_std/fan_in and its bias by
+    v_std/√fan_in: not lazy, a control)."""
     glorot = point["scheme"] == "glorot"
     return MLP(d_in=d_in, width=int(point["width"]), depth=point["depth"], sigma=point["v_std"], bias="normal",
                parametrization="standard" if glorot else point["scheme"], init_scheme="glorot" if glorot else "normal",
@@ -373,7 +374,7 @@ def doubling_kernels(point: Mapping[str, Any], ctx) -> pd.DataFrame:
         jac = _jacobians(net, params, x)
         feats = net.forward_cache(params, x)[1][-1]  # a^{L−1}(x)
         terms = net.weight_scales[-1] * (feats * params[f"W{L}"][0]).abs().sum(dim=1)
-        bias = net.bias_scale * params[f"b{L}"]
+        bias = net.bias_scales[-1] * params[f"b{L}"]
         out_dev = float(((doubled(dparams, x) - bias).abs() / ((2 * m + 1) * 2 * U * terms)).max())
     rows = []
     for k in k_o:

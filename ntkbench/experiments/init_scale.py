@@ -91,7 +91,7 @@ def measure_last_layer(point: Mapping[str, Any], ctx) -> pd.DataFrame:
     ds = load_data(point, ctx)
     net = build_net(point, ctx, ds.d_in)
     L = net.depth
-    c_w, c_b = net.weight_scales[-1], net.bias_scale
+    c_w, c_b = net.weight_scales[-1], net.bias_scales[-1]
     seeds = member_seeds(point)
     feats, theta0 = {"train": [], "test": []}, []
     with torch.no_grad():
