@@ -559,9 +559,10 @@ register(Claim(
     notes=SETUP + " ci: NTK parametrization (scheme = ntk, σ = v_std = 4, where the imprint dominates as at 003 "
                   "Fig. 2's v_std = 10), L = 2, m = 64–16384, 4 stratified training points, for the reason given "
                   "under loss/invariance; paper: 003 Fig. 2's Glorot nets at v_std = 10, 10 points, L = 3. A "
-                  "mean-field control (scheme = mean_field: Eq. 6's error stays at 0.04 from m = 256 to 1024) "
-                  "needs GD steps ∝ m (1.9·10^5 at m = 1024), too costly at ci; the control is a rate in the catapult "
-                  "range instead (h_ini = other, an independent draw's initial output in the RHS, remains a "
+                  "mean-field probe (scheme = mean_field: Eq. 6's error stayed at 0.04 from m = 256 to 1024) "
+                  "needed GD steps ∝ m (1.9·10^5 at m = 1024) before the mean-field output bias was scaled by "
+                  "v_std/√m (76d44e1; in loss/invariance's set-up the steps are now flat in m); the control is a rate "
+                  "in the catapult range (h_ini = other, an independent draw's initial output in the RHS, remains a "
                   "parameter: the imprints' mismatch, not a control of the physics).",
     in_tests=False,
 ))
