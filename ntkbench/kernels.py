@@ -98,11 +98,12 @@ def _mlp_features(net: MLP, params, x):
 def _layer_blocks(net: MLP, a1, d1, a2, d2, per_layer: bool) -> torch.Tensor:
     """Σ_l (c_l² a1^{l-1}·a2^{l-1} + s_b,l²) δ1^l·δ2^l, (n1, n2, k, k); (L, n1, n2, k, k) with ``per_layer``."""
     n1, n2, k = a1[0].shape[0], a2[0].shape[0], net.d_out
+    sb = net.bias_scales
     blocks, total = [], None
     for l in range(net.depth):
         act = (a1[l] @ a2[l].T).mul_(net.weight_scales[l] ** 2)
-        if net.bias_scales[l]:
-            act.add_(net.bias_scales[l] ** 2)
+        if sb[l]:
+            act.add_(sb[l] ** 2)
         act = act[:, :, None, None]
         if l == net.depth - 1:  # δ^L·δ'^L = I_k
             block = act * torch.eye(k, dtype=act.dtype, device=act.device)

@@ -305,8 +305,8 @@ def test_mean_field_output_bias_keeps_the_kernel_order_one_over_m(bias):
     (an O(1) term σ² would fix λ_max, hence the rate c/λ_max, at O(1) and slow the features' dynamics m-fold)."""
     kw = dict(d_in=4, depth=2, sigma=1.5, bias=bias, parametrization="mean_field")
     assert MLP(width=64, **kw).bias_scales == (1.5, 1.5 / 8.0)
-    lam = [float(torch.linalg.eigvalsh(empirical_ntk(MLP(width=m, **kw), MLP(width=m, **kw).init(0), X))[-1])
-           for m in (64, 1024)]
+    nets = [MLP(width=m, **kw) for m in (64, 1024)]
+    lam = [float(torch.linalg.eigvalsh(empirical_ntk(n, n.init(0), X))[-1]) for n in nets]
     assert 0.5 / 16 < lam[1] / lam[0] < 2.0 / 16
     net = MLP(width=16, **kw)
     p = net.init(3)
