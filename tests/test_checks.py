@@ -32,6 +32,21 @@ def test_power_law_slope_recovers_an_exact_power_law_with_its_line():
                                                           ("slope[L=3]", -0.5, "science")]
 
 
+def test_at_restricts_a_per_check_to_the_values_it_names_in_its_fits_and_its_expectations():
+    deep = lambda L, params: L >= params["from"]  # noqa: E731
+    params = {"depth": (2, 3), "from": 3}
+    c = checks.power_law_slope("slope", "dist", x="width", per="depth", at=deep, expected=-0.5, tolerance=0.1,
+                               reason="r")
+    s = checks.statistic("n", lambda d, p: checks.Measurement(float(len(d))), per="depth", at=deep, expected=0,
+                         tolerance=1, reason="r")
+    for check, name in ((c, "slope[L=3]"), (s, "n[L=3]")):
+        assert list(check.fit(_rows(), params)) == [name]
+        assert [e.name for e in check.expect(params)] == [name]
+        assert check.fit(_rows(), {**params, "from": 4}) == {} and check.expect({**params, "from": 4}) == ()
+    with pytest.raises(ValueError, match="at needs per"):
+        checks.statistic("n", lambda d, p: checks.Measurement(0.0), at=deep, expected=0, tolerance=1, reason="r")
+
+
 def test_power_law_slope_fit_range_and_a_wrong_exponent():
     c = checks.power_law_slope("slope", "dist", x="width", expected=-0.5, tolerance=0.1, reason="r",
                                fit_min="fit_min")

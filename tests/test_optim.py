@@ -105,7 +105,8 @@ def test_a_comparison_point_runs_the_frozen_and_the_linearized_adagrad():
     point = next(p for p in get("optim/adaptive-batch-dependence").points(params))
     ctx = type("Ctx", (), {"dtype": torch.float64, "device": torch.device("cpu")})()
     d = optim_exp.compare_optimizers(point, ctx)
-    assert set(d["optimizer"]) == {"gd", "sgd", "adagrad", "adam", "adagrad-frozen", "adagrad-lin"}
+    assert set(d["optimizer"]) == {"gd", "sgd", "adagrad", "adam", "adagrad-frozen", "adagrad-norm", "adagrad-lin"}
+    assert (d.loc[d["optimizer"] == "adagrad-norm", "split"] == 1.0).all()  # full batch only (not a batch optimizer)
     assert d["converged"].all()
     lin = d["optimizer"] == "adagrad-lin"
     assert (d.loc[lin, "split"] == 1.0).all() and lin.sum() == params["seeds"]
@@ -114,3 +115,18 @@ def test_a_comparison_point_runs_the_frozen_and_the_linearized_adagrad():
     assert (d.loc[full, "dist_lin"] > 0).all()  # at m = 32 the net is still far from it (0.07–0.15)
     frozen = d[d["optimizer"] == "adagrad-frozen"]
     assert sorted(frozen["split"].unique()) == sorted({*params["splits"], 1.0})
+
+
+def test_limit_checks_are_made_only_at_depths_whose_sweep_reaches_the_asymptotic_width():
+    from ntkbench.claims.optim import ASYMPTOTIC_WIDTH
+
+    limit_checks = {"optim/adagrad-differs": ("lin-slope", "gap-limit"),
+                    "optim/adaptive-batch-dependence": ("spread-slope",)}
+    for claim_id, bases in limit_checks.items():
+        claim = get(claim_id)
+        for profile, depths in (("ci", [2]), ("paper", [2, 3])):  # ci: L = 3 stops at m = 1000; paper: at 2000
+            names = {e.name for e in claim.expect(claim.resolve(profile))}
+            assert {n for n in names if n.split("[")[0] in bases} == {f"{b}[L={L}]" for b in bases for L in depths}
+        deep = claim.resolve("ci", {"max_width": (4000, ASYMPTOTIC_WIDTH)})  # a user's wider L = 3 sweep: made there
+        assert {e.name for e in claim.expect(deep)} >= {f"{b}[L=3]" for b in bases}
+        assert "gap-ratio[L=3]" in names or claim_id.endswith("dependence")  # the directional checks at every depth

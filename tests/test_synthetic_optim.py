@@ -71,13 +71,14 @@ def comparison(sgd_slope: float = -0.5, adagrad_slope: float = 0.0, adam_slope: 
                sgd_over_adagrad: float | None = None, adagrad_over_sgd: float | None = None,
                adam_over_sgd: float | None = None, spread_out_ratio: float | None = None,
                spread_loss_ratio: float | None = None, lin_slope: float = -0.5, batch_slope: float | None = None,
-               adagrad_spread_slope: float = 0.0) -> Make:
+               adagrad_spread_slope: float = 0.0, gap_limit: float | None = None) -> Make:
     """Rows of compare_optimizers: SGD's distance a·(m/m0)^sgd_slope, AdaGrad's and Adam's ADAPTIVE_DIST·(m/m0)^slope
     (or a given multiple of SGD's), AdaGrad's times split^BATCH_SLOPE (``batch_slope``), the frozen AdaGrad's
     ADAPTIVE_DIST at every split; spreads SGD's distance (SGD, frozen AdaGrad) and ADAPTIVE_SPREAD·(m/m0)^slope
     (AdaGrad, or a given multiple of SGD's); the linearized AdaGrad's distance to GD AdaGrad's full-batch one, and
-    AdaGrad's ``dist_lin`` LIN_AT_M0·(m/m0)^lin_slope; log-normal noise per member, per run, per width, per
-    optimizer and seed for the spreads."""
+    AdaGrad's ``dist_lin`` LIN_AT_M0·(m/m0)^lin_slope; with ``gap_limit`` g AdaGrad's distance to GD is g times the
+    linearized AdaGrad's plus (1 − g)·ADAPTIVE_DIST·(m/m0)^-1/2 (g = 0: a net that tracks GD, its gap falling to 0);
+    log-normal noise per member, per run, per width, per optimizer and seed for the spreads."""
 
     def make(seed: int, params: Mapping[str, Any]) -> pd.DataFrame:
         rng = np.random.default_rng(seed)
@@ -95,9 +96,13 @@ def comparison(sgd_slope: float = -0.5, adagrad_slope: float = 0.0, adam_slope: 
                     adaptive["adagrad"] = adagrad_over_sgd * sgd
                 if adam_over_sgd is not None:
                     adaptive["adam"] = adam_over_sgd * sgd
+                lin = adaptive["adagrad"]
+                if gap_limit is not None:
+                    adaptive["adagrad"] = gap_limit * lin + (1 - gap_limit) * power(m, m0, ADAPTIVE_DIST, -0.5)
                 adaptive["adagrad-frozen"] = ADAPTIVE_DIST
+                adaptive["adagrad-norm"] = sgd  # isotropic: GD's minimizer, up to the nonlinearity
                 spread = {"gd": (0.0, 0.0), "sgd": (sgd, sgd), "adam": (0.0, 0.0), "adagrad-frozen": (sgd, sgd),
-                          "adagrad-lin": (0.0, 0.0),
+                          "adagrad-lin": (0.0, 0.0), "adagrad-norm": (0.0, 0.0),
                           "adagrad": (power(m, m0, ADAPTIVE_SPREAD, adagrad_spread_slope) if spread_out_ratio is None
                                       else spread_out_ratio * sgd,
                                       ADAPTIVE_SPREAD if spread_loss_ratio is None else spread_loss_ratio * sgd)}
@@ -111,7 +116,7 @@ def comparison(sgd_slope: float = -0.5, adagrad_slope: float = 0.0, adam_slope: 
                     if opt == "gd" or (opt == "sgd" and split == 1.0):
                         dist = np.zeros(len(members))
                     elif opt == "adagrad-lin":  # AdaGrad's full-batch gap
-                        dist = adaptive["adagrad"] * shared["adagrad"] * member["adagrad"] * lognormal(
+                        dist = lin * shared["adagrad"] * member["adagrad"] * lognormal(
                             rng, RUN_NOISE, len(members))
                     elif opt == "sgd":
                         dist = sgd * shared[opt] * lognormal(rng, MEMBER_NOISE, len(members))
@@ -184,6 +189,7 @@ CASES: dict[tuple[str, str], tuple[Callable[[float | None], Make], str]] = {
     ("optim/sgd-equals-gd", "gap-ratio"): (lambda v: comparison(sgd_over_adagrad=v), "model"),
     ("optim/adagrad-differs", "lin-slope"): (lambda v: comparison(lin_slope=v), "expected"),
     ("optim/adagrad-differs", "gap-ratio"): (lambda v: comparison(adagrad_over_sgd=v), "model"),
+    ("optim/adagrad-differs", "gap-limit"): (lambda v: comparison(gap_limit=v), "expected"),
     ("optim/adagrad-differs", "adam-gap-ratio"): (lambda v: comparison(adam_over_sgd=v), "model"),
     ("optim/adaptive-batch-dependence", "output-spread-ratio"): (lambda v: comparison(spread_out_ratio=v), "model"),
     ("optim/adaptive-batch-dependence", "loss-spread-ratio"): (lambda v: comparison(spread_loss_ratio=v), "model"),
@@ -220,7 +226,7 @@ def model(claim_id: str, name: str) -> tuple[Callable[[float | None], Make], str
 def test_every_science_check_has_a_model_and_an_alternative():
     assert {(c, base_name(n)) for c, n, _ in CHECKS} == set(CASES)
     assert all(k >= 1 for *_, k in CHECKS)
-    assert len(CHECKS) == 20  # per depth at ci (2, 3)
+    assert len(CHECKS) == 19  # per depth at ci (2, 3); lin-slope, gap-limit, spread-slope at L = 2 only
 
 
 @pytest.mark.parametrize(("claim_id", "name"), THEORY)

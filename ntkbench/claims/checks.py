@@ -9,7 +9,8 @@ rows of all sweep points, together with its expectation — so that a claim list
 * :func:`converged`: the precondition that every trained member reached its training threshold.
 
 ``per="depth"`` makes one check per value of the list parameter ``depth`` (named ``name[L=2]``, ``name[L=3]``);
-``expected`` may then be a function of that value.
+``expected`` may then be a function of that value, and :func:`statistic`'s ``at`` may restrict the check to the
+values where its quantity is defined (e.g. the depths whose sweep reaches an asymptotic range fixed in advance).
 """
 
 from __future__ import annotations
@@ -29,22 +30,24 @@ LABELS = {"depth": "L", "width": "m", "sigma": "σ"}
 Expected = float | Callable[..., float]  # a constant, f(per-value) or f(per-value, params)
 #: the alternatives a science check rules out: (value, which explanation predicts it), the value an Expected
 Alternatives = Sequence[tuple[Expected, str]]
+#: where a ``per`` check applies: f(per-value, params) → bool (None: at every value)
+At = Callable[[Any, Mapping[str, Any]], bool] | None
 
 
 def _label(per: str | None, value: Any) -> str:
     return "" if per is None else f"[{LABELS.get(per, per)}={value}]"
 
 
-def _groups(data: pd.DataFrame, per: str | None):
+def _groups(data: pd.DataFrame, per: str | None, params: Mapping[str, Any] | None = None, at: At = None):
     if per is None:
         return [(None, data)]
-    return list(data.groupby(per))
+    return [(key, d) for key, d in data.groupby(per) if at is None or at(key, params)]
 
 
 def _expects(name: str, per: str | None, params: Mapping[str, Any], expected: Expected, tolerance: float,
              reason: str, mode: str, role: str = "science", alternatives: Alternatives = (),
-             spread: str = "absolute") -> tuple[Expect, ...]:
-    values = [None] if per is None else list(params[per])
+             spread: str = "absolute", at: At = None) -> tuple[Expect, ...]:
+    values = [None] if per is None else [v for v in params[per] if at is None or at(v, params)]
     return tuple(Expect(name + _label(per, v), _expected(expected, v, params), tolerance, reason, mode=mode, role=role,
                         alternatives=tuple(Alternative(_expected(a, v, params), why) for a, why in alternatives),
                         spread=spread)
@@ -83,17 +86,20 @@ Rows = Callable[[pd.DataFrame, Mapping[str, Any]], pd.DataFrame]
 def power_law_slope(name: str, column: str, *, x: str, expected: Expected, tolerance: float, reason: str,
                     alternatives: Alternatives = (), per: str | None = None, fit_min: str | None = None,
                     mode: str = "within", rows: Rows | None = None, role: str = "science",
-                    average: str = "mean") -> Check:
+                    average: str = "mean", at: At = None) -> Check:
     """Exponent p of ``column ∝ x^p``: log-log OLS of the per-x mean (``average="geometric"``: the geometric mean,
     for heavy-tailed values whose logarithm has finite moments) over seeds (the ``seed`` column), percentile
     bootstrap CI over seeds, fitted over x ≥ params[fit_min] (an analysis parameter) when given, on the rows that
     ``rows(data, params)`` keeps (applied per group) when given. The method text lists the local slopes between
-    consecutive x and their curvature (last − first), so the approach to the asymptote is visible."""
+    consecutive x and their curvature (last − first), so the approach to the asymptote is visible. ``at``: as for
+    :func:`statistic`."""
+    if at is not None and per is None:
+        raise ValueError(f"power_law_slope {name!r}: at needs per (the parameter whose values it selects)")
 
     def fit_(data: pd.DataFrame, params: Mapping[str, Any]) -> dict[str, Measurement]:
         lo = params[fit_min] if fit_min else None
         out = {}
-        for key, d in _groups(data, per):
+        for key, d in _groups(data, per, params, at):
             if rows is not None:
                 d = rows(d, params)
             r = fit.power_law(d[x], d[column], d["seed"], x_range=(lo, None), average=average)
@@ -104,7 +110,7 @@ def power_law_slope(name: str, column: str, *, x: str, expected: Expected, toler
         return out
 
     return Check(fit_, lambda params: _expects(name, per, params, expected, tolerance, reason, mode, role,
-                                               alternatives))
+                                               alternatives, at=at))
 
 
 def local_slope_text(x: pd.Series, y: pd.Series, seed: pd.Series) -> str:
@@ -169,15 +175,19 @@ def ratio(name: str, numerator: str, denominator: str, *, expected: Expected, to
 
 def statistic(name: str, value: Callable[[pd.DataFrame, Mapping[str, Any]], Measurement], *, expected: Expected,
               tolerance: float, reason: str, mode: str = "within", per: str | None = None,
-              role: str = "science", alternatives: Alternatives = (), spread: str = "absolute") -> Check:
-    """Any scalar of the rows: ``value(rows, params)`` returns the :class:`Measurement` (per group when ``per``);
-    ``role="precondition"``: a condition of the set-up (a miss makes the run invalid, not a fail)."""
+              role: str = "science", alternatives: Alternatives = (), spread: str = "absolute",
+              at: At = None) -> Check:
+    """Any scalar of the rows: ``value(rows, params)`` returns the :class:`Measurement` (per group when ``per``;
+    only at the groups where ``at(value, params)`` holds, when given); ``role="precondition"``: a condition of
+    the set-up (a miss makes the run invalid, not a fail)."""
+    if at is not None and per is None:
+        raise ValueError(f"statistic {name!r}: at needs per (the parameter whose values it selects)")
 
     def fit_(data: pd.DataFrame, params: Mapping[str, Any]) -> dict[str, Measurement]:
-        return {name + _label(per, key): value(d, params) for key, d in _groups(data, per)}
+        return {name + _label(per, key): value(d, params) for key, d in _groups(data, per, params, at)}
 
     return Check(fit_, lambda params: _expects(name, per, params, expected, tolerance, reason, mode, role, alternatives,
-                                               spread))
+                                               spread, at))
 
 
 def seed_mean(values: pd.Series, method: str) -> Measurement:
