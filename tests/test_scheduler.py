@@ -38,7 +38,12 @@ CALLS: list[int] = []  # the points measured in this process (serial runs)
 
 def slow_measure(point, ctx):
     """Rows that depend on the point only; ``die`` names a marker file: the first worker to measure point 2 creates
-    it and is killed (SIGKILL, as the out-of-memory killer would) in the middle of the point."""
+    it and is killed (SIGKILL, as the out-of-memory killer would) in the middle of the point; ``always:FILE``: every
+    worker that measures point 2 is killed, each noting its pid in FILE."""
+    if point["die"].startswith("always:") and point["i"] == 2:  # a point that kills every worker measuring it
+        with open(point["die"].removeprefix("always:"), "a") as f:
+            f.write(f"{os.getpid()}\n")
+        os.kill(os.getpid(), signal.SIGKILL)
     if point["die"] and point["i"] == 2 and not os.path.exists(point["die"]):
         Path(point["die"]).write_text(str(os.getpid()))
         os.kill(os.getpid(), signal.SIGKILL)
@@ -74,7 +79,8 @@ def _toy(claim_id: str, measure=slow_measure) -> Claim:
     return Claim(
         id=claim_id, source="test", statement="toy", measured="mean of y",
         params=(Param("n", 2, 4, 4, "sweep points", axis="i"), Param("value", 1.0, 1.0, 1.0, "level", kind="float"),
-                Param("die", "", "", "", "marker file: the worker's fault at one point, once", kind="str")),
+                Param("die", "", "", "", "marker file: the worker's fault at one point, once (always:FILE: at "
+                      "every try, each logged in FILE)", kind="str")),
         measure=measure,
         checks=(Check(_fit, lambda p: (Expect("mean", 1.0, 0.01, "toy",
                                               alternatives=(Alternative(0.0, "no effect"),)),)),),
@@ -147,6 +153,19 @@ def test_a_killed_local_worker_loses_nothing(toys, tmp_path):
     assert marker.is_file()  # a worker died in the middle of point 2 of toy/a; the pool was restarted
     assert [r.status for r in results] == ["pass", "pass"] and all(r.points == 4 for r in results)
     _same(results, scheduler.run(tasks))  # the rerun point gives the serial run's rows (the marker exists now)
+
+
+def test_a_point_that_kills_every_worker_is_lost_alone_and_the_others_go_on(toys, tmp_path):
+    log = tmp_path / "deaths"
+    tasks = [Task("toy/a", "ci", {"die": f"always:{log}"}), Task("toy/b", "ci"),
+             Task("toy/b", "ci", control="shifted")]
+    a, b, shifted = scheduler.run(tasks, jobs=2, out=tmp_path / "out")
+    deaths = log.read_text().split()
+    assert len(deaths) == scheduler.MAX_POINT_CRASHES  # measured again after its first death, then given up
+    assert a.status == "error" and "point 3 of 4" in a.error and "SIGKILL" in a.error
+    assert f"its worker died each of the {scheduler.MAX_POINT_CRASHES} times" in a.error
+    assert (b.status, shifted.status) == ("pass", "fail") and b.points == shifted.points == 4  # the others went on
+    _same([b, shifted], scheduler.run(tasks[1:]))
 
 
 def test_a_killed_dask_worker_loses_nothing(toys, tmp_path, cluster):

@@ -12,7 +12,9 @@ time.
 
 Backends (:func:`backend`): :class:`SerialBackend` (this process, point after point, claims in order),
 :class:`PoolBackend` (``--jobs N``: N spawned processes, one thread each; a worker that dies breaks the pool, which
-is restarted and the unfinished points resubmitted, at most :data:`MAX_RESTARTS` times) and :class:`DaskBackend`
+is restarted and the unfinished points resubmitted; the point whose worker died is named by its exit code, and after
+:data:`MAX_POINT_CRASHES` such deaths it alone is lost; a death no point can be blamed for counts against
+:data:`MAX_RESTARTS`) and :class:`DaskBackend`
 (``--scheduler tcp://host:8786`` or ``local``: ``dask.distributed``, whose scheduler reruns the points of a worker
 that died on another one, up to its ``distributed.scheduler.allowed-failures``, default 3). A worker whose
 torch.func fails its self-check (:func:`transforms_work`) before or after a point ends itself, and is handled as one
@@ -29,14 +31,18 @@ import os
 import pickle
 import queue
 import re
+import shutil
+import signal
 import socket
 import sys
+import tempfile
 import time
 import traceback
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -60,6 +66,9 @@ from .spec import UsageError
 
 #: times a broken local pool (a worker process died) is restarted with the unfinished points before they count as lost
 MAX_RESTARTS = 3
+#: times a point's own worker may die while measuring it (killed, out of memory, a crash, a broken torch.func) before
+#: that point is lost — its claims err — while the pool goes on with the other points
+MAX_POINT_CRASHES = 2
 #: seconds :class:`DaskBackend` gives its client and local cluster to close; past twice that, the local cluster's
 #: worker processes are killed and the run goes on (a cluster whose workers died with a Ctrl-C could wait forever)
 CLOSE_SECONDS = 5.0
@@ -210,6 +219,23 @@ def _untrimmed_malloc() -> bool:
         return False
 
 
+#: in a pool worker: the folder where it notes the point it is measuring (a file named by its pid; None elsewhere)
+_RUNNING: str | None = None
+
+
+def _tracked(tag: str | None, fn: Callable, *args: Any) -> Any:
+    """Run ``fn(*args)`` in a pool worker, noting ``tag`` (the point's cache key) in the file
+    ``_RUNNING/<pid>`` while it runs, so that when the worker dies its point can be named (:class:`PoolBackend`)."""
+    mark = Path(_RUNNING, str(os.getpid())) if _RUNNING and tag else None
+    if mark is not None:
+        mark.write_text(tag, encoding="utf-8")
+    try:
+        return fn(*args)
+    finally:  # not reached when the process dies: the note stays for the client to read
+        if mark is not None:
+            mark.unlink(missing_ok=True)
+
+
 # ----- backends -----------------------------------------------------------------------------------------------------
 class SerialBackend:
     """In this process, one point at a time, in the order of the claims (each claim finishes before the next)."""
@@ -217,16 +243,16 @@ class SerialBackend:
     parallel = False
     workers = 1
 
-    def submit(self, fn: Callable, *args: Any, priority: float = 0.0) -> Future:
+    def submit(self, fn: Callable, *args: Any, priority: float = 0.0, tag: str | None = None) -> Future:
         fut: Future = Future()
         fut.set_result(fn(*args))  # KeyboardInterrupt goes straight to the caller
         return fut
 
-    def lost(self, exc: BaseException) -> bool:
+    def rerun(self, exc: BaseException, fut: Any, tag: str) -> bool:
         return False
 
-    def recover(self, fut: Any) -> None:
-        pass
+    def why_lost(self, tag: str) -> str:
+        return ""
 
     def close(self, cancel: bool = False) -> None:
         pass
@@ -234,6 +260,16 @@ class SerialBackend:
 
 #: how often a pool worker checks that the process that started it is still there (seconds)
 PARENT_POLL = 1.0
+
+
+def _exit_text(code: int) -> str:
+    """A worker's exit code in words: ``signal SIGKILL`` (killed, e.g. by the out-of-memory killer), ``status 70``."""
+    if code < 0:
+        try:
+            return f"signal {signal.Signals(-code).name}"
+        except ValueError:
+            return f"signal {-code}"
+    return f"status {code}" + (" (torch.func broken)" if code == BROKEN_EXIT else "")
 
 
 def _exit_with_parent(parent: int) -> None:
@@ -249,7 +285,9 @@ def _exit_with_parent(parent: int) -> None:
     threading.Thread(target=watch, name="ntkbench-parent-watch", daemon=True).start()
 
 
-def _init_worker(devices: list[str], counter, parent: int | None = None) -> None:
+def _init_worker(devices: list[str], counter, parent: int | None = None, running: str | None = None) -> None:
+    global _RUNNING
+    _RUNNING = running
     if parent is not None:
         _exit_with_parent(parent)
     torch.set_num_threads(1)
@@ -262,8 +300,11 @@ def _init_worker(devices: list[str], counter, parent: int | None = None) -> None
 
 class PoolBackend:
     """``jobs`` spawned worker processes on this machine, one thread each; points start in submission order
-    (largest first). A worker that dies (killed, out of memory) breaks the pool: :meth:`recover` starts a new one
-    and the scheduler resubmits the unfinished points, at most :data:`MAX_RESTARTS` times."""
+    (largest first). A worker that dies (killed, out of memory, a crash) breaks the pool: a new one starts and the
+    scheduler resubmits the unfinished points (:meth:`rerun`). The point whose worker died — the one that worker
+    noted (:func:`_tracked`) if its exit code is not the pool's own SIGTERM to the others — gets a strike; after
+    :data:`MAX_POINT_CRASHES` strikes it is lost alone, its claims err, and the rest go on. A break that no point can
+    be blamed for counts against :data:`MAX_RESTARTS`, after which the unfinished points are lost."""
 
     parallel = True
 
@@ -275,28 +316,80 @@ class PoolBackend:
         kind = torch.device(device).type
         self._devices = ([f"cuda:{i}" for i in range(torch.cuda.device_count())]
                          if kind == "cuda" and torch.device(device).index is None else [])
-        self.restarts = 0
+        self.restarts = 0  # pool restarts, all causes
+        self.unexplained = 0  # restarts after a break that no point could be blamed for
+        self.crashes: dict[str, list[int]] = {}  # per point (its tag): the exit codes of its workers that died
+        self._running = tempfile.mkdtemp(prefix="ntkbench-running-")
         self._start()
 
     def _start(self) -> None:
         self._pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=self._ctx, initializer=_init_worker,
-                                         initargs=(self._devices, self._ctx.Value("i", 0), os.getpid()))
+                                         initargs=(self._devices, self._ctx.Value("i", 0), os.getpid(),
+                                                   self._running))
 
-    def submit(self, fn: Callable, *args: Any, priority: float = 0.0) -> Future:
-        fut = self._pool.submit(fn, *args)
+    def submit(self, fn: Callable, *args: Any, priority: float = 0.0, tag: str | None = None) -> Future:
+        fut = self._pool.submit(_tracked, tag, fn, *args)
         fut.pool = self._pool  # which pool it ran on: a broken pool is restarted once, not once per lost point
         return fut
 
-    def lost(self, exc: BaseException) -> bool:
-        return isinstance(exc, BrokenProcessPool) and self.restarts < MAX_RESTARTS
-
-    def recover(self, fut: Any) -> None:
+    def rerun(self, exc: BaseException, fut: Any, tag: str) -> bool:
+        """Whether the point ``tag``, whose future ended with ``exc``, is to be submitted again: its worker pool
+        broke (restarted here, once per broken pool, after naming the point whose worker died), the point's own
+        workers died fewer than :data:`MAX_POINT_CRASHES` times, and the breaks nobody was blamed for number at
+        most :data:`MAX_RESTARTS`."""
+        if not isinstance(exc, BrokenProcessPool):
+            return False
         if getattr(fut, "pool", None) is self._pool:
+            blamed = self._blame()
             self._pool.shutdown(wait=False, cancel_futures=True)
             self.restarts += 1
+            self.unexplained += not blamed
             self._start()
+        return len(self.crashes.get(tag, ())) < MAX_POINT_CRASHES and self.unexplained <= MAX_RESTARTS
+
+    def _blame(self, wait: float = 5.0) -> bool:
+        """Give a strike to each point whose worker died of its own (an exit code other than 0 and the SIGTERM the
+        pool sends the survivors of a break), from the notes the workers left; clear the notes. Whether one was
+        found."""
+        deadline = time.monotonic() + wait
+        procs = dict(getattr(self._pool, "_processes", None) or {})  # private API: pid → Process
+        found = False
+        for pid, proc in procs.items():
+            proc.join(timeout=max(0.0, deadline - time.monotonic()))
+            code = proc.exitcode
+            while code is None and time.monotonic() < deadline:  # reaped meanwhile by the pool's own thread, whose
+                time.sleep(0.01)  # waitpid won: its status lands on the shared Process object
+                code = proc.exitcode
+            if code in (None, 0, -signal.SIGTERM):
+                continue
+            try:
+                tag = Path(self._running, str(pid)).read_text(encoding="utf-8")
+            except OSError:  # it died between points
+                continue
+            self.crashes.setdefault(tag, []).append(code)
+            found = True
+        for note in Path(self._running).iterdir():
+            note.unlink(missing_ok=True)
+        return found
+
+    def why_lost(self, tag: str) -> str:
+        """Why the point ``tag`` was not rerun: its workers' deaths, with their exit codes, or the restart budget."""
+        codes = self.crashes.get(tag)
+        if codes and len(codes) >= MAX_POINT_CRASHES:
+            named = ", ".join(_exit_text(c) for c in codes)
+            return (f"its worker died each of the {len(codes)} times it was measured ({named}); the other points "
+                    "went on. ")
+        return (f"the worker pool broke {self.unexplained} times without a point to blame (MAX_RESTARTS = "
+                f"{MAX_RESTARTS}). ")
 
     def close(self, cancel: bool = False) -> None:
+        """:meth:`_close`, then remove the workers' notes folder."""
+        try:
+            self._close(cancel)
+        finally:
+            shutil.rmtree(self._running, ignore_errors=True)
+
+    def _close(self, cancel: bool) -> None:
         """Wait for the workers to finish (``cancel=False``), or stop them now: on a stop (Ctrl-C, SIGTERM) the
         points they are measuring are abandoned, every finished one being cached, and the workers are terminated,
         so that the run ends in seconds rather than when its longest running point would have finished (Python's
@@ -374,15 +467,15 @@ class DaskBackend:
                                  f" {listed}. Install the client's ntkbench on every worker (the code hash keys the "
                                  "cache: points from other code would be wrong)")
 
-    def submit(self, fn: Callable, *args: Any, priority: float = 0.0) -> Any:
+    def submit(self, fn: Callable, *args: Any, priority: float = 0.0, tag: str | None = None) -> Any:
         return self.client.submit(fn, *args, priority=priority, pure=False,
                                   resources={"GPU": 1} if self._gpu else None)
 
-    def lost(self, exc: BaseException) -> bool:
+    def rerun(self, exc: BaseException, fut: Any, tag: str) -> bool:
         return False  # the scheduler already reran it elsewhere (allowed-failures); KilledWorker means it gave up
 
-    def recover(self, fut: Any) -> None:
-        pass
+    def why_lost(self, tag: str) -> str:
+        return ""
 
     def close(self, cancel: bool = False) -> None:
         """Close the client (and the local cluster) within :data:`CLOSE_SECONDS` each, in a thread this one waits
@@ -534,7 +627,7 @@ def schedule(runs: Sequence[ClaimRun], executor: Any, *, out: str | os.PathLike 
         run = runs[r]
         fut = executor.submit(compute_point, _Measure(run.claim.id, run.claim.measure), run.points[i],
                               run.ctx.device, run.ctx.dtype, code, 1 if executor.parallel else None,
-                              priority=-rank)
+                              priority=-rank, tag=key)
         flying[fut] = key
         fut.add_done_callback(done.put)
 
@@ -550,8 +643,7 @@ def schedule(runs: Sequence[ClaimRun], executor: Any, *, out: str | os.PathLike 
         rows = exc = error = None
         if not fut.cancelled():
             exc = fut.exception()
-            if exc is not None and executor.lost(exc):  # its worker died: run it again
-                executor.recover(fut)
+            if exc is not None and executor.rerun(exc, fut, key):  # its worker died: run it again
                 submit(key, 0)
                 return
             if exc is None:
@@ -571,7 +663,7 @@ def schedule(runs: Sequence[ClaimRun], executor: Any, *, out: str | os.PathLike 
                 run.spent += seconds
             elif not run.error and (error or exc is not None):
                 run.error = error or (f"point {i + 1} of {len(run.points)} ({run.points[i]}) was lost: "
-                                      + "".join(traceback.format_exception(exc)))
+                                      + executor.why_lost(key) + "".join(traceback.format_exception(exc)))
             if run.error or waiting[r] == 0:
                 finish(r)
         for other, k in list(flying.items()):  # points that only erred claims still wait for: not needed
