@@ -316,7 +316,6 @@ class PoolBackend:
         kind = torch.device(device).type
         self._devices = ([f"cuda:{i}" for i in range(torch.cuda.device_count())]
                          if kind == "cuda" and torch.device(device).index is None else [])
-        self.restarts = 0  # pool restarts, all causes
         self.unexplained = 0  # restarts after a break that no point could be blamed for
         self.crashes: dict[str, list[int]] = {}  # per point (its tag): the exit codes of its workers that died
         self._running = tempfile.mkdtemp(prefix="ntkbench-running-")
@@ -342,7 +341,6 @@ class PoolBackend:
         if getattr(fut, "pool", None) is self._pool:
             blamed = self._blame()
             self._pool.shutdown(wait=False, cancel_futures=True)
-            self.restarts += 1
             self.unexplained += not blamed
             self._start()
         return len(self.crashes.get(tag, ())) < MAX_POINT_CRASHES and self.unexplained <= MAX_RESTARTS
