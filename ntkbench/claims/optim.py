@@ -56,13 +56,13 @@ ADAPTIVE_RATE = Param("adaptive_rate", "monotone", "monotone", "monotone",
 
 
 def _comparison_params(optimizer: str, contrast: str, depth=((2,), (2, 3), (2, 3)),
-                       max_width=((64,), (4000, 1000), (8000, 2000))) -> tuple[Param, ...]:
+                       max_width=((64,), (8000, 1000), (8000, 2000))) -> tuple[Param, ...]:
     """The shared sweep of sgd-equals-gd, adagrad-differs and adaptive-batch-dependence (the same points: run once,
     read by all three); ``optimizer`` and ``contrast`` only say which runs a claim's checks read."""
     return (
         Param("depth", *depth, help="numbers of weight layers L (one fit per depth)", kind="ints", low=2,
               axis="depth"),
-        Param("widths", (32, 64), (100, 250, 500, 1000, 2000, 4000), (250, 500, 1000, 2000, 4000, 8000),
+        Param("widths", (32, 64), (100, 250, 500, 1000, 2000, 4000, 8000), (250, 500, 1000, 2000, 4000, 8000),
               help="hidden widths m of the sweep (each depth up to its max_width)", kind="ints", low=1, axis="width"),
         Param("max_width", *max_width, help="the largest width swept at each depth (the cost of a deeper net grows "
               "like m²)", kind="ints", per="depth", low=1),
