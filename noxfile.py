@@ -171,6 +171,25 @@ def bench(session: nox.Session) -> None:
 
 
 @nox.session
+def bench_peers(session: nox.Session) -> None:
+    """ntkbench against neural-tangents 0.6.5: the empirical NTK (three implementations each) and the analytic NTK,
+    time ratio, peak memory and agreement, one pinned thread per measurement (benchmarks/peers.py). neural-tangents
+    runs in its own virtual environment beside this session's (``benchmarks/peers-constraints.txt``: jax/jaxlib
+    0.4.25, numpy 1.26, tensorflow), which ntkbench's does not fit. Writes results/bench/peers.{json,md} (the
+    table of docs/performance.md); ``-- --quick`` runs every code path at a small scale and writes nothing unless
+    given ``--out``. Not part of ``nox -s tests``."""
+    _install(session)
+    peer = Path(session.virtualenv.location + "-peer")
+    if not (peer / "bin" / "python").exists():
+        session.run("python", "-m", "venv", str(peer))
+    session.run(str(peer / "bin" / "python"), "-m", "pip", "install", "-q", "-c", "benchmarks/peers-constraints.txt",
+                "neural-tangents==0.6.5", external=True)
+    args = list(session.posargs) or ["--out", "results/bench"]
+    session.run("python", "benchmarks/peers.py", "--peer-python", str(peer / "bin" / "python"), *args,
+                env={"OMP_NUM_THREADS": "1"})
+
+
+@nox.session
 def bench_compare(session: nox.Session) -> None:
     """The current checkout against a revision: ``nox -s bench_compare -- REV [--quick] [-b REGEX]``.
     Both sides run in this venv (REV's ntkbench from ``git archive``); asv's comparison table with

@@ -57,6 +57,7 @@ Shapes follow ``empirical_ntk``: (n1, n2) for ``d_out=1``, (n1, n2, k, k) = Θ �
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -69,23 +70,74 @@ __all__ = ["analytic_nngp", "analytic_ntk", "chapter_kernel", "expected_imprint"
 SUPPORTED_ACTIVATIONS = ("relu", "erf")
 
 
-# ----- closed-form Gaussian expectations ---------------------------------------------------------
-def _relu_moments(q12: torch.Tensor, q11: torch.Tensor, q22: torch.Tensor, same: bool):
-    """(E[relu(u)relu(v)], E[relu'(u)relu'(v)]) for (u, v) ~ N(0, [[q11, q12], [q12, q22]]).
+# ----- the pairs of inputs the recursion runs over ----------------------------------------------
+@dataclass(frozen=True)
+class _Pairs:
+    """The (x, x') pairs of one kernel. For K(X, X) only the upper triangle i ≤ j, packed into one axis: the
+    recursion is elementwise over pairs, so each of its steps costs half, and the result is symmetric by
+    construction. For K(X1, X2) the full n1 × n2 grid (``rows`` None). ``diag``: the positions (in the flattened
+    pair axis) of the self-pairs (i, i), whose angle is exactly 0 (arccos near 1 would turn a round-off of ε
+    into θ ≈ √(2ε))."""
 
-    ``q11`` (n1,) and ``q22`` (n2,) broadcast against ``q12`` (n1, n2). ``same``: q12 is K(X, X), whose
-    diagonal pairs have θ = 0 exactly (arccos near 1 would turn a round-off of ε into θ ≈ √(2ε))."""
-    prod = q11[:, None] * q22[None, :]
-    ok = prod > 0
-    root = torch.sqrt(torch.where(ok, prod, torch.ones_like(prod)))
-    cos = torch.where(ok, q12 / root, torch.zeros_like(q12)).clamp(-1.0, 1.0)
-    if same:
-        cos.diagonal().fill_(1.0)
-    theta = torch.arccos(cos)
-    sin = torch.sqrt((1.0 - cos * cos).clamp_min(0.0))
-    zero = torch.zeros_like(q12)
-    e_phi = torch.where(ok, root / (2 * math.pi) * (sin + (math.pi - theta) * cos), zero)
-    e_dphi = torch.where(ok, (math.pi - theta) / (2 * math.pi), zero)
+    n1: int
+    n2: int
+    rows: torch.Tensor | None = None
+    cols: torch.Tensor | None = None
+    diag: torch.Tensor | None = None
+
+    @staticmethod
+    def of(x1: torch.Tensor, x2: torch.Tensor | None) -> tuple[_Pairs, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The pairs and the Gram values x·x' over them, with the two point-wise diagonals."""
+        if x2 is not None:
+            return _Pairs(x1.shape[0], x2.shape[0]), x1 @ x2.T, (x1 * x1).sum(1), (x2 * x2).sum(1)
+        n = x1.shape[0]
+        rows, cols = torch.triu_indices(n, n, device=x1.device)
+        diag = torch.nonzero(rows == cols).squeeze(1)
+        gram = (x1 @ x1.T).view(-1)[rows * n + cols]
+        sq = (x1 * x1).sum(1)
+        return _Pairs(n, n, rows, cols, diag), gram, sq, sq
+
+    def expand(self, v1: torch.Tensor, v2: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Point-wise values v1 (n1,) and v2 (n2,) aligned with the pairs (broadcastable against them)."""
+        if self.rows is None:
+            return v1[:, None], v2[None, :]
+        return v1[self.rows], v2[self.cols]
+
+    def full(self, t: torch.Tensor) -> torch.Tensor:
+        """(…, pairs) → (…, n1, n2): the packed triangle mirrored into the full symmetric matrix."""
+        if self.rows is None:
+            return t
+        n = self.n1
+        out = t.new_empty(*t.shape[:-1], n * n)
+        out[..., self.rows * n + self.cols] = t
+        out[..., self.cols * n + self.rows] = t
+        return out.view(*t.shape[:-1], n, n)
+
+
+# ----- closed-form Gaussian expectations ---------------------------------------------------------
+def _relu_moments(q12: torch.Tensor, q11: torch.Tensor, q22: torch.Tensor, pairs: _Pairs):
+    """(E[relu(u)relu(v)], E[relu'(u)relu'(v)]) for (u, v) ~ N(0, [[q11, q12], [q12, q22]]) over the pairs.
+
+    ``q11`` (n1,) and ``q22`` (n2,) are point-wise; ``q12`` holds one value per pair. In place where it can be:
+    each step is a pass over n1·n2 (or n(n + 1)/2) numbers."""
+    s1, s2 = pairs.expand(q11.sqrt(), q22.sqrt())
+    root = s1 * s2
+    zero_var = not (bool((q11 > 0).all()) and bool((q22 > 0).all()))
+    if zero_var:  # a zero-variance input (x = 0 without biases): u ≡ 0 and relu'(0) = 0, both moments 0
+        ok = root > 0
+        cos = torch.where(ok, q12 / torch.where(ok, root, torch.ones_like(root)), torch.zeros_like(q12))
+    else:
+        cos = q12 / root
+    cos.clamp_(-1.0, 1.0)
+    if pairs.diag is not None:
+        cos.view(-1)[pairs.diag] = 1.0
+    pm = torch.arccos(cos).neg_().add_(math.pi)  # π − θ
+    sin = (cos * cos).neg_().add_(1.0).clamp_min_(0.0).sqrt_()
+    e_phi = (pm * cos).add_(sin).mul_(root).mul_(1.0 / (2 * math.pi))
+    e_dphi = pm.mul_(1.0 / (2 * math.pi))
+    if zero_var:
+        e_phi.masked_fill_(~ok, 0.0)
+        e_dphi.masked_fill_(~ok, 0.0)
     return e_phi, e_dphi
 
 
@@ -94,9 +146,10 @@ def _relu_diag(q: torch.Tensor) -> torch.Tensor:
     return 0.5 * q
 
 
-def _erf_moments(q12: torch.Tensor, q11: torch.Tensor, q22: torch.Tensor, same: bool):
+def _erf_moments(q12: torch.Tensor, q11: torch.Tensor, q22: torch.Tensor, pairs: _Pairs):
     """(E[erf(u)erf(v)], E[erf'(u)erf'(v)]) (Williams 1997)."""
-    prod = (1.0 + 2.0 * q11)[:, None] * (1.0 + 2.0 * q22)[None, :]
+    p1, p2 = pairs.expand(1.0 + 2.0 * q11, 1.0 + 2.0 * q22)
+    prod = p1 * p2
     e_phi = (2.0 / math.pi) * torch.arcsin((2.0 * q12 / torch.sqrt(prod)).clamp(-1.0, 1.0))
     # (1+2a)(1+2b) − 4c² ≥ 1 + 2a + 2b ≥ 1 when c² ≤ ab: the clamp only guards round-off
     e_dphi = (4.0 / math.pi) / torch.sqrt((prod - 4.0 * q12 * q12).clamp_min(1.0))
@@ -154,31 +207,37 @@ def _prepare(net: Any, x1: Any, x2: Any, dtype: Any, allow_wrappers: bool):
 
 
 def _recursion(net: MLP, x1: torch.Tensor, x2: torch.Tensor | None):
-    """Forward recursion: lists A^0..A^{L-1}, Σ^1..Σ^L and Σ̇^1..Σ̇^{L-1} (cross matrices n1 × n2)."""
+    """Forward recursion over the pairs: the pairs and the lists A^0..A^{L-1}, Σ^1..Σ^L and Σ̇^1..Σ̇^{L-1} (one value
+    per pair)."""
+    pairs, gram, a11, a22 = _Pairs.of(x1, x2)
+    A, Sigma, Sdot = [gram], [], []
+    for q12, _, e_dphi, a12 in _layers(net, pairs, gram, a11, a22):
+        Sigma.append(q12)
+        if e_dphi is not None:
+            A.append(a12)
+            Sdot.append(e_dphi)
+    return pairs, A, Sigma, Sdot
+
+
+def _layers(net: MLP, pairs: _Pairs, a12: torch.Tensor, a11: torch.Tensor, a22: torch.Tensor):
+    """Per layer l = 1..L: (Σ^l, its diagonals, Σ̇^l, A^l) over the pairs; Σ̇^L and A^L are None (the output)."""
     moments, diag = _MOMENTS[net.activation]
     sizes, fan_in, s2 = net.layer_sizes, net.fan_in, net.sigma**2
     beta = s2 if net.bias == "normal" else 0.0
-    y = x1 if x2 is None else x2
-    a12, a11, a22 = x1 @ y.T, (x1 * x1).sum(1), (y * y).sum(1)
-    A, Sigma, Sdot = [a12], [], []
     for l in range(1, net.depth + 1):
         ct2 = s2 / fan_in[l - 1]
         q12, q11, q22 = ct2 * a12 + beta, ct2 * a11 + beta, ct2 * a22 + beta
-        Sigma.append(q12)
         if l == net.depth:
-            break
-        e_phi, e_dphi = moments(q12, q11, q22, x2 is None)
+            yield q12, (q11, q22), None, None
+            return
+        e_phi, e_dphi = moments(q12, q11, q22, pairs)
         m = sizes[l]
-        a12, a11, a22 = m * e_phi, m * diag(q11), m * diag(q22)
-        A.append(a12)
-        Sdot.append(e_dphi)
-    return A, Sigma, Sdot
+        a12, a11, a22 = e_phi.mul_(m), m * diag(q11), m * diag(q22)
+        yield q12, (q11, q22), e_dphi, a12
 
 
-def _finish(k: torch.Tensor, symmetric: bool, d_out: int) -> torch.Tensor:
-    """Symmetrize K(X, X) against round-off and tensor with I_k for k outputs."""
-    if symmetric:
-        k = 0.5 * (k + k.transpose(-1, -2))
+def _finish(k: torch.Tensor, d_out: int) -> torch.Tensor:
+    """Tensor with I_k for k outputs."""
     if d_out == 1:
         return k
     eye = torch.eye(d_out, dtype=k.dtype, device=k.device)
@@ -206,11 +265,11 @@ def analytic_nngp(
     Computed in ``dtype`` (float64 by default) on ``net.device``; x1, x2 may live on any device.
     """
     net, x1, x2 = _prepare(net, x1, x2, dtype, allow_wrappers=False)
-    _, Sigma, _ = _recursion(net, x1, x2)
+    pairs, a12, a11, a22 = _Pairs.of(x1, x2)
     if per_layer:
-        out = torch.stack(Sigma)
-        return 0.5 * (out + out.transpose(-1, -2)) if x2 is None else out
-    return _finish(Sigma[-1], x2 is None, net.d_out)
+        return pairs.full(torch.stack([q12 for q12, *_ in _layers(net, pairs, a12, a11, a22)]))
+    *_, (last, *_) = _layers(net, pairs, a12, a11, a22)
+    return _finish(pairs.full(last), net.d_out)
 
 
 def analytic_ntk(
@@ -236,19 +295,28 @@ def analytic_ntk(
     ``net.device``; x1, x2 may live on any device.
     """
     net, x1, x2 = _prepare(net, x1, x2, dtype, allow_wrappers=True)
-    A, _, Sdot = _recursion(net, x1, x2)
     sizes, fan_in, s2 = net.layer_sizes, net.fan_in, net.sigma**2
     w2 = [c * c for c in net.weight_scales]
     sb2 = [s * s for s in net.bias_scales]
     L = net.depth
-    back = torch.ones_like(A[0])  # B^L
-    blocks = [None] * L
-    for l in range(L, 0, -1):
-        blocks[l - 1] = (w2[l - 1] * A[l - 1] + sb2[l - 1]) * back
-        if l > 1:  # B^{l-1} = c̃_l² m_{l-1} Σ̇^{l-1} B^l
-            back = (s2 / fan_in[l - 1]) * sizes[l - 1] * Sdot[l - 2] * back
-    theta = torch.stack(blocks) if per_layer else sum(blocks)
-    return _finish(theta, x2 is None, net.d_out)
+    if per_layer:
+        pairs, A, _, Sdot = _recursion(net, x1, x2)
+        back = torch.ones_like(A[0])  # B^L
+        blocks = [None] * L
+        for l in range(L, 0, -1):
+            blocks[l - 1] = (w2[l - 1] * A[l - 1] + sb2[l - 1]) * back
+            if l > 1:  # B^{l-1} = c̃_l² m_{l-1} Σ̇^{l-1} B^l
+                back = (s2 / fan_in[l - 1]) * sizes[l - 1] * Sdot[l - 2] * back
+        return _finish(pairs.full(torch.stack(blocks)), net.d_out)
+    # the sum over layers, forward: T^1 = c_1² A^0 + s_b,1², T^l = c_l² A^{l-1} + s_b,l² + c̃_l² m_{l-1} Σ̇^{l-1} T^{l-1}
+    # (T^L = Σ_l Θ_l: the same products as B^l, accumulated from the input side), holding one layer at a time
+    pairs, gram, a11, a22 = _Pairs.of(x1, x2)
+    theta = w2[0] * gram + sb2[0]
+    for l, (_, _, e_dphi, a12) in enumerate(_layers(net, pairs, gram, a11, a22), start=2):
+        if e_dphi is None:
+            break
+        theta.mul_(e_dphi).mul_((s2 / fan_in[l - 1]) * sizes[l - 1]).add_(a12, alpha=w2[l - 1]).add_(sb2[l - 1])
+    return _finish(pairs.full(theta), net.d_out)
 
 
 def expected_imprint(net: MLP, x_train: torch.Tensor, x_test: torch.Tensor) -> torch.Tensor:
@@ -309,7 +377,7 @@ def chapter_kernel(x1: torch.Tensor, x2: torch.Tensor | None = None, *, kernel: 
         e_dphi = torch.where(ok, (math.pi - theta) / (2 * math.pi), torch.zeros_like(dot))
     else:
         q11, q22 = (x1 * x1).sum(1) / d, (x2 * x2).sum(1) / d
-        e_phi, e_dphi = _erf_moments(dot / d, q11, q22, same)
+        e_phi, e_dphi = _erf_moments(dot / d, q11, q22, _Pairs(*dot.shape))
     if kernel == "lc":
         return e_phi
     return (1.0 + dot / d) * e_dphi + e_phi + 1.0
