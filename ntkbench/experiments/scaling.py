@@ -157,14 +157,16 @@ def ensemble_groups(point: Mapping[str, Any], ctx) -> pd.DataFrame:
     group: ``test_err`` ε^n of the averaged output f^n, ``distance`` = ‖f^n − f̄‖_μ, f̄ the mean of all M members
     (‖f^n − f̄‖² scaled by M/(M − n), which makes it unbiased for ‖f^n − f_∞‖²: the group is part of f̄), ``grad``
     = ‖∇_x f^n‖_μ and ``delta`` = δ_n = distance / grad (004 Eq. 2's estimate, Fig. 10); ``seed`` labels a group
-    uniquely (grouping · M + group)."""
-    count = point["members"]
+    uniquely ((data_split · groupings + grouping) · M + group). At a claim that sweeps several data splits (the
+    axis ``data_split``), each point is one split with its own members (:func:`~.trained.data_seed`,
+    :func:`~.trained.member_seeds`), and every row carries ``data_split``."""
+    count, split = point["members"], point.get("data_split", 0)
     ds, base, model, _theta0, res, lr = train_members(point, ctx, point["width"], count)
     f = outputs(model, res.params, ds.x_test)
     g = input_gradients(model, res.params, ds.x_test)
     m = f.shape[0]
     fbar = f.mean(dim=0)
-    gen = torch.Generator().manual_seed(int(point["seed_offset"]) * SEED_STRIDE + SHARED_SEED)
+    gen = torch.Generator().manual_seed(int(point["seed_offset"]) * SEED_STRIDE + SHARED_SEED + split)
     orders = [torch.arange(m)] + [torch.randperm(m, generator=gen) for _ in range(point["groupings"] - 1)]
     frames = []
     for n in point["group_sizes"]:
@@ -178,14 +180,15 @@ def ensemble_groups(point: Mapping[str, Any], ctx) -> pd.DataFrame:
             gn = g[idx].reshape(k, n, *g.shape[1:]).mean(dim=1)
             dist = member_rms(fn - fbar) * math.sqrt(m / (m - n))
             grad_n = member_rms(gn.norm(dim=-1))
-            frames.append(pd.DataFrame({"n": n, "grouping": r, "group": np.arange(k), "seed": r * m + np.arange(k),
+            label = (split * point["groupings"] + r) * m
+            frames.append(pd.DataFrame({"n": n, "grouping": r, "group": np.arange(k), "seed": label + np.arange(k),
                                         "test_err": _errors(fn, ds.y_test).cpu().numpy(),
                                         "distance": dist.cpu().numpy(), "grad": grad_n.cpu().numpy(),
                                         "delta": (dist / grad_n).cpu().numpy()}))
     out = pd.concat(frames, ignore_index=True).assign(width=point["width"], n_params=base.n_params,
                                                       ens_err=float(_errors(fbar, ds.y_test)))
     members = member_rows(res, member_seeds(point, count), n=0, threshold=0.0, lr=lr.tolist())
-    return pd.concat([out, members], ignore_index=True)
+    return pd.concat([out, members], ignore_index=True).assign(data_split=split)
 
 
 #: a correlated draw's shared component is drawn with the first member's seed + SHARED_SEED (members per point stay

@@ -33,14 +33,20 @@ DATA_OPTIONS: dict[str, dict[str, Any]] = {"bump2d": {"normalize": "unit_ball"}}
 
 
 def data_seed(point: Mapping[str, Any]) -> int:
-    """The split's seed: ``data_seed`` shifted by ``seed_offset``."""
-    return point["data_seed"] + point["seed_offset"]
+    """The split's seed: ``data_seed`` shifted by ``seed_offset``, and by ``data_split``·SEED_STRIDE at a point of a
+    claim that sweeps several data splits (an axis ``data_split``: independent splits of one reseed)."""
+    return point["data_seed"] + point["seed_offset"] + SEED_STRIDE * point.get("data_split", 0)
 
 
 def member_seeds(point: Mapping[str, Any], count: int | None = None) -> list[int]:
-    """Initialization seeds of the point's members: 0 … seeds−1, shifted by seed_offset·SEED_STRIDE."""
+    """Initialization seeds of the point's members: 0 … seeds−1, shifted by seed_offset·SEED_STRIDE (and, at the
+    ``data_split``-th split of a claim that sweeps several, by data_split·count: every split's members their own)."""
     n = point["seeds"] if count is None else count
-    return [point["seed_offset"] * SEED_STRIDE + s for s in range(n)]
+    first = point.get("data_split", 0) * n
+    if first + n > SEED_STRIDE:
+        raise ValueError(f"{first + n} member seeds (data split {point['data_split']} of {n} members) exceed the "
+                         f"{SEED_STRIDE} a reseed owns: fewer members or data splits")
+    return [point["seed_offset"] * SEED_STRIDE + first + s for s in range(n)]
 
 
 def load_data(point: Mapping[str, Any], ctx) -> datasets.Dataset:
