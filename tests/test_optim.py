@@ -121,13 +121,13 @@ def test_limit_checks_are_made_only_at_depths_whose_sweep_reaches_the_asymptotic
     from ntkbench.claims.optim import ASYMPTOTIC_WIDTH
 
     limit_checks = {"optim/adagrad-differs": ("lin-slope", "gap-limit"),
-                    "optim/adaptive-batch-dependence": ("spread-slope",)}
+                    "optim/adaptive-batch-dependence": ("spread-slope",), "optim/sgd-equals-gd": ("slope",)}
     for claim_id, bases in limit_checks.items():
         claim = get(claim_id)
         for profile, depths in (("ci", [2]), ("paper", [2, 3])):  # ci: L = 3 stops at m = 1000; paper: at 2000
             names = {e.name for e in claim.expect(claim.resolve(profile))}
             assert {n for n in names if n.split("[")[0] in bases} == {f"{b}[L={L}]" for b in bases for L in depths}
-        deep = claim.resolve("ci", {"max_width": (4000, ASYMPTOTIC_WIDTH)})  # a user's wider L = 3 sweep: made there
+        deep = claim.resolve("ci", {"max_width": (8000, ASYMPTOTIC_WIDTH)})  # a user's wider L = 3 sweep: made there
         assert {e.name for e in claim.expect(deep)} >= {f"{b}[L=3]" for b in bases}
     ci = {e.name for e in get("optim/adagrad-differs").expect(get("optim/adagrad-differs").resolve("ci"))}
     assert {"gap-ratio[L=2]", "gap-ratio[L=3]"} <= ci  # the directional checks stay at every depth
