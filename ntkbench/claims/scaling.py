@@ -491,21 +491,25 @@ register(Claim(
        ),
     measure=ensemble_groups,
     checks=(checks.statistic(
-                "error-exponent", _ensemble_exponent, expected=-1.0, tolerance=0.29,
+                "error-exponent", _ensemble_exponent, expected=-1.0, tolerance=0.26,
                 alternatives=((-0.5, "a boundary bias: ε^n − ε̄ ∝ δ_n ∝ n^-1/2 (004 Eq. 3 without Eq. 4)"),
                               (0.0, "averaging does not lower the error")),
                 reason="004 Eq. 3–4: f̄'s boundary is optimal to first order, so the error grows with the square of "
                        "the boundary's displacement, ε^n − ε̄ ~ δ² ~ 1/n (a boundary bias would give n^-1/2). Its "
-                       "spread over reseeds is mostly the data split's: over 20 reseeds with one split each it was "
-                       "0.100 with 16 groupings and 0.100 with 64, over 10 reseeds sharing one split 0.049 — so a "
-                       "run averages the curves of data_splits independent splits. " + checks.NOISE_BAND),
+                       "spread over reseeds is partly the data split's (one split per run: 0.099 with 16 groupings "
+                       "and 0.100 with 64, K = 20; 10 reseeds sharing one split: 0.049), so a run averages the "
+                       "curves of data_splits independent splits: 0.095 at K = 40 with two, less gain than that one "
+                       "shared split promised. " + checks.NOISE_BAND),
             checks.statistic(
-                "error-vs-delta2", _error_vs_delta2, expected=1.0, tolerance=0.30,
+                "error-vs-delta2", _error_vs_delta2, expected=1.0, tolerance=0.22,
                 alternatives=((0.5, "first order: ε^n − ε̄ ∝ δ_n (004 Eq. 3 without Eq. 4)"),),
                 reason="004 Fig. 4 right, Eq. 4: ε^n − ε̄ ~ δ_n², a slope of 1 against δ², 1/2 if the error grew "
-                       "with the displacement itself. " + checks.NOISE_BAND),
+                       "with the displacement itself. " + checks.NOISE_BAND + " Its bias (1.08 ± 0.08 over 40 "
+                       "reseeds, +6 SE) is in the record, not in the band: δ_n divides by ‖∇f^n‖, which falls with "
+                       "n, so δ_n² falls slower than 1/n at ci's n and the slope against it reads above 1 (a "
+                       "hypothesis, not measured apart)."),
             checks.statistic(
-                "distance-exponent", _distance_exponent, expected=-0.5, tolerance=0.0073, role="identity",
+                "distance-exponent", _distance_exponent, expected=-0.5, tolerance=0.0046, role="identity",
                 reason="004 Sect. 4: the n-average of exchangeable members fluctuates like n^-1/2 — the central "
                        "limit, true of any members with finite variance (an identity: it tests the grouping and the "
                        "M/(M − n) correction, not the nets). δ_n = ‖f^n − f̄‖/‖∇f^n‖ falls faster at ci's n because "
