@@ -260,12 +260,21 @@ def main(argv=None) -> int:
     p.add_argument("--repeat", type=int, default=3, help="timed calls after the warm-up (ntvp: at most 2)")
     p.add_argument("--cpu", type=int, default=0, help="the CPU every child is pinned to")
     p.add_argument("--out", default=None, help="write peers.json and peers.md there (default: print the table)")
+    p.add_argument("--only", choices=("empirical", "analytic"), default=None,
+                   help="measure one kernel only; with --out, the other kernel's rows are kept from peers.json there")
     args = p.parse_args(argv)
     python = {"ntkbench": sys.executable, "neural-tangents": args.peer_python}
     empirical, analytic = (QUICK_EMPIRICAL, QUICK_ANALYTIC) if args.quick else (EMPIRICAL, ANALYTIC)
+    rows = []
+    if args.only and args.out and (Path(args.out) / "peers.json").is_file():
+        kept = json.loads((Path(args.out) / "peers.json").read_text())
+        rows = [r for r in kept["rows"] if r["kind"] != args.only]
     with tempfile.TemporaryDirectory() as tmp:
-        rows = compare(empirical, "empirical", tuple(METHODS), python, Path(tmp), args.repeat, args.cpu)
-        rows += compare(analytic, "analytic", ("analytic",), python, Path(tmp), args.repeat, args.cpu)
+        if args.only in (None, "empirical"):
+            rows += compare(empirical, "empirical", tuple(METHODS), python, Path(tmp), args.repeat, args.cpu)
+        if args.only in (None, "analytic"):
+            rows += compare(analytic, "analytic", ("analytic",), python, Path(tmp), args.repeat, args.cpu)
+    rows.sort(key=lambda r: r["kind"] != "empirical")
     machine = _machine()
     table = markdown(rows, machine)
     if args.out:

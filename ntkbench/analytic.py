@@ -56,6 +56,8 @@ Shapes follow ``empirical_ntk``: (n1, n2) for ``d_out=1``, (n1, n2, k, k) = Θ �
 
 from __future__ import annotations
 
+import functools
+import itertools
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -71,19 +73,47 @@ SUPPORTED_ACTIVATIONS = ("relu", "erf")
 
 
 # ----- the pairs of inputs the recursion runs over ----------------------------------------------
+#: Θ(X, X)'s Gram matrix x·x' is computed in row blocks on and above the diagonal (b blocks cost (b + 1)/(2b) of the
+#: full product; torch has no syrk): blocks of at least this many rows, at most _GRAM_BLOCKS of them
+_GRAM_ROWS, _GRAM_BLOCKS = 128, 16
+
+
+@functools.lru_cache(maxsize=2)
+def _triangle(n: int, device: torch.device) -> tuple[torch.Tensor, ...]:
+    """(rows, cols, flat positions of (i, j) and of (j, i) in an n × n matrix, positions of the self-pairs) of the
+    packed upper triangle i ≤ j. Kept for the last two (n, device): a sweep computes kernels at the same n again and
+    again, and building them is a tenth of Θ(X, X)'s time at n = 2 000, depth 2 (they hold 2n² int64, 64 MB there)."""
+    rows, cols = torch.triu_indices(n, n, device=device)
+    upper, lower = rows * n + cols, cols * n + rows
+    return rows, cols, upper, lower, torch.nonzero(rows == cols).squeeze(1)
+
+
+def _upper_gram(x: torch.Tensor) -> torch.Tensor:
+    """x·xᵀ with only its row blocks on and above the diagonal filled (the rest of the buffer is garbage)."""
+    n = x.shape[0]
+    blocks = max(1, min(_GRAM_BLOCKS, n // _GRAM_ROWS))
+    edges = [round(i * n / blocks) for i in range(blocks + 1)]
+    out = x.new_empty(n, n)
+    for lo, hi in itertools.pairwise(edges):
+        out[lo:hi, lo:] = x[lo:hi] @ x[lo:].T
+    return out
+
+
 @dataclass(frozen=True)
 class _Pairs:
     """The (x, x') pairs of one kernel. For K(X, X) only the upper triangle i ≤ j, packed into one axis: the
     recursion is elementwise over pairs, so each of its steps costs half, and the result is symmetric by
     construction. For K(X1, X2) the full n1 × n2 grid (``rows`` None). ``diag``: the positions (in the flattened
     pair axis) of the self-pairs (i, i), whose angle is exactly 0 (arccos near 1 would turn a round-off of ε
-    into θ ≈ √(2ε))."""
+    into θ ≈ √(2ε)); ``upper``/``lower``: the flat positions of (i, j) and (j, i) in the n × n matrix."""
 
     n1: int
     n2: int
     rows: torch.Tensor | None = None
     cols: torch.Tensor | None = None
     diag: torch.Tensor | None = None
+    upper: torch.Tensor | None = None
+    lower: torch.Tensor | None = None
 
     @staticmethod
     def of(x1: torch.Tensor, x2: torch.Tensor | None) -> tuple[_Pairs, torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -91,11 +121,10 @@ class _Pairs:
         if x2 is not None:
             return _Pairs(x1.shape[0], x2.shape[0]), x1 @ x2.T, (x1 * x1).sum(1), (x2 * x2).sum(1)
         n = x1.shape[0]
-        rows, cols = torch.triu_indices(n, n, device=x1.device)
-        diag = torch.nonzero(rows == cols).squeeze(1)
-        gram = (x1 @ x1.T).view(-1)[rows * n + cols]
+        rows, cols, upper, lower, diag = _triangle(n, x1.device)
+        gram = _upper_gram(x1).view(-1)[upper]
         sq = (x1 * x1).sum(1)
-        return _Pairs(n, n, rows, cols, diag), gram, sq, sq
+        return _Pairs(n, n, rows, cols, diag, upper, lower), gram, sq, sq
 
     def expand(self, v1: torch.Tensor, v2: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Point-wise values v1 (n1,) and v2 (n2,) aligned with the pairs (broadcastable against them)."""
@@ -109,8 +138,8 @@ class _Pairs:
             return t
         n = self.n1
         out = t.new_empty(*t.shape[:-1], n * n)
-        out[..., self.rows * n + self.cols] = t
-        out[..., self.cols * n + self.rows] = t
+        out[..., self.upper] = t
+        out[..., self.lower] = t
         return out.view(*t.shape[:-1], n, n)
 
 

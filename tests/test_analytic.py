@@ -345,3 +345,21 @@ def test_expected_imprint_vanishes_on_the_training_inputs_and_matches_monte_carl
     assert ((mean - pred).abs() < 4 * se).all()
     with pytest.raises(ValueError, match="one output"):
         expected_imprint(MLP(d_in=1, width=8, depth=2, d_out=2), x, xt)
+
+
+@pytest.mark.parametrize("activation", ["relu", "erf"])
+def test_the_packed_triangle_of_k_x_x_equals_the_full_grid(activation):
+    """K(X, X) runs over the packed upper triangle with a blocked Gram product (several blocks at n = 300), K(X1, X2)
+    over the full grid: the same kernel off the diagonal, a zero-norm input included, exactly symmetric. On the
+    diagonal the grid's ReLU angle is arccos of a cosine a round-off below 1 (θ ≈ √(2ε)), the triangle's exactly 0."""
+    x = torch.randn(300, 5, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    x[7] = 0.0
+    net = MLP(d_in=5, width=64, depth=4, bias="normal", activation=activation)
+    off = ~torch.eye(300, dtype=torch.bool)
+    for fn in (analytic_ntk, analytic_nngp):
+        packed, grid = fn(net, x), fn(net, x, x.clone())
+        assert torch.equal(packed, packed.T)
+        torch.testing.assert_close(packed[off], grid[off], rtol=1e-13, atol=1e-13)
+        torch.testing.assert_close(packed.diagonal(), grid.diagonal(), rtol=1e-7, atol=1e-13)
+        layers, layers_grid = fn(net, x, per_layer=True), fn(net, x, x.clone(), per_layer=True)
+        torch.testing.assert_close(layers[:, off], layers_grid[:, off], rtol=1e-13, atol=1e-13)

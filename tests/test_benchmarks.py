@@ -4,6 +4,7 @@ method called once at its smallest parameter combination (a few seconds in all).
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import inspect
 import itertools
 import json
@@ -114,3 +115,47 @@ def test_timed_step_is_the_step_train_ensemble_runs(optimizer):
     for key, value in ref.params.items():
         torch.testing.assert_close(ensemble[key], value, rtol=1e-12, atol=1e-12)
         torch.testing.assert_close(one[key][0], value[0], rtol=1e-12, atol=1e-12)
+
+
+def _peers():
+    spec = importlib.util.spec_from_file_location("peers", BENCH_DIR / "peers.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_peer_comparison_runs_ntkbench_side_and_tabulates(tmp_path):
+    """benchmarks/peers.py (nox -s bench_peers): the inputs both libraries read, ntkbench's child measurement of
+    every implementation (the empirical kernels agree with each other; the analytic one is symmetric), and the
+    table, with a peer that failed reported in it rather than dropped. The peer's side needs its own environment
+    and is not run here."""
+    import numpy as np
+
+    peers = _peers()
+    cfg = {"n": 6, "d": 3, "width": 8, "depth": 3}
+    inputs = peers.problem(cfg, tmp_path)
+    data = np.load(inputs)
+    assert data["x"].shape == (6, 3) and [data[f"W{l}"].shape for l in (1, 2, 3)] == [(8, 3), (8, 8), (1, 8)]
+    kernels = {}
+    for method in peers.METHODS:
+        spec = {"lib": "ntkbench", "kind": "empirical", "method": method, **cfg, "inputs": str(inputs), "cpu": 0,
+                "repeat": 1, "kernel": str(tmp_path / f"{method}.npy")}
+        r = peers.child(spec)
+        assert r["seconds"] > 0 and r["peak_increment"] >= 0
+        kernels[method] = np.load(spec["kernel"])
+    np.testing.assert_allclose(kernels["jacobian"], kernels["structured"], rtol=1e-12)
+    np.testing.assert_allclose(kernels["ntvp"], kernels["structured"], rtol=1e-12)
+    spec = {"lib": "ntkbench", "kind": "analytic", "method": "analytic", "n": 6, "d": 3, "depth": 3,
+            "inputs": str(peers.problem({"n": 6, "d": 3, "depth": 3}, tmp_path)), "cpu": 0, "repeat": 1,
+            "kernel": str(tmp_path / "analytic.npy")}
+    peers.child(spec)
+    analytic = np.load(spec["kernel"])
+    assert peers._asym(analytic) == 0.0
+    ok = {"seconds": 0.002, "first_seconds": 0.5, "peak_increment": 2**20, "asymmetry": 0.0}
+    rows = [{"kind": "empirical", "method": "structured", **cfg, "ntkbench": ok, "neural-tangents": ok,
+             "agreement": 1e-16},
+            {"kind": "analytic", "method": "analytic", "n": 6, "d": 3, "depth": 3, "ntkbench": ok,
+             "neural-tangents": {"error": "Traceback ...\nImportError: no jax"}}]
+    table = peers.markdown(rows, {"date": "today", "cpu": "cpu", "cores": 2, "python": "3", "torch": "2"})
+    assert "| empirical | structured | n = 6, d = 3, m = 8, L = 3 | 2.0 ms | 2.0 ms | 1.00 |" in table
+    assert "neural-tangents failed: ImportError: no jax" in table

@@ -117,7 +117,6 @@ NOT_AS_PREDICTED_YET = {
     ("001", "optim/adaptive-batch-dependence", None, ""): "not discriminating",
     ("003", "init-output/asi-generalization", None, ""): "not discriminating",
     ("004", "scaling/test-error", None, ""): "not discriminating",
-    ("004", "scaling/ensemble", None, ""): "not discriminating",
     ("004", "scaling/jamming-cusp", None, ""): "not discriminating",
 }
 
