@@ -52,6 +52,8 @@ LIBS = ("ntkbench", "neural-tangents")
 
 
 # ----- child side ---------------------------------------------------------------------------------------------------
+# The peak-memory helpers of benchmarks/benchmarks/common.py, restated: that module imports torch and ntkbench, which
+# the peer's environment does not have.
 def _rss() -> dict[str, int]:
     out = {}
     with open("/proc/self/status") as f:
