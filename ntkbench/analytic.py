@@ -57,7 +57,6 @@ Shapes follow ``empirical_ntk``: (n1, n2) for ``d_out=1``, (n1, n2, k, k) = Θ �
 from __future__ import annotations
 
 import functools
-import itertools
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -65,6 +64,7 @@ from typing import Any
 import torch
 
 from ._validation import check_dtype, check_inputs
+from .kernels import row_spans
 from .networks import ASI, MLP, Centered, Shifted
 
 __all__ = ["analytic_nngp", "analytic_ntk", "chapter_kernel", "expected_imprint", "SUPPORTED_ACTIVATIONS"]
@@ -90,12 +90,9 @@ def _triangle(n: int, device: torch.device) -> tuple[torch.Tensor, ...]:
 
 def _upper_gram(x: torch.Tensor) -> torch.Tensor:
     """x·xᵀ with only its row blocks on and above the diagonal filled (the rest of the buffer is garbage)."""
-    n = x.shape[0]
-    blocks = max(1, min(_GRAM_BLOCKS, n // _GRAM_ROWS))
-    edges = [round(i * n / blocks) for i in range(blocks + 1)]
-    out = x.new_empty(n, n)
-    for lo, hi in itertools.pairwise(edges):
-        out[lo:hi, lo:] = x[lo:hi] @ x[lo:].T
+    out = x.new_empty(x.shape[0], x.shape[0])
+    for rows in row_spans(x.shape[0], _GRAM_ROWS, _GRAM_BLOCKS):
+        out[rows, rows.start:] = x[rows] @ x[rows.start:].T
     return out
 
 
@@ -240,7 +237,7 @@ def _recursion(net: MLP, x1: torch.Tensor, x2: torch.Tensor | None):
     per pair)."""
     pairs, gram, a11, a22 = _Pairs.of(x1, x2)
     A, Sigma, Sdot = [gram], [], []
-    for q12, _, e_dphi, a12 in _layers(net, pairs, gram, a11, a22):
+    for q12, e_dphi, a12 in _layers(net, pairs, gram, a11, a22):
         Sigma.append(q12)
         if e_dphi is not None:
             A.append(a12)
@@ -249,7 +246,7 @@ def _recursion(net: MLP, x1: torch.Tensor, x2: torch.Tensor | None):
 
 
 def _layers(net: MLP, pairs: _Pairs, a12: torch.Tensor, a11: torch.Tensor, a22: torch.Tensor):
-    """Per layer l = 1..L: (Σ^l, its diagonals, Σ̇^l, A^l) over the pairs; Σ̇^L and A^L are None (the output)."""
+    """Per layer l = 1..L: (Σ^l, Σ̇^l, A^l) over the pairs; Σ̇^L and A^L are None (the output)."""
     moments, diag = _MOMENTS[net.activation]
     sizes, fan_in, s2 = net.layer_sizes, net.fan_in, net.sigma**2
     beta = s2 if net.bias == "normal" else 0.0
@@ -257,12 +254,12 @@ def _layers(net: MLP, pairs: _Pairs, a12: torch.Tensor, a11: torch.Tensor, a22: 
         ct2 = s2 / fan_in[l - 1]
         q12, q11, q22 = ct2 * a12 + beta, ct2 * a11 + beta, ct2 * a22 + beta
         if l == net.depth:
-            yield q12, (q11, q22), None, None
+            yield q12, None, None
             return
         e_phi, e_dphi = moments(q12, q11, q22, pairs)
         m = sizes[l]
         a12, a11, a22 = e_phi.mul_(m), m * diag(q11), m * diag(q22)
-        yield q12, (q11, q22), e_dphi, a12
+        yield q12, e_dphi, a12
 
 
 def _finish(k: torch.Tensor, d_out: int) -> torch.Tensor:
@@ -341,7 +338,7 @@ def analytic_ntk(
     # (T^L = Σ_l Θ_l: the same products as B^l, accumulated from the input side), holding one layer at a time
     pairs, gram, a11, a22 = _Pairs.of(x1, x2)
     theta = w2[0] * gram + sb2[0]
-    for l, (_, _, e_dphi, a12) in enumerate(_layers(net, pairs, gram, a11, a22), start=2):
+    for l, (_, e_dphi, a12) in enumerate(_layers(net, pairs, gram, a11, a22), start=2):
         if e_dphi is None:
             break
         theta.mul_(e_dphi).mul_((s2 / fan_in[l - 1]) * sizes[l - 1]).add_(a12, alpha=w2[l - 1]).add_(sb2[l - 1])

@@ -69,8 +69,10 @@ _GRAM_BLOCK = 256
 _GRAM_MAX_BLOCKS = 8
 
 
-def _row_spans(n: int) -> list[slice]:
-    nb = max(1, min(_GRAM_MAX_BLOCKS, n // _GRAM_BLOCK))
+def row_spans(n: int, block: int = _GRAM_BLOCK, max_blocks: int = _GRAM_MAX_BLOCKS) -> list[slice]:
+    """Row blocks of a symmetric n × n product assembled from its blocks on and above the diagonal: ⌊n/block⌋ of
+    them (at least 1, at most ``max_blocks``), as equal as can be (also the analytic kernels' Gram product)."""
+    nb = max(1, min(max_blocks, n // block))
     edges = [round(i * n / nb) for i in range(nb + 1)]
     return [slice(lo, hi) for lo, hi in itertools.pairwise(edges)]
 
@@ -121,7 +123,7 @@ def _mlp_block(net: MLP, f1, f2, per_layer: bool) -> torch.Tensor:
     """Kernel (n1, n2, k, k) from (activations, backprop signals) of two batches, or the stack
     (L, n1, n2, k, k) of the layer blocks. ``f1 is f2`` (Θ(X, X)): upper row blocks only, mirrored."""
     (a1, d1), (a2, d2) = f1, f2
-    spans = _row_spans(a1[0].shape[0]) if f1 is f2 else []
+    spans = row_spans(a1[0].shape[0]) if f1 is f2 else []
     if len(spans) < 2:
         return _layer_blocks(net, a1, d1, a2, d2, per_layer)
     n, k = a1[0].shape[0], net.d_out

@@ -37,12 +37,11 @@ CHOICES = ("sgd", "adagrad", "adam")
 #: AdaGrad-Norm (one accumulator per member: isotropic, so it keeps GD's minimizer; 001 Thm 3's coordinate-wise
 #: preconditioner removed)
 COMPARED = CHOICES + ("adagrad-frozen", "adagrad-norm")
-ALLOWED = COMPARED
-#: the checks of a limit m → ∞ on the shared sweep (adagrad-differs' lin-slope and gap-limit,
-#: adaptive-batch-dependence's spread-slope) are made only at depths whose sweep reaches this width
-#: (set after the K = 10 records of ci, where L = 3 stops at m = 1000; not yet checked on fresh reseeds): below it,
-#: at L = 3, the net's distance to the linearized AdaGrad still decays slower than m^-1/2 and the linearized
-#: AdaGrad's own gap to GD still falls (0.19 → 0.082 over m = 100–1000; its limit 0.023 ± 0.020, not resolved from 0)
+#: the checks of a limit m → ∞ on the shared sweep (sgd-equals-gd's slope, adagrad-differs' lin-slope and gap-limit,
+#: adaptive-batch-dependence's spread-slope) are made only at depths whose sweep reaches this width (set after the
+#: K = 10 records of ci, where L = 3 stops at m = 1000; the last three held on fresh reseeds 11–15): below it (L = 3
+#: at ci) the net's distance to the linearized AdaGrad still decays slower than m^-1/2, the linearized AdaGrad's own
+#: gap to GD still falls (0.19 → 0.082 over m = 100–1000; its limit 0.023 ± 0.020, not resolved from 0)
 ASYMPTOTIC_WIDTH = 2000
 #: how far beyond the tolerance's bound of a unique minimizer (in decades) the over-parameterized runs must end apart
 EXCESS_DECADES = 1.0
@@ -71,20 +70,20 @@ def _comparison_params(optimizer: str, contrast: str, depth=((2,), (2, 3), (2, 3
         Param("optimizers", COMPARED, COMPARED, COMPARED, help="the optimizers trained from GD's θ0 besides GD (sgd: "
               "mini-batch GD at GD's rate; adagrad, adagrad-norm and adam at adaptive_rate; adagrad-frozen: "
               "AdaGrad's first-step preconditioner held fixed, at lr_c/λ_max(J D₀ Jᵀ); with adagrad also AdaGrad "
-              "on the linearized model, full batch)", kind="strs", choices=ALLOWED),
+              "on the linearized model, full batch)", kind="strs", choices=COMPARED),
         Param("batch_optimizers", ("sgd", "adagrad", "adagrad-frozen"), ("sgd", "adagrad", "adagrad-frozen"),
               ("sgd", "adagrad", "adagrad-frozen", "adam"),
               help="the optimizers of ``optimizers`` also run with mini-batches (at every split)", kind="strs",
-              choices=ALLOWED),
+              choices=COMPARED),
         Param("splits", (0.5, 1.0), (0.2, 0.5, 1.0), (0.1, 0.2, 0.5, 1.0), help="mini-batch sizes as fractions of N "
               "(1: full batch, always run)", kind="floats", low=0, low_open=True, high=1),
         Param("shuffle", "both", "both", "both", help="mini-batches reshuffled every epoch (yes), cycled in data order "
               "(no), or both", kind="str", choices=tuple(SHUFFLES)),
         ADAPTIVE_RATE,
         Param("optimizer", optimizer, optimizer, optimizer, help="the optimizer the checks compare with GD",
-              kind="str", choices=ALLOWED, analysis=True),
+              kind="str", choices=COMPARED, analysis=True),
         Param("contrast", contrast, contrast, contrast, help="the optimizer whose distance to GD sets the scale",
-              kind="str", choices=ALLOWED, analysis=True),
+              kind="str", choices=COMPARED, analysis=True),
     )
 
 

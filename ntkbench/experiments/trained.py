@@ -42,9 +42,10 @@ def member_seeds(point: Mapping[str, Any], count: int | None = None) -> list[int
     """Initialization seeds of the point's members: 0 … seeds−1, shifted by seed_offset·SEED_STRIDE (and, at the
     ``data_split``-th split of a claim that sweeps several, by data_split·count: every split's members their own)."""
     n = point["seeds"] if count is None else count
-    first = point.get("data_split", 0) * n
+    split = point.get("data_split", 0)
+    first = split * n
     if first + n > SEED_STRIDE:
-        raise ValueError(f"{first + n} member seeds (data split {point['data_split']} of {n} members) exceed the "
+        raise ValueError(f"{first + n} member seeds (data split {split} of {n} members) exceed the "
                          f"{SEED_STRIDE} a reseed owns: fewer members or data splits")
     return [point["seed_offset"] * SEED_STRIDE + first + s for s in range(n)]
 
