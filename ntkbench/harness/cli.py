@@ -154,6 +154,28 @@ def _parser() -> _Parser:
     s.add_argument("new", metavar="NEW")
     _profile_arg(s)
 
+    s = sub.add_parser("estimate", help="what a run will cost, before it runs",
+                       description="Per claim (and with --controls per negative control): the predicted CPU time, "
+                       "the working set of its largest point and, for the selection, the wall time on --jobs "
+                       "workers, from a cost model fitted to the committed ci timings (docs/performance.md, 'Cost "
+                       "before running'). Runs nothing. 'likely' takes the steps each reference point's members "
+                       "took to converge; 'at cap' lets every member run to its max_steps (the bound).",
+                       epilog="exit status: 0, or 1 when some claim cannot be estimated, 2 for usage errors")
+    s.add_argument("names", nargs="*", metavar="ID|FAMILY", help="claim ids or families (default: all)")
+    s.add_argument("--plan", action="append", default=[], metavar="PLAN",
+                   help="estimate a reproduction plan instead (as `ntkbench run --plan`)")
+    s.add_argument("--profile", default=None, choices=PROFILES,
+                   help="parameter set (default: the plan's, else paper)")
+    _set_arg(s)
+    s.add_argument("--controls", action="store_true", help="also each claim's negative controls")
+    s.add_argument("--jobs", type=_positive_int, default=2, metavar="N",
+                   help="the workers the wall time is predicted for (default 2)")
+    _baseline_args(s, what=None)
+    s.add_argument("--validate", action="store_true",
+                   help="instead: the estimate of every run recorded in BASELINE/<profile> at its recorded "
+                   "parameters against the time it took")
+    s.add_argument("--json", action="store_true", help="print the estimate as JSON")
+
     s = sub.add_parser("mitigate", help="the shrinking-σ mitigation experiment (001 Sect. 3)",
                        description="Shrink σ until the validation loss stops improving (001 Sect. 3); writes "
                        "OUT/<profile>/mitigation/mitigation.json and rebuilds OUT/README.md.")
@@ -185,7 +207,12 @@ def _out_arg(s: argparse.ArgumentParser) -> None:
     _baseline_args(s)
 
 
-def _baseline_args(s: argparse.ArgumentParser, what: str = "write into it") -> None:
+def _baseline_args(s: argparse.ArgumentParser, what: str | None = "write into it") -> None:
+    """--baseline, and --update-baseline unless ``what`` is None (a command that writes nothing)."""
+    if what is None:
+        s.add_argument("--baseline", default=BASELINE, metavar="DIR",
+                       help=f"the committed results whose ci timings the model is fitted to (default {BASELINE})")
+        return
     s.add_argument("--baseline", default=BASELINE, metavar="DIR",
                    help=f"the committed baseline results (default {BASELINE}): what a run compares itself with "
                    f"and never writes over unless asked")
@@ -761,5 +788,41 @@ def _cmd_mitigate(args: argparse.Namespace) -> int:
     return 0 if ok else 1
 
 
+# ----- estimate -------------------------------------------------------------------------------------------------------
+def _cmd_estimate(args: argparse.Namespace) -> int:
+    from . import estimate, runner
+
+    if not Path(args.baseline).is_dir():
+        raise UsageError(f"--baseline {args.baseline!r} is not a folder (the committed results the model is "
+                         "fitted to)")
+    if args.validate:
+        if args.names or args.plan:
+            raise UsageError("--validate checks every recorded run: give no ids or --plan with it")
+        checks = estimate.validate(args.baseline, args.profile or "paper")
+        if args.json:
+            _print_json([c.__dict__ | {"ratio": c.ratio} for c in checks])
+        else:
+            print("\n".join(estimate.render_validation(checks, args.profile or "paper")))
+        return 0
+    if args.plan:
+        if args.names:
+            raise UsageError("give claim ids/families or --plan, not both")
+        profile, groups = _plan_groups(args.plan, args.profile)
+    else:
+        profile = args.profile or "paper"
+        groups = [(registry.select(args.names), {}, None)]
+    sets = registry.parse_sets(args.set)
+    for claims, overrides, _ in groups:
+        _check_run(claims, profile, {**overrides, **sets}, args.controls)
+    tasks = [t for claims, overrides, only in groups
+             for t in runner.tasks_for(claims, profile, {**overrides, **sets}, args.controls, only)]
+    est = estimate.estimate(tasks, args.baseline)
+    if args.json:
+        _print_json(estimate.as_dict(est, args.jobs))
+    else:
+        print("\n".join(estimate.render(est, args.jobs)))
+    return 1 if any(c.error for c in est.claims) else 0
+
+
 _COMMANDS = {"list": _cmd_list, "show": _cmd_show, "run": _cmd_run, "calibrate": _cmd_calibrate,
-             "report": _cmd_report, "compare": _cmd_compare, "mitigate": _cmd_mitigate}
+             "report": _cmd_report, "compare": _cmd_compare, "mitigate": _cmd_mitigate, "estimate": _cmd_estimate}
