@@ -88,14 +88,19 @@ def test_wall_deals_the_largest_first():
         estimate.wall([1], 0)
 
 
-def test_the_reference_points_come_from_the_committed_timings_once_each():
+def test_the_reference_points_come_from_the_committed_timings_once_per_claim():
     ref = estimate.samples(RESULTS)
-    keys = [json.dumps([s.measure, {k: v for k, v in s.point.items() if k != "seed_offset"}], sort_keys=True)
-            for s in ref]
+    keys = [json.dumps([s.claim, s.control, {k: v for k, v in s.point.items() if k != "seed_offset"}],
+                       sort_keys=True) for s in ref]
     assert len(keys) == len(set(keys)) and {s.measure for s in ref} >= {
         f"{c.measure.__module__}.{c.measure.__qualname__}" for c in registry.all_claims()}
-    jam = [s for s in ref if s.claim.startswith("scaling/jamming-") and s.control is None]  # one sweep, read once
-    assert jam and all(s.row_steps is not None and s.steps.longest <= s.size.cap for s in jam)
+    norm = [s for s in ref if s.claim == "scaling/jamming-norm" and s.control is None]
+    cusp = [s for s in ref if s.claim == "scaling/jamming-cusp"]  # the same sweep: the same reference points
+    assert norm and all(s.row_steps is not None and s.steps.longest <= s.size.cap for s in norm)
+    assert [(s.point, s.steps, s.seconds) for s in norm] == [(s.point, s.steps, s.seconds) for s in cusp]
+    rates = estimate.fit_rates(ref)  # which fit each shared point once
+    assert rates[norm[0].measure].points == len({json.dumps(s.point, sort_keys=True) for s in ref
+                                                 if s.measure == norm[0].measure})
 
 
 def test_at_the_reference_profile_each_point_is_its_own_reference():

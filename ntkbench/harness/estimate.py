@@ -178,6 +178,11 @@ def _rows_of(data: pd.DataFrame, point: Mapping[str, Any], swept: Sequence[str])
     return data[keep]
 
 
+def _plain(point: Mapping[str, Any]) -> dict[str, Any]:
+    """A point without its seed offset (a reseed costs the same)."""
+    return {k: v for k, v in point.items() if k != "seed_offset"}
+
+
 def _measure_of(claim_id: str) -> str:
     from . import registry
 
@@ -187,8 +192,8 @@ def _measure_of(claim_id: str) -> str:
 
 def samples(baseline: str | Path, profile: str = REFERENCE) -> list[Sample]:
     """Every point with a recorded time in ``baseline/<profile>`` (result.json ``timings``; the steps from the
-    result's data.csv), each point once (claims that share a sweep record it once each) — for claims still
-    registered."""
+    result's data.csv), once per claim and control that recorded it (claims that share a sweep record its points
+    once each: :func:`fit_rates` counts each once) — for claims still registered."""
     from . import registry
 
     out, seen = [], set()
@@ -203,8 +208,7 @@ def samples(baseline: str | Path, profile: str = REFERENCE) -> list[Sample]:
         data = store.read_csv(path) if path.is_file() else pd.DataFrame()
         swept = _swept(timings)
         for t in timings:
-            ident = json.dumps([measure, {k: v for k, v in t["point"].items() if k != "seed_offset"}],
-                               sort_keys=True, default=str)
+            ident = json.dumps([res["id"], res.get("control"), _plain(t["point"])], sort_keys=True, default=str)
             if ident in seen:
                 continue
             seen.add(ident)
@@ -264,11 +268,12 @@ def fit_rates(reference: Sequence[Sample]) -> dict[tuple[str, str | None] | str,
     """One :class:`Rate` per measure over all its reference points (key: the measure), and one per measure and
     control name over those of the claims, or of that control, alone (key: (measure, control); a control such as
     ``asi`` trains twice the parameters its point names)."""
-    by: dict[Any, list[Sample]] = {}
-    for s in reference:
-        by.setdefault(s.measure, []).append(s)
-        by.setdefault((s.measure, s.control), []).append(s)
-    return {k: fit_rate(k if isinstance(k, str) else k[0], pts) for k, pts in by.items()}
+    by: dict[Any, dict[str, Sample]] = {}
+    for s in reference:  # a point that several claims share counts once in each group
+        ident = json.dumps([s.measure, _plain(s.point)], sort_keys=True, default=str)
+        by.setdefault(s.measure, {}).setdefault(ident, s)
+        by.setdefault((s.measure, s.control), {}).setdefault(ident, s)
+    return {k: fit_rate(k if isinstance(k, str) else k[0], list(pts.values())) for k, pts in by.items()}
 
 
 def rate_for(rates: Mapping[Any, Rate], measure: str, control: str | None) -> Rate | None:
