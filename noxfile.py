@@ -171,6 +171,16 @@ def bench(session: nox.Session) -> None:
 
 
 @nox.session
+def rooflines(session: nox.Session) -> None:
+    """Each claim's most expensive ci point against this machine's roofline (float64 GEMM rate and copy bandwidth
+    on one thread, measured here; the points from the committed results/ci): writes results/bench/rooflines.
+    {json,md}, the table of docs/performance.md (benchmarks/rooflines.py). Run it on an idle machine."""
+    _install(session)
+    args = list(session.posargs) or ["--out", "results/bench"]
+    session.run("python", "benchmarks/rooflines.py", *args, env={"OMP_NUM_THREADS": "1"})
+
+
+@nox.session
 def bench_peers(session: nox.Session) -> None:
     """ntkbench against neural-tangents 0.6.5: the empirical NTK (three implementations each) and the analytic NTK,
     time ratio, peak memory and agreement, one pinned thread per measurement (benchmarks/peers.py). neural-tangents

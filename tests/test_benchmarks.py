@@ -16,7 +16,10 @@ from pathlib import Path
 
 import pytest
 
+from ntkbench.harness import registry
+
 BENCH_DIR = Path(__file__).resolve().parents[1] / "benchmarks"
+RESULTS = BENCH_DIR.parent / "results"
 PREFIXES = ("time_", "peakmem_", "track_", "mem_", "timeraw_")
 
 if str(BENCH_DIR) not in sys.path:
@@ -159,3 +162,34 @@ def test_peer_comparison_runs_ntkbench_side_and_tabulates(tmp_path):
     table = peers.markdown(rows, {"date": "today", "cpu": "cpu", "cores": 2, "python": "3", "torch": "2"})
     assert "| empirical | structured | n = 6, d = 3, m = 8, L = 3 | 2.0 ms | 2.0 ms | 1.00 |" in table
     assert "neural-tangents failed: ImportError: no jax" in table
+
+
+def _rooflines():
+    spec = importlib.util.spec_from_file_location("rooflines", BENCH_DIR / "rooflines.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_rooflines_charge_each_claims_largest_point_to_its_steps():
+    """benchmarks/rooflines.py (nox -s rooflines) against the committed ci timings, at made-up machine limits: the
+    roofline is the larger of the arithmetic and the traffic, the multiple measured ÷ roofline."""
+    roof = _rooflines()
+    limits = {"gemm_flops": 1e10, "bandwidth": 1e10, "cpu": "test", "threads": 1, "torch": "x"}
+    rows = roof.rooflines(RESULTS, limits)
+    claims = {c.id for c in registry.all_claims()}
+    assert {r["claim"] for r in rows} == claims
+    for r in rows:
+        assert r["roofline_s"] == max(r["flops"], r["bytes"]) / 1e10
+        assert r["multiple"] == pytest.approx(r["measured_s"] / r["roofline_s"])
+        assert r["bound"] == ("GEMM" if r["flops"] >= r["bytes"] else "memory")
+    sweep = next(r for r in rows if r["claim"] == "optim/sgd-equals-gd")
+    assert sweep["trains"] and sweep["steps"] > 1 and sweep["flops"] == 6 * sweep["n"] * sweep["params"] * sweep["nets"]
+    text = roof.markdown(rows, limits)
+    assert text.count("\n| `") == len(claims) and "GEMM 10.0 GFLOP/s" in text
+
+
+def test_the_committed_rooflines_table_lists_every_claim():
+    text = (RESULTS / "bench" / "rooflines.md").read_text(encoding="utf-8")
+    assert {line.split("`")[1] for line in text.splitlines() if line.startswith("| `")} == {
+        c.id for c in registry.all_claims()}
