@@ -77,6 +77,9 @@ def test_predicted_steps_scale_with_the_log_threshold_and_stop_at_the_cap():
     likely, capped = estimate.predicted_steps({}, target, ref)
     assert likely.longest == 300 and likely.total == pytest.approx((200 + 300) * 2)  # steps × 2 capped; 2× the nets
     assert (capped.longest, capped.total) == (300, 2 * 2 * 300)
+    jammed = _sample(200, 300, 100, 1.0, rows=[100, 200], threshold=1e-4, nets=2, cap=200)  # the 200 hit its cap
+    likely, _ = estimate.predicted_steps({}, estimate.Size(2, 10, 100, 1, 10_000, 1e-4), jammed)
+    assert (likely.longest, likely.total) == (10_000, 100 + 10_000)
     fixed = estimate.predicted_steps({"steps": 800}, estimate.Size(4, 10, 100, 1, None, None), ref)
     assert fixed[0] == fixed[1] == estimate.Steps(800, 3200)
 

@@ -13,8 +13,9 @@ The model, per sweep point (docs/performance.md, "Cost before running"):
   reference profile's points, whose steps are read from their committed rows (``steps`` per member);
 * **steps at the target profile** — measured convergence, not the cap: each member of the nearest reference point
   (the swept axes, on a log scale) with its steps scaled by ln(threshold)/ln(threshold_ref) (linear convergence:
-  the steps to reach a loss grow with its logarithm) and capped at the target's ``max_steps``; every member at its
-  cap is the upper bound, also printed;
+  the steps to reach a loss grow with its logarithm) and capped at the target's ``max_steps``; a member that ran to
+  the reference's cap (it never converged) runs to the target's; every member at its cap is the upper bound, also
+  printed;
 * **memory** — the training working set: 8 bytes × nets × (4 P + 2 n Σ widths) (parameters, gradient, two optimizer
   moments; activations and their gradients);
 * **wall time on k workers** — the points, each measured once however many claims share it, dealt largest first to
@@ -311,6 +312,8 @@ def predicted_steps(point: Mapping[str, Any], s: Size, ref: Sample) -> tuple[Ste
     if s.threshold and ref.size.threshold and s.threshold < 1 and ref.size.threshold < 1:
         factor = math.log(s.threshold) / math.log(ref.size.threshold)
     per_row = np.minimum(ref.row_steps * factor, s.cap)
+    if ref.size.cap:  # a member that ran to the reference's cap (it never converged there) runs to the target's
+        per_row = np.where(ref.row_steps >= ref.size.cap, float(s.cap), per_row)
     members = s.nets / max(ref.size.nets, 1)
     likely = Steps(float(per_row.max()), float(per_row.sum() * members))
     return likely, Steps(float(s.cap), float(ref.row_steps.size * members * s.cap))
