@@ -67,6 +67,8 @@ def test_fit_rate_of_one_point_puts_the_time_in_the_arithmetic():
     size = _sample(10, 40, 1000, 0).size
     assert rate.per_step == 0 and rate.seconds(size, estimate.Steps(10, 40)) == pytest.approx(2.0)
     assert rate.seconds(size, estimate.Steps(10, 80)) == pytest.approx(4.0)
+    same = estimate.fit_rate("m", [_sample(10, 40, 1000, 2.0), _sample(20, 40, 1000, 3.0)])  # one size: no split
+    assert same.per_step == 0 and same.per_flop > 0
     with pytest.raises(ValueError, match="no reference points"):
         estimate.fit_rate("m", [])
 

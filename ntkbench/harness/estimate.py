@@ -56,6 +56,9 @@ FLOPS_PER_INPUT_PARAM = 6
 BYTES = 8
 #: the reference profile whose committed timings the model is fitted to
 REFERENCE = "ci"
+#: the fit separates a step's fixed cost from its arithmetic only over points whose operations per step span this
+#: factor
+SPAN = 2.0
 
 
 # ----- what a point computes ---------------------------------------------------------------------------------------
@@ -243,17 +246,19 @@ class Rate:
 
 
 def fit_rate(measure: str, points: Sequence[Sample]) -> Rate:
-    """The :class:`Rate` of one measure by non-negative least squares on the relative error. With one point (or
-    points whose two columns cannot be told apart) the fit is not determined: all of the time goes to the
-    arithmetic, so that larger nets at the target profile cost in proportion to their operations (an upper
-    estimate where the reference point was dispatch-bound)."""
+    """The :class:`Rate` of one measure by non-negative least squares on the relative error. With one point, or
+    points whose nets span less than :data:`SPAN` in operations per step (the fixed and the arithmetic cost of a
+    step cannot be told apart: scaling::ensemble's two data splits of one net), the fit is not determined: all of
+    the time goes to the arithmetic, so that larger nets at the target profile cost in proportion to their
+    operations (an upper estimate where the reference points were dispatch-bound)."""
     if not points:
         raise ValueError(f"no reference points for measure {measure!r}")
     t = np.array([p.seconds for p in points])
     a = np.array([[p.steps.longest, p.steps.total * p.size.flops_per_step] for p in points]) / t[:, None]
     scale = a.max(axis=0)
     scale[scale == 0] = 1.0
-    if len(points) >= 2 and np.linalg.matrix_rank(a / scale) == 2:
+    sizes = [p.size.flops_per_step for p in points]
+    if len(points) >= 2 and max(sizes) >= SPAN * min(sizes) and np.linalg.matrix_rank(a / scale) == 2:
         coef, _ = nnls(a / scale, np.ones(len(points)))
         coef = coef / scale
     else:
