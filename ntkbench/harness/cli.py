@@ -1,5 +1,6 @@
 """The ``ntkbench`` command: list, show and run the registered claims (or a paper's reproduction plan), calibrate
-their tolerances over reseeds, rebuild the summary, compare two runs, and run the σ-mitigation experiment.
+their tolerances over reseeds, rebuild the summary, compare two runs, run the σ-mitigation experiment, and estimate
+what a run will cost before it runs.
 
 Exit status: 0 when everything came out as the theory predicts, 1 when something did not (a claim failed, was
 invalid or errored, a control passed, a calibration missed, a regression was found) or a result could not be
