@@ -157,7 +157,7 @@ def _parser() -> _Parser:
 
     s = sub.add_parser("estimate", help="what a run will cost, before it runs",
                        description="Per claim (and with --controls per negative control): the predicted CPU time, "
-                       "the working set of its largest point and, for the selection, the wall time on --jobs "
+                       "the largest working set of its points and, for the selection, the wall time on --jobs "
                        "workers, from a cost model fitted to the committed ci timings (docs/performance.md, 'Cost "
                        "before running'). Runs nothing. 'likely' takes the steps each reference point's members "
                        "took to converge; 'at cap' lets every member run to its max_steps (the bound).",

@@ -1,5 +1,5 @@
-"""What a run will cost before it runs (``ntkbench estimate``): per claim, its CPU time, the working set of its
-largest point and the wall time of the whole selection on k workers, from a cost model fitted to the timings of a
+"""What a run will cost before it runs (``ntkbench estimate``): per claim, its CPU time, the largest working set
+of its points and the wall time of the whole selection on k workers, from a cost model fitted to the timings of a
 profile that has run (the committed ``ci`` baseline).
 
 The model, per sweep point (docs/performance.md, "Cost before running"):
