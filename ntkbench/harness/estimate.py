@@ -45,6 +45,7 @@ from scipy.optimize import nnls
 
 from . import store
 from .lifecycle import ClaimRun, Task, start_run
+from .scheduler import _point_id, _seconds  # a point's identity across runs; a recorded duration
 
 #: input dimension of each data set before PCA (``pca`` > 0 replaces it); experiments without a data set name
 #: theirs (``d_in``)
@@ -200,19 +201,21 @@ def samples(baseline: str | Path, profile: str = REFERENCE) -> list[Sample]:
     once each: :func:`fit_rates` counts each once) — for claims still registered."""
     from . import registry
 
+    registered = {c.id for c in registry.all_claims()}
     out, seen = [], set()
     for res in store.load_results(baseline, profile):
+        # the entries the scheduler's ordering also reads (scheduler.recorded_seconds), and only those of a
+        # positive time: the fit is on the relative error
         timings = [t for t in res.get("timings") or () if isinstance(t, Mapping) and isinstance(t.get("point"),
-                   Mapping) and isinstance(t.get("seconds"), (int, float)) and math.isfinite(t["seconds"])
-                   and t["seconds"] > 0]
-        if not timings or res.get("id") not in {c.id for c in registry.all_claims()}:
+                   Mapping) and _seconds(t.get("seconds")) and t["seconds"] > 0]
+        if not timings or res.get("id") not in registered:
             continue
         measure = _measure_of(res["id"])
         path = Path(res["_path"]) / "data.csv"
         data = store.read_csv(path) if path.is_file() else pd.DataFrame()
         swept = _swept(timings)
         for t in timings:
-            ident = json.dumps([res["id"], res.get("control"), _plain(t["point"])], sort_keys=True, default=str)
+            ident = _point_id(res["id"], res.get("control"), t["point"])
             if ident in seen:
                 continue
             seen.add(ident)
@@ -468,8 +471,9 @@ def validate(baseline: str | Path = "results", profile: str = "paper", reference
     ref = samples(baseline, reference)
     rates = fit_rates(ref)
     checks = []
+    registered = {c.id for c in registry.all_claims()}
     for res in store.load_results(baseline, profile):
-        if res.get("id") not in {c.id for c in registry.all_claims()} or not res.get("seconds"):
+        if res.get("id") not in registered or not res.get("seconds"):
             continue
         claim = registry.get(res["id"])
         declared = set(claim.param_names())
