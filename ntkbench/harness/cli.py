@@ -563,26 +563,34 @@ def _plan_groups(refs: Sequence[str], profile: str | None
     return profile, list(groups.values())
 
 
-def _cmd_run(args: argparse.Namespace) -> int:
-    from . import runner, scheduler
+def _selected(args: argparse.Namespace, default_profile: str) -> tuple[str, list]:
+    """The profile and the tasks that ``run`` and ``estimate`` select: the ids/families (or the --plan entries, at
+    the plan's profile and overrides), with --set and --controls; a :class:`UsageError` for a bad selection."""
+    from . import runner
 
     if args.plan:
         if args.names:
             raise UsageError("give claim ids/families or --plan, not both")
         profile, groups = _plan_groups(args.plan, args.profile)
     else:
-        profile = args.profile or registry.DEFAULT_PROFILE
+        profile = args.profile or default_profile
         groups = [(registry.select(args.names), {}, None)]
     sets = registry.parse_sets(args.set)
-    device = _device(args.device)
-    _scheduler(args.scheduler)
     every = [c for claims, _, _ in groups for c in claims]
     _check_run(every, profile, sets, args.controls)  # --set keys: declared by some selected claim
     for claims, overrides, _ in groups:
         _check_run(claims, profile, {**overrides, **sets}, args.controls)
+    return profile, [t for claims, overrides, only in groups
+                     for t in runner.tasks_for(claims, profile, {**overrides, **sets}, args.controls, only)]
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from . import scheduler
+
+    device = _device(args.device)
+    _scheduler(args.scheduler)
+    profile, tasks = _selected(args, registry.DEFAULT_PROFILE)
     out = _output(args)
-    tasks = [t for claims, overrides, only in groups
-             for t in runner.tasks_for(claims, profile, {**overrides, **sets}, args.controls, only)]
     before = _baseline_before(args.baseline, [profile])  # read first: --update-baseline writes over it
     with contextlib.redirect_stdout(sys.stderr) if args.json else contextlib.nullcontext():
         done = scheduler.run(tasks, jobs=args.jobs, scheduler=args.scheduler, out=out, device=device,
@@ -791,7 +799,7 @@ def _cmd_mitigate(args: argparse.Namespace) -> int:
 
 # ----- estimate -------------------------------------------------------------------------------------------------------
 def _cmd_estimate(args: argparse.Namespace) -> int:
-    from . import estimate, runner
+    from . import estimate
 
     if not Path(args.baseline).is_dir():
         raise UsageError(f"--baseline {args.baseline!r} is not a folder (the committed results the model is "
@@ -805,18 +813,7 @@ def _cmd_estimate(args: argparse.Namespace) -> int:
         else:
             print("\n".join(estimate.render_validation(checks, args.profile or "paper")))
         return 0
-    if args.plan:
-        if args.names:
-            raise UsageError("give claim ids/families or --plan, not both")
-        profile, groups = _plan_groups(args.plan, args.profile)
-    else:
-        profile = args.profile or "paper"
-        groups = [(registry.select(args.names), {}, None)]
-    sets = registry.parse_sets(args.set)
-    for claims, overrides, _ in groups:
-        _check_run(claims, profile, {**overrides, **sets}, args.controls)
-    tasks = [t for claims, overrides, only in groups
-             for t in runner.tasks_for(claims, profile, {**overrides, **sets}, args.controls, only)]
+    _, tasks = _selected(args, "paper")
     est = estimate.estimate(tasks, args.baseline)
     if args.json:
         _print_json(estimate.as_dict(est, args.jobs))
