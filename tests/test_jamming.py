@@ -114,6 +114,25 @@ def test_divergence_recovers_a_known_law_and_needs_its_window():
     assert math.isnan(m.value) and "no divergence" in m.method
 
 
+def test_the_fit_ends_where_the_norm_reaches_its_plateau_within_the_noise():
+    # members scattered by ±0.15 about 3 + 60 (N − 90)^-1 (the SE of a difference of two means 0.091): at N = 500
+    # the excess over N = 11 000 (0.141) is inside 2 SE, so the fit ends at N = 300 and still reads the law
+    n = (20, 60, 80, 100, 120, 150, 200, 300, 500, 5000, 11000)
+    d = _sweep(lambda n, i: 3 + 60 / (n - 90) + 0.1 * (i - 1.5), n=n)
+    r = jamming.divergence(d)
+    assert isinstance(r, jamming.Divergence) and list(r.n) == [100, 120, 150, 200, 300]
+    assert r.alpha == pytest.approx(1.0, abs=1e-6) and "so the fit ends at N = 300" in r.method
+    assert jamming.n_star_inside(d, {}).value == 0
+    # a plateau reached 3 swept N above N*: too few resolved N for 3 parameters — the sweep does not allow the fit
+    # (invalid), never "no divergence"
+    early = _sweep(lambda n, i: 3 + 60 / (n - 90) + 0.1 * (i - 1.5), n=(20, 60, 80, 100, 120, 150, 5000, 11000))
+    why = jamming.divergence(early)
+    assert why.startswith("not fitted") and "at 3 swept N" in why and jamming.n_star_inside(early, {}).value == 1
+    # the norm at N* within the noise of the widest N's: no divergence, whatever the later N read
+    noisy = _sweep(lambda n, i: 3.0 + 40.0 * (i - 1.5) * (n == 100) + 60 / (n - 90) * (n > 100), n=n)
+    assert jamming.divergence(noisy, blow_up=1.0).startswith("no divergence")
+
+
 def test_alpha_fits_every_training_time_and_blow_up_reads_n_star():
     d = _sweep(lambda n, i: 3 + 60 / (n - 90), n=(20, 60, 80, 100, 120, 150, 200, 300, 500, 1100), times=(10, 100))
     m = jamming._alpha(d, {"times": (100, 10)})

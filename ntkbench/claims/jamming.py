@@ -103,6 +103,10 @@ LOW_FACTOR = 4
 #: between the ci calibration's blow-up (results/ci/calibration/scaling__jamming-norm.json) and the alternative 1,
 #: so that a run of either errs on ≤ 1 % at the calibrated spread
 BLOW_UP = 2.5
+#: a swept N enters the divergence's fit while its ‖f‖ exceeds the widest N's by more than this many standard errors
+#: of the difference (the log of a smaller excess is mostly noise); the first N that does not is on the plateau,
+#: and the window ends before it (004 paper's sweep reaches the plateau at 18 N*, 14a6906)
+RESOLVED_Z = 2.0
 #: the rise to the peak must exceed this many standard errors (one-sided: a flat curve passes ≤ 0.13 % of the time)
 RISE_Z = significance.Z_DETECT
 
@@ -165,7 +169,10 @@ def divergence(d: pd.DataFrame, column: str = "norm", blow_up: float = BLOW_UP) 
       the widest swept N (≥ 10 N*), which still carries the divergence's tail A (N_max − N*)^-α: the law is fitted
       to the difference (:func:`ntkbench.fit.critical_excess`; reading the widest N as the plateau itself
       steepens α: 1.2 for an exact α = 1 at ci's N); ‖f‖_∞ = ‖f‖_N_max less that tail;
-    * window: every swept N from N* (the first with ≥ half the members fitted) to below the widest;
+    * window: the swept N from N* (the first with ≥ half the members fitted) up to the last before the first whose
+      excess over the widest N is not resolved — ≤ :data:`RESOLVED_Z` standard errors of the two means (the
+      members' spread) — where the norm has reached its plateau within the noise (a wide sweep reaches it below its
+      widest N: 004's paper sweep at 18 N*; reading those N as excess would fit log of noise);
     * N* free inside the data's own window (n_none, n_hi] (:attr:`Jamming.window`; 004 §1.1: N* is the smallest N
       at which the training set is fitted). Each initialization jams at its own N*_i, and the fitted members at N
       are those with N*_i < N, each close to its own divergence: their mean diverges where the first members fit,
@@ -177,21 +184,35 @@ def divergence(d: pd.DataFrame, column: str = "norm", blow_up: float = BLOW_UP) 
 
     Returns a string saying why when the sweep does not allow the fit, or one that starts with "no divergence" when
     the norm at N* is not ``blow_up`` times its value at the widest N (the final norm's threshold; 1 for the norm
-    after t steps, whose divergence a finite time cuts off: 004 Fig. 7B) or does not exceed it everywhere."""
+    after t steps, whose divergence a finite time cuts off: 004 Fig. 7B) or is not resolved above it there; one that
+    starts "not fitted" when fewer than :data:`MIN_FIT_WIDTHS` swept N are resolved above the plateau."""
     j, unmet = _unmet(d)
     if unmet:
         return "not fitted: " + "; ".join(unmet)
     fitted = _fitted(d)
     n_max = float(d["n_params"].max())
-    widest = float(fitted.loc[fitted["n_params"] == n_max, column].mean())
-    means = fitted[(fitted["n_params"] >= j.n_hi) & (fitted["n_params"] < n_max)].groupby("n_params")[column].mean()
+    g = fitted[fitted["n_params"] >= j.n_hi].groupby("n_params")[column].agg(["mean", "std", "size"])
+    se = (g["std"] / np.sqrt(g["size"])).fillna(0.0)
+    widest, widest_se = float(g.loc[n_max, "mean"]), float(se.loc[n_max])
+    means = g["mean"].drop(n_max)
     excess = means - widest
+    resolved = (excess > RESOLVED_Z * np.hypot(se.drop(n_max), widest_se)).to_numpy()
     if not means.iloc[0] >= blow_up * widest:
         return (f"no divergence: ‖f‖ = {means.iloc[0]:.3g} at N* = {means.index[0]:g} is < {blow_up:g} × its value "
                 f"{widest:.3g} at the widest N")
-    if not (excess > 0).all():
-        low = ", ".join(f"{n:g}" for n in excess.index[~(excess > 0)])
-        return f"no divergence: ‖f‖ does not exceed its value {widest:.3g} at the widest N at N = {low}"
+    if not resolved[0]:
+        return (f"no divergence: ‖f‖ = {means.iloc[0]:.3g} at N* = {means.index[0]:g} is within {RESOLVED_Z:g} "
+                f"standard errors of its value {widest:.3g} at the widest N")
+    end = int(np.argmin(resolved)) if not resolved.all() else resolved.size
+    plateau_from = ""
+    if end < resolved.size:
+        plateau_from = (f"; from N = {excess.index[end]:g} on ‖f‖ is within {RESOLVED_Z:g} SE of its value at the "
+                        f"widest N (the plateau: {excess.iloc[end]:+.3g} ± {math.hypot(se.iloc[end], widest_se):.2g}"
+                        f"), so the fit ends at N = {excess.index[end - 1]:g}")
+        excess = excess.iloc[:end]
+    if excess.size < MIN_FIT_WIDTHS:
+        return (f"not fitted: ‖f‖ is resolved above its value at the widest N at {excess.size} swept N from N* "
+                f"(the fit needs {MIN_FIT_WIDTHS}){plateau_from}: sweep more N between N* and the plateau")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         r = fit.critical_excess(excess.index.to_numpy(float), excess.to_numpy(float), n_max, j.window)
@@ -200,7 +221,8 @@ def divergence(d: pd.DataFrame, column: str = "norm", blow_up: float = BLOW_UP) 
     return Divergence(r.exponent, r.ci, r.params["x_c"], r.params["A"], widest - tail, excess.index.to_numpy(float),
                       excess.to_numpy(float) + tail,
                       f"{r.method}; N* = {r.params['x_c']:.4g}{' (at an end of its window)' if edge else ''}, "
-                      f"‖f‖ = {widest:.3g} at N = {n_max:g}, plateau ‖f‖_∞ = {widest - tail:.3g}", edge)
+                      f"‖f‖ = {widest:.3g} at N = {n_max:g}, plateau ‖f‖_∞ = {widest - tail:.3g}{plateau_from}",
+                      edge)
 
 
 def n_star_inside(d: pd.DataFrame, params: Mapping[str, Any]) -> Measurement:
