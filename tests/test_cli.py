@@ -765,6 +765,17 @@ def test_rejudging_the_baseline_needs_the_flag(capsys, tmp_path, monkeypatch):
     before = _tree(tmp_path / "results")
     code, out, err = _run(capsys, "report", "results", "--rejudge", "ci")
     assert code == 2 and out == "" and "--update-baseline" in err and _tree(tmp_path / "results") == before
+    code, out, err = _run(capsys, "report", "results", "--reanalyse", "ci")
+    assert code == 2 and out == "" and "--reanalyse rewrites" in err and _tree(tmp_path / "results") == before
+
+
+def test_reanalyse_names_the_results_it_leaves_as_they_are(capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    _write(tmp_path / "runs", "pass", 2.0)  # a result without data.csv
+    before = _tree(tmp_path / "runs")
+    code, out, _ = _run(capsys, "report", "runs", "--reanalyse", "ci")
+    assert code == 0 and "fam/a: left as it is: no data.csv saved: rerun it" in out
+    assert _tree(tmp_path / "runs")["ci/fam/a/result.json"] == before["ci/fam/a/result.json"]
 
 
 def test_mitigate_writes_the_working_folder_by_default(capsys, tmp_path, monkeypatch, fake_mitigation):

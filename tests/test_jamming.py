@@ -205,6 +205,13 @@ def test_rise_tells_a_cusp_from_a_monotone_curve():
     alone = cusp[cusp["n_params"] >= 80]  # no swept N below the window's first point but the window itself
     assert jamming.rise_test(np.array([0.2, 0.1]), np.array([0.01, 0.01]), np.array([True, False]))[0] == -np.inf
     assert math.isfinite(jamming._rise(alone, {}).value)
+    # nets too small to leave a constant output all score one error (no spread, as at paper's N = 21): their mean
+    # has no standard error, the pairs with a spread are still weighed, the rise still read
+    constant = cusp.assign(test_err=np.where(cusp["n_params"] == 20, 0.5, cusp["test_err"]))
+    z0 = jamming._rise(constant, {})
+    assert z0.value > jamming.RISE_Z and "at N = 100 (" in z0.method
+    one = cusp[~((cusp["n_params"] == 20) & (cusp["seed"] > 0))]  # one member at a swept N: no standard error
+    assert math.isnan(jamming._rise(one, {}).value)
 
 
 def test_the_rise_keeps_its_level_on_flat_curves_despite_picking_the_best_pair():

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 import math
+import subprocess
 from dataclasses import replace
+from pathlib import Path
 
 import pandas as pd
 import pytest
 
-from ntkbench.harness import registry, runner, store
+from ntkbench.harness import lifecycle, registry, runner, store
 from ntkbench.harness.registry import Alternative, Check, Claim, Control, Expect, Measurement, Param, UsageError
 
 CALLS: list[int] = []
@@ -353,3 +355,52 @@ def test_run_many_with_two_workers(tmp_path):
     saved = store.load_results(tmp_path, "smoke")
     assert sorted(r["id"] for r in saved) == ["init-scale/decomposition", "init-scale/homogeneity"]
     assert all((tmp_path / "smoke" / "init-scale" / n / "data.csv").is_file() for n in ("homogeneity", "decomposition"))
+
+
+# ----- reanalysis: the saved data fitted again ---------------------------------------------------------------------
+def test_reanalyse_fits_the_saved_data_again_and_keeps_the_runs_provenance(tmp_path, monkeypatch):
+    runner.run_claim("init-scale/homogeneity", "smoke", out=tmp_path)
+    [saved] = store.load_results(tmp_path, "smoke")
+    saved["versions"] = {**saved["versions"], "git": "abc1234"}  # measured by a clean commit ...
+    monkeypatch.setattr(runner, "measuring_code_at", lambda commit: runner.code_hash())  # ... with this engine
+    assert runner.reanalysable(saved) == ""
+    folder = Path(saved["_path"])
+    data = store.read_csv(folder / "data.csv")
+    store.write_csv(folder / "data.csv", data.assign(rel_dev=data["rel_dev"] + 0.25))  # the data are what is read
+    new = runner.reanalyse(saved, tmp_path)
+    assert new["checks"][0]["measured"] == pytest.approx(float(data["rel_dev"].max()) + 0.25)
+    assert (new["versions"], new["seconds"]) == (saved["versions"], saved["seconds"])  # what measured it, its cost
+    assert new["reanalysed"]["by"] and "nothing was measured again" in new["reanalysed"]["note"]
+    on_disk = json.loads((folder / "result.json").read_text())
+    assert on_disk["reanalysed"] == new["reanalysed"] and on_disk["versions"]["git"] == "abc1234"
+
+
+def test_reanalyse_refuses_data_that_other_code_measured(tmp_path, monkeypatch):
+    runner.run_claim("init-scale/homogeneity", "smoke", out=tmp_path)
+    [saved] = store.load_results(tmp_path, "smoke")
+    dirty = {**saved, "versions": {**saved["versions"], "git": "abc1234+dirty"}}
+    assert "uncommitted code" in runner.reanalysable(dirty)
+    clean = {**saved, "versions": {**saved["versions"], "git": "abc1234 (judged at def5678)"}}
+    monkeypatch.setattr(runner, "measuring_code_at", lambda commit: "" if commit != "abc1234" else "other")
+    assert "changed since abc1234" in runner.reanalysable(clean)  # the measuring commit is the first word
+    assert "cannot be read" in runner.reanalysable({**clean, "versions": {"git": "0000000"}})
+    with pytest.raises(ValueError, match="changed since abc1234"):
+        runner.reanalyse(clean, tmp_path)
+    (Path(saved["_path"]) / "data.csv").unlink()
+    assert "no data.csv" in runner.reanalysable(clean)
+    left = runner.reanalyse_folder(tmp_path, "smoke")
+    assert [why for _, why in left] == ["no data.csv saved: rerun it"]
+
+
+def test_the_measuring_code_of_a_commit_is_read_from_git():
+    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(runner.__file__).parent, capture_output=True,
+                          text=True)
+    if head.returncode != 0:
+        pytest.skip("not a git checkout")
+    changed = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", "ntkbench"],
+                             cwd=Path(runner.__file__).parent, capture_output=True, text=True).stdout
+    engine_changed = [line for line in changed.splitlines()
+                      if not any(f"ntkbench/{room}/" in line for room in lifecycle.UNHASHED)]
+    at_head = runner.measuring_code_at(head.stdout.strip())
+    assert at_head == runner.code_hash() or engine_changed  # the checkout's engine is HEAD's unless edited
+    assert runner.measuring_code_at("0" * 40) == ""

@@ -295,10 +295,12 @@ def _peak(d: pd.DataFrame, params: Mapping[str, Any]) -> Measurement:
                               f"P = {p:g}; mean test error per N: {trail}")
 
 
-def _rise_pairs(n: int, near: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The pairs (i, j), i < j in N order, with j in ``near`` (a boolean mask over the n swept N)."""
+def _rise_pairs(n: int, near: np.ndarray, se: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The pairs (i, j), i < j in N order, with j in ``near`` (a boolean mask over the n swept N) and a difference
+    with a standard error (two means without spread — members too small to leave a constant output, all at one
+    error — have no rise to weigh)."""
     i, j = np.triu_indices(n, k=1)
-    keep = near[j]
+    keep = near[j] & (np.hypot(se[i], se[j]) > 0)
     return i[keep], j[keep]
 
 
@@ -306,7 +308,7 @@ def standardized_rises(means: np.ndarray, se: np.ndarray, near: np.ndarray) -> n
     """The largest standardized rise (m_j − m_i) / √(se_i² + se_j²) over the pairs i < j (in N order) with j in
     ``near`` (a boolean mask), for each row of ``means`` (shape (draws, N)); −inf where no pair exists."""
     means = np.atleast_2d(means)
-    i, j = _rise_pairs(means.shape[-1], near)
+    i, j = _rise_pairs(means.shape[-1], near, se)
     if i.size == 0:
         return np.full(means.shape[0], -np.inf)
     return ((means[:, j] - means[:, i]) / np.hypot(se[i], se[j])).max(axis=-1)
@@ -344,15 +346,15 @@ def _rise(d: pd.DataFrame, params: Mapping[str, Any]) -> Measurement:
         return Measurement(math.nan, method="not measured: " + j.text())
     g = d.groupby("n_params")["test_err"].agg(["mean", "std", "size"]).sort_index()
     se = (g["std"] / np.sqrt(g["size"])).to_numpy(float)
-    if not (np.isfinite(se).all() and (se > 0).all()):
-        return Measurement(math.nan, method="a swept N with fewer than 2 members or no spread: no standard error")
+    if not np.isfinite(se).all():
+        return Measurement(math.nan, method="a swept N with fewer than 2 members: no standard error")
     lo = j.n_none if np.isfinite(j.n_none) else float(g.index.min())
     near = np.asarray((g.index >= lo) & (g.index <= 2 * j.n_hi))
     means = g["mean"].to_numpy(float)
     observed, p, z = rise_test(means, se, near)
     if not np.isfinite(observed):
         return Measurement(0.0, method="no swept N below the window [n_none, 2 N*]: no rise to measure")
-    i, j = _rise_pairs(means.size, near)
+    i, j = _rise_pairs(means.size, near, se)
     best = int(np.argmax((means[j] - means[i]) / np.hypot(se[i], se[j])))
     a, b = int(i[best]), int(j[best])
     n = g.index.to_numpy(float)

@@ -141,7 +141,13 @@ def _parser() -> _Parser:
                    help="first judge the saved baseline results of PROFILE again by the current declarations "
                    "(bands, roles, alternatives, power), their measured values kept and nothing rerun; rewrites "
                    "their result.json (each says so under 'rejudged'); in the baseline only with --update-baseline")
-    _baseline_args(s, "let --rejudge rewrite results in it")
+    s.add_argument("--reanalyse", metavar="PROFILE", choices=registry.PROFILES,
+                   help="first fit the saved baseline results of PROFILE again from their data.csv by the current "
+                   "analysis (fits, checks, figures), nothing measured again; only results whose measuring code "
+                   "(the engine and experiments at their versions.git) is this checkout's — the others are named "
+                   "and left as they are; each rewritten result says so under 'reanalysed'; in the baseline only "
+                   "with --update-baseline")
+    _baseline_args(s, "let --rejudge or --reanalyse rewrite results in it")
 
     s = sub.add_parser("compare", help="regressions from a baseline results folder to a new one",
                        description="List what got worse from BASELINE to NEW: missing results, status changes, "
@@ -735,9 +741,16 @@ def _cmd_report(args: argparse.Namespace) -> int:
     folder = Path(args.dir)
     if folder.is_dir():
         writable_folder(folder, "DIR")
-    if args.rejudge and not args.update_baseline and _inside(folder, Path(args.baseline)):
-        raise UsageError(f"--rejudge rewrites the result.json files of {str(folder)!r}, which is in the committed "
-                         f"baseline {str(args.baseline)!r}: pass --update-baseline to rewrite them")
+    for flag, given in (("--rejudge", args.rejudge), ("--reanalyse", args.reanalyse)):
+        if given and not args.update_baseline and _inside(folder, Path(args.baseline)):
+            raise UsageError(f"{flag} rewrites the result.json files of {str(folder)!r}, which is in the committed "
+                             f"baseline {str(args.baseline)!r}: pass --update-baseline to rewrite them")
+    if args.reanalyse:
+        from .runner import reanalyse_folder
+
+        for r, why in reanalyse_folder(folder, args.reanalyse):
+            control = f" [{r['control']}]" if r.get("control") else ""
+            print(f"{r['id']}{control}: " + (f"left as it is: {why}" if why else report.outcome_text(r)))
     if args.rejudge:
         from .runner import rejudge_folder
 

@@ -11,8 +11,12 @@ drives and which never imports it back.
 
 from __future__ import annotations
 
+import io
 import math
 import os
+import subprocess
+import tarfile
+import tempfile
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -173,6 +177,73 @@ def rejudge(result: Mapping[str, Any], out: str | os.PathLike | None = None) -> 
                        "judged again by the current declarations (bands, roles, alternatives, power); nothing "
                        "was rerun"}
     return new
+
+
+def measuring_code_at(commit: str) -> str:
+    """:func:`code_hash` of the package as committed at ``commit`` (read with ``git archive``, nothing checked
+    out); "" when it cannot be read (no git, an unknown commit)."""
+    root = Path(__file__).resolve().parents[2]
+    try:
+        tar = subprocess.run(["git", "archive", "--format=tar", commit, "ntkbench"], cwd=root, capture_output=True,
+                             timeout=60, check=True).stdout
+    except (OSError, subprocess.SubprocessError):
+        return ""
+    with tempfile.TemporaryDirectory() as tmp:
+        with tarfile.open(fileobj=io.BytesIO(tar)) as t:
+            t.extractall(tmp, filter="data")
+        return hash_sources(Path(tmp) / "ntkbench")
+
+
+def reanalysable(result: Mapping[str, Any]) -> str:
+    """Why the saved ``result`` cannot be fitted again from its data.csv by this code ("" when it can): its
+    measurements must come from the code that measures now — a clean commit (``versions.git``, the first word: a
+    rejudged result names its measuring commit first) whose engine and experiments (:func:`code_hash`) are this
+    checkout's."""
+    if not (Path(result["_path"]) / "data.csv").is_file():
+        return "no data.csv saved: rerun it"
+    commit = str((result.get("versions") or {}).get("git", "")).split(" ")[0]
+    if not commit or commit.endswith("+dirty"):
+        return f"measured by uncommitted code ({commit or 'no commit recorded'}): rerun it"
+    at = measuring_code_at(commit)
+    if not at:
+        return f"the code of commit {commit} cannot be read from git here: rerun it"
+    if at != code_hash():
+        return f"the engine or experiments changed since {commit}, which measured it: rerun it"
+    return ""
+
+
+def reanalyse(result: Mapping[str, Any], out: str | os.PathLike) -> dict[str, Any]:
+    """A saved result (a result.json dict from :func:`store.load_results` under ``out``) fitted and judged again
+    from its data.csv by the current claims' analysis — the fit, the checks, the figure — nothing measured again.
+    Valid only when :func:`reanalysable` says so (raises ``ValueError`` with its reason otherwise). Its folder is
+    rewritten as a whole; the run's own provenance stays (``versions``, ``seconds``, ``timings``: what measured it
+    and what that cost) and ``reanalysed`` names the commit whose analysis it now carries."""
+    why = reanalysable(result)
+    if why:
+        raise ValueError(f"{result['id']}: {why}")
+    overrides = {k: tuple(v) if isinstance(v, list) else v for k, v in (result.get("overrides") or {}).items()}
+    run = start_run(result["id"], result["profile"], overrides, control=result.get("control"))
+    if run.error:
+        raise ValueError(f"{result['id']}: its sweep cannot be built by this code:\n{run.error}")
+    run.frames = [store.read_csv(Path(result["_path"]) / "data.csv")]
+    new = finish_run(run, out).to_dict()
+    new.update({k: result[k] for k in ("seconds", "versions", "timings", "points_cached") if k in result})
+    new["reanalysed"] = {"by": versions().get("git", ""), "note": "the data measured by this run (versions.git) "
+                         "fitted and judged again by the current analysis; nothing was measured again"}
+    folder = store.claim_dir(out, run.profile, run.claim.id, run.ctrl.name if run.ctrl else None,
+                             variant=new.get("variant", ""))
+    store.atomic_write_text(folder / "result.json", store.to_json(new))
+    return new
+
+
+def reanalyse_folder(out: str | os.PathLike, profile: str) -> list[tuple[dict[str, Any], str]]:
+    """:func:`reanalyse` every baseline result of ``profile`` under ``out`` that can be (variants are left alone);
+    per result the new dict and "" — or the saved one and why it was left as it is."""
+    done = []
+    for r in store.load_results(out, profile, damaged="raise"):
+        why = reanalysable(r)
+        done.append((r, why) if why else (reanalyse(r, out), ""))
+    return done
 
 
 def rejudge_folder(out: str | os.PathLike, profile: str) -> list[dict[str, Any]]:
