@@ -297,7 +297,19 @@ register(Claim(
                       "AdaGrad's first-step preconditioner D₀ held fixed in place of SGD (its full-batch run): a "
                       "fixed linear preconditioning like SGD's identity, but D₀ ≠ 1, so its linearized minimizer is "
                       "the D₀⁻¹-norm interpolant, not GD's (001 Thm 3, 5): its distance to GD does not fall with m "
-                      "and is as large as AdaGrad's", fails=("slope", "gap-ratio")),),
+                      "and is as large as AdaGrad's", fails=("slope", "gap-ratio")),
+              Control("catapult", {"lr_c": 2.5, "optimizers": ("sgd", "adagrad"), "batch_optimizers": ("sgd",),
+                                   "depth": (2,), "max_width": (8000,)},
+                      "GD and SGD at 2.5/λ_max(Θ), beyond the 2/λ_max of 000 Lemma 1 (as lin-closeness's "
+                      "unstable-step): full-batch GD converges by the catapult, its kernel moving O(1) at every "
+                      "width, so it leaves the lazy regime 001 Thm 4–5 assume; SGD's mini-batch steps at the same "
+                      "rate meet a batch Gram whose λ_max is a fraction of the full one's and stay lazy (their "
+                      "parameters' movement still falls like m^-1/2). The two no longer reach one linearized "
+                      "interpolant: SGD's distance to GD tends to the nonzero distance between the linearized "
+                      "minimizer and the catapulted net (c + A m^-1/2, c > 0), so it stops falling with m. Its "
+                      "slope over the sweep depends on c/A, not a value the theory fixes, so no landing is named. "
+                      "L = 2 only (where the slope is made), with the optimizers the checks read",
+                      fails=("slope", "gap-ratio"))),
     figure=_comparison_figure,
     notes=_SETUP,
     in_tests=False,
