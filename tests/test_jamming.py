@@ -131,6 +131,8 @@ def test_the_fit_ends_where_the_norm_reaches_its_plateau_within_the_noise():
     # the norm at N* within the noise of the widest N's: no divergence, whatever the later N read
     noisy = _sweep(lambda n, i: 3.0 + 40.0 * (i - 1.5) * (n == 100) + 60 / (n - 90) * (n > 100), n=n)
     assert jamming.divergence(noisy, blow_up=1.0).startswith("no divergence")
+    lone = d[~((d["n_params"] == 150) & (d["seed"] > 0))]  # one fitted member at N = 150: no standard error
+    assert "one fitted member at N = 150" in jamming.divergence(lone) and jamming.n_star_inside(lone, {}).value == 1
 
 
 def test_alpha_fits_every_training_time_and_blow_up_reads_n_star():

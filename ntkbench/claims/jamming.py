@@ -192,7 +192,10 @@ def divergence(d: pd.DataFrame, column: str = "norm", blow_up: float = BLOW_UP) 
     fitted = _fitted(d)
     n_max = float(d["n_params"].max())
     g = fitted[fitted["n_params"] >= j.n_hi].groupby("n_params")[column].agg(["mean", "std", "size"])
-    se = (g["std"] / np.sqrt(g["size"])).fillna(0.0)
+    se = g["std"] / np.sqrt(g["size"])
+    if se.isna().any():
+        return ("not fitted: one fitted member at N = " + ", ".join(f"{n:g}" for n in se.index[se.isna()]) +
+                ": its mean has no standard error")
     widest, widest_se = float(g.loc[n_max, "mean"]), float(se.loc[n_max])
     means = g["mean"].drop(n_max)
     excess = means - widest
