@@ -404,3 +404,15 @@ def test_the_measuring_code_of_a_commit_is_read_from_git():
     at_head = runner.measuring_code_at(head.stdout.strip())
     assert at_head == runner.code_hash() or engine_changed  # the checkout's engine is HEAD's unless edited
     assert runner.measuring_code_at("0" * 40) == ""
+
+
+def test_a_folder_is_stamped_with_the_commit_before_its_first_rewrite(tmp_path, monkeypatch):
+    # rewriting a committed baseline makes the checkout dirty after the first result: every result of the folder
+    # names the commit read before any was written
+    runner.run_claim("init-scale/homogeneity", "smoke", out=tmp_path)
+    runner.run_claim("init-scale/homogeneity", "smoke", out=tmp_path, control="tanh")
+    calls = iter(range(100))
+    monkeypatch.setattr(runner, "versions", lambda *a, **k: {"git": f"c{next(calls)}"})
+    monkeypatch.setattr(runner, "reanalysable", lambda r: "")
+    assert {new["reanalysed"]["by"] for new, _ in runner.reanalyse_folder(tmp_path, "smoke")} == {"c0"}
+    assert {new["rejudged"]["by"] for new in runner.rejudge_folder(tmp_path, "smoke")} == {"c1"}

@@ -135,14 +135,17 @@ def tasks_for(claims: Iterable[Claim], profile: str = registry.DEFAULT_PROFILE, 
     return tasks
 
 
-def rejudge(result: Mapping[str, Any], out: str | os.PathLike | None = None) -> dict[str, Any]:
+def rejudge(result: Mapping[str, Any], out: str | os.PathLike | None = None, by: str | None = None) -> dict[str, Any]:
     """A saved result (a result.json dict) judged again by the current declarations, its measured values kept:
     each check's expectation, band, role, spread, alternatives (and a control's landing) as the registry declares
     them now at the result's parameters, its verdict, the status, the power (:func:`ntkbench.harness.power.judge`, with
     the
     calibration records of ``out`` and the committed baseline) and the outcome. Valid while the experiment did not
     change since the run (versions.git); ``rejudged`` says so. A check the code no longer declares is dropped; one
-    it declares that the run lacks makes the rejudged result an error (it needs a rerun)."""
+    it declares that the run lacks makes the rejudged result an error (it needs a rerun). ``by``: the judging
+    commit (default: this checkout's now; a caller that rewrites several results reads it once, before the first
+    write makes the checkout dirty)."""
+    by = versions().get("git", "") if by is None else by
     claim = registry.get(result["id"])
     ctrl = _control(claim, result.get("control")) if result.get("control") else None
     params = claim.resolve(result["profile"], {k: (tuple(v) if isinstance(v, list) else v)
@@ -173,7 +176,7 @@ def rejudge(result: Mapping[str, Any], out: str | os.PathLike | None = None) -> 
                expected=first.get("expected", math.nan), tolerance=first.get("tolerance", math.nan))
     new["outcome"] = outcome(new)
     new["ok"] = new["outcome"] in OK_OUTCOMES
-    new["rejudged"] = {"by": versions().get("git", ""), "note": "the values measured by this run (versions.git) "
+    new["rejudged"] = {"by": by, "note": "the values measured by this run (versions.git) "
                        "judged again by the current declarations (bands, roles, alternatives, power); nothing "
                        "was rerun"}
     return new
@@ -212,12 +215,14 @@ def reanalysable(result: Mapping[str, Any]) -> str:
     return ""
 
 
-def reanalyse(result: Mapping[str, Any], out: str | os.PathLike) -> dict[str, Any]:
+def reanalyse(result: Mapping[str, Any], out: str | os.PathLike, by: str | None = None) -> dict[str, Any]:
     """A saved result (a result.json dict from :func:`store.load_results` under ``out``) fitted and judged again
     from its data.csv by the current claims' analysis — the fit, the checks, the figure — nothing measured again.
     Valid only when :func:`reanalysable` says so (raises ``ValueError`` with its reason otherwise). Its folder is
     rewritten as a whole; the run's own provenance stays (``versions``, ``seconds``, ``timings``: what measured it
-    and what that cost) and ``reanalysed`` names the commit whose analysis it now carries."""
+    and what that cost) and ``reanalysed`` names the commit whose analysis it now carries (``by``, as
+    :func:`rejudge`'s)."""
+    by = versions().get("git", "") if by is None else by
     why = reanalysable(result)
     if why:
         raise ValueError(f"{result['id']}: {why}")
@@ -228,7 +233,7 @@ def reanalyse(result: Mapping[str, Any], out: str | os.PathLike) -> dict[str, An
     run.frames = [store.read_csv(Path(result["_path"]) / "data.csv")]
     new = finish_run(run, out).to_dict()
     new.update({k: result[k] for k in ("seconds", "versions", "timings", "points_cached") if k in result})
-    new["reanalysed"] = {"by": versions().get("git", ""), "note": "the data measured by this run (versions.git) "
+    new["reanalysed"] = {"by": by, "note": "the data measured by this run (versions.git) "
                          "fitted and judged again by the current analysis; nothing was measured again"}
     folder = store.claim_dir(out, run.profile, run.claim.id, run.ctrl.name if run.ctrl else None,
                              variant=new.get("variant", ""))
@@ -239,19 +244,19 @@ def reanalyse(result: Mapping[str, Any], out: str | os.PathLike) -> dict[str, An
 def reanalyse_folder(out: str | os.PathLike, profile: str) -> list[tuple[dict[str, Any], str]]:
     """:func:`reanalyse` every baseline result of ``profile`` under ``out`` that can be (variants are left alone);
     per result the new dict and "" — or the saved one and why it was left as it is."""
-    done = []
+    done, by = [], versions().get("git", "")  # the commit before the first rewrite
     for r in store.load_results(out, profile, damaged="raise"):
         why = reanalysable(r)
-        done.append((r, why) if why else (reanalyse(r, out), ""))
+        done.append((r, why) if why else (reanalyse(r, out, by), ""))
     return done
 
 
 def rejudge_folder(out: str | os.PathLike, profile: str) -> list[dict[str, Any]]:
     """:func:`rejudge` every baseline result.json of ``profile`` under ``out`` (variants are left alone), rewriting
     each in place; returns the rejudged results."""
-    done = []
+    done, by = [], versions().get("git", "")  # the commit before the first rewrite
     for r in store.load_results(out, profile, damaged="raise"):  # a damaged file is named, never rewritten
-        new = rejudge(r, out)
+        new = rejudge(r, out, by)
         store.atomic_write_text(Path(r["_path"]) / "result.json", store.to_json(new))
         done.append(new)
     return done
