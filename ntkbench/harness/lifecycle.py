@@ -75,13 +75,17 @@ def hashed(rel: Path) -> bool:
 
 def hash_sources(root: Path) -> str:
     """The hash of :func:`code_hash` for the package source tree at ``root``."""
+    return hash_files((path.relative_to(root), path.read_bytes()) for path in root.rglob("*.py"))
+
+
+def hash_files(files: Iterable[tuple[Path, bytes]]) -> str:
+    """The hash of :func:`code_hash` over a package's source files given as (path relative to the package, bytes)
+    — read from a tree (:func:`hash_sources`) or from a commit's archive."""
     h = hashlib.sha256()
-    for path in sorted(root.rglob("*.py")):
-        rel = path.relative_to(root)
-        if not hashed(rel):
-            continue
-        h.update(str(rel).encode())
-        h.update(path.read_bytes())
+    for rel, data in sorted(files, key=lambda f: f[0]):
+        if hashed(rel):
+            h.update(str(rel).encode())
+            h.update(data)
     return h.hexdigest()[:16]
 
 
@@ -388,10 +392,12 @@ def judge_check(exp: registry.Expect, value: float, interval: list[float], metho
     return check
 
 
-def finish_run(run: ClaimRun, out: str | os.PathLike | None = None) -> Result:
+def finish_run(run: ClaimRun, out: str | os.PathLike | None = None,
+               stamp: Mapping[str, Any] | None = None) -> Result:
     """The fit, the verdict, the figure and (with ``out``) the files of a run whose points are all in (or that
     erred): ``result.json``, ``data.csv`` and ``figure.png`` under :func:`store.claim_dir`, a run with overrides or
-    one that errs beside the baseline under ``variants/``, never over it."""
+    one that errs beside the baseline under ``variants/``, never over it. ``stamp``: fields that replace or extend
+    the written result.json (a reanalysis keeps the measuring run's provenance), in the same write."""
     t0 = time.perf_counter()
     claim, ctrl, params = run.claim, run.ctrl, run.params
     status, checks, error, data, meas = "error", [], run.error, None, {}
@@ -443,7 +449,7 @@ def finish_run(run: ClaimRun, out: str | os.PathLike | None = None) -> Result:
     if out is not None:
         if data is not None:
             files["data.csv"] = store.csv_bytes(data)
-        files["result.json"] = store.to_json(result.to_dict()).encode("utf-8")
+        files["result.json"] = store.to_json({**result.to_dict(), **(stamp or {})}).encode("utf-8")
         store.write_folder(folder, files)  # a WriteError names the path; the points are cached already
     return result
 

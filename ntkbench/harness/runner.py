@@ -16,7 +16,6 @@ import math
 import os
 import subprocess
 import tarfile
-import tempfile
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -42,6 +41,7 @@ from .lifecycle import (  # noqa: F401  (the run lifecycle, re-exported: runner.
     changed_overrides,
     code_hash,
     finish_run,
+    hash_files,
     hash_sources,
     hashed,
     hashed_module,
@@ -191,10 +191,9 @@ def measuring_code_at(commit: str) -> str:
                              timeout=60, check=True).stdout
     except (OSError, subprocess.SubprocessError):
         return ""
-    with tempfile.TemporaryDirectory() as tmp:
-        with tarfile.open(fileobj=io.BytesIO(tar)) as t:
-            t.extractall(tmp, filter="data")
-        return hash_sources(Path(tmp) / "ntkbench")
+    with tarfile.open(fileobj=io.BytesIO(tar)) as t:
+        return hash_files((Path(m.name).relative_to("ntkbench"), t.extractfile(m).read()) for m in t.getmembers()
+                          if m.isfile() and m.name.endswith(".py"))
 
 
 def reanalysable(result: Mapping[str, Any]) -> str:
@@ -231,14 +230,10 @@ def reanalyse(result: Mapping[str, Any], out: str | os.PathLike, by: str | None 
     if run.error:
         raise ValueError(f"{result['id']}: its sweep cannot be built by this code:\n{run.error}")
     run.frames = [store.read_csv(Path(result["_path"]) / "data.csv")]
-    new = finish_run(run, out).to_dict()
-    new.update({k: result[k] for k in ("seconds", "versions", "timings", "points_cached") if k in result})
-    new["reanalysed"] = {"by": by, "note": "the data measured by this run (versions.git) "
-                         "fitted and judged again by the current analysis; nothing was measured again"}
-    folder = store.claim_dir(out, run.profile, run.claim.id, run.ctrl.name if run.ctrl else None,
-                             variant=new.get("variant", ""))
-    store.atomic_write_text(folder / "result.json", store.to_json(new))
-    return new
+    stamp = {k: result[k] for k in ("seconds", "versions", "timings", "points_cached") if k in result}
+    stamp["reanalysed"] = {"by": by, "note": "the data measured by this run (versions.git) fitted and judged again "
+                           "by the current analysis; nothing was measured again"}
+    return {**finish_run(run, out, stamp).to_dict(), **stamp}
 
 
 def reanalyse_folder(out: str | os.PathLike, profile: str) -> list[tuple[dict[str, Any], str]]:
