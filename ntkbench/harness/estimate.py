@@ -44,7 +44,7 @@ import pandas as pd
 from scipy.optimize import nnls
 
 from . import store
-from .lifecycle import ClaimRun, Task, start_run
+from .lifecycle import ClaimRun, Task, declared_values, start_run
 from .scheduler import _point_id, _seconds  # a point's identity across runs; a recorded duration
 
 #: input dimension of each data set before PCA (``pca`` > 0 replaces it); experiments without a data set name
@@ -477,7 +477,7 @@ def validate(baseline: str | Path = "results", profile: str = "paper", reference
             continue
         claim = registry.get(res["id"])
         declared = set(claim.param_names())
-        recorded = {k: (tuple(v) if isinstance(v, list) else v) for k, v in (res.get("params") or {}).items()}
+        recorded = declared_values(res.get("params"))
         kept = {k: v for k, v in recorded.items() if k in declared}
         note = ", ".join(sorted(set(recorded) - declared))
         try:

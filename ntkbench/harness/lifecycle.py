@@ -458,6 +458,11 @@ def _plain(params: Mapping[str, Any]) -> dict[str, Any]:
     return {k: list(v) if isinstance(v, tuple) else v for k, v in params.items()}
 
 
+def declared_values(saved: Mapping[str, Any] | None) -> dict[str, Any]:
+    """Parameters as a result.json saved them (:func:`_plain`'s lists) back as the registry declares them (tuples)."""
+    return {k: tuple(v) if isinstance(v, list) else v for k, v in (saved or {}).items()}
+
+
 def threads_per_worker(jobs: int) -> tuple[int, str]:
     """Intra-op threads for each of ``jobs`` worker processes: the cores divided among the workers, less the
     cores other work keeps busy (1-minute load average), at most ``OMP_NUM_THREADS`` when that is set (a job

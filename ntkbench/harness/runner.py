@@ -11,6 +11,7 @@ drives and which never imports it back.
 
 from __future__ import annotations
 
+import functools
 import io
 import math
 import os
@@ -40,6 +41,7 @@ from .lifecycle import (  # noqa: F401  (the run lifecycle, re-exported: runner.
     _seeds,
     changed_overrides,
     code_hash,
+    declared_values,
     finish_run,
     hash_files,
     hash_sources,
@@ -148,8 +150,7 @@ def rejudge(result: Mapping[str, Any], out: str | os.PathLike | None = None, by:
     by = versions().get("git", "") if by is None else by
     claim = registry.get(result["id"])
     ctrl = _control(claim, result.get("control")) if result.get("control") else None
-    params = claim.resolve(result["profile"], {k: (tuple(v) if isinstance(v, list) else v)
-                                               for k, v in (result.get("params") or {}).items()})
+    params = claim.resolve(result["profile"], declared_values(result.get("params")))
     measured = {c["name"]: c for c in result.get("checks") or []}
     checks, missing = [], []
     for exp in claim.expect(params):
@@ -182,9 +183,11 @@ def rejudge(result: Mapping[str, Any], out: str | os.PathLike | None = None, by:
     return new
 
 
+@functools.cache
 def measuring_code_at(commit: str) -> str:
     """:func:`code_hash` of the package as committed at ``commit`` (read with ``git archive``, nothing checked
-    out); "" when it cannot be read (no git, an unknown commit)."""
+    out); "" when it cannot be read (no git, an unknown commit). Read once per commit and process: a folder's
+    results share a few measuring commits, and :func:`reanalyse` asks again what :func:`reanalyse_folder` asked."""
     root = Path(__file__).resolve().parents[2]
     try:
         tar = subprocess.run(["git", "archive", "--format=tar", commit, "ntkbench"], cwd=root, capture_output=True,
@@ -225,8 +228,8 @@ def reanalyse(result: Mapping[str, Any], out: str | os.PathLike, by: str | None 
     why = reanalysable(result)
     if why:
         raise ValueError(f"{result['id']}: {why}")
-    overrides = {k: tuple(v) if isinstance(v, list) else v for k, v in (result.get("overrides") or {}).items()}
-    run = start_run(result["id"], result["profile"], overrides, control=result.get("control"))
+    run = start_run(result["id"], result["profile"], declared_values(result.get("overrides")),
+                    control=result.get("control"))
     if run.error:
         raise ValueError(f"{result['id']}: its sweep cannot be built by this code:\n{run.error}")
     run.frames = [store.read_csv(Path(result["_path"]) / "data.csv")]
