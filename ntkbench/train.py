@@ -36,7 +36,7 @@ from torch.func import grad_and_value, vmap
 
 from . import compiled as compiled_step
 from ._validation import check_inputs, check_positive_int, check_targets
-from .kernels import _jacobians, empirical_ntk
+from .kernels import empirical_ntk
 from .linearize import Linearized
 from .losses import Loss, get_loss
 from .networks import split_buffers
@@ -182,12 +182,16 @@ def sign_step_lr(net, params: Mapping[str, torch.Tensor], x: torch.Tensor, *, c:
 
 def _flat_jacobian(net, params: Mapping[str, torch.Tensor], x: torch.Tensor) -> torch.Tensor:
     """(n, P): ∂f(x_i)/∂θ of a scalar-output ``net`` at ``params`` (one parameter set), every parameter flattened
-    in the order of ``params``. Per input (:func:`ntkbench.kernels._jacobians`, ``vmap`` over the inputs of one
-    input's Jacobian): O(n P) work, where the Jacobian of the batch output, one pullback through all n inputs per
-    output, costs O(n² P) (measured at `paper`'s jamming nets, n = 1 000: 3.7–15 s a net against 0.01–0.4 s). The
-    entries equal the batch Jacobian's to round-off (a product of one row and of n rows may differ in the last
-    bit)."""
-    jac = _jacobians(net, {k: v.detach() for k, v in params.items()}, x)
+    in the order of ``params``. Per input (``vmap`` over the inputs of one input's Jacobian): O(n P) work, where
+    the Jacobian of the batch output, one pullback through all n inputs per output, costs O(n² P) (measured at
+    `paper`'s jamming nets, n = 1 000: 3.7–15 s a net against 0.01–0.4 s). The entries equal the batch
+    Jacobian's to round-off (a product of one row and of n rows may differ in the last bit)."""
+    from torch.func import jacrev
+
+    def one(q, xi):
+        return net(q, xi.unsqueeze(0)).reshape(())
+
+    jac = vmap(jacrev(one), in_dims=(None, 0))({k: v.detach() for k, v in params.items()}, x)
     return torch.cat([jac[k].reshape(x.shape[0], -1) for k in params], dim=1).detach()
 
 
