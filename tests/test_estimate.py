@@ -34,7 +34,7 @@ def _run(capsys, *argv: str) -> tuple[int, str, str]:
 ])
 def test_size_counts_the_parameters_of_the_net_the_point_trains(point, net):
     s = estimate.size(point)
-    assert s.params == net.n_params and s.units == sum(net.hidden)
+    assert s.params == net.n_params and s.units == sum(net.hidden) and s.layers == net.depth
     assert s.nets == point.get("members", point.get("seeds") if "seeds" in point else 1)
 
 
@@ -84,6 +84,20 @@ def test_predicted_steps_scale_with_the_log_threshold_and_stop_at_the_cap():
     assert (likely.longest, likely.total) == (10_000, 100 + 10_000)
     fixed = estimate.predicted_steps({"steps": 800}, estimate.Size(4, 10, 100, 1, None, None), ref)
     assert fixed[0] == fixed[1] == estimate.Steps(800, 3200)
+
+
+def test_the_fixed_cost_of_a_step_is_paid_once_per_layer():
+    """A step's dispatch and small kernels repeat per layer (measured: 3.2, 4.2, 5.3, 6.9 ms at depth 2, 3, 4, 6 for
+    16 nets of width 2 on 200 inputs; docs/performance.md), so a deeper net at the target pays more per step."""
+    rate = estimate.Rate("m", per_step=1e-3, per_flop=0.0, points=2, error=0.0)
+    shallow, deep = (estimate.size({"depth": d, "width": 8, "n_train": 10, "d_in": 3}) for d in (2, 6))
+    assert (shallow.layers, deep.layers) == (2, 6)
+    steps = estimate.Steps(100, 400)
+    assert rate.seconds(deep, steps) == pytest.approx(3 * rate.seconds(shallow, steps)) == pytest.approx(0.6)
+    per_layer = 2e-3
+    pts = [estimate.Sample("fam/a", None, "m", {"depth": d}, estimate.Size(1, 10, 100 * d * d, 1, None, None, d),
+                           estimate.Steps(50 * d, 50 * d), None, per_layer * d * 50 * d) for d in (2, 3)]
+    assert estimate.fit_rate("m", pts).seconds(deep, steps) == pytest.approx(per_layer * 6 * 100, rel=1e-6)
 
 
 def test_wall_deals_the_largest_first():

@@ -7,8 +7,9 @@ The model, per sweep point (docs/performance.md, "Cost before running"):
 * **work** — every net trains side by side with the others of its point (:func:`ntkbench.train.train_ensemble`), a
   member leaving the batch when it converges; one full-batch step of one net costs 6 n P floating-point operations
   (forward 2 n P, backward 4 n P; n training inputs, P parameters);
-* **seconds** = ``per_step`` × the longest member's steps (the fixed cost of a step: dispatch, small kernels, the
-  stopping rule) + ``per_flop`` × 6 n P × the member-steps summed over the point's trainings; the two coefficients
+* **seconds** = ``per_step`` × the layers × the longest member's steps (the fixed cost of a step: dispatch, small
+  kernels, the stopping rule, each op once per layer) + ``per_flop`` × 6 n P × the member-steps summed over the
+  point's trainings; the two coefficients
   are fitted per experiment (the measure function) by non-negative least squares on the relative error over the
   reference profile's points, whose steps are read from their committed rows (``steps`` per member);
 * **steps at the target profile** — measured convergence, not the cap: each member of the nearest reference point
@@ -67,7 +68,8 @@ SPAN = 2.0
 class Size:
     """What one sweep point trains, read off its parameters: ``nets`` side by side, each on ``n`` inputs with
     ``params`` parameters and hidden widths summing to ``units``; ``cap``: its step cap (None: a fixed number of
-    steps, or no training); ``threshold``: the loss it trains to (None: none declared)."""
+    steps, or no training); ``threshold``: the loss it trains to (None: none declared); ``layers``: its weight
+    layers (the depth), which set the ops, and so the fixed cost, of one step."""
 
     nets: int
     n: int
@@ -75,6 +77,7 @@ class Size:
     units: int
     cap: int | None
     threshold: float | None
+    layers: int = 1
 
     @property
     def flops_per_step(self) -> float:
@@ -115,7 +118,7 @@ def size(point: Mapping[str, Any]) -> Size:
     thresholds = [t for t in [point.get("threshold"), *(point.get("thresholds") or ())]
                   if isinstance(t, (int, float)) and not isinstance(t, bool) and t > 0]
     cap = _int(point.get("max_steps"), 0) or None
-    return Size(nets, n, params, sum(hidden), cap, min(thresholds) if thresholds else None)
+    return Size(nets, n, params, sum(hidden), cap, min(thresholds) if thresholds else None, len(layers) - 1)
 
 
 @dataclass(frozen=True)
@@ -229,8 +232,9 @@ def samples(baseline: str | Path, profile: str = REFERENCE) -> list[Sample]:
 # ----- the fitted rates -------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Rate:
-    """seconds = ``per_step`` × longest steps + ``per_flop`` × operations, fitted to ``points`` reference points
-    of one measure; ``error``: the root-mean-square relative error of the fit over them (log scale)."""
+    """seconds = ``per_step`` × layers × longest steps + ``per_flop`` × operations, fitted to ``points``
+    reference points of one measure; ``error``: the root-mean-square relative error of the fit over them (log
+    scale)."""
 
     measure: str
     per_step: float
@@ -239,7 +243,7 @@ class Rate:
     error: float
 
     def seconds(self, s: Size, steps: Steps) -> float:
-        return self.per_step * steps.longest + self.per_flop * steps.total * s.flops_per_step
+        return self.per_step * s.layers * steps.longest + self.per_flop * steps.total * s.flops_per_step
 
     @property
     def flop_rate(self) -> float:
@@ -257,7 +261,8 @@ def fit_rate(measure: str, points: Sequence[Sample]) -> Rate:
     if not points:
         raise ValueError(f"no reference points for measure {measure!r}")
     t = np.array([p.seconds for p in points])
-    a = np.array([[p.steps.longest, p.steps.total * p.size.flops_per_step] for p in points]) / t[:, None]
+    a = np.array([[p.size.layers * p.steps.longest, p.steps.total * p.size.flops_per_step] for p in points]) \
+        / t[:, None]
     scale = a.max(axis=0)
     scale[scale == 0] = 1.0
     sizes = [p.size.flops_per_step for p in points]
@@ -464,8 +469,10 @@ class Check:
 def validate(baseline: str | Path = "results", profile: str = "paper", reference: str = REFERENCE) -> list[Check]:
     """The estimate of every run recorded in ``baseline/<profile>`` at the parameters it recorded, against the
     seconds it took. A run whose parameters the claim no longer declares is estimated at today's declaration
-    (``note`` says which differ)."""
+    (``note`` says which differ); a run measured by other code than this checkout's engine and experiments says
+    so (``note``: its time is that code's, which the estimate does not model)."""
     from . import registry
+    from .runner import measured_by_other_code
     from .spec import UsageError
 
     ref = samples(baseline, reference)
@@ -491,7 +498,7 @@ def validate(baseline: str | Path = "results", profile: str = "paper", reference
         measured = float(sum(timings)) if timings else math.nan if cached >= int(res.get("points") or 0) \
             else float(res["seconds"])
         notes = [f"parameters no longer declared: {note}" if note and "declaration" not in note else note,
-                 cost.error]
+                 cost.error, f"timed by other code: {stale}" if (stale := measured_by_other_code(res)) else ""]
         if cached and not timings:
             notes.append(f"{cached} of {res.get('points')} points came from the cache and the run recorded no "
                          "per-point timings: the measured time covers the others only")

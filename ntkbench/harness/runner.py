@@ -206,14 +206,22 @@ def reanalysable(result: Mapping[str, Any]) -> str:
     checkout's."""
     if not (Path(result["_path"]) / "data.csv").is_file():
         return "no data.csv saved: rerun it"
+    why = measured_by_other_code(result)
+    return f"{why}: rerun it" if why else ""
+
+
+def measured_by_other_code(result: Mapping[str, Any]) -> str:
+    """Why the saved ``result`` was not measured by this checkout's engine and experiments ("" when it was): its
+    commit (``versions.git``, the first word) is unrecorded, dirty, unreadable from git, or hashes
+    (:func:`code_hash`) otherwise. Its values, and its timings, are then another code's."""
     commit = str((result.get("versions") or {}).get("git", "")).split(" ")[0]
     if not commit or commit.endswith("+dirty"):
-        return f"measured by uncommitted code ({commit or 'no commit recorded'}): rerun it"
+        return f"measured by uncommitted code ({commit or 'no commit recorded'})"
     at = measuring_code_at(commit)
     if not at:
-        return f"the code of commit {commit} cannot be read from git here: rerun it"
+        return f"the code of commit {commit} cannot be read from git here"
     if at != code_hash():
-        return f"the engine or experiments changed since {commit}, which measured it: rerun it"
+        return f"the engine or experiments changed since {commit}, which measured it"
     return ""
 
 
