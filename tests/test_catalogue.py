@@ -174,3 +174,9 @@ def test_the_catalogue_gives_each_alternatives_power_and_a_significance_tests_se
     weak = {"quantities": {"slope": {"alternatives": [{"value": -0.25, "power": 0.55}], "biased": True}}}
     assert catalogue._rules_out(slope, weak) == " (rules out -0.25: power 55.0 % — not discriminating — **biased**)"
     assert catalogue._rules_out(slope, {}) == " (rules out -0.25: not calibrated)"
+    # an alternative recomputed from the parameters matches the record's to round-off, not to the last bit
+    derived = Expect("slope", -0.25, 0.1, "r", alternatives=(Alternative(-0.5089846822574828, "shallow"),))
+    stored = {"quantities": {"slope": {"alternatives": [{"value": -0.5089846822574824, "power": 1.0}]}}}
+    assert catalogue._rules_out(derived, stored) == " (rules out -0.508985: power 100 %)"
+    other = {"quantities": {"slope": {"alternatives": [{"value": -0.5089, "power": 1.0}]}}}
+    assert catalogue._rules_out(derived, other) == " (rules out -0.508985: not calibrated)"

@@ -182,5 +182,8 @@ def test_the_validation_table_in_the_docs_is_current():
     text = (RESULTS.parent / "docs" / "performance.md").read_text(encoding="utf-8")
     found = re.search(r"<!-- estimate-validate:[^\n]*-->\n```text\n(.*?)```\n<!-- /estimate-validate -->", text, re.S)
     assert found, "docs/performance.md lost its estimate-validate block"
-    expected = "\n".join(estimate.render_validation(estimate.validate(RESULTS), "paper")) + "\n"
+    checks = estimate.validate(RESULTS)
+    if any("cannot be read from git here" in c.note for c in checks):  # a clone without the measuring commits
+        pytest.skip("the measuring commits of the paper runs are not in this clone's history")
+    expected = "\n".join(estimate.render_validation(checks, "paper")) + "\n"
     assert found[1] == expected, "docs/performance.md's validation table is stale: paste `ntkbench estimate --validate`"

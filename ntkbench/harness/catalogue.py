@@ -445,10 +445,13 @@ def _rules_out(expect, record) -> str:
     if not expect.alternatives:
         return ""
     q = (record.get("quantities") or {}).get(expect.name) or {}
-    measured = {a.get("value"): a.get("power") for a in q.get("alternatives") or () if "power" in a}
+    measured = [(a.get("value"), a.get("power")) for a in q.get("alternatives") or () if "power" in a]
     items = []
     for a in expect.alternatives:
-        p = measured.get(a.value)
+        # an alternative computed from the parameters (−½/s_N from a fitted slope of log N) is recomputed here and
+        # may differ from the record's in the last bits (another BLAS, another summation order): match to round-off
+        p = next((pw for v, pw in measured if isinstance(v, (int, float))
+                  and math.isclose(v, a.value, rel_tol=1e-9, abs_tol=1e-12)), None)
         items.append(f"{a.value:g}: " + ("not calibrated" if p is None else f"power {power.power_percent(p)}"
                                           + ("" if p >= power.POWER_GOAL else " — not discriminating")))
     biased = " — **biased**" if q.get("biased") else ""
